@@ -1,0 +1,14 @@
+"""Registration of the built-in environments (called once by ``import rlenvs``)."""
+
+from __future__ import annotations
+
+from rlenvs.registration import register
+
+__all__ = ["register_builtin_envs"]
+
+
+def register_builtin_envs() -> None:
+    register(
+        "rlenvs/Arithmetic-v0",
+        entry_point="rlenvs.envs.arithmetic:ArithmeticEnv",
+    )

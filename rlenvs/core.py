@@ -1,0 +1,234 @@
+"""``LLMEnv``: the Gymnasium environment every rlenvs task is built on.
+
+Observation: the conversation so far, a list of chat messages ``{"role", "content"}``.
+Action: the policy's reply for this turn, a ``str``.
+
+Subclasses implement three hooks:
+
+* ``sample_task(rng) -> dict`` — draw a task (JSON-serialisable) from the seeded generator;
+* ``initial_messages(task) -> list[dict]`` — the prompt the policy sees at ``reset``;
+* ``respond(reply) -> Turn`` — score the reply and say what the environment answers.
+
+``LLMEnv`` does the rest: seeding, ``options={"task": ...}``, type checks, turn limits, the reward
+schedule, the ``info`` contract (``verdict``, ``reward_components``, ``step_rewards``,
+``tool_calls``) and ``clone()``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from judges import Verdict
+from rlenvs.rewards import RewardSchedule, make_schedule
+from rlenvs.spaces import ChatMessages, UnicodeText
+
+__all__ = ["LLMEnv", "Turn", "Episode", "EpisodeEndedError"]
+
+
+class EpisodeEndedError(RuntimeError):
+    """``step`` was called after the episode ended (or before ``reset``)."""
+
+
+@dataclass
+class Turn:
+    """What the environment makes of one reply.
+
+    Attributes:
+        verdict: the judge's decision on the reply (for a non-final turn, a neutral verdict).
+        terminated: the episode reached a terminal state (answer given, task solved or failed).
+        feedback: messages the environment appends for the next turn (``user`` or ``tool``).
+        reward_components: each judge's score by name (defaults to ``{"score": verdict.score}``).
+        reward: an explicit reward overriding the schedule (e.g. tool-call shaping), or ``None``.
+        info: extra ``info`` entries (``tool_calls``, ...).
+    """
+
+    verdict: Verdict
+    terminated: bool
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    reward_components: dict[str, float] | None = None
+    reward: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Episode:
+    """All per-episode state of an ``LLMEnv`` (what ``clone`` copies)."""
+
+    task: dict[str, Any]
+    messages: list[dict[str, Any]]
+    turn: int = 0
+    done: bool = False
+    rewards: list[float] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LLMEnv(gym.Env[list, str]):
+    """Base class of text environments with chat observations and text actions.
+
+    Args:
+        max_turns: replies allowed before the episode is truncated.
+        reward: reward schedule name (``"binary"``, ``"dense"``, ...) or a ``RewardSchedule``.
+        system_prompt: optional system message prepended to every episode.
+        max_reply_chars: longer replies are rejected as invalid (low reward, reason in info).
+        render_mode: ``None`` or ``"ansi"`` (the transcript as text).
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+
+    def __init__(
+        self,
+        *,
+        max_turns: int = 1,
+        reward: str | RewardSchedule = "binary",
+        system_prompt: str | None = None,
+        max_reply_chars: int | None = 100_000,
+        render_mode: str | None = None,
+    ) -> None:
+        if max_turns < 1:
+            raise ValueError("max_turns must be at least 1")
+        if render_mode not in (None, "ansi"):
+            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        self.max_turns = max_turns
+        self.reward_schedule = make_schedule(reward)
+        self.system_prompt = system_prompt
+        self.max_reply_chars = max_reply_chars
+        self.render_mode = render_mode
+        self.observation_space = ChatMessages()
+        self.action_space = UnicodeText()
+        self._episode: Episode | None = None
+
+    # ----------------------------------------------------------------- hooks for subclasses
+    def sample_task(self, rng: np.random.Generator) -> dict[str, Any]:
+        """Draw a task from the seeded generator (deterministic given ``rng``'s state)."""
+        raise NotImplementedError
+
+    def validate_task(self, task: Any) -> dict[str, Any]:
+        """Check a task given through ``options={"task": ...}``; return it normalised."""
+        if not isinstance(task, dict):
+            raise TypeError(f"options['task'] must be a dict, got {type(task).__name__}")
+        return dict(task)
+
+    def initial_messages(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+        """The prompt for ``task`` (without the system prompt, which the base adds)."""
+        raise NotImplementedError
+
+    def respond(self, reply: str) -> Turn:
+        """Score ``reply`` in the current episode and say what happens next."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- the gym API
+    @property
+    def task(self) -> dict[str, Any]:
+        """The current episode's task (raises before the first ``reset``)."""
+        return self._require_episode().task
+
+    @property
+    def episode(self) -> Episode:
+        return self._require_episode()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[list, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"task"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; supported: 'task'")
+        if "task" in options:
+            task = self.validate_task(options["task"])
+        else:
+            task = self.sample_task(self.np_random)
+        messages: list[dict[str, Any]] = []
+        if self.system_prompt:
+            messages.append({"role": "system", "content": self.system_prompt})
+        messages.extend(self.initial_messages(task))
+        self._episode = Episode(task=task, messages=messages)
+        self.on_reset()
+        info = {"task": task, "turn": 0}
+        return copy.deepcopy(messages), copy.deepcopy(info)
+
+    def on_reset(self) -> None:
+        """Called at the end of ``reset`` (subclasses set up tool state etc.)."""
+
+    def step(self, action: str) -> tuple[list, float, bool, bool, dict[str, Any]]:
+        if not isinstance(action, str):
+            raise TypeError(
+                f"action must be the reply text (str), got {type(action).__name__}; "
+                "decode token ids to text before calling step()"
+            )
+        episode = self._episode
+        if episode is None:
+            raise EpisodeEndedError("call reset() before step()")
+        if episode.done:
+            raise EpisodeEndedError("the episode has ended; call reset() to start a new one")
+        episode.turn += 1
+        episode.messages.append({"role": "assistant", "content": action})
+        if self.max_reply_chars is not None and len(action) > self.max_reply_chars:
+            turn = Turn(
+                verdict=Verdict.fail(
+                    f"reply is {len(action)} characters, over the limit of {self.max_reply_chars}"
+                ),
+                terminated=True,
+            )
+        else:
+            turn = self.respond(action)
+        verdict = turn.verdict
+        components = dict(turn.reward_components or {"score": verdict.score})
+        reward = float(turn.reward) if turn.reward is not None else self.reward_schedule(verdict)
+        terminated = bool(turn.terminated)
+        truncated = (not terminated) and episode.turn >= self.max_turns
+        episode.done = terminated or truncated
+        if not episode.done:
+            episode.messages.extend(turn.feedback)
+        episode.rewards.append(reward)
+        info: dict[str, Any] = {
+            "verdict": verdict,
+            "reward_components": components,
+            "raw_score": verdict.score,
+            "turn": episode.turn,
+        }
+        if verdict.steps is not None:
+            info["step_rewards"] = list(verdict.steps)
+        info.update(turn.info)
+        return (
+            copy.deepcopy(episode.messages),
+            reward,
+            terminated,
+            truncated,
+            copy.deepcopy(info),
+        )
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or self._episode is None:
+            return None
+        return "\n".join(f"[{m['role']}] {m['content']}" for m in self._episode.messages)
+
+    # ----------------------------------------------------------------- branching
+    def clone(self) -> LLMEnv:
+        """An independent copy of this environment and its episode so far.
+
+        Shared, read-only parts (task sources, judges, spaces' definitions) are shared; episode
+        state and the RNG are copied, so stepping the twin leaves this env unchanged. Subclasses
+        with more state override ``_clone_into``.
+        """
+        twin = copy.copy(self)
+        twin._episode = copy.deepcopy(self._episode)
+        if self._np_random is not None:
+            twin._np_random = copy.deepcopy(self._np_random)
+        twin.observation_space = copy.deepcopy(self.observation_space)
+        twin.action_space = copy.deepcopy(self.action_space)
+        self._clone_into(twin)
+        return twin
+
+    def _clone_into(self, twin: LLMEnv) -> None:
+        """Copy subclass state into ``twin`` (called by ``clone``)."""
+
+    def _require_episode(self) -> Episode:
+        if self._episode is None:
+            raise EpisodeEndedError("call reset() first")
+        return self._episode

@@ -1,0 +1,1 @@
+"""Built-in environments. Importing this package registers nothing; see ``rlenvs.registration``."""

@@ -1,0 +1,168 @@
+"""``rlenvs/Arithmetic-v0``: procedural integer arithmetic with difficulty levels.
+
+Level 1: one operation on 1-digit numbers ... level 5: three operations on 3-digit numbers with
+parentheses. The answer goes in ``\\boxed{}``; scoring is exact integer match.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+import numpy as np
+
+from judges import Verdict
+from rlenvs.task_env import TaskEnv
+from rlenvs.tasks import ProceduralSource
+
+__all__ = ["ArithmeticEnv", "LEVELS", "make_arithmetic_task"]
+
+# level -> (digits per operand, number of operations, operators)
+LEVELS: dict[int, tuple[int, int, str]] = {
+    1: (1, 1, "+-"),
+    2: (2, 1, "+-*"),
+    3: (2, 2, "+-*"),
+    4: (3, 2, "+-*"),
+    5: (3, 3, "+-*"),
+}
+
+PROMPT = "Compute {question}. Think step by step, then give the final answer as \\boxed{{N}}."
+
+
+def make_arithmetic_task(rng: np.random.Generator, level: int) -> dict[str, Any]:
+    """A random expression at ``level``; ``answer`` is its exact integer value as a string."""
+    digits, n_ops, ops = LEVELS[level]
+    lo, hi = (0 if digits == 1 else 10 ** (digits - 1)), 10**digits
+    numbers = [int(rng.integers(lo, hi)) for _ in range(n_ops + 1)]
+    operators = [ops[int(rng.integers(len(ops)))] for _ in range(n_ops)]
+    expr = str(numbers[0])
+    for i, (op, num) in enumerate(zip(operators, numbers[1:], strict=True)):
+        # Level 5 wraps the running expression in parentheses half of the time.
+        if level >= 5 and i > 0 and rng.random() < 0.5:
+            expr = f"({expr})"
+        expr = f"{expr} {op} {num}"
+    value = _evaluate(expr)
+    return {
+        "id": f"arith-L{level}-{expr.replace(' ', '')}",
+        "question": expr,
+        "answer": str(value),
+        "level": level,
+    }
+
+
+def _evaluate(expr: str) -> int:
+    """Exact integer value of an expression made only of digits, + - * and parentheses."""
+    if not re.fullmatch(r"[0-9+\-* ()]+", expr):
+        raise ValueError(f"not an arithmetic expression: {expr!r}")
+    import ast
+
+    def ev(node: ast.AST) -> int:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.BinOp):
+            a, b = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Add):
+                return a + b
+            if isinstance(node.op, ast.Sub):
+                return a - b
+            if isinstance(node.op, ast.Mult):
+                return a * b
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        raise ValueError(f"unsupported expression {expr!r}")
+
+    return ev(ast.parse(expr, mode="eval"))
+
+
+_BOXED = re.compile(r"\\boxed\s*\{")
+_NUMBER = re.compile(r"-?\d[\d,]*")
+
+
+def _last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (nested braces allowed), or None."""
+    starts = [m.end() for m in _BOXED.finditer(text)]
+    for start in reversed(starts):
+        depth, i = 1, start
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            return text[start : i - 1]
+    return None
+
+
+def judge_integer_answer(
+    reply: str, task: Mapping[str, Any], *, lenient: bool = False, format_credit: float = 0.0
+) -> Verdict:
+    """Exact integer match of the boxed answer (or, if ``lenient``, the last number)."""
+    boxed = _last_boxed(reply)
+    source = "boxed"
+    candidate = boxed
+    if candidate is None and lenient:
+        numbers = _NUMBER.findall(reply)
+        candidate, source = (numbers[-1] if numbers else None), "last_number"
+    gold = str(task["answer"])
+    format_score = 1.0 if boxed is not None else 0.0
+    if candidate is None:
+        return Verdict(
+            score=0.0,
+            passed=False,
+            reason="no \\boxed{} answer found" if not lenient else "no number found",
+            details={"components": {"answer": 0.0, "format": format_score}, "extracted": None},
+        )
+    normalised = candidate.strip().replace(",", "").replace(" ", "").replace("$", "")
+    correct = normalised == gold
+    score = 1.0 if correct else format_credit * format_score
+    return Verdict(
+        score=score,
+        passed=correct,
+        reason="correct" if correct else f"expected {gold}, got {candidate[:50]!r}",
+        details={
+            "components": {"answer": 1.0 if correct else 0.0, "format": format_score},
+            "extracted": candidate[:200],
+            "extracted_by": source,
+        },
+    )
+
+
+class ArithmeticEnv(TaskEnv):
+    """Integer arithmetic; ``level`` in 1..5 or ``"mixed"`` (a random level per task).
+
+    Args:
+        level: difficulty, or ``"mixed"``.
+        lenient: accept the last number in the reply when there is no ``\\boxed{}``.
+        format_credit: score given to a wrong but boxed answer (for the ``"dense"`` schedule).
+        **kwargs: ``LLMEnv`` options (``reward="binary"|"dense"``, ``system_prompt``, ...).
+    """
+
+    def __init__(
+        self,
+        level: int | str = "mixed",
+        lenient: bool = False,
+        format_credit: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        if level != "mixed" and level not in LEVELS:
+            raise ValueError(f"level must be one of {sorted(LEVELS)} or 'mixed', got {level!r}")
+        self.level = level
+        self.lenient = lenient
+        self.format_credit = format_credit
+
+        def generate(rng: np.random.Generator) -> dict[str, Any]:
+            lvl = int(rng.integers(1, len(LEVELS) + 1)) if level == "mixed" else int(level)
+            return make_arithmetic_task(rng, lvl)
+
+        def judge(reply: str, task: Mapping[str, Any]) -> Verdict:
+            return judge_integer_answer(
+                reply, task, lenient=self.lenient, format_credit=self.format_credit
+            )
+
+        super().__init__(
+            source=ProceduralSource(generate),
+            prompt=lambda task: PROMPT.format(question=task["question"]),
+            judge=judge,
+            required_keys=("question", "answer"),
+            **kwargs,
+        )
