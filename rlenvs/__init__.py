@@ -9,7 +9,13 @@
 from rlenvs.builtin import register_builtin_envs
 from rlenvs.core import EpisodeEndedError, LLMEnv, Turn
 from rlenvs.registration import UnknownEnvError, list_envs, load_plugins, make, register
-from rlenvs.rewards import BinaryReward, DenseReward, RewardSchedule, make_schedule
+from rlenvs.rewards import (
+    BinaryReward,
+    DenseReward,
+    DenseThenBinary,
+    RewardSchedule,
+    make_schedule,
+)
 from rlenvs.spaces import ChatMessages, UnicodeText
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource, ProceduralSource, TaskSource
@@ -45,6 +51,7 @@ __all__ = [
     "RewardSchedule",
     "BinaryReward",
     "DenseReward",
+    "DenseThenBinary",
     "make_schedule",
     "ChatMessages",
     "UnicodeText",

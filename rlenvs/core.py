@@ -84,7 +84,7 @@ class LLMEnv(gym.Env[list, str]):
         self,
         *,
         max_turns: int = 1,
-        reward: str | RewardSchedule = "binary",
+        reward: str | dict[str, Any] | RewardSchedule = "binary",
         system_prompt: str | None = None,
         max_reply_chars: int | None = 100_000,
         render_mode: str | None = None,

@@ -12,7 +12,14 @@ from typing import Any
 
 from judges import Verdict
 
-__all__ = ["RewardSchedule", "BinaryReward", "DenseReward", "make_schedule", "SCHEDULES"]
+__all__ = [
+    "RewardSchedule",
+    "BinaryReward",
+    "DenseReward",
+    "DenseThenBinary",
+    "make_schedule",
+    "SCHEDULES",
+]
 
 
 class RewardSchedule:
@@ -55,13 +62,109 @@ class DenseReward(RewardSchedule):
         return float(verdict.score)
 
 
-SCHEDULES: dict[str, type[RewardSchedule]] = {"binary": BinaryReward, "dense": DenseReward}
+class DenseThenBinary(RewardSchedule):
+    """DELTA's two-stage schedule: dense reward first, binary after a trigger.
+
+    The switch happens when ``advance`` reports ``step >= switch_step`` or a running success
+    rate (mean of the last ``window`` reported rates) of at least ``switch_success_rate``;
+    whichever is set and fires first. Once switched it stays switched (and survives
+    ``state_dict``/``load_state_dict``).
+    """
+
+    name = "dense_then_binary"
+
+    def __init__(
+        self,
+        switch_step: int | None = None,
+        switch_success_rate: float | None = None,
+        window: int = 5,
+    ) -> None:
+        if switch_step is None and switch_success_rate is None:
+            raise ValueError("set switch_step and/or switch_success_rate")
+        self.switch_step = switch_step
+        self.switch_success_rate = switch_success_rate
+        self.window = window
+        self.switched = False
+        self.switched_at: int | None = None
+        self.step = 0
+        self._rates: list[float] = []
+
+    @property
+    def stage(self) -> str:
+        return "binary" if self.switched else "dense"
+
+    def __call__(self, verdict: Verdict) -> float:
+        if self.switched:
+            return 1.0 if verdict.passed else 0.0
+        return float(verdict.score)
+
+    def advance(self, *, step: int | None = None, success_rate: float | None = None) -> None:
+        self.step = self.step + 1 if step is None else int(step)
+        if success_rate is not None:
+            self._rates = (self._rates + [float(success_rate)])[-self.window :]
+        if self.switched:
+            return
+        by_step = self.switch_step is not None and self.step >= self.switch_step
+        by_rate = (
+            self.switch_success_rate is not None
+            and len(self._rates) >= min(self.window, 1)
+            and sum(self._rates) / len(self._rates) >= self.switch_success_rate
+        )
+        if by_step or by_rate:
+            self.switched = True
+            self.switched_at = self.step
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "switch_step": self.switch_step,
+            "switch_success_rate": self.switch_success_rate,
+            "window": self.window,
+            "switched": self.switched,
+            "switched_at": self.switched_at,
+            "step": self.step,
+            "rates": list(self._rates),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.switch_step = state["switch_step"]
+        self.switch_success_rate = state["switch_success_rate"]
+        self.window = state["window"]
+        self.switched = state["switched"]
+        self.switched_at = state["switched_at"]
+        self.step = state["step"]
+        self._rates = list(state["rates"])
+
+    def __repr__(self) -> str:
+        return (
+            f"DenseThenBinary(switch_step={self.switch_step}, "
+            f"switch_success_rate={self.switch_success_rate}, stage={self.stage!r})"
+        )
 
 
-def make_schedule(spec: str | RewardSchedule) -> RewardSchedule:
-    """A schedule from its name (``"binary"``, ``"dense"``, ...) or an instance."""
+SCHEDULES: dict[str, type[RewardSchedule]] = {
+    "binary": BinaryReward,
+    "dense": DenseReward,
+    "dense_then_binary": DenseThenBinary,
+}
+
+
+def make_schedule(spec: str | dict[str, Any] | RewardSchedule) -> RewardSchedule:
+    """A schedule from its name, a dict ``{"name": ..., **kwargs}``, or an instance.
+
+    ``"dense_then_binary"`` alone switches after 50 steps; pass a dict to choose the trigger.
+    """
     if isinstance(spec, RewardSchedule):
         return spec
+    if isinstance(spec, dict):
+        kwargs = dict(spec)
+        name = kwargs.pop("name", None)
+        if name in SCHEDULES:
+            return SCHEDULES[name](**kwargs)
+        spec = name
+    if spec == "dense_then_binary":
+        return DenseThenBinary(switch_step=50)
     if isinstance(spec, str) and spec in SCHEDULES:
         return SCHEDULES[spec]()
     raise ValueError(f"unknown reward schedule {spec!r}; choose one of {sorted(SCHEDULES)}")

@@ -7,7 +7,8 @@ any Unicode text; ``sample()`` draws deterministic (seeded) random text for chec
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium.spaces import Space

@@ -10,8 +10,9 @@ A source draws a task dict from a seeded ``numpy`` generator. Three kinds:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

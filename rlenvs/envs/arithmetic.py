@@ -1,13 +1,14 @@
 """``rlenvs/Arithmetic-v0``: procedural integer arithmetic with difficulty levels.
 
-Level 1: one operation on 1-digit numbers ... level 5: three operations on 3-digit numbers with
-parentheses. The answer goes in ``\\boxed{}``; scoring is exact integer match.
+Level 1: one addition/subtraction of 1-digit numbers; 2: of 2-digit numbers; 3: two of them;
+4: two operations with multiplication; 5: three operations on 3-digit numbers with parentheses. The answer goes in ``\\boxed{}``; scoring is exact integer match.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -20,13 +21,13 @@ __all__ = ["ArithmeticEnv", "LEVELS", "make_arithmetic_task"]
 # level -> (digits per operand, number of operations, operators)
 LEVELS: dict[int, tuple[int, int, str]] = {
     1: (1, 1, "+-"),
-    2: (2, 1, "+-*"),
-    3: (2, 2, "+-*"),
-    4: (3, 2, "+-*"),
+    2: (2, 1, "+-"),
+    3: (2, 2, "+-"),
+    4: (2, 2, "+-*"),
     5: (3, 3, "+-*"),
 }
 
-PROMPT = "Compute {question}. Think step by step, then give the final answer as \\boxed{{N}}."
+PROMPT = "Compute {question}. Put your final answer in \\boxed{{}}."
 
 
 def make_arithmetic_task(rng: np.random.Generator, level: int) -> dict[str, Any]:

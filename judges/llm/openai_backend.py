@@ -1,0 +1,125 @@
+"""Client for any OpenAI-compatible ``/v1/chat/completions`` server (``vllm serve``, ...).
+
+Uses only the standard library. Every request has a timeout; connection errors, 5xx and 429
+answers and malformed JSON are retried a bounded number of times with exponential backoff, then
+raised as ``BackendError`` naming the server and the last problem. 4xx answers are not retried.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from judges.llm.base import BackendError, Messages, SamplingParams
+
+__all__ = ["OpenAIChat"]
+
+
+class OpenAIChat:
+    """Chat completions over HTTP.
+
+    Args:
+        base_url: server root including ``/v1``, e.g. ``http://127.0.0.1:8000/v1``.
+        model: the model name the server expects.
+        api_key: sent as a bearer token when given.
+        timeout_s: per-request timeout.
+        max_retries: retries after the first attempt (so ``max_retries + 1`` tries in all).
+        backoff_s: first backoff; doubles each retry.
+        max_concurrency: requests in flight at once.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str = "default",
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        max_concurrency: int = 8,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.name = model
+        self.api_key = api_key
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_concurrency = max(1, max_concurrency)
+
+    def generate(
+        self, conversations: Sequence[Messages], sampling: SamplingParams | None = None
+    ) -> list[str]:
+        sampling = sampling or SamplingParams()
+        jobs = [
+            (conv, None if sampling.seed is None else sampling.seed + i)
+            for i, conv in enumerate(conversations)
+        ]
+        if len(jobs) <= 1 or self.max_concurrency == 1:
+            return [self._complete(conv, sampling, seed) for conv, seed in jobs]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(jobs))) as pool:
+            return list(pool.map(lambda job: self._complete(job[0], sampling, job[1]), jobs))
+
+    def _complete(self, conv: Messages, sampling: SamplingParams, seed: int | None) -> str:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in conv],
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_new_tokens,
+            "n": 1,
+        }
+        if seed is not None:
+            body["seed"] = seed
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        data = self.request("/chat/completions", body)
+        try:
+            content = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise BackendError(
+                f"{self.base_url}: answer has no choices[0].message.content: {str(data)[:200]}"
+            ) from None
+        return content if isinstance(content, str) else ""
+
+    def request(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST ``body`` (or GET when ``body`` is None) with retries; returns the JSON object."""
+        url = self.base_url + path
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        payload = None if body is None else json.dumps(body).encode()
+        last = "no attempt made"
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            req = urllib.request.Request(url, data=payload, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                    raw = resp.read(64 * 1024 * 1024)
+            except urllib.error.HTTPError as e:
+                detail = e.read(500).decode(errors="replace")
+                last = f"HTTP {e.code}: {detail}"
+                if e.code < 500 and e.code != 429:
+                    raise BackendError(f"{url}: {last}") from None
+                continue
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+                continue
+            try:
+                data = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                last = f"malformed JSON answer: {raw[:200]!r}"
+                continue
+            if not isinstance(data, dict):
+                last = f"answer is not a JSON object: {raw[:200]!r}"
+                continue
+            return data
+        raise BackendError(f"{url}: gave up after {self.max_retries + 1} attempts; last error: {last}")

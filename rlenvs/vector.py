@@ -1,0 +1,262 @@
+"""Step a batch of text environments in parallel worker processes.
+
+``TextVectorEnv`` follows Gymnasium's ``VectorEnv`` API (``reset``/``step``/``close``,
+``num_envs``, ``single_observation_space``...) with two differences that text needs:
+observations are a tuple of conversations (no numpy batching of text) and ``infos`` is a list of
+per-env dicts (a ``Verdict`` does not stack into an array).
+
+Autoreset (``autoreset_mode``), as in Gymnasium:
+
+* ``NEXT_STEP`` (default): the step after an episode ends resets that env; the action given for
+  it is ignored and its reward is 0.
+* ``SAME_STEP``: an env that ends is reset within the same ``step``; the returned observation is
+  the new episode's first one and ``infos[i]["final_obs"]`` / ``["final_info"]`` hold the last.
+* ``DISABLED``: nothing is reset; stepping an ended env raises (call ``reset``).
+
+A worker that raises or dies surfaces as ``VectorEnvWorkerError`` naming the env index, id and
+seed; all workers are then shut down.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.spaces import Tuple as TupleSpace
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+__all__ = ["TextVectorEnv", "VectorEnvWorkerError", "AutoresetMode"]
+
+
+class VectorEnvWorkerError(RuntimeError):
+    """A sub-environment failed; the message names its index, env id and seed."""
+
+
+def _worker(conn: Any, make_env: Callable[[], gym.Env]) -> None:
+    env = None
+    try:
+        env = make_env()
+        conn.send(("ok", None))
+        while True:
+            cmd, payload = conn.recv()
+            if cmd == "reset":
+                result = env.reset(**payload)
+            elif cmd == "step":
+                result = env.step(payload)
+            elif cmd == "close":
+                conn.send(("ok", None))
+                break
+            else:
+                raise ValueError(f"unknown command {cmd!r}")
+            conn.send(("ok", result))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    except BaseException as e:  # noqa: BLE001 - everything is reported to the parent
+        try:
+            conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+        except Exception:  # noqa: BLE001
+            pass
+    finally:
+        if env is not None:
+            try:
+                env.close()
+            except Exception:  # noqa: BLE001
+                pass
+        conn.close()
+
+
+class _MakeEnv:
+    """Picklable env factory carrying the registry entry, so workers need no registration."""
+
+    def __init__(self, env_id: str, kwargs: dict[str, Any]):
+        self.spec, self.kwargs = gym.spec(env_id), kwargs
+
+    def __call__(self) -> gym.Env:
+        import rlenvs  # noqa: F401 - registers built-in and plugin envs
+
+        return gym.make(self.spec, **self.kwargs)
+
+
+class TextVectorEnv(VectorEnv):
+    """``num_envs`` copies of an environment (or one per id), each in its own process.
+
+    Args:
+        env_ids: one id (repeated ``num_envs`` times) or a list of ids (heterogeneous batch).
+        num_envs: number of sub-environments when ``env_ids`` is a single id.
+        env_kwargs: keyword arguments for every sub-environment.
+        autoreset_mode: see the module docstring.
+        context: multiprocessing start method (``"spawn"`` is safe with torch loaded).
+        timeout_s: seconds to wait for a worker's answer before declaring it hung.
+    """
+
+    def __init__(
+        self,
+        env_ids: str | Sequence[str],
+        num_envs: int | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        context: str = "spawn",
+        timeout_s: float = 600.0,
+    ) -> None:
+        if isinstance(env_ids, str):
+            env_ids = [env_ids] * (num_envs or 1)
+        elif num_envs is not None and num_envs != len(env_ids):
+            raise ValueError("num_envs disagrees with the number of env ids given")
+        import rlenvs
+
+        self.env_ids = [rlenvs.registration.resolve_id(i) for i in env_ids]
+        self.num_envs = len(self.env_ids)
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.metadata = {"autoreset_mode": self.autoreset_mode}
+        self.timeout_s = timeout_s
+        self._seeds: list[int | None] = [None] * self.num_envs
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+        self._closed = False
+        ctx = mp.get_context(context)
+        self._conns = []
+        self._procs = []
+        for env_id in self.env_ids:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_worker, args=(child, _MakeEnv(env_id, dict(env_kwargs or {}))), daemon=True
+            )
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
+        self._collect("start")
+        probe = rlenvs.make(self.env_ids[0], **(env_kwargs or {}))
+        self.single_observation_space = probe.observation_space
+        self.single_action_space = probe.action_space
+        probe.close()
+        self.observation_space = TupleSpace([self.single_observation_space] * self.num_envs)
+        self.action_space = TupleSpace([self.single_action_space] * self.num_envs)
+
+    # ----------------------------------------------------------------- plumbing
+    def _collect(self, what: str, indices: Sequence[int] | None = None) -> list[Any]:
+        indices = range(self.num_envs) if indices is None else indices
+        results = []
+        for i in indices:
+            conn, proc = self._conns[i], self._procs[i]
+            status, payload = "error", None
+            try:
+                if conn.poll(self.timeout_s):
+                    status, payload = conn.recv()
+                else:
+                    payload = f"no answer within {self.timeout_s} s"
+            except (EOFError, OSError):
+                proc.join(1)
+                payload = f"worker process died (exit code {proc.exitcode})"
+            if status != "ok":
+                self._fail(i, what, str(payload))
+            results.append(payload)
+        return results
+
+    def _fail(self, i: int, what: str, detail: str) -> None:
+        self.close(terminate=True)
+        raise VectorEnvWorkerError(
+            f"sub-environment {i} ({self.env_ids[i]}, seed {self._seeds[i]}) failed during "
+            f"{what}: {detail}"
+        )
+
+    def _send(self, i: int, cmd: str, payload: Any) -> None:
+        try:
+            self._conns[i].send((cmd, payload))
+        except (BrokenPipeError, OSError):
+            self._procs[i].join(1)
+            self._fail(i, cmd, f"worker process died (exit code {self._procs[i].exitcode})")
+
+    # ----------------------------------------------------------------- API
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[tuple[list, ...], list[dict[str, Any]]]:
+        self._check_open()
+        if seed is None or isinstance(seed, int):
+            seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"need {self.num_envs} seeds, got {len(seeds)}")
+        for i, s in enumerate(seeds):
+            self._seeds[i] = s
+            self._send(i, "reset", {"seed": s, "options": options})
+        results = self._collect("reset")
+        self._needs_reset[:] = False
+        return tuple(r[0] for r in results), [r[1] for r in results]
+
+    def step(
+        self, actions: Sequence[str]
+    ) -> tuple[tuple[list, ...], np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        self._check_open()
+        if isinstance(actions, str) or len(actions) != self.num_envs:
+            raise ValueError(f"step() needs a sequence of {self.num_envs} reply strings")
+        for i, action in enumerate(actions):
+            if not isinstance(action, str):
+                raise TypeError(f"action {i} must be a str, got {type(action).__name__}")
+        resetting = self._needs_reset.copy()
+        for i, action in enumerate(actions):
+            if resetting[i] and self.autoreset_mode == AutoresetMode.NEXT_STEP:
+                self._seeds[i] = None
+                self._send(i, "reset", {"seed": None, "options": None})
+            else:
+                self._send(i, "step", action)
+        results = self._collect("step")
+        obs, infos = [], []
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        for i, result in enumerate(results):
+            if resetting[i] and self.autoreset_mode == AutoresetMode.NEXT_STEP:
+                o, info = result
+                obs.append(o)
+                infos.append(info)
+                self._needs_reset[i] = False
+                continue
+            o, r, term, trunc, info = result
+            rewards[i], terminated[i], truncated[i] = r, term, trunc
+            obs.append(o)
+            infos.append(info)
+            if term or trunc:
+                if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+                    self._needs_reset[i] = True
+                elif self.autoreset_mode == AutoresetMode.SAME_STEP:
+                    self._seeds[i] = None
+                    self._send(i, "reset", {"seed": None, "options": None})
+                    new_obs, new_info = self._collect("autoreset", [i])[0]
+                    infos[i] = {**new_info, "final_obs": o, "final_info": info}
+                    obs[i] = new_obs
+        return tuple(obs), rewards, terminated, truncated, infos
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this TextVectorEnv is closed; create a new one")
+
+    def close(self, terminate: bool = False, **kwargs: Any) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for conn, proc in zip(self._conns, self._procs, strict=True):
+            if not terminate and proc.is_alive():
+                try:
+                    conn.send(("close", None))
+                except (BrokenPipeError, OSError):
+                    pass
+        for conn, proc in zip(self._conns, self._procs, strict=True):
+            proc.join(0 if terminate else 5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(2)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            conn.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close(terminate=True)
+        except Exception:  # noqa: BLE001
+            pass
