@@ -12,3 +12,6 @@ def register_builtin_envs() -> None:
         "rlenvs/Arithmetic-v0",
         entry_point="rlenvs.envs.arithmetic:ArithmeticEnv",
     )
+    register("rlenvs/Math-v0", entry_point="rlenvs.envs.math_env:MathEnv")
+    register("rlenvs/GSM8K-v0", entry_point="rlenvs.envs.math_env:GSM8KEnv")
+    register("rlenvs/MATH-v0", entry_point="rlenvs.envs.math_env:MATHEnv")

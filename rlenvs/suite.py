@@ -13,6 +13,10 @@ __all__ = ["SUITE", "run_main_job"]
 # (env id, env kwargs) — one per family; families whose env is not registered are skipped.
 SUITE: list[tuple[str, dict[str, Any]]] = [
     ("rlenvs/Arithmetic-v0", {"lenient": True}),
+    ("rlenvs/Math-v0", {"level": 1, "lenient": True}),
+    ("rlenvs/GSM8K-v0", {}),
+    ("rlenvs/IFEval-v0", {}),
+    ("rlenvs/Instruct-v0", {}),
 ]
 
 

@@ -1,18 +1,18 @@
 """``rlenvs/Arithmetic-v0``: procedural integer arithmetic with difficulty levels.
 
 Level 1: one addition/subtraction of 1-digit numbers; 2: of 2-digit numbers; 3: two of them;
-4: two operations with multiplication; 5: three operations on 3-digit numbers with parentheses. The answer goes in ``\\boxed{}``; scoring is exact integer match.
+4: two operations with multiplication; 5: three operations on 3-digit numbers with parentheses.
+The answer goes in ``\\boxed{}``; ``judges.math.verify_math`` scores it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from judges import Verdict
+from rlenvs.envs.math_judge import make_math_judge
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ProceduralSource
 
@@ -77,57 +77,6 @@ def _evaluate(expr: str) -> int:
     return ev(ast.parse(expr, mode="eval"))
 
 
-_BOXED = re.compile(r"\\boxed\s*\{")
-_NUMBER = re.compile(r"-?\d[\d,]*")
-
-
-def _last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (nested braces allowed), or None."""
-    starts = [m.end() for m in _BOXED.finditer(text)]
-    for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            return text[start : i - 1]
-    return None
-
-
-def judge_integer_answer(
-    reply: str, task: Mapping[str, Any], *, lenient: bool = False, format_credit: float = 0.0
-) -> Verdict:
-    """Exact integer match of the boxed answer (or, if ``lenient``, the last number)."""
-    boxed = _last_boxed(reply)
-    source = "boxed"
-    candidate = boxed
-    if candidate is None and lenient:
-        numbers = _NUMBER.findall(reply)
-        candidate, source = (numbers[-1] if numbers else None), "last_number"
-    gold = str(task["answer"])
-    format_score = 1.0 if boxed is not None else 0.0
-    if candidate is None:
-        return Verdict(
-            score=0.0,
-            passed=False,
-            reason="no \\boxed{} answer found" if not lenient else "no number found",
-            details={"components": {"answer": 0.0, "format": format_score}, "extracted": None},
-        )
-    normalised = candidate.strip().replace(",", "").replace(" ", "").replace("$", "")
-    correct = normalised == gold
-    score = 1.0 if correct else format_credit * format_score
-    return Verdict(
-        score=score,
-        passed=correct,
-        reason="correct" if correct else f"expected {gold}, got {candidate[:50]!r}",
-        details={
-            "components": {"answer": 1.0 if correct else 0.0, "format": format_score},
-            "extracted": candidate[:200],
-            "extracted_by": source,
-        },
-    )
-
-
 class ArithmeticEnv(TaskEnv):
     """Integer arithmetic; ``level`` in 1..5 or ``"mixed"`` (a random level per task).
 
@@ -155,15 +104,10 @@ class ArithmeticEnv(TaskEnv):
             lvl = int(rng.integers(1, len(LEVELS) + 1)) if level == "mixed" else int(level)
             return make_arithmetic_task(rng, lvl)
 
-        def judge(reply: str, task: Mapping[str, Any]) -> Verdict:
-            return judge_integer_answer(
-                reply, task, lenient=self.lenient, format_credit=self.format_credit
-            )
-
         super().__init__(
             source=ProceduralSource(generate),
             prompt=lambda task: PROMPT.format(question=task["question"]),
-            judge=judge,
+            judge=make_math_judge(lenient=lenient, format_credit=format_credit),
             required_keys=("question", "answer"),
             **kwargs,
         )

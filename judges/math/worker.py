@@ -1,0 +1,319 @@
+"""The math-verify worker process, and the message framing shared with the pool.
+
+A worker is a separate Python process (``python -m judges.math.worker``) started by
+:mod:`judges.math.pool`. It reads length-prefixed JSON requests on stdin and writes one
+length-prefixed JSON result per item on a private copy of stdout (fd 1 itself is pointed at
+stderr, so stray prints cannot corrupt the protocol).
+
+Inside the worker:
+
+* ``RLIMIT_AS`` caps its memory (``RLENVS_MATH_MEMORY_MB``, set by the pool) and core dumps
+  are off;
+* math-verify runs with its own timeouts disabled (``parsing_timeout=None``,
+  ``timeout_seconds=None``) because it is the only thing running here;
+* a *soft* timeout (``setitimer`` + SIGALRM, fine here: this is the worker's main thread)
+  interrupts slow pure-Python work such as ``simplify`` so the worker survives; work stuck
+  in C (huge integer powers) is handled by the pool's hard kill;
+* parsed sympy objects never leave the process; results carry booleans, floats and
+  strings truncated here.
+
+Heavy imports (sympy, math-verify) happen only in :func:`main`, so importing this module
+for the framing helpers is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections import OrderedDict
+from typing import Any
+
+__all__ = ["write_msg", "read_msg", "main"]
+
+_HEADER = struct.Struct("!I")
+MAX_MSG = 256 * 1024 * 1024
+
+
+def write_msg(fd: int, obj: Any) -> None:
+    """Write one length-prefixed JSON message to ``fd`` (blocking until all is written)."""
+    body = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    view = memoryview(_HEADER.pack(len(body)) + body)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_msg(fd: int) -> Any | None:
+    """Read one message from ``fd``; None at end of file."""
+    head = _read_exact(fd, _HEADER.size)
+    if head is None:
+        return None
+    (size,) = _HEADER.unpack(head)
+    if size > MAX_MSG:
+        raise ValueError(f"message of {size} bytes is too large")
+    body = _read_exact(fd, size)
+    if body is None:
+        return None
+    return json.loads(body)
+
+
+# ----------------------------------------------------------------------- worker internals
+
+
+class _SoftTimeout(BaseException):
+    """Raised by SIGALRM inside the worker; BaseException so `except Exception` misses it."""
+
+
+def _limit_memory() -> None:
+    import resource
+
+    mb = int(os.environ.get("RLENVS_MATH_MEMORY_MB", "0") or 0)
+    if mb > 0:
+        limit = mb * 1024 * 1024
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ValueError, OSError):
+            pass
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the pool's process is gone (a thread; works whenever the GIL is free)."""
+    import threading
+    import time
+
+    def loop() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=loop, name="parent-watch", daemon=True).start()
+
+
+class _Engine:
+    """Parses and compares inside the worker; keeps an LRU cache of parsed answers."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from math_verify import (
+            ExprExtractionConfig,
+            LatexExtractionConfig,
+            StringExtractionConfig,
+            parse,
+            verify,
+        )
+
+        for name in ("math_verify", "latex2sympy2_extended"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        self.parse, self.verify = parse, verify
+        self.Latex, self.Expr, self.String = (
+            LatexExtractionConfig,
+            ExprExtractionConfig,
+            StringExtractionConfig,
+        )
+        self.cache: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
+        parse("$1$", parsing_timeout=None)  # warm the regex caches
+
+    def _configs(self, targets: list[str], boxed_priority: int) -> list[Any]:
+        out: list[Any] = []
+        for t in targets:
+            if t == "latex":
+                out.append(self.Latex(boxed_match_priority=boxed_priority))
+            elif t == "expr":
+                out.append(self.Expr())
+            elif t == "string":
+                out.append(self.String())
+        return out
+
+    def parse_one(self, text: str, mode: str, targets: list[str], bp: int) -> list[Any]:
+        """``mode`` "text": math-verify's own extraction; "answer": an extracted answer."""
+        if mode == "text":
+            return list(self.parse(text, self._configs(targets, bp), parsing_timeout=None))
+        boxed = list(
+            self.parse(
+                "\\boxed{" + text + "}", [self.Latex(boxed_match_priority=0)], parsing_timeout=None
+            )
+        )
+        if any(not isinstance(x, str) for x in boxed):
+            return boxed
+        plain = list(self.parse(text, [self.Expr()], parsing_timeout=None))
+        if any(not isinstance(x, str) for x in plain):
+            return plain
+        return boxed or plain or [text]
+
+    def parsed(self, text: str, mode: str, targets: list[str], bp: int) -> list[Any]:
+        """``parse_one`` through an LRU cache (golds repeat across a GRPO group, and so do
+        popular answers); long texts are not cached."""
+        if len(text) > 2000:
+            return self.parse_one(text, mode, targets, bp)
+        key = (text, mode, tuple(targets), bp)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.cache.move_to_end(key)
+            return hit
+        hit = self.parse_one(text, mode, targets, bp)
+        self.cache[key] = hit
+        if len(self.cache) > 4096:
+            self.cache.popitem(last=False)
+        return hit
+
+    @staticmethod
+    def value(objs: list[Any]) -> float | None:
+        """A float for a plainly numeric parse (numbers, percentages, small expressions)."""
+        import math
+
+        import sympy
+
+        for obj in objs:
+            if isinstance(obj, str):
+                continue
+            try:
+                if not isinstance(obj, sympy.Expr) or obj.free_symbols:
+                    return None
+                if not obj.is_Number:
+                    if sympy.count_ops(obj) > 40:
+                        return None
+                    obj = obj.doit().evalf(20)
+                if not (obj.is_real and obj.is_Number):
+                    return None
+                v = float(obj)
+                return v if math.isfinite(v) else None
+            except Exception:
+                return None
+        return None
+
+    @staticmethod
+    def rationals_differ(gold: list[Any], pred: list[Any]) -> bool:
+        """Both first parses are exact rational numbers (no percent) and they differ."""
+        import sympy
+
+        g = next((x for x in gold if not isinstance(x, str)), None)
+        p = next((x for x in pred if not isinstance(x, str)), None)
+        for x in (g, p):
+            if not isinstance(x, sympy.Expr) or x.free_symbols or x.has(sympy.UnevaluatedExpr):
+                return False
+        if g == p or (g.is_Rational and p.is_Rational):
+            return False  # identical, or already compared exactly by math-verify
+        gv, pv = g.doit(), p.doit()
+        return bool(gv.is_Rational and pv.is_Rational and gv != pv)
+
+    def run(self, item: dict[str, Any]) -> dict[str, Any]:
+        targets, bp = item.get("targets", ["latex", "expr"]), int(item.get("bp", 0))
+        if item.get("kind") == "extract":
+            found = self.parse_one(item["p"], "text", targets, bp)
+            shown = next((x for x in found if isinstance(x, str)), "")
+            return {"status": "ok", "pred_found": bool(found), "pred_text": shown[:200]}
+        gold = self.parsed(item["g"], item.get("gm", "answer"), targets, bp)
+        pred = self.parsed(item["p"], item.get("pm", "answer"), targets, bp)
+        out: dict[str, Any] = {
+            "status": "ok",
+            "gold_parsed": any(not isinstance(x, str) for x in gold),
+            "pred_parsed": any(not isinstance(x, str) for x in pred),
+            "gold_found": bool(gold),
+            "pred_found": bool(pred),
+        }
+        if item.get("pm") == "text":
+            shown = next((x for x in pred if isinstance(x, str)), "")
+            out["pred_text"] = shown[:200]
+        equal = (
+            bool(gold)
+            and bool(pred)
+            and bool(
+                self.verify(
+                    gold,
+                    pred,
+                    float_rounding=int(item.get("fr", 6)),
+                    numeric_precision=int(item.get("np", 15)),
+                    strict=bool(item.get("strict", True)),
+                    allow_set_relation_comp=bool(item.get("asr", False)),
+                    timeout_seconds=None,
+                )
+            )
+        )
+        if equal and item.get("exact", True) and "." not in item["g"] + item["p"]:
+            equal = not self.rationals_differ(gold, pred)
+        if item.get("values") or item.get("rel_tol"):
+            g, p = self.value(gold), self.value(pred)
+            out["gold_value"], out["pred_value"] = g, p
+            tol = item.get("rel_tol")
+            if not equal and tol and g is not None and p is not None:
+                equal = abs(g - p) <= float(tol) * max(abs(g), abs(p))
+        out["equal"] = equal
+        return out
+
+
+def _run_item(engine: _Engine, item: dict[str, Any], timeout: float) -> dict[str, Any]:
+    import signal
+
+    signal.setitimer(signal.ITIMER_REAL, max(0.001, timeout))
+    try:
+        return engine.run(item)
+    except _SoftTimeout:
+        return {"status": "timeout"}
+    except MemoryError:
+        return {"status": "memory", "restart": True}
+    except RecursionError:
+        return {"status": "error", "error": "RecursionError"}
+    except Exception as exc:  # any parser/sympy failure is a verdict, not a crash
+        return {"status": "error", "error": type(exc).__name__}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def main() -> None:
+    """Worker entry point: serve requests until stdin closes."""
+    import signal
+    import sys
+
+    out_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    parent = os.getppid()
+    _limit_memory()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _SoftTimeout()
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        engine = _Engine()
+    except BaseException as exc:  # report and die: the pool will not retry forever
+        write_msg(out_fd, {"ready": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
+        os._exit(2)
+    _watch_parent(parent)
+    write_msg(out_fd, {"ready": True, "pid": os.getpid()})
+    while True:
+        request = read_msg(0)
+        if request is None:
+            os._exit(0)
+        timeout = float(request.get("timeout", 5.0))
+        for item in request["items"]:
+            try:
+                result = _run_item(engine, item, timeout)
+            except _SoftTimeout:  # the alarm fired between the work and its cancellation
+                result = {"status": "timeout"}
+            write_msg(out_fd, result)
+            if result.get("restart"):
+                os._exit(3)
+
+
+if __name__ == "__main__":
+    main()
