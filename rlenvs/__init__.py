@@ -13,6 +13,8 @@ from rlenvs.rewards import (
     BinaryReward,
     DenseReward,
     DenseThenBinary,
+    LengthPenalty,
+    OverlongShaping,
     RewardSchedule,
     make_schedule,
 )
@@ -52,6 +54,8 @@ __all__ = [
     "BinaryReward",
     "DenseReward",
     "DenseThenBinary",
+    "OverlongShaping",
+    "LengthPenalty",
     "make_schedule",
     "ChatMessages",
     "UnicodeText",

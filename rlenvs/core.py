@@ -179,7 +179,10 @@ class LLMEnv(gym.Env[list, str]):
             turn = self.respond(action)
         verdict = turn.verdict
         components = dict(turn.reward_components or {"score": verdict.score})
-        reward = float(turn.reward) if turn.reward is not None else self.reward_schedule(verdict)
+        reward = (
+            float(turn.reward) if turn.reward is not None
+            else self.reward_schedule(verdict, action)
+        )
         terminated = bool(turn.terminated)
         truncated = (not terminated) and episode.turn >= self.max_turns
         episode.done = terminated or truncated

@@ -17,6 +17,8 @@ __all__ = [
     "BinaryReward",
     "DenseReward",
     "DenseThenBinary",
+    "OverlongShaping",
+    "LengthPenalty",
     "make_schedule",
     "SCHEDULES",
 ]
@@ -27,7 +29,8 @@ class RewardSchedule:
 
     name = "base"
 
-    def __call__(self, verdict: Verdict) -> float:
+    def __call__(self, verdict: Verdict, reply: str | None = None) -> float:
+        """The reward for ``verdict`` (``reply`` is the text judged, for length shaping)."""
         raise NotImplementedError
 
     def advance(self, *, step: int | None = None, success_rate: float | None = None) -> None:
@@ -49,7 +52,7 @@ class BinaryReward(RewardSchedule):
 
     name = "binary"
 
-    def __call__(self, verdict: Verdict) -> float:
+    def __call__(self, verdict: Verdict, reply: str | None = None) -> float:
         return 1.0 if verdict.passed else 0.0
 
 
@@ -58,7 +61,7 @@ class DenseReward(RewardSchedule):
 
     name = "dense"
 
-    def __call__(self, verdict: Verdict) -> float:
+    def __call__(self, verdict: Verdict, reply: str | None = None) -> float:
         return float(verdict.score)
 
 
@@ -93,7 +96,7 @@ class DenseThenBinary(RewardSchedule):
     def stage(self) -> str:
         return "binary" if self.switched else "dense"
 
-    def __call__(self, verdict: Verdict) -> float:
+    def __call__(self, verdict: Verdict, reply: str | None = None) -> float:
         if self.switched:
             return 1.0 if verdict.passed else 0.0
         return float(verdict.score)
@@ -143,10 +146,95 @@ class DenseThenBinary(RewardSchedule):
         )
 
 
+class _LengthShaped(RewardSchedule):
+    """Base of schedules that add a length term to another schedule's reward."""
+
+    def __init__(self, base: str | dict[str, Any] | RewardSchedule = "binary",
+                 tokenizer: Any = None) -> None:
+        self.base = make_schedule(base)
+        self.tokenizer = tokenizer
+
+    def length(self, reply: str) -> int:
+        """Length of ``reply``: tokens with ``tokenizer`` (anything with ``encode``), else chars."""
+        if self.tokenizer is None:
+            return len(reply)
+        return len(self.tokenizer.encode(reply, add_special_tokens=False))
+
+    def penalty(self, length: int) -> float:
+        raise NotImplementedError
+
+    def __call__(self, verdict: Verdict, reply: str | None = None) -> float:
+        reward = self.base(verdict, reply)
+        return reward if reply is None else reward + self.penalty(self.length(reply))
+
+    def advance(self, *, step: int | None = None, success_rate: float | None = None) -> None:
+        self.base.advance(step=step, success_rate=success_rate)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "base": self.base.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.base.load_state_dict(state["base"])
+
+
+class OverlongShaping(_LengthShaped):
+    """DAPO's soft overlong punishment added to a base schedule's reward.
+
+    With ``L_max = max_length`` and ``L_cache = cache_length``::
+
+        R_len(|y|) = 0                                   if |y| <= L_max - L_cache
+                   = ((L_max - L_cache) - |y|) / L_cache  if L_max - L_cache < |y| <= L_max
+                   = -1                                  if |y| > L_max
+
+    times ``penalty_factor``. Length is in tokens when a ``tokenizer`` is given, else characters.
+    """
+
+    name = "overlong"
+
+    def __init__(self, base: str | dict[str, Any] | RewardSchedule = "binary",
+                 max_length: int = 4096, cache_length: int = 1024, penalty_factor: float = 1.0,
+                 tokenizer: Any = None) -> None:
+        if not 0 < cache_length <= max_length:
+            raise ValueError("need 0 < cache_length <= max_length")
+        super().__init__(base, tokenizer)
+        self.max_length, self.cache_length = max_length, cache_length
+        self.penalty_factor = penalty_factor
+
+    def penalty(self, length: int) -> float:
+        soft_start = self.max_length - self.cache_length
+        if length <= soft_start:
+            return 0.0
+        if length <= self.max_length:
+            return self.penalty_factor * (soft_start - length) / self.cache_length
+        return -self.penalty_factor
+
+
+class LengthPenalty(_LengthShaped):
+    """A linear penalty for replies longer than ``target_length``, capped at ``max_penalty``:
+    ``-min(max_penalty, coef * max(0, |y| - target_length) / target_length)``."""
+
+    name = "length_penalty"
+
+    def __init__(self, base: str | dict[str, Any] | RewardSchedule = "binary",
+                 target_length: int = 1024, coef: float = 0.5, max_penalty: float = 0.5,
+                 tokenizer: Any = None) -> None:
+        if target_length <= 0 or coef < 0 or max_penalty < 0:
+            raise ValueError("need target_length > 0, coef >= 0 and max_penalty >= 0")
+        super().__init__(base, tokenizer)
+        self.target_length, self.coef, self.max_penalty = target_length, coef, max_penalty
+
+    def penalty(self, length: int) -> float:
+        excess = max(0, length - self.target_length) / self.target_length
+        return -min(self.max_penalty, self.coef * excess)
+
+
 SCHEDULES: dict[str, type[RewardSchedule]] = {
     "binary": BinaryReward,
     "dense": DenseReward,
     "dense_then_binary": DenseThenBinary,
+    "overlong": OverlongShaping,
+    "length_penalty": LengthPenalty,
 }
 
 
@@ -154,6 +242,8 @@ def make_schedule(spec: str | dict[str, Any] | RewardSchedule) -> RewardSchedule
     """A schedule from its name, a dict ``{"name": ..., **kwargs}``, or an instance.
 
     ``"dense_then_binary"`` alone switches after 50 steps; pass a dict to choose the trigger.
+    Length shaping wraps another schedule: ``{"name": "overlong", "base": "dense",
+    "max_length": 512, "cache_length": 128}``.
     """
     if isinstance(spec, RewardSchedule):
         return spec
