@@ -130,8 +130,10 @@ def load_embedded_tokenizer() -> Any:
 def load_embedded_model(dtype: Any = None) -> Any:
     """The embedded model as a ``transformers`` causal LM (fp32 unless ``dtype`` says otherwise)."""
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM
 
+    transformers.utils.logging.disable_progress_bar()
     model = AutoModelForCausalLM.from_pretrained(
         embedded_model_dir(), dtype=dtype if dtype is not None else torch.float32
     )
