@@ -15,3 +15,5 @@ def register_builtin_envs() -> None:
     register("rlenvs/Math-v0", entry_point="rlenvs.envs.math_env:MathEnv")
     register("rlenvs/GSM8K-v0", entry_point="rlenvs.envs.math_env:GSM8KEnv")
     register("rlenvs/MATH-v0", entry_point="rlenvs.envs.math_env:MATHEnv")
+    register("rlenvs/IFEval-v0", entry_point="rlenvs.envs.ifeval_env:IFEvalEnv")
+    register("rlenvs/Instruct-v0", entry_point="rlenvs.envs.ifeval_env:InstructEnv")

@@ -1,0 +1,111 @@
+"""Instruction following: ``rlenvs/IFEval-v0`` (IFEval's prompt format) and
+``rlenvs/Instruct-v0`` (procedurally composed constraints).
+
+Both judge replies with ``judges.ifeval.check_instructions``. Reward: ``binary`` (every
+constraint followed) or ``dense`` (the fraction followed). ``info["reward_components"]`` has
+``prompt_level`` (1 if all followed), ``instruction_level`` (the fraction) and one entry per
+instruction id (``ifeval/<id>``), so the evaluation summary shows per-instruction accuracy;
+``info["verdict"].details["instructions"]`` lists each constraint's verdict and reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from judges import Verdict
+from rlenvs.task_env import TaskEnv
+from rlenvs.tasks import ListSource, ProceduralSource
+
+__all__ = ["IFEvalEnv", "InstructEnv", "strip_thinking"]
+
+_THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
+
+
+def strip_thinking(text: str) -> str:
+    """Remove ``<think>...</think>`` sections (an unclosed one runs to the end)."""
+    return _THINK.sub("", text).strip()
+
+
+def _make_judge(loose: bool, thinking: bool):
+    from judges.ifeval import check_instructions
+
+    def judge(reply: str, task: Mapping[str, Any]) -> Verdict:
+        text = strip_thinking(reply) if thinking else reply
+        verdict = check_instructions(
+            text, task["instruction_id_list"], task["kwargs"], prompt=task["prompt"], loose=loose
+        )
+        components: dict[str, float] = {
+            "prompt_level": 1.0 if verdict.passed else 0.0,
+            "instruction_level": verdict.score,
+        }
+        for entry in verdict.details["instructions"]:
+            components[f"ifeval/{entry['id']}"] = 1.0 if entry["passed"] else 0.0
+        verdict.details["components"] = components
+        return verdict
+
+    return judge
+
+
+class _InstructionEnv(TaskEnv):
+    def __init__(self, source: Any, loose: bool, strip_think: bool, **kwargs: Any) -> None:
+        super().__init__(
+            source=source,
+            prompt=lambda t: t["prompt"],
+            judge=_make_judge(loose, strip_think),
+            required_keys=("prompt", "instruction_id_list", "kwargs"),
+            **kwargs,
+        )
+
+    def validate_task(self, task: Any) -> dict[str, Any]:
+        from judges.ifeval import validate_ifeval_row
+
+        task = super().validate_task(task)
+        return validate_ifeval_row({"key": task.get("key", 0), **task})
+
+
+class IFEvalEnv(_InstructionEnv):
+    """Prompts from a file in IFEval's ``input_data.jsonl`` format.
+
+    Args:
+        path: the prompt file (default: a 31-prompt sample written for rlenvs covering all 25
+            instruction ids; point it at the official ``input_data.jsonl`` for the benchmark).
+        loose: IFEval's loose evaluation instead of strict.
+        strip_think: drop ``<think>...</think>`` before checking.
+    """
+
+    def __init__(self, path: str | None = None, loose: bool = False, strip_think: bool = False,
+                 **kwargs: Any) -> None:
+        from judges.ifeval import SAMPLE_PATH, load_ifeval_jsonl
+
+        rows = load_ifeval_jsonl(path or SAMPLE_PATH)
+        tasks = [{**row, "id": f"ifeval-{row['key']}"} for row in rows]
+        super().__init__(ListSource(tasks, name=str(path or SAMPLE_PATH)), loose, strip_think,
+                         **kwargs)
+
+
+class InstructEnv(_InstructionEnv):
+    """Training prompts composed from a base task and 1-3 compatible constraints.
+
+    Args:
+        n_constraints: an int or an inclusive ``(lo, hi)`` range.
+        base_tasks: your own pool of base tasks (default: the composer's).
+        loose / strip_think: as for ``IFEvalEnv``.
+    """
+
+    def __init__(self, n_constraints: int | tuple[int, int] | list[int] = (1, 3),
+                 base_tasks: list[str] | None = None, loose: bool = False,
+                 strip_think: bool = False, **kwargs: Any) -> None:
+        from judges.ifeval import compose_prompt
+
+        bounds = tuple(n_constraints) if isinstance(n_constraints, list) else n_constraints
+
+        def generate(rng: np.random.Generator) -> dict[str, Any]:
+            seed = int(rng.integers(2**31 - 1))
+            row = compose_prompt(seed, base_tasks=base_tasks, n_constraints=bounds)
+            return {**row, "id": f"instruct-{seed}", "key": seed}
+
+        super().__init__(ProceduralSource(generate), loose, strip_think, **kwargs)
