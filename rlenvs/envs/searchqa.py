@@ -1,0 +1,92 @@
+"""``rlenvs/SearchQA-v0``: multi-hop questions over a small fictional encyclopedia.
+
+The shipped corpus (``rlenvs/data/search_corpus.jsonl``, 44 short entries about invented places
+and people) and questions (``rlenvs/data/searchqa.jsonl``, each needing two or three lookups)
+make answers unambiguous. The policy has the BM25 ``search`` tool and answers in ``\\boxed{}``;
+judging is normalised exact match, or containment of the gold answer (or an alias) as whole words
+in a short prediction. Pass ``corpus=`` / ``questions=`` to use your own documents.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from judges import Verdict
+from rlenvs.task_env import TaskEnv
+from rlenvs.tasks import ListSource
+from rlenvs.tools.parsing import last_boxed
+from rlenvs.tools.search import DEFAULT_CORPUS, make_search_tool
+from rlenvs.tools.tool_env import ToolEnv
+
+__all__ = ["SearchQAEnv", "judge_short_answer", "normalize_answer", "DEFAULT_QUESTIONS"]
+
+DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent / "data" / "searchqa.jsonl"
+PROMPT = ("Answer the question using the search tool to look things up in the encyclopedia. "
+          "Question: {question} Put your final answer (a short phrase) in \\boxed{{}}.")
+MAX_CONTAINMENT_RATIO = 4
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, no accents, punctuation, articles or thousands separators; single spaces."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"\\text\{([^}]*)\}", r"\1", text)
+    text = re.sub(r"[^\w\s]", " ", text)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def judge_short_answer(reply: str, task: Mapping[str, Any]) -> Verdict:
+    """Normalised exact match, or whole-word containment in a short boxed answer."""
+    boxed = last_boxed(reply)
+    if boxed is None:
+        return Verdict(score=0.0, passed=False, reason="no \\boxed{} answer found",
+                       details={"extracted": None, "components": {"answer": 0.0}})
+    pred = normalize_answer(boxed)
+    golds = [normalize_answer(str(g)) for g in [task["answer"], *task.get("aliases", [])]]
+    golds = [g for g in golds if g]
+    how = None
+    for gold in golds:
+        if pred == gold:
+            how = "exact"
+            break
+        short = len(pred.split()) <= MAX_CONTAINMENT_RATIO * len(gold.split())
+        if short and re.search(rf"(?<!\w){re.escape(gold)}(?!\w)", pred):
+            how = "contains"
+            break
+    correct = how is not None
+    return Verdict(
+        score=1.0 if correct else 0.0,
+        passed=correct,
+        reason=f"correct ({how} match)" if correct
+        else f"expected {task['answer']!r}, got {boxed[:60]!r}",
+        details={"extracted": boxed[:200], "match": how,
+                 "components": {"answer": 1.0 if correct else 0.0}},
+    )
+
+
+class SearchQAEnv(ToolEnv):
+    """Multi-hop QA with a ``search`` tool.
+
+    Args:
+        corpus: documents (list of ``{"id", "title", "text"}`` or strings) or a JSONL path.
+        questions: JSONL path of ``{"question", "answer", "aliases"?}`` rows.
+        **kwargs: ``ToolEnv`` options (``parser``, ``max_turns``, ``reward``...).
+    """
+
+    def __init__(self, corpus: Any = None, questions: str | Path = DEFAULT_QUESTIONS,
+                 **kwargs: Any) -> None:
+        source = ListSource.from_jsonl(questions, required=("question", "answer"))
+        task_env = TaskEnv(
+            source=source,
+            prompt=lambda task: PROMPT.format(question=task["question"]),
+            judge=judge_short_answer,
+            required_keys=("question", "answer"),
+        )
+        self.search_tool = make_search_tool(corpus if corpus is not None else DEFAULT_CORPUS)
+        super().__init__(task_env, [self.search_tool], **kwargs)

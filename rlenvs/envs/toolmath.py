@@ -1,0 +1,126 @@
+"""``rlenvs/ToolMath-v0``: arithmetic and algebra where a calculator or Python pays off.
+
+Procedural, seeded task kinds: ``multiply`` (two 6-9 digit numbers), ``series`` (sums of powers
+or geometric sums over hundreds of terms), ``linear`` (``a*x + b = c*x + d`` with an integer
+solution) and ``modpow`` (``a^b mod m``). The policy has the ``calculator`` and ``python`` tools
+(see ``rlenvs.tools.ToolEnv`` for the turn protocol) and answers in ``\\boxed{}``; the answer is
+judged by exact numeric match (``1,234`` = ``1234`` = ``1234.0``; ``x = 5`` counts as ``5``).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from judges import Verdict
+from rlenvs.task_env import TaskEnv
+from rlenvs.tasks import ProceduralSource
+from rlenvs.tools.calculator import calculator
+from rlenvs.tools.parsing import last_boxed
+from rlenvs.tools.python_tool import make_python_tool
+from rlenvs.tools.tool_env import ToolEnv
+
+__all__ = ["ToolMathEnv", "make_toolmath_task", "judge_numeric_answer", "last_boxed", "KINDS"]
+
+KINDS = ("multiply", "series", "linear", "modpow")
+PROMPT = "{question} Put your final answer in \\boxed{{}}."
+
+
+def _int(rng: np.random.Generator, lo: int, hi: int) -> int:
+    return int(rng.integers(lo, hi + 1))
+
+
+def make_toolmath_task(rng: np.random.Generator, kind: str) -> dict[str, Any]:
+    """A task of ``kind``; ``answer`` is the exact value as a string."""
+    if kind == "multiply":
+        a, b = _int(rng, 10**5, 10**9 - 1), _int(rng, 10**5, 10**9 - 1)
+        question, answer = f"Compute {a} * {b}.", a * b
+    elif kind == "series":
+        n = _int(rng, 50, 500)
+        if rng.random() < 0.5:
+            p = _int(rng, 2, 4)
+            question = f"Compute the sum of k^{p} for k = 1 to {n}."
+            answer = sum(k**p for k in range(1, n + 1))
+        else:
+            r, m = _int(rng, 2, 5), _int(rng, 10, 40)
+            question = f"Compute the sum of {r}^k for k = 0 to {m}."
+            answer = sum(r**k for k in range(m + 1))
+    elif kind == "linear":
+        x = _int(rng, -500, 500)
+        a, c = _int(rng, 2, 97), _int(rng, 2, 97)
+        while c == a:
+            c = _int(rng, 2, 97)
+        b = _int(rng, -10_000, 10_000)
+        d = a * x + b - c * x
+        question = f"Solve for x: {a}*x + ({b}) = {c}*x + ({d})."
+        answer = x
+    elif kind == "modpow":
+        a, b, m = _int(rng, 2, 10**6), _int(rng, 10**3, 10**6), _int(rng, 10**3, 10**6)
+        question, answer = f"Compute {a}^{b} mod {m}.", pow(a, b, m)
+    else:
+        raise ValueError(f"unknown kind {kind!r}; choose from {KINDS}")
+    return {"id": f"toolmath-{kind}-{zlib.crc32(question.encode()):08x}", "kind": kind,
+            "question": question, "answer": str(answer)}
+
+
+def _number(text: str) -> Fraction | None:
+    text = re.sub(r"^\s*[a-zA-Z]\s*=", "", text)
+    text = text.replace(",", "").replace(" ", "").replace("$", "").replace("\\,", "")
+    text = re.sub(r"\\(?:text|mathrm)\{([^}]*)\}", r"\1", text)
+    try:
+        return Fraction(text) if len(text) <= 10_000 else None
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def judge_numeric_answer(reply: str, task: Mapping[str, Any]) -> Verdict:
+    """Exact numeric match of the last ``\\boxed{}`` against ``task["answer"]``."""
+    boxed = last_boxed(reply)
+    if boxed is None:
+        return Verdict(score=0.0, passed=False, reason="no \\boxed{} answer found",
+                       details={"extracted": None, "components": {"answer": 0.0}})
+    gold, got = _number(str(task["answer"])), _number(boxed)
+    correct = got is not None and got == gold if gold is not None else (
+        boxed.strip() == str(task["answer"]).strip())
+    return Verdict(
+        score=1.0 if correct else 0.0,
+        passed=correct,
+        reason="correct" if correct else f"expected {task['answer']}, got {boxed[:60]!r}",
+        details={"extracted": boxed[:200], "components": {"answer": 1.0 if correct else 0.0}},
+    )
+
+
+class ToolMathEnv(ToolEnv):
+    """ToolMath with the ``calculator`` and ``python`` tools.
+
+    Args:
+        kinds: task kinds to draw from (uniformly).
+        python_timeout_s: per-cell sandbox timeout.
+        python_runner: sandbox override (``runner(source, timeout_s=...)``), default
+            ``judges.code.run_python``.
+        **kwargs: ``ToolEnv`` options (``parser``, ``max_turns``, ``reward``...).
+    """
+
+    def __init__(self, kinds: tuple[str, ...] | list[str] = KINDS, python_timeout_s: float = 5.0,
+                 python_runner: Any = None, **kwargs: Any) -> None:
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown or not kinds:
+            raise ValueError(f"kinds must be a non-empty subset of {KINDS}, got {kinds!r}")
+        self.kinds = tuple(kinds)
+
+        def generate(rng: np.random.Generator) -> dict[str, Any]:
+            return make_toolmath_task(rng, self.kinds[int(rng.integers(len(self.kinds)))])
+
+        task_env = TaskEnv(
+            source=ProceduralSource(generate),
+            prompt=lambda task: PROMPT.format(question=task["question"]),
+            judge=judge_numeric_answer,
+            required_keys=("question", "answer"),
+        )
+        tools = [calculator, make_python_tool(timeout_s=python_timeout_s, runner=python_runner)]
+        super().__init__(task_env, tools, **kwargs)

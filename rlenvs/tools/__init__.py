@@ -1,0 +1,47 @@
+"""Multi-turn tool use: tools, tool-call parsers, ``ToolEnv``, UFO feedback, token masks.
+
+>>> import rlenvs
+>>> from rlenvs.tools import ToolEnv, calculator
+>>> env = ToolEnv(rlenvs.make("rlenvs/Arithmetic-v0").unwrapped, tools=[calculator])
+"""
+
+from rlenvs.tools.base import Tool, ToolError, ToolResult, tool, validate_arguments
+from rlenvs.tools.calculator import calculate, calculator
+from rlenvs.tools.feedback import UnaryFeedbackEnv
+from rlenvs.tools.masks import render_with_mask
+from rlenvs.tools.parsing import (
+    AnyParser,
+    HermesParser,
+    ParseResult,
+    TagParser,
+    ToolCall,
+    ToolCallParser,
+    make_parser,
+)
+from rlenvs.tools.python_tool import make_python_tool
+from rlenvs.tools.search import BM25Index, make_search_tool
+from rlenvs.tools.tool_env import ToolEnv, answer_tool
+
+__all__ = [
+    "Tool",
+    "ToolError",
+    "ToolResult",
+    "tool",
+    "validate_arguments",
+    "calculate",
+    "calculator",
+    "make_python_tool",
+    "make_search_tool",
+    "BM25Index",
+    "answer_tool",
+    "ToolCall",
+    "ParseResult",
+    "ToolCallParser",
+    "HermesParser",
+    "TagParser",
+    "AnyParser",
+    "make_parser",
+    "ToolEnv",
+    "UnaryFeedbackEnv",
+    "render_with_mask",
+]

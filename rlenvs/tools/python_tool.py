@@ -1,0 +1,123 @@
+"""The ``python`` tool: a stateful interpreter per episode, run in the sandbox.
+
+State is the list of cells that ran successfully (``state["cells"]``, part of the episode, so
+``clone()`` copies it). Each call runs a fresh sandboxed interpreter that silently replays the
+history and then the new cell; the new cell's stdout (and the ``repr`` of a final expression,
+REPL-style) is the observation. A failing cell shows its traceback and is not added to the
+history. Replay is therefore lazy: a clone pays nothing until its next ``python`` call.
+
+The sandbox is ``judges.code.run_python(source, timeout_s=...)``, imported on first use; when it
+is not installed the call is an error observation saying so (the environment keeps working).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from rlenvs.tools.base import Tool, ToolError
+
+__all__ = ["make_python_tool", "build_program", "sandbox_runner"]
+
+Runner = Callable[..., Any]
+MAX_CELL_CHARS = 20_000
+MAX_CELLS = 50
+
+_DRIVER = '''\
+import ast, contextlib, io, json, sys, traceback
+_cells = json.loads({cells!r})
+_ns = {{"__name__": "__main__"}}
+
+def _run(src, name, show):
+    tree = ast.parse(src, name)
+    last = None
+    if show and tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, name, "exec"), _ns)
+    if last is not None:
+        value = eval(compile(last, name, "eval"), _ns)
+        if value is not None:
+            print(repr(value))
+
+try:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for _i, _c in enumerate(_cells[:-1]):
+            _run(_c, "<cell %d>" % (_i + 1), False)
+except BaseException as _e:
+    print("replaying earlier cells failed: %s: %s" % (type(_e).__name__, _e), file=sys.stderr)
+    sys.exit(3)
+try:
+    _run(_cells[-1], "<cell %d>" % len(_cells), True)
+except SystemExit:
+    raise
+except BaseException as _e:
+    _tb = [f for f in traceback.extract_tb(_e.__traceback__) if f.filename.startswith("<cell")]
+    print("Traceback (most recent call last):", file=sys.stderr)
+    print("".join(traceback.format_list(_tb)), end="", file=sys.stderr)
+    print("".join(traceback.format_exception_only(type(_e), _e)), end="", file=sys.stderr)
+    sys.exit(1)
+'''
+
+
+def build_program(cells: list[str]) -> str:
+    """The driver program that replays ``cells[:-1]`` quietly and runs ``cells[-1]``."""
+    return _DRIVER.format(cells=json.dumps(cells))
+
+
+def sandbox_runner() -> Runner:
+    """``judges.code.run_python``, or a ``ToolError`` explaining that the sandbox is missing."""
+    try:
+        from judges.code import run_python
+    except ImportError as e:
+        raise ToolError(
+            "the python tool needs the code sandbox (judges.code.run_python), which is not "
+            f"available in this installation ({e})"
+        ) from None
+    return run_python
+
+
+def _field(result: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(result, dict) and name in result:
+            return result[name]
+        if hasattr(result, name):
+            return getattr(result, name)
+    return default
+
+
+def make_python_tool(timeout_s: float = 5.0, runner: Runner | None = None,
+                     max_output_chars: int = 4000) -> Tool:
+    """A ``python`` tool; ``runner(source, timeout_s=...)`` defaults to the sandbox.
+
+    The runner's result must expose ``stdout``, ``stderr``, an exit code (``exit_code`` or
+    ``returncode``) and ``timed_out`` (attributes or dict keys).
+    """
+
+    def python(code: str, state: dict[str, Any]) -> str:
+        """Run Python code in a persistent interpreter (variables survive between calls).
+        Print what you want to see; the value of a final expression is shown too.
+
+        Args:
+            code: the Python cell to run.
+        """
+        if len(code) > MAX_CELL_CHARS:
+            raise ToolError(f"cell is {len(code)} characters; limit {MAX_CELL_CHARS}")
+        cells: list[str] = state.setdefault("cells", [])
+        if len(cells) >= MAX_CELLS:
+            raise ToolError(f"the session has {MAX_CELLS} cells, the maximum")
+        run = runner if runner is not None else sandbox_runner()
+        result = run(build_program([*cells, code]), timeout_s=timeout_s)
+        stdout = str(_field(result, "stdout", default="") or "")
+        stderr = str(_field(result, "stderr", default="") or "")
+        code_rc = _field(result, "exit_code", "returncode", "exitcode", default=0)
+        if _field(result, "timed_out", default=False):
+            raise ToolError(f"the cell timed out after {timeout_s} s (it was not kept)\n"
+                            + stdout[-max_output_chars // 2 :])
+        if code_rc not in (0, None):
+            shown = (stdout + ("\n" if stdout and stderr else "") + stderr)[-max_output_chars:]
+            raise ToolError(shown.strip() or f"the cell failed with exit code {code_rc}")
+        cells.append(code)
+        return stdout[:max_output_chars] if stdout else "(no output)"
+
+    return Tool(python, name="python", max_result_chars=max_output_chars)
