@@ -23,3 +23,4 @@ def register_builtin_envs() -> None:
     register("rlenvs/ToolMath-v0", entry_point="rlenvs.envs.toolmath:ToolMathEnv")
     register("rlenvs/SearchQA-v0", entry_point="rlenvs.envs.searchqa:SearchQAEnv")
     register("rlenvs/ArithmeticFeedback-v0", entry_point="rlenvs.tools.feedback:UnaryFeedbackEnv")
+    register("rlenvs/Chat-v0", entry_point="rlenvs.envs.chat_env:ChatEnv")

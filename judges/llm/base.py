@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SamplingParams", "ChatModel", "Messages", "BackendError"]
+__all__ = ["SamplingParams", "ChatModel", "LogprobChatModel", "Messages", "BackendError"]
 
 Messages = list[dict[str, Any]]
 
@@ -53,3 +53,17 @@ class ChatModel(Protocol):
     def generate(
         self, conversations: Sequence[Messages], sampling: SamplingParams | None = None
     ) -> list[str]: ...
+
+
+@runtime_checkable
+class LogprobChatModel(ChatModel, Protocol):
+    """A chat model that also tells how likely short answers are as the reply's first token.
+
+    ``choice_logprobs(conversations, ["Yes", "No"])`` returns, per conversation, the natural
+    log-probability of each choice (tokens that read as the choice once whitespace is stripped,
+    summed); ``-inf`` where the backend saw no such token (an HTTP server reports only its top-k).
+    """
+
+    def choice_logprobs(
+        self, conversations: Sequence[Messages], choices: Sequence[str]
+    ) -> list[dict[str, float]]: ...

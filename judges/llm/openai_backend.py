@@ -8,6 +8,7 @@ raised as ``BackendError`` naming the server and the last problem. 4xx answers a
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +19,13 @@ from typing import Any
 from judges.llm.base import BackendError, Messages, SamplingParams
 
 __all__ = ["OpenAIChat"]
+
+
+def _logsumexp(values: list[float]) -> float:
+    if not values:
+        return -math.inf
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
 
 
 class OpenAIChat:
@@ -67,7 +75,71 @@ class OpenAIChat:
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(jobs))) as pool:
             return list(pool.map(lambda job: self._complete(job[0], sampling, job[1]), jobs))
 
-    def _complete(self, conv: Messages, sampling: SamplingParams, seed: int | None) -> str:
+    def choice_logprobs(
+        self, conversations: Sequence[Messages], choices: Sequence[str], top_logprobs: int = 20
+    ) -> list[dict[str, float]]:
+        """Per conversation, ``{choice: log P(first reply token reads as choice)}``.
+
+        Asks for one token with ``logprobs: true, top_logprobs: k``; a choice's value sums the
+        alternatives whose text equals it once whitespace is stripped (``"Yes"``, ``" Yes"``) and
+        is ``-inf`` when none is among the server's top ``k``.
+        """
+        if not choices:
+            raise ValueError("choice_logprobs needs at least one choice")
+        sampling = SamplingParams(temperature=0.0, max_new_tokens=1)
+
+        def one(conv: Messages) -> dict[str, float]:
+            content = self._complete_logprobs(conv, sampling, None, top_logprobs)[1]
+            if not content:
+                raise BackendError(f"{self.base_url}: answer has no logprobs.content")
+            alternatives = content[0].get("top_logprobs") or [content[0]]
+            out = {}
+            for choice in choices:
+                values = [float(a["logprob"]) for a in alternatives
+                          if isinstance(a, dict) and str(a.get("token", "")).strip() == choice.strip()]
+                out[choice] = _logsumexp(values)
+            return out
+
+        return self._map(one, list(conversations))
+
+    def generate_with_logprobs(
+        self, conversations: Sequence[Messages], sampling: SamplingParams | None = None,
+        top_logprobs: int = 0,
+    ) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Replies plus the server's ``logprobs.content`` (per-token log-probabilities)."""
+        sampling = sampling or SamplingParams()
+        jobs = [(conv, None if sampling.seed is None else sampling.seed + i)
+                for i, conv in enumerate(conversations)]
+        return self._map(lambda job: self._complete_logprobs(job[0], sampling, job[1], top_logprobs),
+                         jobs)
+
+    def _map(self, fn: Any, jobs: list[Any]) -> list[Any]:
+        if len(jobs) <= 1 or self.max_concurrency == 1:
+            return [fn(job) for job in jobs]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(jobs))) as pool:
+            return list(pool.map(fn, jobs))
+
+    def _complete_logprobs(
+        self, conv: Messages, sampling: SamplingParams, seed: int | None, top: int
+    ) -> tuple[str, list[dict[str, Any]]]:
+        body = self._body(conv, sampling, seed)
+        body["logprobs"] = True
+        if top:
+            body["top_logprobs"] = top
+        data = self.request("/chat/completions", body)
+        try:
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
+            entries = (choice.get("logprobs") or {}).get("content") or []
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise BackendError(
+                f"{self.base_url}: answer has no choices[0].message/logprobs: {str(data)[:200]}"
+            ) from None
+        if not isinstance(entries, list):
+            raise BackendError(f"{self.base_url}: logprobs.content is not a list")
+        return (content if isinstance(content, str) else ""), entries
+
+    def _body(self, conv: Messages, sampling: SamplingParams, seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m["role"], "content": m["content"]} for m in conv],
@@ -80,7 +152,10 @@ class OpenAIChat:
             body["seed"] = seed
         if sampling.stop:
             body["stop"] = list(sampling.stop)
-        data = self.request("/chat/completions", body)
+        return body
+
+    def _complete(self, conv: Messages, sampling: SamplingParams, seed: int | None) -> str:
+        data = self.request("/chat/completions", self._body(conv, sampling, seed))
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):

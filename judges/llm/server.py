@@ -1,6 +1,9 @@
 """A small OpenAI-compatible HTTP server over any ``ChatModel`` (``rlenvs serve``).
 
-Serves ``GET /v1/models`` and ``POST /v1/chat/completions`` (non-streaming). Meant for local
+Serves ``GET /v1/models`` and ``POST /v1/chat/completions`` (non-streaming). With
+``"logprobs": true`` (and optionally ``"top_logprobs": k``, at most 20) the answer carries
+``choices[0].logprobs.content`` like OpenAI's, when the model has ``generate_with_logprobs``
+(the local transformers backend does); otherwise such a request is answered 400. Meant for local
 use and tests on loopback; use ``vllm serve`` for production throughput.
 """
 
@@ -25,6 +28,7 @@ class ChatServer:
 
     def __init__(self, model: ChatModel, host: str = "127.0.0.1", port: int = 0):
         self.model = model
+        self.requests_served = 0  # completed chat completions (tests count backend calls)
         self._lock = threading.Lock()
         server = self
 
@@ -90,15 +94,34 @@ class ChatServer:
             seed=body.get("seed"),
             stop=(stop,) if isinstance(stop, str) else tuple(stop),
         )
-        with self._lock:
-            text = self.model.generate([messages], sampling)[0]
+        logprobs = None
+        if body.get("logprobs"):
+            top = int(body.get("top_logprobs") or 0)
+            if not 0 <= top <= 20:
+                raise ValueError("top_logprobs must be between 0 and 20")
+            scorer = getattr(self.model, "generate_with_logprobs", None)
+            if scorer is None:
+                raise ValueError(f"model {self.model.name!r} does not provide logprobs")
+            with self._lock:
+                text, content = scorer([messages], sampling, top_logprobs=top)[0]
+                self.requests_served += 1
+            logprobs = {"content": content}
+        else:
+            with self._lock:
+                text = self.model.generate([messages], sampling)[0]
+                self.requests_served += 1
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.model.name,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "logprobs": logprobs,
+                    "finish_reason": "stop",
+                }
             ],
         }
 

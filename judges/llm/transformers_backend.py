@@ -75,6 +75,12 @@ class TransformersChat:
     def _generate_batch(
         self, batch: list[Messages], sampling: SamplingParams, seed: int | None
     ) -> list[str]:
+        return [text for text, _, _ in self._generate_batch_ids(batch, sampling, seed)]
+
+    def _generate_batch_ids(
+        self, batch: list[Messages], sampling: SamplingParams, seed: int | None
+    ) -> list[tuple[str, list[int], list[int]]]:
+        """Per conversation: (reply text, prompt token ids, reply token ids up to the stop)."""
         import torch
 
         enc = self.tokenizer.apply_chat_template(
@@ -99,9 +105,56 @@ class TransformersChat:
             if seed is not None:
                 torch.manual_seed(seed)
             out = self.model.generate(**enc, **kwargs)
-        new_tokens = out[:, enc["input_ids"].shape[1] :]
+        width = enc["input_ids"].shape[1]
+        new_tokens = out[:, width:]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        return [_cut_at_stop(t, sampling.stop) for t in texts]
+        special = set(self.tokenizer.all_special_ids)
+        results = []
+        for row, text in enumerate(texts):
+            mask = enc["attention_mask"][row].bool()
+            prompt = enc["input_ids"][row][mask].tolist()
+            reply = [t for t in new_tokens[row].tolist() if t not in special]
+            results.append((_cut_at_stop(text, sampling.stop), prompt, reply))
+        return results
+
+    # ------------------------------------------------------------------ log-probabilities
+
+    def choice_logprobs(
+        self, conversations: Sequence[Messages], choices: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """Per conversation, ``{choice: log P(the reply's first token reads as choice)}``.
+
+        Computed exactly from the logits (see :func:`judges.llm.scoring.choice_logprobs`).
+        """
+        from judges.llm.scoring import choice_logprobs
+
+        with self._lock:
+            return choice_logprobs(
+                self.model, self.tokenizer, conversations, choices, self.batch_size
+            )
+
+    def generate_with_logprobs(
+        self, conversations: Sequence[Messages], sampling: SamplingParams | None = None,
+        top_logprobs: int = 0,
+    ) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Replies plus OpenAI-style per-token log-probabilities (``top_logprobs`` alternatives).
+
+        Log-probabilities are those of the model's own distribution (before temperature and
+        top-p), for every generated token up to the end of generation (with ``stop`` strings,
+        the entries may run past the point where the text was cut).
+        """
+        from judges.llm.scoring import token_logprobs
+
+        sampling = sampling or SamplingParams()
+        out: list[tuple[str, list[dict[str, Any]]]] = []
+        with self._lock:
+            for start in range(0, len(conversations), self.batch_size):
+                batch = list(conversations[start : start + self.batch_size])
+                seed = None if sampling.seed is None else sampling.seed + start
+                for text, prompt, reply in self._generate_batch_ids(batch, sampling, seed):
+                    entries = token_logprobs(self.model, self.tokenizer, prompt, reply, top_logprobs)
+                    out.append((text, entries))
+        return out
 
 
 def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
