@@ -12,12 +12,36 @@ from tests.rlenvs import crashy
 crashy.register()
 
 
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(params=["processes", "ray"])
+def VecEnv(request):  # noqa: N802 - a class factory
+    """The process-based and the Ray-based vector env must pass the same tests."""
+    if request.param == "processes":
+        return TextVectorEnv
+    request.getfixturevalue("ray_session")
+    from rlenvs.ray_vector import RayTextVectorEnv
+
+    def make(env_ids, num_envs=None, env_kwargs=None, autoreset_mode=AutoresetMode.NEXT_STEP,
+             **kwargs):
+        return RayTextVectorEnv(env_ids, num_envs=num_envs, env_kwargs=env_kwargs,
+                                autoreset_mode=autoreset_mode)
+
+    return make
+
+
 def _answers(infos):
     return [f"\\boxed{{{info['task']['answer']}}}" for info in infos]
 
 
-def test_step_a_batch_in_parallel_and_seeds_per_env():
-    with_seed = TextVectorEnv("rlenvs/Arithmetic-v0", num_envs=3, env_kwargs={"level": 2})
+def test_step_a_batch_in_parallel_and_seeds_per_env(VecEnv):  # noqa: N803
+    with_seed = VecEnv("rlenvs/Arithmetic-v0", num_envs=3, env_kwargs={"level": 2})
     try:
         obs, infos = with_seed.reset(seed=10)
         assert len(obs) == 3 and all(o[-1]["role"] == "user" for o in obs)
@@ -34,8 +58,8 @@ def test_step_a_batch_in_parallel_and_seeds_per_env():
     assert single.reset(seed=11)[0] == obs[1]
 
 
-def test_next_step_autoreset_ignores_the_action_and_starts_a_new_episode():
-    venv = TextVectorEnv("rlenvs/Arithmetic-v0", num_envs=2)
+def test_next_step_autoreset_ignores_the_action_and_starts_a_new_episode(VecEnv):  # noqa: N803
+    venv = VecEnv("rlenvs/Arithmetic-v0", num_envs=2)
     try:
         _, infos = venv.reset(seed=0)
         venv.step(["wrong", "wrong"])
@@ -48,8 +72,8 @@ def test_next_step_autoreset_ignores_the_action_and_starts_a_new_episode():
         venv.close()
 
 
-def test_same_step_autoreset_returns_final_obs_in_info():
-    venv = TextVectorEnv("rlenvs/Arithmetic-v0", num_envs=2, autoreset_mode="SameStep")
+def test_same_step_autoreset_returns_final_obs_in_info(VecEnv):  # noqa: N803
+    venv = VecEnv("rlenvs/Arithmetic-v0", num_envs=2, autoreset_mode="SameStep")
     try:
         _, infos = venv.reset(seed=0)
         obs, rewards, terminated, _, infos2 = venv.step(_answers(infos))
@@ -62,20 +86,27 @@ def test_same_step_autoreset_returns_final_obs_in_info():
         venv.close()
 
 
-def test_exception_in_a_worker_names_env_and_seed_and_shuts_all_down():
-    venv = TextVectorEnv(["rlenvs/Arithmetic-v0", "test/Crashing-v0"])
+def test_exception_in_a_worker_names_env_and_seed_and_shuts_all_down(VecEnv):  # noqa: N803
+    venv = VecEnv(["rlenvs/Arithmetic-v0", "test/Crashing-v0"])
     venv.reset(seed=5)
     with pytest.raises(VectorEnvWorkerError) as err:
         venv.step(["\\boxed{1}", "raise"])
     message = str(err.value)
     assert "sub-environment 1" in message and "test/Crashing-v0" in message
     assert "seed 6" in message and "boom from inside the env" in message
+    with pytest.raises(RuntimeError, match="closed"):
+        venv.step(["a", "b"])
+
+
+def test_after_a_failure_every_worker_process_is_gone():
+    venv = TextVectorEnv(["rlenvs/Arithmetic-v0", "test/Crashing-v0"])
+    venv.reset(seed=5)
+    with pytest.raises(VectorEnvWorkerError):
+        venv.step(["\\boxed{1}", "raise"])
     deadline = time.time() + 10
     while any(p.is_alive() for p in venv._procs) and time.time() < deadline:
         time.sleep(0.05)
     assert not any(p.is_alive() for p in venv._procs)
-    with pytest.raises(RuntimeError, match="closed"):
-        venv.step(["a", "b"])
 
 
 def test_a_worker_that_dies_is_reported_not_hung():
@@ -86,13 +117,37 @@ def test_a_worker_that_dies_is_reported_not_hung():
     assert not any(p.is_alive() for p in venv._procs)
 
 
-def test_bad_actions_are_rejected_before_reaching_workers():
-    venv = TextVectorEnv("rlenvs/Arithmetic-v0", num_envs=2, autoreset_mode=AutoresetMode.DISABLED)
+def test_bad_actions_are_rejected_before_reaching_workers(VecEnv):  # noqa: N803
+    venv = VecEnv("rlenvs/Arithmetic-v0", num_envs=2, autoreset_mode=AutoresetMode.DISABLED)
     try:
         venv.reset(seed=0)
         with pytest.raises(ValueError, match="2 reply strings"):
             venv.step(["only one"])
         with pytest.raises(TypeError, match="action 1 must be a str"):
             venv.step(["a", 3])
+    finally:
+        venv.close()
+
+
+def test_ray_replaces_a_dead_actor_and_reports_its_episode(ray_session):
+    import os
+    import signal
+
+    from rlenvs.ray_vector import RayTextVectorEnv
+
+    venv = RayTextVectorEnv("rlenvs/Arithmetic-v0", num_envs=2, max_restarts=1)
+    try:
+        _, infos = venv.reset(seed=3)
+        os.kill(venv.actor_pids()[0], signal.SIGKILL)
+        obs, rewards, terminated, truncated, infos2 = venv.step(_answers(infos))
+        assert truncated[0] and not terminated[0] and rewards[0] == 0.0
+        failure = infos2[0]["actor_failure"]
+        assert failure["env_id"] == "rlenvs/Arithmetic-v0" and failure["seed"] == 3
+        assert obs[0][-1]["role"] == "user"  # a fresh episode from the new actor
+        assert rewards[1] == 1.0 and terminated[1]  # the other env is untouched
+        _, infos3 = venv.reset(seed=3)
+        os.kill(venv.actor_pids()[0], signal.SIGKILL)
+        with pytest.raises(VectorEnvWorkerError, match="max_restarts=1"):
+            venv.step(_answers(infos3))
     finally:
         venv.close()
