@@ -17,6 +17,12 @@ SUITE: list[tuple[str, dict[str, Any]]] = [
     ("rlenvs/GSM8K-v0", {}),
     ("rlenvs/IFEval-v0", {}),
     ("rlenvs/Instruct-v0", {}),
+    ("rlenvs/HumanEval-v0", {}),
+    ("rlenvs/MBPP-v0", {}),
+    ("rlenvs/ToolMath-v0", {}),
+    ("rlenvs/SearchQA-v0", {}),
+    ("rlenvs/ArithmeticFeedback-v0", {}),
+    ("rlenvs/Chat-v0", {}),
 ]
 
 
