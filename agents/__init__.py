@@ -1,0 +1,62 @@
+"""agents: RL algorithms that train LLM policies on any rlenvs environment.
+
+>>> from agents import GRPOTrainer, GRPOConfig
+>>> trainer = GRPOTrainer("smollm2", "rlenvs/Arithmetic-v0",
+...                       GRPOConfig(max_steps=20, output_dir="runs/x"),
+...                       env_kwargs={"level": 1, "lenient": True})
+>>> summary = trainer.train()
+
+Environments are used only through ``reset`` / ``step`` / ``clone`` (and the reward schedule's
+``advance``). Heavy modules (torch, transformers) load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "GRPOTrainer",
+    "RLOOTrainer",
+    "PPOTrainer",
+    "RLTrainer",
+    "GRPOConfig",
+    "RLOOConfig",
+    "PPOConfig",
+    "TrainConfig",
+    "CausalLMPolicy",
+    "LoraSettings",
+    "RolloutCollector",
+    "Trajectory",
+    "TorchSampler",
+    "SamplingConfig",
+    "GenerationBackend",
+    "run_training_demo",
+]
+
+_LAZY = {
+    "GRPOTrainer": "agents.grpo_trainer",
+    "RLOOTrainer": "agents.grpo_trainer",
+    "PPOTrainer": "agents.ppo_trainer",
+    "RLTrainer": "agents.trainer",
+    "GRPOConfig": "agents.config",
+    "RLOOConfig": "agents.config",
+    "PPOConfig": "agents.config",
+    "TrainConfig": "agents.config",
+    "CausalLMPolicy": "agents.policy",
+    "LoraSettings": "agents.policy",
+    "RolloutCollector": "agents.rollout",
+    "Trajectory": "agents.rollout",
+    "TorchSampler": "agents.generation",
+    "SamplingConfig": "agents.generation",
+    "GenerationBackend": "agents.generation",
+    "run_training_demo": "agents.demo",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agents' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,4 +1,4 @@
-"""The ``rlenvs`` command line: list, eval, serve, main (and train/plot once agents exist).
+"""The ``rlenvs`` command line: list, eval, serve, main, and train/plot from the agents package.
 
 The only place allowed to reach across judges, rlenvs and agents, lazily.
 """
@@ -112,13 +112,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_main(args: argparse.Namespace) -> int:
     from rlenvs.suite import run_main_job
 
-    return run_main_job(
+    code = run_main_job(
         out_dir=Path(args.out_dir),
         episodes=args.episodes,
         seed=args.seed,
         policy=_policy(args),
         max_new_tokens=args.max_new_tokens,
     )
+    if code or args.train_minutes <= 0:
+        return code
+    try:
+        from agents.demo import run_training_demo
+    except ImportError as e:  # the agents package is part of this distribution
+        print(f"error: cannot import the agents package: {e}", file=sys.stderr)
+        return 1
+    print(f"\nshort GRPO run of SmolLM2 on Arithmetic-v0 ({args.train_minutes:g} min)...", flush=True)
+    demo = run_training_demo(Path(args.out_dir) / "grpo", minutes=args.train_minutes,
+                             seed=args.seed, eval_episodes=args.train_eval_episodes)
+    rows = [
+        ("held-out accuracy before", f"{demo['accuracy_before']:.3f}"),
+        ("held-out accuracy after", f"{demo['accuracy_after']:.3f}"),
+        ("optimizer steps", str(demo["steps"])),
+        ("dense -> binary switch at step", str(demo["switched_at"])),
+        ("minutes", f"{demo['minutes']:.1f}"),
+        ("plot", str(demo.get("plot"))),
+    ]
+    _print_table("GRPO on rlenvs/Arithmetic-v0 (level 1, greedy, held-out seeds)", rows)
+    return 0
 
 
 def _add_policy_args(p: argparse.ArgumentParser) -> None:
@@ -153,12 +173,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("main", help="the main job: evaluate the policy on every env family")
+    p = sub.add_parser("main", help="the main job: evaluate the policy on every env family, "
+                       "then a short GRPO run with accuracy before/after")
     _add_policy_args(p)
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="results")
+    p.add_argument("--train-minutes", type=float, default=4.0,
+                   help="length of the GRPO demo run (0 skips training)")
+    p.add_argument("--train-eval-episodes", type=int, default=60)
     p.set_defaults(func=cmd_main)
+
+    try:  # training commands live in the agents package (imported lazily by its own commands)
+        from agents.cli import add_plot_parser, add_train_parser
+    except ImportError:
+        pass
+    else:
+        add_train_parser(sub)
+        add_plot_parser(sub)
     return parser
 
 

@@ -1,0 +1,326 @@
+"""Trainer configurations with TRL's names, plus a mapping layer for verl's names.
+
+``GRPOConfig`` covers GRPO, Dr. GRPO, DAPO, GSPO, verl-style RLOO and process-reward GRPO;
+``RLOOConfig`` is TRL's RLOO; ``PPOConfig`` is PPO with a value head. ``from_dict`` accepts
+either naming (``clip_ratio_high``, ``loss_agg_mode``, ``rollout.n``, ``filter_groups.enable``,
+``kl_ctrl.type``...) and says which key it does not know.
+
+Batch sizes follow TRL: one optimizer step sees ``per_device_train_batch_size ×
+gradient_accumulation_steps`` completions; one generation round samples
+``per_device_train_batch_size × steps_per_generation`` completions
+(= that / ``num_generations`` prompts) and is reused ``num_iterations`` times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["TrainConfig", "GRPOConfig", "RLOOConfig", "PPOConfig", "VERL_ALIASES"]
+
+
+@dataclass
+class TrainConfig:
+    """Settings every trainer shares (TRL ``TrainingArguments`` / ``GRPOConfig`` names)."""
+
+    output_dir: str = "runs/agents"
+    max_steps: int = 100
+    max_time_s: float | None = None  # stop after the round that crosses this wall-clock budget
+    learning_rate: float = 1e-6
+    lr_scheduler_type: str = "constant"
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float | None = 1.0
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    steps_per_generation: int | None = None
+    num_generations: int = 8
+    num_iterations: int = 1
+    seed: int = 42
+    train_seed: int = 0  # task seed of the first training prompt (prompt k uses train_seed + k)
+    # generation
+    max_completion_length: int = 256
+    max_episode_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    generation_dtype: str = "bfloat16"
+    use_vllm: bool = False  # GPU: generate with agents.vllm_rollout.VLLMSampler
+    vllm_gpu_memory_utilization: float = 0.3
+    mask_truncated_completions: bool = False
+    # precision / performance
+    bf16: bool = False  # autocast the training forward/backward to bf16 (fp32 master weights)
+    torch_num_threads: int | None = None
+    # logging, checkpoints, evaluation
+    logging_steps: int = 1
+    save_steps: int = 0  # 0 = only at the end
+    save_total_limit: int | None = 2
+    save_final_checkpoint: bool = True
+    resume_from_checkpoint: str | bool | None = None  # True / "latest" / a checkpoint folder
+    eval_steps: int = 0  # 0 = only before and after training (if eval_episodes > 0)
+    eval_episodes: int = 0
+    eval_seed: int = 10_000_000  # far from the training seeds
+    eval_max_new_tokens: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _positive(self, "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                  "num_generations", "num_iterations", "max_completion_length", "logging_steps")
+        if self.steps_per_generation is None:
+            self.steps_per_generation = self.gradient_accumulation_steps
+        _positive(self, "steps_per_generation")
+        if self.steps_per_generation % self.gradient_accumulation_steps:
+            raise ValueError(
+                f"steps_per_generation ({self.steps_per_generation}) must be a multiple of "
+                f"gradient_accumulation_steps ({self.gradient_accumulation_steps})"
+            )
+        if self.generation_batch_size % self.num_generations:
+            raise ValueError(
+                f"the generation batch (per_device_train_batch_size × steps_per_generation = "
+                f"{self.generation_batch_size}) must be divisible by num_generations "
+                f"({self.num_generations})"
+            )
+        if self.learning_rate < 0:
+            raise ValueError("learning_rate must be >= 0")
+        if self.lr_scheduler_type not in ("constant", "linear", "cosine"):
+            raise ValueError("lr_scheduler_type must be 'constant', 'linear' or 'cosine'")
+        if self.generation_dtype not in ("bfloat16", "float32"):
+            raise ValueError("generation_dtype must be 'bfloat16' or 'float32'")
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
+            raise ValueError("need temperature >= 0, 0 < top_p <= 1, top_k >= 0")
+        for name in ("save_steps", "eval_steps", "eval_episodes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+
+    @property
+    def generation_batch_size(self) -> int:
+        """Completions sampled per generation round."""
+        return self.per_device_train_batch_size * int(self.steps_per_generation or 1)
+
+    @property
+    def prompts_per_generation(self) -> int:
+        return self.generation_batch_size // self.num_generations
+
+    @property
+    def optimizer_batch_size(self) -> int:
+        """Completions per optimizer step."""
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from TRL names, verl names (``VERL_ALIASES``) or nested verl dicts."""
+        return cls(**translate(_flatten(values), {f.name for f in dataclasses.fields(cls)},
+                               cls.__name__))
+
+
+@dataclass
+class GRPOConfig(TrainConfig):
+    """GRPO and friends. Presets: Dr. GRPO = ``loss_type="dr_grpo", scale_rewards="none"``;
+    DAPO = ``epsilon_high=0.28, loss_type="dapo", dynamic_sampling=True,
+    overlong_buffer_len=...``; GSPO = ``importance_sampling_level="sequence",
+    loss_type="grpo", epsilon=3e-4, epsilon_high=4e-4``.
+    """
+
+    beta: float = 0.0
+    kl_estimator: str = "k3"  # verl kl_loss_type; TRL GRPO uses k3
+    epsilon: float = 0.2
+    epsilon_high: float | None = None
+    delta: float | None = None
+    dual_clip: float | None = None  # verl clip_ratio_c (off in TRL)
+    loss_type: str = "dapo"
+    scale_rewards: str = "group"
+    reward_std_epsilon: float = 1e-4
+    importance_sampling_level: str = "token"
+    advantage_estimator: str = "grpo"  # grpo | rloo | process
+    entropy_coef: float = 0.0
+    # DAPO
+    dynamic_sampling: bool = False
+    dynamic_sampling_metric: str = "reward"  # reward | passed
+    max_num_gen_batches: int = 10
+    gen_batch_size: int | None = None  # prompts per generation batch (verl data.gen_batch_size)
+    overlong_buffer_len: int | None = None
+    overlong_penalty_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from agents.algorithms.common import KL_ALIASES, LOSS_TYPES
+        from agents.algorithms.grpo import IMPORTANCE_SAMPLING_LEVELS, SCALE_REWARDS
+
+        _choice(self, "loss_type", tuple(LOSS_TYPES))
+        _choice(self, "scale_rewards", SCALE_REWARDS)
+        _choice(self, "importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS + ("sequence_sum",))
+        _choice(self, "advantage_estimator", ("grpo", "rloo", "process"))
+        _choice(self, "kl_estimator", tuple(KL_ALIASES))
+        _choice(self, "dynamic_sampling_metric", ("reward", "passed"))
+        if self.num_generations < 2 and self.advantage_estimator != "process":
+            raise ValueError("num_generations must be >= 2 (a group needs a baseline)")
+        if self.epsilon < 0 or (self.epsilon_high is not None and self.epsilon_high < 0):
+            raise ValueError("epsilon and epsilon_high must be >= 0")
+        if self.beta < 0:
+            raise ValueError("beta must be >= 0")
+        if self.overlong_buffer_len is not None and not \
+                0 < self.overlong_buffer_len <= self.max_completion_length:
+            raise ValueError("overlong_buffer_len must be in (0, max_completion_length]")
+        if self.gen_batch_size is not None and self.gen_batch_size < 1:
+            raise ValueError("gen_batch_size must be >= 1")
+
+
+@dataclass
+class RLOOConfig(GRPOConfig):
+    """TRL ``RLOOConfig`` defaults: KL (k1, summed) in the reward, sequence-level ratio."""
+
+    num_generations: int = 2
+    beta: float = 0.05
+    advantage_estimator: str = "rloo"
+    importance_sampling_level: str = "sequence_sum"
+    normalize_advantages: bool = False
+    reward_clip_range: tuple[float, float] | None = None
+
+
+@dataclass
+class PPOConfig(TrainConfig):
+    """PPO with a value head sharing the policy's backbone (TRL names; verl ``kl_ctrl``)."""
+
+    learning_rate: float = 3e-6
+    num_generations: int = 1
+    temperature: float = 0.7
+    num_ppo_epochs: int = 4
+    num_mini_batches: int = 1
+    kl_coef: float = 0.05
+    kl_estimator: str = "k1"
+    kl_ctrl_type: str = "fixed"  # fixed | adaptive (verl kl_ctrl.type)
+    target_kl: float = 0.1
+    kl_horizon: int = 10000
+    cliprange: float = 0.2
+    cliprange_high: float | None = None
+    dual_clip: float | None = None
+    vf_coef: float = 0.1
+    cliprange_value: float | None = 0.2
+    gamma: float = 1.0
+    lam: float = 0.95
+    whiten_rewards: bool = False
+    missing_eos_penalty: float | None = None
+    entropy_coef: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from agents.algorithms.common import KL_ALIASES
+
+        _choice(self, "kl_estimator", tuple(KL_ALIASES))
+        _choice(self, "kl_ctrl_type", ("fixed", "adaptive"))
+        _positive(self, "num_ppo_epochs", "num_mini_batches")
+        if self.optimizer_batch_size % self.num_mini_batches:
+            raise ValueError("the optimizer batch must be divisible by num_mini_batches")
+        if not 0 <= self.gamma <= 1 or not 0 <= self.lam <= 1:
+            raise ValueError("gamma and lam must be in [0, 1]")
+
+
+# verl name -> (our name, value converter or None)
+VERL_ALIASES: dict[str, tuple[str, Any]] = {
+    "rollout.n": ("num_generations", None),
+    "n": ("num_generations", None),
+    "clip_ratio": ("epsilon", None),
+    "clip_ratio_low": ("epsilon", None),
+    "clip_ratio_high": ("epsilon_high", None),
+    "clip_ratio_c": ("dual_clip", None),
+    "loss_agg_mode": ("loss_type", {
+        "token-mean": "dapo", "seq-mean-token-mean": "grpo",
+        "seq-mean-token-sum-norm": "dr_grpo", "seq-mean-token-sum": "seq_mean_token_sum",
+    }),
+    "norm_adv_by_std_in_grpo": ("scale_rewards", {True: "group", False: "none"}),
+    "adv_estimator": ("advantage_estimator", {"grpo": "grpo", "rloo": "rloo", "gae": "gae"}),
+    "ppo_epochs": ("num_iterations", None),
+    "kl_loss_coef": ("beta", None),
+    "kl_loss_type": ("kl_estimator", None),
+    "kl_penalty": ("kl_estimator", None),
+    "entropy_coeff": ("entropy_coef", None),
+    "filter_groups.enable": ("dynamic_sampling", None),
+    "filter_groups.metric": ("dynamic_sampling_metric", {"acc": "passed", "score": "reward",
+                                                         "seq_reward": "reward",
+                                                         "seq_final_reward": "reward"}),
+    "filter_groups.max_num_gen_batches": ("max_num_gen_batches", None),
+    "data.gen_batch_size": ("gen_batch_size", None),
+    "overlong_buffer.len": ("overlong_buffer_len", None),
+    "overlong_buffer.penalty_factor": ("overlong_penalty_factor", None),
+    "policy_loss.loss_mode": ("importance_sampling_level", {"vanilla": "token",
+                                                            "gspo": "sequence_token"}),
+    "optim.lr": ("learning_rate", None),
+    "max_response_length": ("max_completion_length", None),
+    "response_length": ("max_completion_length", None),
+    "kl_ctrl.type": ("kl_ctrl_type", None),
+    "kl_ctrl.kl_coef": ("kl_coef", None),
+    "kl_ctrl.target_kl": ("target_kl", None),
+    "kl_ctrl.horizon": ("kl_horizon", None),
+    "cliprange_value": ("cliprange_value", None),
+    "grad_clip": ("max_grad_norm", None),
+}
+# verl switches whose effect is carried by another key
+_VERL_SWITCHES = ("use_kl_loss", "use_kl_in_reward", "overlong_buffer.enable")
+
+
+def translate(values: dict[str, Any], known: set[str], cls_name: str) -> dict[str, Any]:
+    """Map verl keys to ours; unknown keys raise with the list of accepted names."""
+    out: dict[str, Any] = {}
+    if any(k.endswith("use_kl_loss") and v is False for k, v in values.items()):
+        values = {k: v for k, v in values.items() if not k.endswith("kl_loss_coef")}
+    if any(k.endswith("overlong_buffer.enable") and v is False for k, v in values.items()):
+        values = {k: v for k, v in values.items() if "overlong_buffer." not in k}
+    for key, value in values.items():
+        if any(key == s or key.endswith("." + s) for s in _VERL_SWITCHES):
+            continue
+        parts = key.split(".")
+        suffixes = [".".join(parts[i:]) for i in range(len(parts))]
+        direct = next((s for s in suffixes if s in known), None)
+        alias_key = next((s for s in suffixes if s in VERL_ALIASES), None)
+        if direct is not None and (alias_key is None or len(direct) >= len(alias_key)):
+            out[direct] = value
+            continue
+        if alias_key is None:
+            raise ValueError(f"{cls_name} has no setting {key!r} (TRL or verl name); "
+                             f"known: {sorted(known)}")
+        name, convert = VERL_ALIASES[alias_key]
+        if alias_key == "adv_estimator" and value == "gae" and name not in known:
+            continue  # PPO: GAE is what it does
+        if name not in known:
+            raise ValueError(f"{key!r} maps to {name!r}, which {cls_name} does not have")
+        if isinstance(convert, dict):
+            if value not in convert:
+                raise ValueError(f"{key}={value!r} is not supported; choose one of {list(convert)}")
+            value = convert[value]
+        if alias_key == "clip_ratio" and "epsilon_high" in known:
+            out.setdefault("epsilon_high", value)
+        out[name] = value
+    return out
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and key not in ("reward_clip_range",):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _choice(cfg: Any, name: str, options: tuple[str, ...]) -> None:
+    value = getattr(cfg, name)
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+

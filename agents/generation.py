@@ -1,0 +1,360 @@
+"""Generation backends: token ids in, sampled token ids (and their log-probabilities) out.
+
+A rollout engine only needs :class:`GenerationBackend`: ``generate(prompts, config, seed)`` and
+``sync_weights(model)`` (called by the trainer after every optimizer step so that the sampler
+follows the policy). Two CPU backends live here:
+
+* :class:`TorchSampler` — our own decoding loop over ``model(..., past_key_values=cache)``:
+  bf16 copy of the policy, identical prompts prefilled once and fanned out in the KV cache
+  (a GRPO group shares its prompt), finished rows dropped from the batch so the work per step
+  shrinks as replies end, and no logits processors or stopping-criteria machinery per token.
+* :class:`HFGenerateSampler` — plain ``model.generate``; the reference the benchmark compares with.
+
+A GPU engine (vLLM) implements the same protocol in :mod:`agents.vllm_rollout`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+__all__ = [
+    "SamplingConfig",
+    "Generation",
+    "GenerationBackend",
+    "TorchSampler",
+    "HFGenerateSampler",
+    "sample_next_token",
+    "copy_policy_weights",
+]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample one turn (TRL names: ``max_completion_length``, ``temperature``...).
+
+    ``temperature == 0`` means greedy decoding (log-probabilities are then those of the
+    untempered distribution).
+    """
+
+    max_new_tokens: int = 128
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+
+
+@dataclass
+class Generation:
+    """One sampled continuation.
+
+    Attributes:
+        token_ids: generated ids, including the stop token when one was produced.
+        logprobs: the sampler's log-probability of each generated id (same length).
+        finished: ``True`` if a stop token ended it, ``False`` if it hit ``max_new_tokens``.
+    """
+
+    token_ids: list[int]
+    logprobs: list[float]
+    finished: bool
+
+
+@runtime_checkable
+class GenerationBackend(Protocol):
+    """What a rollout needs from an inference engine."""
+
+    def generate(
+        self, prompts: Sequence[Sequence[int]], config: SamplingConfig, seed: int | None = None
+    ) -> list[Generation]:
+        """Sample one continuation per prompt (deterministic for a given ``seed``)."""
+        ...
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        """Load the trainer's current weights (a peft model is merged on the fly)."""
+        ...
+
+
+def copy_policy_weights(source: torch.nn.Module, target: torch.nn.Module) -> None:
+    """Copy ``source``'s weights into ``target`` (same architecture), casting dtypes.
+
+    ``source`` may be a peft model: LoRA deltas are added to the base weights (the training
+    model itself is never merged, so its base weights stay bit-exact).
+    """
+    merged = merged_state_dict(source)
+    with torch.no_grad():
+        for name, tensor in target.state_dict().items():
+            if name in merged:
+                tensor.copy_(merged[name])
+            elif not name.endswith("lm_head.weight"):  # tied to the embeddings
+                raise KeyError(f"sampler weight {name!r} has no counterpart in the policy")
+
+
+def merged_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The plain-model state dict of ``model``; LoRA adapters of a peft model merged in."""
+    if not hasattr(model, "peft_config"):
+        return dict(model.state_dict())
+    base = model.get_base_model()
+    merged: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for name, module in base.named_modules():
+            if hasattr(module, "get_delta_weight") and hasattr(module, "base_layer"):
+                weight = module.base_layer.weight
+                delta = sum(module.get_delta_weight(a) for a in module.active_adapters)
+                merged[f"{name}.weight"] = weight + delta
+                if getattr(module.base_layer, "bias", None) is not None:
+                    merged[f"{name}.bias"] = module.base_layer.bias
+        for name, tensor in base.state_dict().items():
+            if "lora_" in name:
+                continue
+            clean = name.replace(".base_layer", "")
+            merged.setdefault(clean, tensor)
+    return merged
+
+
+def sample_next_token(
+    logits: torch.Tensor, config: SamplingConfig, uniform: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample one token per row of ``logits`` (B, V); returns ``(ids, logprobs)``.
+
+    Sampling is by inverse CDF with one uniform number per row (``uniform``, shape ``(B,)``;
+    drawn here if not given), so a row's sample depends only on its own logits and its own
+    random number — not on which other rows share the batch. Log-probabilities are of the
+    distribution actually sampled from (temperature, top-k and top-p applied), which is what
+    the trainer recomputes.
+    """
+    logits = logits.float()
+    if config.temperature == 0:
+        logprobs = torch.log_softmax(logits, dim=-1)
+        ids = logprobs.argmax(dim=-1)
+        return ids, logprobs.gather(-1, ids[:, None]).squeeze(-1)
+    logits = logits / config.temperature
+    if config.top_k > 0 and config.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, config.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if config.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        sorted_probs = torch.softmax(sorted_logits, dim=-1)
+        drop_sorted = sorted_probs.cumsum(dim=-1) - sorted_probs >= config.top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    logprobs = torch.log_softmax(logits, dim=-1)
+    if uniform is None:
+        uniform = torch.rand(logits.shape[0], dtype=torch.float64)
+    cdf = logprobs.double().exp().cumsum(dim=-1)
+    target = (uniform.double() * cdf[:, -1])[:, None]
+    ids = torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp(max=logits.shape[-1] - 1)
+    return ids, logprobs.gather(-1, ids[:, None]).squeeze(-1)
+
+
+def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        if len(p):
+            ids[i, width - len(p) :] = torch.as_tensor(list(p), dtype=torch.long)
+            mask[i, width - len(p) :] = 1
+    return ids, mask
+
+
+def _check_prompts(prompts: Sequence[Sequence[int]]) -> None:
+    if len(prompts) == 0:
+        raise ValueError("generate() needs at least one prompt")
+    for i, p in enumerate(prompts):
+        if len(p) == 0:
+            raise ValueError(f"prompt {i} is empty; every prompt needs at least one token")
+
+
+class TorchSampler:
+    """Batched sampling with a KV cache in a plain Python loop (CPU-friendly).
+
+    Args:
+        model: the model to sample from (the sampler keeps its own copy in ``dtype``).
+        stop_token_ids: ids that end a reply (default: the model's EOS ids).
+        pad_token_id: id used for left padding.
+        dtype: generation precision (bf16 is ~1.6x faster than fp32 on recent CPUs).
+        max_batch_size: prompts per forward pass (larger batches are split).
+        shrink_fraction: drop finished rows from the KV cache once at least this fraction of
+            the active rows has finished (0 = every time a row finishes).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        stop_token_ids: Sequence[int] | None = None,
+        pad_token_id: int | None = None,
+        dtype: torch.dtype = torch.bfloat16,
+        max_batch_size: int = 64,
+        shrink_fraction: float = 0.125,
+    ) -> None:
+        base = model.get_base_model() if hasattr(model, "peft_config") else model
+        config = base.config
+        self.model = type(base)(copy.deepcopy(config)).to(dtype).eval()
+        self.model.requires_grad_(False)
+        self.dtype = dtype
+        eos = stop_token_ids
+        if eos is None:
+            gen_eos = getattr(getattr(base, "generation_config", None), "eos_token_id", None)
+            eos = gen_eos if gen_eos is not None else config.eos_token_id
+        eos_list = [eos] if isinstance(eos, int) else list(eos or [])
+        if not eos_list:
+            raise ValueError("no stop token: pass stop_token_ids (the model config has no eos)")
+        self.stop_token_ids = eos_list
+        self.pad_token_id = int(pad_token_id if pad_token_id is not None else eos_list[0])
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be >= 1")
+        self.max_batch_size = max_batch_size
+        self.shrink_fraction = shrink_fraction
+        self.sync_weights(model)
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        copy_policy_weights(model, self.model)
+
+    @torch.inference_mode()
+    def generate(
+        self, prompts: Sequence[Sequence[int]], config: SamplingConfig, seed: int | None = None
+    ) -> list[Generation]:
+        _check_prompts(prompts)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        out: list[Generation] = []
+        for start in range(0, len(prompts), self.max_batch_size):
+            out.extend(self._generate_batch(prompts[start : start + self.max_batch_size], config,
+                                            generator))
+        return out
+
+    def _generate_batch(
+        self,
+        prompts: Sequence[Sequence[int]],
+        config: SamplingConfig,
+        generator: torch.Generator | None,
+    ) -> list[Generation]:
+        # Prefill each distinct prompt once, then fan the cache out to every row that uses it.
+        keys = [tuple(p) for p in prompts]
+        unique: dict[tuple[int, ...], int] = {}
+        for k in keys:
+            unique.setdefault(k, len(unique))
+        fan_out = torch.tensor([unique[k] for k in keys], dtype=torch.long)
+        ids, mask = _left_pad(list(unique), self.pad_token_id)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        logits = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions,
+            past_key_values=cache, use_cache=True, logits_to_keep=1,
+        ).logits[:, -1]
+        if len(unique) != len(keys):
+            cache.batch_select_indices(fan_out)
+            logits, mask = logits[fan_out], mask[fan_out]
+        next_pos = mask.sum(-1)  # position id of the next token of each row
+
+        batch = len(prompts)
+        steps = config.max_new_tokens
+        tokens = torch.full((batch, steps), self.pad_token_id, dtype=torch.long)
+        logps = torch.zeros((batch, steps), dtype=torch.float32)
+        lengths = torch.full((batch,), steps, dtype=torch.long)
+        finished = torch.zeros(batch, dtype=torch.bool)
+        stop = torch.tensor(self.stop_token_ids, dtype=torch.long)
+        rows = torch.arange(batch)  # original index of each row still in the batch
+        pending = torch.zeros(0, dtype=torch.long)  # finished rows not yet dropped
+        for t in range(steps):
+            uniform = torch.rand(batch, dtype=torch.float64, generator=generator)[rows]
+            ids_t, logp_t = sample_next_token(logits, config, uniform)
+            tokens[rows, t] = ids_t
+            logps[rows, t] = logp_t
+            done = torch.isin(ids_t, stop) & ~finished[rows]
+            if done.any():
+                done_rows = rows[done]
+                lengths[done_rows] = t + 1
+                finished[done_rows] = True
+                pending = torch.cat([pending, done.nonzero().squeeze(1)])
+            if t == steps - 1 or bool(finished[rows].all()):
+                break
+            if len(pending) and len(pending) >= self.shrink_fraction * len(rows):
+                keep = torch.ones(len(rows), dtype=torch.bool)
+                keep[pending] = False
+                index = keep.nonzero().squeeze(1)
+                cache.batch_select_indices(index)
+                rows, mask, next_pos, ids_t = rows[index], mask[index], next_pos[index], ids_t[index]
+                alive = ~finished[rows]
+                pending = (~alive).nonzero().squeeze(1)
+            mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype)], dim=1)
+            logits = self.model(
+                input_ids=ids_t[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                past_key_values=cache, use_cache=True,
+            ).logits[:, -1]
+            next_pos = next_pos + 1
+        return [
+            Generation(
+                token_ids=tokens[i, : lengths[i]].tolist(),
+                logprobs=logps[i, : lengths[i]].tolist(),
+                finished=bool(finished[i]),
+            )
+            for i in range(batch)
+        ]
+
+
+class HFGenerateSampler:
+    """``model.generate`` behind the backend protocol (reference implementation, slower)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        stop_token_ids: Sequence[int] | None = None,
+        pad_token_id: int | None = None,
+        dtype: torch.dtype = torch.bfloat16,
+        max_batch_size: int = 64,
+    ) -> None:
+        self._inner = TorchSampler(model, stop_token_ids, pad_token_id, dtype, max_batch_size)
+        self.model = self._inner.model
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        self._inner.sync_weights(model)
+
+    @torch.inference_mode()
+    def generate(
+        self, prompts: Sequence[Sequence[int]], config: SamplingConfig, seed: int | None = None
+    ) -> list[Generation]:
+        _check_prompts(prompts)
+        if seed is not None:
+            torch.manual_seed(seed)
+        out: list[Generation] = []
+        stop = set(self._inner.stop_token_ids)
+        size = self._inner.max_batch_size
+        for start in range(0, len(prompts), size):
+            chunk = prompts[start : start + size]
+            ids, mask = _left_pad(chunk, self._inner.pad_token_id)
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": config.max_new_tokens,
+                "pad_token_id": self._inner.pad_token_id,
+                "eos_token_id": self._inner.stop_token_ids,
+                "output_scores": True,
+                "return_dict_in_generate": True,
+            }
+            if config.temperature > 0:
+                kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p,
+                              top_k=config.top_k or None)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            res = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+            new = res.sequences[:, ids.shape[1] :]
+            scores = torch.stack(res.scores, dim=1).float().log_softmax(-1)
+            for i in range(len(chunk)):
+                row = new[i].tolist()
+                length = next((k + 1 for k, tok in enumerate(row) if tok in stop), len(row))
+                lp = scores[i, torch.arange(length), new[i, :length]].tolist()
+                out.append(Generation(row[:length], lp, length < len(row) or row[-1] in stop))
+        return out

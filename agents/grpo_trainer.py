@@ -1,0 +1,263 @@
+"""``GRPOTrainer`` (GRPO, Dr. GRPO, DAPO, GSPO, verl-style RLOO, process-reward GRPO) and
+``RLOOTrainer`` (TRL's RLOO), on any rlenvs environment.
+
+Per round: sample ``prompts_per_generation`` prompts × ``num_generations`` episodes (DAPO's
+dynamic sampling keeps sampling until enough groups have reward variance), turn episode rewards
+(+ overlong shaping) into advantages, then take ``steps_per_generation /
+gradient_accumulation_steps × num_iterations`` optimizer steps on them. Formulas live in
+:mod:`agents.algorithms`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from agents.algorithms.common import token_loss_weights
+from agents.algorithms.dapo import groups_with_signal, overlong_penalty
+from agents.algorithms.grpo import group_advantages, grpo_token_loss
+from agents.algorithms.process import process_advantages
+from agents.algorithms.rloo import rloo_advantages, rloo_kl_rewards, rloo_sequence_loss
+from agents.batch import MicroBatch, Sample
+from agents.config import GRPOConfig, RLOOConfig
+from agents.policy import PolicyOutput
+from agents.rollout import Trajectory
+from agents.trainer import RLTrainer
+
+__all__ = ["GRPOTrainer", "RLOOTrainer", "trajectory_sample"]
+
+
+def trajectory_sample(traj: Trajectory, mask_truncated: bool = False) -> Sample:
+    """A training sample of ``traj`` (loss mask = policy tokens; none if cut off and masked)."""
+    mask = torch.tensor(traj.policy_mask, dtype=torch.float32)
+    if mask_truncated and not traj.stopped:
+        mask = torch.zeros_like(mask)
+    return Sample(list(traj.prompt_ids), list(traj.completion_ids), mask)
+
+
+class GRPOTrainer(RLTrainer):
+    """Group-relative policy optimisation on an rlenvs environment.
+
+    >>> trainer = GRPOTrainer("smollm2", "rlenvs/Arithmetic-v0", GRPOConfig(max_steps=10))
+    >>> summary = trainer.train()
+    """
+
+    config_class = GRPOConfig
+    algorithm = "grpo"
+    config: GRPOConfig
+
+    def __init__(self, policy: Any, env: Any, config: Any = None, **kwargs: Any) -> None:
+        super().__init__(policy, env, config, **kwargs)
+        if self.config.beta > 0:
+            self.setup_reference()
+
+    @property
+    def _trl_rloo(self) -> bool:
+        return self.config.importance_sampling_level == "sequence_sum"
+
+    # ----------------------------------------------------------------- rollouts -> samples
+    def make_samples(self) -> tuple[list[Sample], dict[str, Any]]:
+        cfg = self.config
+        kept, extra = self._collect_groups()
+        samples = [trajectory_sample(t, cfg.mask_truncated_completions) for t in kept]
+        rewards, raw, penalty = self._rewards(kept)
+        groups = torch.tensor([t.group for t in kept])
+        needs_old = (cfg.num_iterations > 1 or cfg.steps_per_generation
+                     != cfg.gradient_accumulation_steps or (self._trl_rloo and cfg.beta > 0))
+        if needs_old:
+            for s, out in zip(samples, self.forward_no_grad(samples), strict=True):
+                s.tokens["old_logprobs"] = out.logprobs
+        if cfg.beta > 0:
+            for s, out in zip(samples, self.forward_no_grad(samples, reference=True), strict=True):
+                s.tokens["ref_logprobs"] = out.logprobs
+        stats: dict[str, Any] = {}
+        if self._trl_rloo and cfg.beta > 0:
+            width = max(len(s.completion_ids) for s in samples)
+            old = _stack([s.tokens["old_logprobs"] for s in samples], width)
+            ref = _stack([s.tokens["ref_logprobs"] for s in samples], width)
+            mask = _stack([s.mask for s in samples], width)
+            clip = getattr(cfg, "reward_clip_range", None)
+            rewards, kl = rloo_kl_rewards(rewards, old, ref, mask, cfg.beta, clip)
+            stats["kl"] = float(kl.mean())
+        advantages, adv_stats = self._advantages(kept, samples, rewards, groups)
+        stats.update(adv_stats)
+        for s, a in zip(samples, advantages, strict=True):
+            if a.dim() == 0:
+                s.tokens["advantages"] = a.expand(len(s.completion_ids)).clone()
+                s.scalars["advantage"] = float(a)
+            else:
+                s.tokens["advantages"] = a
+                s.scalars["advantage"] = float(a[s.mask > 0].mean()) if s.mask.any() else 0.0
+        stats.update(_rollout_stats(kept, rewards, raw))
+        stats.update(extra)
+        if penalty is not None:
+            stats["reward/overlong_penalty"] = float(penalty.mean())
+        return samples, stats
+
+    def _collect_groups(self) -> tuple[list[Trajectory], dict[str, Any]]:
+        cfg = self.config
+        needed = cfg.prompts_per_generation
+        if not cfg.dynamic_sampling:
+            return self.collect(needed), {}
+        per_batch = cfg.gen_batch_size or needed
+        with_signal: list[list[Trajectory]] = []
+        without: list[list[Trajectory]] = []
+        batches = generated = 0
+        while len(with_signal) < needed:
+            trajs = self.collect(per_batch)
+            batches += 1
+            generated += per_batch
+            rewards, _, _ = self._rewards(trajs)
+            metric = rewards if cfg.dynamic_sampling_metric == "reward" else \
+                torch.tensor([float(t.passed) for t in trajs])
+            groups = torch.tensor([t.group for t in trajs])
+            keep = set(groups_with_signal(metric, groups))
+            for g in dict.fromkeys(groups.tolist()):
+                members = [t for t in trajs if t.group == g]
+                (with_signal if g in keep else without).append(members)
+            if cfg.max_num_gen_batches > 0 and batches >= cfg.max_num_gen_batches:
+                break
+        filled = max(0, needed - len(with_signal))
+        chosen = (with_signal + without[:filled])[:needed]
+        stats = {"dynamic_sampling/gen_batches": batches,
+                 "dynamic_sampling/groups_generated": generated,
+                 "dynamic_sampling/groups_with_signal": len(with_signal),
+                 "dynamic_sampling/groups_filled": filled}
+        return [t for group in chosen for t in group], stats
+
+    def _rewards(self, trajs: list[Trajectory]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(shaped rewards, raw episode returns, overlong penalty or None)."""
+        raw = torch.tensor([t.total_reward for t in trajs], dtype=torch.float32)
+        cfg = self.config
+        if cfg.overlong_buffer_len is None:
+            return raw, raw, None
+        limit = cfg.max_episode_tokens or cfg.max_completion_length
+        penalty = overlong_penalty([t.num_policy_tokens for t in trajs], limit,
+                                   min(cfg.overlong_buffer_len, limit),
+                                   cfg.overlong_penalty_factor)
+        return raw + penalty, raw, penalty
+
+    def _advantages(self, trajs: list[Trajectory], samples: list[Sample], rewards: torch.Tensor,
+                    groups: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, float]]:
+        cfg = self.config
+        stats: dict[str, float] = {}
+        if cfg.advantage_estimator == "grpo":
+            adv, stats = group_advantages(rewards, groups, cfg.scale_rewards,
+                                          cfg.reward_std_epsilon)
+            return list(adv), stats
+        if cfg.advantage_estimator == "rloo":
+            adv = rloo_advantages(rewards, groups)
+            if getattr(cfg, "normalize_advantages", False) and adv.numel() > 1:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            return list(adv), stats
+        steps, ends = [], []
+        for t in trajs:
+            s_t, e_t = _process_steps(t)
+            steps.append(s_t)
+            ends.append(e_t)
+        width = max(len(s.completion_ids) for s in samples)
+        table = process_advantages(steps, ends, groups.tolist(), width, cfg.reward_std_epsilon)
+        return [table[i, : len(s.completion_ids)] for i, s in enumerate(samples)], stats
+
+    # ----------------------------------------------------------------- loss
+    def prepare_step(self, samples: list[Sample], indices: list[int]) -> None:
+        cfg = self.config
+        chosen = [samples[i] for i in indices]
+        width = max(len(s.completion_ids) for s in chosen)
+        mask = _stack([s.mask for s in chosen], width)
+        batch = len(chosen)
+        micro = cfg.per_device_train_batch_size if batch % cfg.per_device_train_batch_size == 0 \
+            else batch
+        weights = token_loss_weights(mask, cfg.loss_type, cfg.max_completion_length, micro)
+        for row, s in enumerate(chosen):
+            s.tokens["weights"] = weights[row, : len(s.completion_ids)].clone()
+            s.scalars["seq_weight"] = 1.0 / batch
+
+    def compute_loss(self, out: PolicyOutput, mb: MicroBatch) -> tuple[torch.Tensor,
+                                                                        dict[str, float]]:
+        cfg = self.config
+        mask = mb.mask
+        logp = out.logprobs
+        old = mb.tokens.get("old_logprobs", logp.detach())
+        if self._trl_rloo:
+            seq_loss, flags = rloo_sequence_loss(logp, old, mb.scalars["advantage"], mask,
+                                                 cfg.epsilon, cfg.epsilon_high)
+            loss = (seq_loss * mb.scalars["seq_weight"]).sum()
+            info = {k: v[:, None].expand_as(mask) for k, v in flags.items()}
+        else:
+            per_token, info = grpo_token_loss(
+                logp, old, mb.tokens["advantages"], mask,
+                epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, delta=cfg.delta,
+                dual_clip=cfg.dual_clip, importance_sampling_level=cfg.importance_sampling_level,
+                beta=cfg.beta, ref_logp=mb.tokens.get("ref_logprobs"),
+                kl_estimator=cfg.kl_estimator, entropy=out.entropy, entropy_coef=cfg.entropy_coef,
+            )
+            loss = (per_token * mb.tokens["weights"]).sum()
+        return loss, _token_stats(mask, out, info)
+
+
+class RLOOTrainer(GRPOTrainer):
+    """TRL-style RLOO: leave-one-out baseline, KL in the reward, sequence-level ratio."""
+
+    config_class = RLOOConfig
+    algorithm = "rloo"
+
+
+def _process_steps(t: Trajectory) -> tuple[list[float], list[int]]:
+    """Per-step rewards and end tokens of an episode (a turn without step rewards is one step)."""
+    rewards: list[float] = []
+    ends: list[int] = []
+    for k, turn_end in enumerate(t.turn_ends):
+        steps, step_ends = t.step_rewards[k], t.step_ends[k]
+        if steps:
+            assert step_ends is not None
+            rewards.extend(steps)
+            ends.extend(step_ends[:-1] + [max(step_ends[-1], turn_end)])
+        else:
+            rewards.append(t.rewards[k])
+            ends.append(turn_end)
+    return rewards, ends
+
+
+def _stack(rows: list[torch.Tensor], width: int) -> torch.Tensor:
+    out = torch.zeros((len(rows), width), dtype=torch.float32)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+def _token_stats(mask: torch.Tensor, out: PolicyOutput, info: dict[str, torch.Tensor]
+                 ) -> dict[str, float]:
+    stats = {"tokens": float(mask.sum())}
+    if out.entropy is not None:
+        stats["entropy_sum"] = float((out.entropy.detach() * mask).sum())
+    if "kl" in info:
+        stats["kl_sum"] = float((info["kl"] * mask).sum())
+    low, high = info["clipped_low"].float() * mask, info["clipped_high"].float() * mask
+    stats["clip_ratio/low_mean_sum"] = float(low.sum())
+    stats["clip_ratio/high_mean_sum"] = float(high.sum())
+    stats["clip_ratio/region_mean_sum"] = float((low + high).sum())
+    return stats
+
+
+def _rollout_stats(trajs: list[Trajectory], rewards: torch.Tensor, raw: torch.Tensor
+                   ) -> dict[str, Any]:
+    lengths = torch.tensor([t.num_policy_tokens for t in trajs], dtype=torch.float32)
+    groups = torch.tensor([t.group for t in trajs])
+    _, zero = group_advantages(rewards, groups, "group")
+    return {
+        "reward": float(rewards.mean()),
+        "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+        "reward/env": float(raw.mean()),
+        "pass_rate": float(sum(t.passed for t in trajs) / len(trajs)),
+        "frac_reward_zero_std": zero["frac_reward_zero_std"],
+        "completions/mean_length": float(lengths.mean()),
+        "completions/min_length": float(lengths.min()),
+        "completions/max_length": float(lengths.max()),
+        "completions/clipped_ratio": float(sum(not t.stopped for t in trajs) / len(trajs)),
+        "completions/policy_tokens": float(lengths.sum()),
+        "completions/mean_turns": float(sum(len(t.rewards) for t in trajs) / len(trajs)),
+        "num_completions": len(trajs),
+    }

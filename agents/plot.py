@@ -1,0 +1,86 @@
+"""Draw a run's reward and accuracy curves to PNG (needs matplotlib).
+
+Reads ``<run_dir>/metrics.jsonl``: training reward (± std), training pass rate, held-out greedy
+accuracy (eval pass@1), entropy and KL, with a vertical line where the reward schedule switched
+from dense to binary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agents.metrics import read_metrics
+
+__all__ = ["plot_run"]
+
+
+def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | None = None) -> Path:
+    """Plot the metrics of ``run_dir``; returns the PNG path (default ``<run_dir>/curves.png``)."""
+    run_dir = Path(run_dir)
+    metrics = run_dir / "metrics.jsonl" if run_dir.is_dir() else run_dir
+    if not metrics.is_file():
+        raise FileNotFoundError(f"no metrics.jsonl in {run_dir} (is it a training output dir?)")
+    records = read_metrics(metrics)
+    train = [r for r in records if r.get("kind") == "train"]
+    evals = [r for r in records if r.get("kind") == "eval"]
+    if not train and not evals:
+        raise ValueError(f"{metrics} holds no training or evaluation records")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("plotting needs matplotlib: pip install matplotlib") from e
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    steps = [r["step"] for r in train]
+    ax = axes[0]
+    if train:
+        reward = [_num(r, "reward") for r in train]
+        std = [_num(r, "reward_std") for r in train]
+        ax.plot(steps, reward, label="train reward", color="tab:blue")
+        ax.fill_between(steps, [m - s for m, s in zip(reward, std, strict=True)],
+                        [m + s for m, s in zip(reward, std, strict=True)], alpha=0.15,
+                        color="tab:blue")
+    ax.set_title("reward")
+    ax.set_xlabel("step")
+    ax = axes[1]
+    if train:
+        ax.plot(steps, [_num(r, "pass_rate") for r in train], label="train pass rate (sampled)",
+                color="tab:orange")
+    if evals:
+        ax.plot([r["step"] for r in evals], [_num(r, "eval/pass@1") for r in evals], "o-",
+                label="held-out greedy accuracy", color="tab:green")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("accuracy")
+    ax.set_xlabel("step")
+    ax = axes[2]
+    for key, color in (("entropy", "tab:purple"), ("kl", "tab:red"),
+                       ("frac_reward_zero_std", "tab:gray")):
+        if any(key in r for r in train):
+            ax.plot(steps, [_num(r, key) for r in train], label=key, color=color)
+    ax.set_title("diagnostics")
+    ax.set_xlabel("step")
+    switch = next((r["step"] for r in train if r.get("stage") == "binary"), None)
+    for ax in axes:
+        if switch is not None:
+            ax.axvline(switch - 0.5, color="black", linestyle="--", linewidth=1,
+                       label="dense → binary")
+        ax.grid(alpha=0.3)
+        handles, _ = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(fontsize=8)
+    fig.suptitle(title or run_dir.name)
+    fig.tight_layout()
+    path = Path(out) if out is not None else (metrics.parent / "curves.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _num(record: dict[str, Any], key: str) -> float:
+    value = record.get(key)
+    return float(value) if isinstance(value, (int, float)) else float("nan")

@@ -1,0 +1,40 @@
+"""Named algorithm presets: ``grpo``, ``dr_grpo``, ``dapo``, ``gspo``, ``rloo``, ``ppo``,
+``process`` -> (trainer class, config settings). Settings follow the reference recipes
+(see the docstrings of :mod:`agents.config`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["PRESETS", "make_trainer"]
+
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "grpo": ("GRPOTrainer", {}),
+    "dr_grpo": ("GRPOTrainer", {"loss_type": "dr_grpo", "scale_rewards": "none"}),
+    "dapo": ("GRPOTrainer", {"epsilon_high": 0.28, "loss_type": "dapo", "dynamic_sampling": True,
+                             "overlong_buffer_len": "quarter"}),
+    "gspo": ("GRPOTrainer", {"importance_sampling_level": "sequence", "loss_type": "grpo",
+                             "epsilon": 3e-4, "epsilon_high": 4e-4}),
+    "process": ("GRPOTrainer", {"advantage_estimator": "process"}),
+    "rloo": ("RLOOTrainer", {}),
+    "ppo": ("PPOTrainer", {}),
+}
+
+
+def make_trainer(algo: str, policy: Any, env: Any, settings: dict[str, Any] | None = None,
+                 env_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """A trainer for preset ``algo`` with ``settings`` (TRL or verl names) on top."""
+    if algo not in PRESETS:
+        raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(PRESETS)}")
+    import agents
+
+    cls_name, preset = PRESETS[algo]
+    cls = getattr(agents, cls_name)
+    values = {**preset, **(settings or {})}
+    if values.get("overlong_buffer_len") == "quarter":
+        length = int(values.get("max_completion_length",
+                                cls.config_class.__dataclass_fields__["max_completion_length"]
+                                .default))
+        values["overlong_buffer_len"] = max(1, length // 4)
+    config = cls.config_class.from_dict(values)
+    return cls(policy, env, config, env_kwargs=env_kwargs, **kwargs)

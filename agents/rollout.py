@@ -1,0 +1,230 @@
+"""Collect groups of episodes from any rlenvs environment, token by token.
+
+For every prompt seed the environment is ``reset(seed=...)`` once and ``num_generations``
+independent copies are made with ``env.unwrapped.clone()`` (a GRPO group = one task, G tries).
+All copies still running are advanced together, one turn per round, with one batched call to the
+generation backend, until each episode is terminated or truncated (multi-turn works the same as
+single-turn). The environment is used only through ``reset`` / ``step`` / ``clone``.
+
+A :class:`Trajectory` keeps everything the algorithms need: the prompt ids, every later id with a
+mask saying who produced it (1 = the policy, 0 = the environment: template glue, user and tool
+messages of later turns), the sampler's log-probability of each policy token, each turn's reward
+and where the turn ended, and ``info["step_rewards"]`` (process reward) mapped to token positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.chat_tokens import ChatTokenizer
+from agents.generation import GenerationBackend, SamplingConfig
+
+__all__ = ["Trajectory", "RolloutCollector", "step_token_ends"]
+
+
+@dataclass
+class Trajectory:
+    """One episode as tokens.
+
+    Attributes:
+        group: index of the prompt (group) this episode belongs to.
+        seed: the ``reset`` seed of its task.
+        prompt_ids: ids of the first observation plus the generation prompt.
+        completion_ids: every later id, policy and environment tokens interleaved.
+        policy_mask: 1 where the policy sampled the id, 0 where the environment added it.
+        sampler_logprobs: the sampler's log-probability of each id (0.0 on environment ids).
+        turn_ends: index into ``completion_ids`` of the last policy id of each turn.
+        rewards: the reward of each turn (``env.step``'s reward).
+        step_rewards: per turn, ``info["step_rewards"]`` or ``None``.
+        step_ends: per turn, the completion index where each of those steps ends (or ``None``).
+        terminated / truncated: how the episode ended (``truncated`` also when the rollout's
+            token budget ran out).
+        stopped: the last reply ended with a stop token (not cut off by the length limit).
+        infos: ``info`` of every step.
+        task: the task (from ``reset``'s info).
+        messages: the final conversation.
+    """
+
+    group: int
+    seed: int | None
+    prompt_ids: list[int]
+    completion_ids: list[int] = field(default_factory=list)
+    policy_mask: list[int] = field(default_factory=list)
+    sampler_logprobs: list[float] = field(default_factory=list)
+    turn_ends: list[int] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    step_rewards: list[list[float] | None] = field(default_factory=list)
+    step_ends: list[list[int] | None] = field(default_factory=list)
+    terminated: bool = False
+    truncated: bool = False
+    stopped: bool = True
+    infos: list[dict[str, Any]] = field(default_factory=list)
+    task: Any = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total_reward(self) -> float:
+        return float(sum(self.rewards))
+
+    @property
+    def passed(self) -> bool:
+        """Whether the last scored reply passed its judge."""
+        if not self.infos:
+            return False
+        verdict = self.infos[-1].get("verdict")
+        return bool(getattr(verdict, "passed", False))
+
+    @property
+    def num_policy_tokens(self) -> int:
+        return int(sum(self.policy_mask))
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
+
+
+class RolloutCollector:
+    """Runs groups of episodes with a generation backend.
+
+    Args:
+        backend: the inference engine (:class:`agents.generation.TorchSampler`, vLLM, ...).
+        chat: chat-template bookkeeping for the policy's tokenizer.
+        sampling: per-turn sampling settings (``max_new_tokens`` = TRL ``max_completion_length``).
+        max_episode_tokens: cap on all ids after the prompt (policy + environment) per episode;
+            an episode that reaches it is truncated. ``None``: only the env's own limits.
+    """
+
+    def __init__(
+        self,
+        backend: GenerationBackend,
+        chat: ChatTokenizer,
+        sampling: SamplingConfig,
+        max_episode_tokens: int | None = None,
+    ) -> None:
+        self.backend = backend
+        self.chat = chat
+        self.sampling = sampling
+        if max_episode_tokens is not None and max_episode_tokens < 1:
+            raise ValueError("max_episode_tokens must be >= 1 or None")
+        self.max_episode_tokens = max_episode_tokens
+
+    def collect(
+        self, env: Any, seeds: Sequence[int], num_generations: int, seed: int = 0,
+        first_group: int = 0,
+    ) -> list[Trajectory]:
+        """``num_generations`` episodes for each task seed, grouped in seed order.
+
+        Args:
+            env: a (possibly wrapped) rlenvs environment; it is reset once per seed.
+            seeds: task seeds, one group each.
+            num_generations: episodes per group (G).
+            seed: sampling seed of this call (same seed and weights give the same episodes).
+            first_group: group index of the first seed (groups are numbered consecutively).
+        """
+        if num_generations < 1:
+            raise ValueError("num_generations must be >= 1")
+        if not hasattr(env, "unwrapped") or not hasattr(env.unwrapped, "clone"):
+            raise TypeError("env must be an rlenvs environment (its .unwrapped needs clone())")
+        runs: list[tuple[Trajectory, Any, list[dict[str, Any]]]] = []
+        for g, task_seed in enumerate(seeds):
+            obs, info = env.reset(seed=int(task_seed))
+            prompt_ids = self.chat.prompt_ids(obs)
+            root = env.unwrapped
+            for _ in range(num_generations):
+                traj = Trajectory(group=first_group + g, seed=int(task_seed),
+                                  prompt_ids=list(prompt_ids), task=info.get("task"),
+                                  messages=list(obs))
+                runs.append((traj, root.clone(), obs))
+        self._run(runs, seed)
+        return [traj for traj, _, _ in runs]
+
+    def _run(self, runs: list[tuple[Trajectory, Any, list[dict[str, Any]]]], seed: int) -> None:
+        round_ = 0
+        while True:
+            active = [i for i, (traj, _, _) in enumerate(runs) if not traj.done]
+            if not active:
+                return
+            budget = self.sampling.max_new_tokens
+            if self.max_episode_tokens is not None:
+                left = min(self.max_episode_tokens - len(runs[i][0].completion_ids) for i in active)
+                budget = max(1, min(budget, left))
+            config = SamplingConfig(budget, self.sampling.temperature, self.sampling.top_p,
+                                    self.sampling.top_k)
+            prompts = [runs[i][0].prompt_ids + runs[i][0].completion_ids for i in active]
+            outputs = self.backend.generate(prompts, config, seed=seed * 1_000_003 + round_)
+            for i, gen in zip(active, outputs, strict=True):
+                traj, env, obs = runs[i]
+                runs[i] = (traj, env, self._advance(traj, env, obs, gen))
+            round_ += 1
+
+    def _advance(self, traj: Trajectory, env: Any, obs: list[dict[str, Any]], gen: Any) -> Any:
+        start = len(traj.completion_ids)
+        traj.completion_ids.extend(gen.token_ids)
+        traj.policy_mask.extend([1] * len(gen.token_ids))
+        traj.sampler_logprobs.extend(gen.logprobs)
+        traj.turn_ends.append(len(traj.completion_ids) - 1)
+        traj.stopped = bool(gen.finished)
+        reply = self.chat.decode(gen.token_ids)
+        new_obs, reward, terminated, truncated, info = env.step(reply)
+        traj.rewards.append(float(reward))
+        traj.infos.append(info)
+        traj.messages = list(new_obs)
+        steps = info.get("step_rewards")
+        if steps is not None:
+            ends = step_token_ends(self.chat, gen.token_ids, reply, list(steps), info)
+            traj.step_rewards.append([float(s) for s in steps])
+            traj.step_ends.append([start + e for e in ends])
+        else:
+            traj.step_rewards.append(None)
+            traj.step_ends.append(None)
+        traj.terminated, traj.truncated = bool(terminated), bool(truncated)
+        if traj.done:
+            return new_obs
+        stop_text = self.chat.tokenizer.decode([gen.token_ids[-1]]) if gen.finished else None
+        feedback = self.chat.feedback_ids(obs, reply, new_obs, stop_text)
+        traj.completion_ids.extend(feedback)
+        traj.policy_mask.extend([0] * len(feedback))
+        traj.sampler_logprobs.extend([0.0] * len(feedback))
+        if self.max_episode_tokens is not None and len(traj.completion_ids) >= \
+                self.max_episode_tokens:
+            traj.truncated = True
+        return new_obs
+
+
+def step_token_ends(
+    chat: ChatTokenizer, ids: Sequence[int], reply: str, steps: list[float], info: dict[str, Any]
+) -> list[int]:
+    """Index (within ``ids``) of the last token of each process-reward step.
+
+    Step boundaries come from ``info["verdict"].details["spans"]`` (character spans into the
+    reply) when the judge gives them, else from the reply's non-empty lines when their number
+    matches, else the reply is cut into ``len(steps)`` equal token chunks.
+    """
+    n = len(ids)
+    if n == 0 or not steps:
+        return [max(n - 1, 0)] * len(steps)
+    verdict = info.get("verdict")
+    details = getattr(verdict, "details", None) or {}
+    spans = details.get("spans") if isinstance(details, dict) else None
+    char_ends: list[int] | None = None
+    if isinstance(spans, list) and len(spans) == len(steps):
+        char_ends = [int(s[1]) for s in spans]
+    else:
+        lines, pos = [], 0
+        for line in reply.split("\n"):
+            if line.strip():
+                lines.append(pos + len(line))
+            pos += len(line) + 1
+        if len(lines) == len(steps):
+            char_ends = lines
+    if char_ends is None:
+        return [min(n - 1, round((k + 1) * n / len(steps)) - 1) for k in range(len(steps))]
+    # Character offset reached after each token of the reply.
+    offsets = [len(chat.decode(ids[: k + 1])) for k in range(n)]
+    ends = []
+    for end in char_ends:
+        token = next((k for k, off in enumerate(offsets) if off >= end), n - 1)
+        ends.append(token)
+    return ends

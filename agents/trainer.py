@@ -1,0 +1,495 @@
+"""The training loop every algorithm shares.
+
+One *round*: collect rollouts with the current weights (:meth:`RLTrainer.make_samples`, the
+algorithm's part), then run the optimizer steps that use them (:meth:`RLTrainer.plan` says which
+samples each step sees and :meth:`RLTrainer.compute_loss` gives the loss). After the round the
+sampler gets the new weights, the environment's reward schedule is advanced
+(``advance(step=..., success_rate=...)``), and metrics, evaluations and checkpoints are written.
+Checkpoints are taken at round boundaries, so resuming reproduces an uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.batch import MicroBatch, Sample, collate, length_sorted_chunks
+from agents.chat_tokens import ChatTokenizer
+from agents.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from agents.config import TrainConfig
+from agents.generation import GenerationBackend, SamplingConfig, TorchSampler
+from agents.metrics import MetricsLogger, read_metrics
+from agents.policy import CausalLMPolicy, PolicyChat, PolicyOutput
+from agents.rollout import RolloutCollector, Trajectory
+
+__all__ = ["RLTrainer", "TrainerState"]
+
+
+@dataclass
+class TrainerState:
+    """Everything about progress that a checkpoint must restore."""
+
+    global_step: int = 0
+    rounds: int = 0
+    next_prompt: int = 0
+    next_group: int = 0
+    last_save_step: int = 0
+    last_eval_step: int = -1
+    evals: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RLTrainer:
+    """Base trainer (see the module docstring); subclasses implement the algorithm.
+
+    Args:
+        policy: a :class:`~agents.policy.CausalLMPolicy`, or ``"smollm2"`` for the embedded model.
+        env: an environment id (``"rlenvs/Arithmetic-v0"``) or an environment made with
+            ``rlenvs.make`` (its id and kwargs are reused for evaluation).
+        config: the algorithm's config object or a dict (TRL or verl names).
+        env_kwargs: keyword arguments for ``rlenvs.make`` (level, reward schedule, ...).
+        eval_env_kwargs: kwargs of the evaluation env (default: ``env_kwargs``).
+        backend: generation engine (default: :class:`~agents.generation.TorchSampler`).
+    """
+
+    config_class: type[TrainConfig] = TrainConfig
+    algorithm = "base"
+
+    def __init__(
+        self,
+        policy: CausalLMPolicy | str,
+        env: Any,
+        config: TrainConfig | dict[str, Any] | None = None,
+        *,
+        env_kwargs: dict[str, Any] | None = None,
+        eval_env_kwargs: dict[str, Any] | None = None,
+        backend: GenerationBackend | None = None,
+    ) -> None:
+        if config is None:
+            config = self.config_class()
+        elif isinstance(config, dict):
+            config = self.config_class.from_dict(config)
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                            f"got {type(config).__name__}")
+        self.config = config
+        if config.torch_num_threads:
+            torch.set_num_threads(config.torch_num_threads)
+        _seed_everything(config.seed)
+        self.policy = self._make_policy(policy)
+        self.env, self.env_id, self.env_kwargs = _make_env(env, env_kwargs)
+        self.eval_env_kwargs = dict(eval_env_kwargs if eval_env_kwargs is not None
+                                    else self.env_kwargs)
+        self.output_dir = Path(config.output_dir)
+        self.state = TrainerState()
+        self.chat = ChatTokenizer(self.policy.tokenizer)
+        self.pad_token_id = int(self.policy.tokenizer.pad_token_id)
+        self.device = next(self.policy.parameters()).device
+        if backend is None and config.use_vllm:
+            from agents.vllm_rollout import VLLMSampler
+
+            backend = VLLMSampler.from_policy(
+                self.policy, gpu_memory_utilization=config.vllm_gpu_memory_utilization)
+        self.backend = backend or TorchSampler(
+            self.policy.model, stop_token_ids=self.policy.stop_token_ids,
+            pad_token_id=self.pad_token_id,
+            dtype=getattr(torch, config.generation_dtype),
+        )
+        self.sampling = SamplingConfig(config.max_completion_length, config.temperature,
+                                       config.top_p, config.top_k)
+        self.collector = RolloutCollector(self.backend, self.chat, self.sampling,
+                                          config.max_episode_tokens)
+        params = [p for p in self.policy.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the policy has no trainable parameters")
+        self.optimizer = torch.optim.AdamW(
+            params, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
+            eps=config.adam_epsilon, weight_decay=config.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.ref_policy: CausalLMPolicy | None = None
+        self.logger: MetricsLogger | None = None
+
+    # ----------------------------------------------------------------- algorithm hooks
+    def make_samples(self) -> tuple[list[Sample], dict[str, Any]]:
+        """Roll out one round; return training samples and rollout metrics."""
+        raise NotImplementedError
+
+    def plan(self, samples: list[Sample]) -> list[list[int]]:
+        """Sample indices of each optimizer step of this round (in order)."""
+        size = self.config.optimizer_batch_size
+        steps = [list(range(k, min(k + size, len(samples)))) for k in range(0, len(samples), size)]
+        return steps * self.config.num_iterations
+
+    def prepare_step(self, samples: list[Sample], indices: list[int]) -> None:
+        """Set per-token loss weights for one optimizer step (``tokens["weights"]``)."""
+
+    def compute_loss(self, out: PolicyOutput, mb: MicroBatch) -> tuple[torch.Tensor,
+                                                                        dict[str, float]]:
+        """The (already normalised) loss of a micro-batch and summable statistics."""
+        raise NotImplementedError
+
+    def steps_per_round(self, num_updates: int) -> int:
+        """How many ``global_step``s a round with ``num_updates`` optimizer updates counts for."""
+        return num_updates
+
+    def algorithm_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_algorithm_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`algorithm_state` saved."""
+
+    needs_entropy = True
+    needs_values = False
+
+    # ----------------------------------------------------------------- public API
+    @property
+    def reward_schedule(self) -> Any:
+        return getattr(self.env.unwrapped, "reward_schedule", None)
+
+    def train(self) -> dict[str, Any]:
+        """Run until ``max_steps``; returns a summary (last metrics, evaluations, paths)."""
+        cfg = self.config
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        metrics_path = self.output_dir / "metrics.jsonl"
+        resumed = self._maybe_resume(metrics_path)
+        if not resumed and metrics_path.exists():
+            metrics_path.unlink()
+        self.logger = MetricsLogger(metrics_path, cfg.max_steps, self.state.global_step,
+                                    cfg.progress, desc=f"{self.algorithm} {self.env_id}")
+        last: dict[str, Any] = {}
+        started = time.perf_counter()
+        try:
+            if cfg.eval_episodes and self.state.last_eval_step < 0:
+                self._evaluate()
+            while self.state.global_step < cfg.max_steps:
+                last = self._round()
+                if self._due(cfg.eval_steps, self.state.last_eval_step) and cfg.eval_episodes:
+                    self._evaluate()
+                if self._due(cfg.save_steps, self.state.last_save_step):
+                    self.save()
+                if cfg.max_time_s is not None and time.perf_counter() - started > cfg.max_time_s:
+                    break
+            if cfg.eval_episodes and self.state.last_eval_step != self.state.global_step:
+                self._evaluate()
+            if cfg.save_final_checkpoint and self.state.last_save_step != self.state.global_step:
+                self.save()
+        finally:
+            self.logger.close()
+        return {
+            "algorithm": self.algorithm,
+            "env_id": self.env_id,
+            "steps": self.state.global_step,
+            "last": last,
+            "evals": list(self.state.evals),
+            "output_dir": str(self.output_dir),
+            "metrics": str(metrics_path),
+        }
+
+    def evaluate(self, episodes: int | None = None, seed: int | None = None) -> dict[str, Any]:
+        """Greedy held-out evaluation with ``rlenvs.evaluation.evaluate`` (pass@1, reward)."""
+        from judges.llm.base import SamplingParams
+        from rlenvs.evaluation import evaluate
+
+        cfg = self.config
+        episodes = episodes or cfg.eval_episodes or 50
+        seed = cfg.eval_seed if seed is None else seed
+        max_new = cfg.eval_max_new_tokens or cfg.max_completion_length
+        result = evaluate(self.env_id, PolicyChat(self.policy, self.backend), episodes=episodes,
+                          seed=seed, env_kwargs=self.eval_env_kwargs, progress=False,
+                          sampling=SamplingParams(temperature=0.0, max_new_tokens=max_new,
+                                                  seed=seed))
+        s = result.summary
+        return {"eval/pass@1": s["pass_at_k"]["pass@1"], "eval/mean_reward": s["mean_reward"],
+                "eval/episodes": s["episodes"], "eval/seed": seed, "eval/seconds": s["seconds"]}
+
+    def save(self) -> Path:
+        """Write a checkpoint of the current state (``checkpoint-<global_step>``)."""
+        schedule = self.reward_schedule
+        self.state.last_save_step = self.state.global_step
+        payload = {
+            "policy": self.policy.trainable_state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "trainer_state": asdict(self.state),
+            "rng": rng_state(),
+            "reward_schedule": schedule.state_dict() if schedule is not None else None,
+            "algorithm": self.algorithm_state(),
+            "config": self.config.to_dict(),
+        }
+        return save_checkpoint(self.output_dir, self.state.global_step, payload,
+                               keep=self.config.save_total_limit,
+                               meta={"algorithm": self.algorithm, "env_id": self.env_id})
+
+    # ----------------------------------------------------------------- the round
+    def _round(self) -> dict[str, Any]:
+        cfg = self.config
+        started = time.perf_counter()
+        samples, rollout_stats = self.make_samples()
+        generated_at = time.perf_counter()
+        steps = self.plan(samples)
+        counted = self.steps_per_round(len(steps))
+        stats_all: list[dict[str, float]] = []
+        for indices in steps:
+            self.prepare_step(samples, indices)
+            stats_all.append(self._optimizer_step([samples[i] for i in indices]))
+            if counted == len(steps):
+                self.state.global_step += 1
+                if self.state.global_step >= cfg.max_steps:
+                    break
+        if counted != len(steps):
+            self.state.global_step += counted
+        self.backend.sync_weights(self.policy.model)
+        self.state.rounds += 1
+        ended = time.perf_counter()
+        schedule = self.reward_schedule
+        stage = getattr(schedule, "stage", None)  # the stage this round's rewards were under
+        if schedule is not None:
+            schedule.advance(step=self.state.global_step,
+                             success_rate=rollout_stats.get("pass_rate"))
+        record = dict(rollout_stats)
+        record.update(_merge(stats_all))
+        policy_tokens = rollout_stats.get("completions/policy_tokens", 0)
+        record.update({
+            "kind": "train",
+            "step": self.state.global_step,
+            "round": self.state.rounds,
+            "learning_rate": self.scheduler.get_last_lr()[0],
+            "stage": stage,
+            "time/generation": generated_at - started,
+            "time/train": ended - generated_at,
+            "time/step": (ended - started) / max(counted, 1),
+            "tokens_per_second/generation": policy_tokens / max(generated_at - started, 1e-9),
+            "tokens_per_second/total": policy_tokens / max(ended - started, 1e-9),
+        })
+        assert self.logger is not None
+        self.logger.log(record, advance=counted)
+        return record
+
+    def _optimizer_step(self, samples: list[Sample]) -> dict[str, float]:
+        cfg = self.config
+        self.policy.train()
+        sums: dict[str, float] = {}
+        for chunk in length_sorted_chunks(samples, cfg.per_device_train_batch_size):
+            mb = collate([samples[i] for i in chunk], self.pad_token_id, chunk).to(self.device)
+            with self._autocast():
+                out = self.policy(mb.input_ids, mb.attention_mask, mb.position_ids,
+                                  mb.completion_width, temperature=self._temperature,
+                                  with_entropy=self.needs_entropy,
+                                  entropy_grad=getattr(cfg, "entropy_coef", 0.0) != 0.0,
+                                  with_values=self.needs_values)
+            loss, stats = self.compute_loss(out, mb)
+            loss.backward()
+            stats["loss"] = float(loss.detach())
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+        params = [p for p in self.policy.parameters() if p.requires_grad]
+        if cfg.max_grad_norm is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        else:
+            norms = [p.grad.norm() for p in params if p.grad is not None]
+            grad_norm = torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        sums["grad_norm"] = float(grad_norm)
+        return sums
+
+    # ----------------------------------------------------------------- helpers for subclasses
+    @property
+    def _temperature(self) -> float:
+        return self.config.temperature if self.config.temperature > 0 else 1.0
+
+    def _autocast(self) -> Any:
+        if self.config.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, enabled=False)
+
+    @torch.no_grad()
+    def forward_no_grad(self, samples: Sequence[Sample], reference: bool = False,
+                        with_values: bool = False, batch_size: int | None = None
+                        ) -> list[PolicyOutput]:
+        """Per-sample outputs (old or reference log-probs, values) without gradients."""
+        size = batch_size or self.config.per_device_train_batch_size
+        results: list[PolicyOutput | None] = [None] * len(samples)
+        was_training = self.policy.training
+        self.policy.eval()
+        try:
+            for chunk in length_sorted_chunks(list(samples), size):
+                mb = collate([samples[i] for i in chunk], self.pad_token_id, chunk)
+                mb = mb.to(self.device)
+                model = self.ref_policy if reference and self.ref_policy is not None \
+                    else self.policy
+                with self._autocast(), self._reference_context(reference):
+                    out = model(mb.input_ids, mb.attention_mask, mb.position_ids,
+                                mb.completion_width, temperature=self._temperature,
+                                with_values=with_values and model is self.policy)
+                for row, i in enumerate(chunk):
+                    n = len(samples[i].completion_ids)
+                    results[i] = PolicyOutput(
+                        logprobs=out.logprobs[row, :n].float().cpu(),
+                        values=None if out.values is None else out.values[row, :n].float().cpu(),
+                    )
+        finally:
+            self.policy.train(was_training)
+        return [r for r in results if r is not None]
+
+    def setup_reference(self) -> None:
+        """Frozen reference policy: the adapters switched off (LoRA) or a copy of the start."""
+        if self.policy.is_peft or self.ref_policy is not None:
+            return
+        frozen = copy.deepcopy(self.policy.model).eval().requires_grad_(False)
+        self.ref_policy = CausalLMPolicy(frozen, self.policy.tokenizer, name="reference")
+        self.ref_policy.eval()
+
+    def _reference_context(self, reference: bool) -> Any:
+        if reference and self.policy.is_peft and self.ref_policy is None:
+            return self.policy.model.disable_adapter()
+        return _nullcontext()
+
+    def collect(self, num_prompts: int) -> list[Trajectory]:
+        """Roll out ``num_prompts`` new training prompts × ``num_generations``."""
+        cfg = self.config
+        seeds = [cfg.train_seed + self.state.next_prompt + k for k in range(num_prompts)]
+        sampling_seed = (cfg.seed * 7919 + self.state.next_prompt) % (2**62)
+        trajs = self.collector.collect(self.env, seeds, cfg.num_generations,
+                                       seed=sampling_seed, first_group=self.state.next_group)
+        self.state.next_prompt += num_prompts
+        self.state.next_group += num_prompts
+        return trajs
+
+    # ----------------------------------------------------------------- internals
+    def _make_policy(self, policy: CausalLMPolicy | str) -> CausalLMPolicy:
+        if isinstance(policy, CausalLMPolicy):
+            if self.needs_values and policy.value_head is None:
+                raise ValueError(f"{type(self).__name__} needs a policy with a value head: "
+                                 "CausalLMPolicy.from_embedded(value_head=True)")
+            return policy
+        if policy in ("smollm2", "embedded", "default"):
+            return CausalLMPolicy.from_embedded(value_head=self.needs_values)
+        if isinstance(policy, str) and Path(policy).is_dir():
+            return CausalLMPolicy.from_pretrained(policy, value_head=self.needs_values)
+        raise ValueError(f"policy must be a CausalLMPolicy, 'smollm2' or a model folder, "
+                         f"got {policy!r}")
+
+    def _lr_factor(self, step: int) -> float:
+        cfg = self.config
+        warmup = cfg.warmup_steps or int(math.ceil(cfg.warmup_ratio * cfg.max_steps))
+        if warmup and step < warmup:
+            return (step + 1) / (warmup + 1)
+        if cfg.lr_scheduler_type == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, cfg.max_steps - warmup)
+        progress = min(max(progress, 0.0), 1.0)
+        if cfg.lr_scheduler_type == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def _due(self, every: int, last: int) -> bool:
+        step = self.state.global_step
+        if every <= 0 or step == last:
+            return False
+        return step // every > max(last, 0) // every or step >= self.config.max_steps
+
+    def _evaluate(self) -> None:
+        record = self.evaluate()
+        record.update({"kind": "eval", "step": self.state.global_step})
+        self.state.evals.append(record)
+        self.state.last_eval_step = self.state.global_step
+        assert self.logger is not None
+        self.logger.log(record)
+
+    def _maybe_resume(self, metrics_path: Path) -> bool:
+        spec = self.config.resume_from_checkpoint
+        if not spec:
+            return False
+        path = latest_checkpoint(self.output_dir) if spec in (True, "latest") else Path(spec)
+        if path is None:
+            return False  # nothing saved yet: start fresh
+        payload = load_checkpoint(path)
+        self.policy.load_trainable_state_dict(payload["policy"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.state = TrainerState(**payload["trainer_state"])
+        schedule = self.reward_schedule
+        if schedule is not None and payload.get("reward_schedule") is not None:
+            schedule.load_state_dict(payload["reward_schedule"])
+        self.load_algorithm_state(payload.get("algorithm") or {})
+        set_rng_state(payload["rng"])
+        self.backend.sync_weights(self.policy.model)
+        if metrics_path.exists():
+            kept = [r for r in read_metrics(metrics_path)
+                    if int(r.get("step", 0)) <= self.state.global_step]
+            # an eval logged after the checkpoint of this very step belongs to the lost run
+            if self.state.last_eval_step != self.state.global_step:
+                kept = [r for r in kept if not (r.get("kind") == "eval"
+                                                and r["step"] == self.state.global_step)]
+            import json
+
+            metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        return True
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _make_env(env: Any, env_kwargs: dict[str, Any] | None) -> tuple[Any, str, dict[str, Any]]:
+    import rlenvs
+
+    if isinstance(env, str):
+        kwargs = dict(env_kwargs or {})
+        made = rlenvs.make(env, **kwargs)
+        return made, made.spec.id if made.spec else env, kwargs
+    if env_kwargs:
+        raise ValueError("env_kwargs only applies when env is given as an id")
+    if not hasattr(env, "unwrapped") or not hasattr(env.unwrapped, "clone"):
+        raise TypeError(f"env must be an rlenvs id or environment, got {type(env).__name__}")
+    spec = getattr(env, "spec", None)
+    if spec is None:
+        raise ValueError("pass an environment made with rlenvs.make (it needs a spec for "
+                         "evaluation), or its id and env_kwargs")
+    return env, spec.id, dict(spec.kwargs or {})
+
+
+def _merge(stats: list[dict[str, float]]) -> dict[str, float]:
+    """Turn summed statistics of the round's steps into means."""
+    if not stats:
+        return {}
+    total: dict[str, float] = {}
+    for s in stats:
+        for k, v in s.items():
+            total[k] = total.get(k, 0.0) + v
+    tokens = max(total.get("tokens", 0.0), 1.0)
+    out = {}
+    for k, v in total.items():
+        if k.endswith("_sum"):
+            out[k[: -len("_sum")]] = v / tokens
+        elif k in ("loss", "grad_norm"):
+            out[k] = v / len(stats)
+    out["optimizer_steps"] = float(len(stats))
+    return out
