@@ -22,7 +22,7 @@ import numpy as np
 from gymnasium.spaces import Tuple as TupleSpace
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from rlenvs.vector import VectorEnvWorkerError
+from rlenvs.vector import VectorEnvWorkerError, check_actions, seeds_for
 
 __all__ = ["RayTextVectorEnv"]
 
@@ -135,12 +135,7 @@ class RayTextVectorEnv(VectorEnv):
     def reset(self, *, seed: int | Sequence[int | None] | None = None,
               options: dict[str, Any] | None = None) -> tuple[tuple[list, ...], list[dict]]:
         self._check_open()
-        if seed is None or isinstance(seed, int):
-            seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"need {self.num_envs} seeds, got {len(seeds)}")
+        seeds = seeds_for(seed, self.num_envs)
         self._seeds = seeds
         refs = [a.reset.remote(s, options) for a, s in zip(self._actors, seeds, strict=True)]
         results = []
@@ -157,11 +152,7 @@ class RayTextVectorEnv(VectorEnv):
     def step(self, actions: Sequence[str]) -> tuple[tuple[list, ...], np.ndarray, np.ndarray,
                                                      np.ndarray, list[dict[str, Any]]]:
         self._check_open()
-        if isinstance(actions, str) or len(actions) != self.num_envs:
-            raise ValueError(f"step() needs a sequence of {self.num_envs} reply strings")
-        for i, action in enumerate(actions):
-            if not isinstance(action, str):
-                raise TypeError(f"action {i} must be a str, got {type(action).__name__}")
+        check_actions(actions, self.num_envs)
         next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
         resetting = self._needs_reset.copy() if next_step else np.zeros(self.num_envs, bool)
         refs = []

@@ -69,6 +69,25 @@ def _worker(conn: Any, make_env: Callable[[], gym.Env]) -> None:
         conn.close()
 
 
+def seeds_for(seed: int | Sequence[int | None] | None, num_envs: int) -> list[int | None]:
+    """Per-env seeds: ``seed + i`` for an int, the list itself (checked), or all ``None``."""
+    if seed is None or isinstance(seed, int):
+        return [None if seed is None else seed + i for i in range(num_envs)]
+    seeds = list(seed)
+    if len(seeds) != num_envs:
+        raise ValueError(f"need {num_envs} seeds, got {len(seeds)}")
+    return seeds
+
+
+def check_actions(actions: Sequence[str], num_envs: int) -> None:
+    """Reject a batch of actions that is not ``num_envs`` strings, naming the bad one."""
+    if isinstance(actions, str) or len(actions) != num_envs:
+        raise ValueError(f"step() needs a sequence of {num_envs} reply strings")
+    for i, action in enumerate(actions):
+        if not isinstance(action, str):
+            raise TypeError(f"action {i} must be a str, got {type(action).__name__}")
+
+
 class _MakeEnv:
     """Picklable env factory carrying the registry entry, so workers need no registration."""
 
@@ -175,12 +194,7 @@ class TextVectorEnv(VectorEnv):
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[tuple[list, ...], list[dict[str, Any]]]:
         self._check_open()
-        if seed is None or isinstance(seed, int):
-            seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"need {self.num_envs} seeds, got {len(seeds)}")
+        seeds = seeds_for(seed, self.num_envs)
         for i, s in enumerate(seeds):
             self._seeds[i] = s
             self._send(i, "reset", {"seed": s, "options": options})
@@ -192,11 +206,7 @@ class TextVectorEnv(VectorEnv):
         self, actions: Sequence[str]
     ) -> tuple[tuple[list, ...], np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         self._check_open()
-        if isinstance(actions, str) or len(actions) != self.num_envs:
-            raise ValueError(f"step() needs a sequence of {self.num_envs} reply strings")
-        for i, action in enumerate(actions):
-            if not isinstance(action, str):
-                raise TypeError(f"action {i} must be a str, got {type(action).__name__}")
+        check_actions(actions, self.num_envs)
         resetting = self._needs_reset.copy()
         for i, action in enumerate(actions):
             if resetting[i] and self.autoreset_mode == AutoresetMode.NEXT_STEP:
