@@ -54,6 +54,6 @@ def test_smollm2_runs_tool_envs_end_to_end(smollm2):
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", TOOL_ENVS)
 def test_smollm2_fifty_episodes_per_tool_env(smollm2, env_id):
-    totals, _ = run_episodes(smollm2, [(env_id, s) for s in range(50)], max_new_tokens=192,
-                             max_turns=4)
+    totals, _ = run_episodes(smollm2, [(env_id, s) for s in range(50)], max_new_tokens=128,
+                             max_turns=3)
     assert len(totals) == 50
