@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("main", help="the main job: evaluate the policy on every env family, "
                        "then a short GRPO run with accuracy before/after")
     _add_policy_args(p)
-    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--episodes", type=int, default=10, help="seeded episodes per env family")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="results")
     p.add_argument("--train-minutes", type=float, default=4.0,
