@@ -53,6 +53,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-completion-length", type=int, default=None)
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for training passes")
     p.add_argument("--eval-episodes", type=int, default=0, help="held-out greedy episodes")
     p.add_argument("--eval-steps", type=int, default=0)
     p.add_argument("--save-steps", type=int, default=0)
@@ -96,6 +98,10 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
                     save_steps=args.save_steps, progress=not args.quiet)
     if args.resume:
         settings["resume_from_checkpoint"] = True
+    if args.threads:
+        settings["torch_num_threads"] = args.threads
+    if args.bf16:
+        settings["bf16"] = True
     settings.update(_key_values(args.set, "--set"))
     return settings
 

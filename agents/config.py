@@ -54,6 +54,7 @@ class TrainConfig:
     vllm_gpu_memory_utilization: float = 0.3
     mask_truncated_completions: bool = False
     # precision / performance
+    max_micro_batch_tokens: int | None = 768  # physical micro-batch cap (padded tokens)
     bf16: bool = False  # autocast the training forward/backward to bf16 (fp32 master weights)
     torch_num_threads: int | None = None
     # logging, checkpoints, evaluation

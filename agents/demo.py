@@ -62,8 +62,14 @@ def demo_config(out_dir: str | Path, minutes: float, seed: int, eval_episodes: i
 
 
 def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, seed: int = 0,
-                      eval_episodes: int = 60, progress: bool = True) -> dict[str, Any]:
+                      eval_episodes: int = 60, progress: bool = True,
+                      threads: int | None = None) -> dict[str, Any]:
     """Train SmolLM2 with GRPO for about ``minutes`` (plus two evaluations) and report.
+
+    ``threads``: torch CPU threads. ``None`` keeps torch's default unless the machine is
+    already busy (load average within half a core of the core count), where one thread is
+    used: with OpenMP's spin-waiting, two threads on contended cores can be tens of times
+    slower than one.
 
     Returns a dict with ``accuracy_before`` / ``accuracy_after`` (greedy, held-out),
     ``steps``, ``switched_at`` (step of the dense→binary switch, or ``None``), ``minutes``,
@@ -76,6 +82,10 @@ def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, s
 
     if minutes <= 0:
         raise ValueError("minutes must be > 0")
+    if threads is None and _machine_busy():
+        threads = 1
+    if threads is not None:
+        torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     started = time.perf_counter()
     torch.manual_seed(seed)
@@ -90,6 +100,7 @@ def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, s
         "env_id": DEMO_ENV,
         "env_kwargs": demo_env_kwargs(),
         "seed": seed,
+        "threads": torch.get_num_threads(),
         "steps": summary["steps"],
         "minutes": (time.perf_counter() - started) / 60.0,
         "accuracy_before": evals[0]["eval/pass@1"] if evals else None,
@@ -112,3 +123,13 @@ def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, s
     path.write_text(json.dumps(result, indent=2, default=str))
     result["summary"] = str(path)
     return result
+
+
+def _machine_busy() -> bool:
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - not on every platform
+        return False
+    return load >= (os.cpu_count() or 1) - 0.5

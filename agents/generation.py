@@ -22,6 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from agents.weights import copy_policy_weights, merged_state_dict
+
 __all__ = [
     "SamplingConfig",
     "Generation",
@@ -30,6 +32,7 @@ __all__ = [
     "HFGenerateSampler",
     "sample_next_token",
     "copy_policy_weights",
+    "merged_state_dict",
 ]
 
 
@@ -87,43 +90,6 @@ class GenerationBackend(Protocol):
         ...
 
 
-def copy_policy_weights(source: torch.nn.Module, target: torch.nn.Module) -> None:
-    """Copy ``source``'s weights into ``target`` (same architecture), casting dtypes.
-
-    ``source`` may be a peft model: LoRA deltas are added to the base weights (the training
-    model itself is never merged, so its base weights stay bit-exact).
-    """
-    merged = merged_state_dict(source)
-    with torch.no_grad():
-        for name, tensor in target.state_dict().items():
-            if name in merged:
-                tensor.copy_(merged[name])
-            elif not name.endswith("lm_head.weight"):  # tied to the embeddings
-                raise KeyError(f"sampler weight {name!r} has no counterpart in the policy")
-
-
-def merged_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The plain-model state dict of ``model``; LoRA adapters of a peft model merged in."""
-    if not hasattr(model, "peft_config"):
-        return dict(model.state_dict())
-    base = model.get_base_model()
-    merged: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        for name, module in base.named_modules():
-            if hasattr(module, "get_delta_weight") and hasattr(module, "base_layer"):
-                weight = module.base_layer.weight
-                delta = sum(module.get_delta_weight(a) for a in module.active_adapters)
-                merged[f"{name}.weight"] = weight + delta
-                if getattr(module.base_layer, "bias", None) is not None:
-                    merged[f"{name}.bias"] = module.base_layer.bias
-        for name, tensor in base.state_dict().items():
-            if "lora_" in name:
-                continue
-            clean = name.replace(".base_layer", "")
-            merged.setdefault(clean, tensor)
-    return merged
-
-
 def sample_next_token(
     logits: torch.Tensor, config: SamplingConfig, uniform: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,7 +106,8 @@ def sample_next_token(
         logprobs = torch.log_softmax(logits, dim=-1)
         ids = logprobs.argmax(dim=-1)
         return ids, logprobs.gather(-1, ids[:, None]).squeeze(-1)
-    logits = logits / config.temperature
+    if config.temperature != 1.0:
+        logits = logits / config.temperature
     if config.top_k > 0 and config.top_k < logits.shape[-1]:
         kth = torch.topk(logits, config.top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -150,13 +117,17 @@ def sample_next_token(
         drop_sorted = sorted_probs.cumsum(dim=-1) - sorted_probs >= config.top_p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
-    logprobs = torch.log_softmax(logits, dim=-1)
+    probs = torch.softmax(logits, dim=-1)
     if uniform is None:
         uniform = torch.rand(logits.shape[0], dtype=torch.float64)
-    cdf = logprobs.double().exp().cumsum(dim=-1)
-    target = (uniform.double() * cdf[:, -1])[:, None]
+    cdf = probs.cumsum(dim=-1)
+    target = (uniform.to(cdf.dtype) * cdf[:, -1])[:, None]
     ids = torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp(max=logits.shape[-1] - 1)
-    return ids, logprobs.gather(-1, ids[:, None]).squeeze(-1)
+    chosen = probs.gather(-1, ids[:, None]).squeeze(-1)
+    if not bool((chosen > 0).all()):  # a draw rounded onto the end of the CDF
+        ids = torch.where(chosen > 0, ids, probs.argmax(dim=-1))
+        chosen = probs.gather(-1, ids[:, None]).squeeze(-1)
+    return ids, chosen.log()
 
 
 def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,8 +149,63 @@ def _check_prompts(prompts: Sequence[Sequence[int]]) -> None:
             raise ValueError(f"prompt {i} is empty; every prompt needs at least one token")
 
 
+class _HFEngine:
+    """The model's own forward with a ``transformers`` ``DynamicCache`` (any architecture)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+
+    def prefill(self, ids: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache(config=self.model.config)
+        self.mask = mask
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                          past_key_values=self.cache, use_cache=True,
+                          logits_to_keep=1).logits[:, -1]
+
+    def step(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones((len(ids), 1), dtype=self.mask.dtype)
+        self.mask = torch.cat([self.mask, ones], dim=1)
+        return self.model(input_ids=ids[:, None], attention_mask=self.mask,
+                          position_ids=positions[:, None], past_key_values=self.cache,
+                          use_cache=True).logits[:, -1]
+
+    def select(self, index: torch.Tensor) -> None:
+        self.cache.batch_select_indices(index)
+        self.mask = self.mask[index]
+
+
+class _FastEngine:
+    """:class:`agents.llama_decoder.LlamaDecoder` (fused weights, static KV cache)."""
+
+    def __init__(self, decoder: Any) -> None:
+        self.decoder = decoder
+
+    def prefill(self, ids: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
+        width = ids.shape[1]
+        self.valid = torch.zeros((len(ids), width + steps), dtype=torch.bool)
+        self.valid[:, :width] = mask.bool()
+        self.column = width
+        return self.decoder.prefill(ids, mask, width + steps)
+
+    def step(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        self.valid[:, self.column] = True
+        logits = self.decoder.step(ids, positions, self.column, self.valid)
+        self.column += 1
+        return logits
+
+    def select(self, index: torch.Tensor) -> None:
+        self.decoder.select(index)
+        self.valid = self.valid[index]
+
+
 class TorchSampler:
     """Batched sampling with a KV cache in a plain Python loop (CPU-friendly).
+
+    Llama-architecture models (SmolLM2, ...) run on :class:`agents.llama_decoder.LlamaDecoder`
+    (fused weights, static KV cache); other models use their ``transformers`` forward.
 
     Args:
         model: the model to sample from (the sampler keeps its own copy in ``dtype``).
@@ -189,6 +215,8 @@ class TorchSampler:
         max_batch_size: prompts per forward pass (larger batches are split).
         shrink_fraction: drop finished rows from the KV cache once at least this fraction of
             the active rows has finished (0 = every time a row finishes).
+        fast: use the lean Llama decoder when the architecture allows (``False``: always the
+            ``transformers`` forward).
     """
 
     def __init__(
@@ -199,6 +227,7 @@ class TorchSampler:
         dtype: torch.dtype = torch.bfloat16,
         max_batch_size: int = 64,
         shrink_fraction: float = 0.125,
+        fast: bool = True,
     ) -> None:
         base = model.get_base_model() if hasattr(model, "peft_config") else model
         config = base.config
@@ -218,10 +247,21 @@ class TorchSampler:
             raise ValueError("max_batch_size must be >= 1")
         self.max_batch_size = max_batch_size
         self.shrink_fraction = shrink_fraction
+        from agents.llama_decoder import supports
+
+        self.fast = bool(fast) and supports(self.model)
+        self._decoder: Any = None
         self.sync_weights(model)
 
     def sync_weights(self, model: torch.nn.Module) -> None:
         copy_policy_weights(model, self.model)
+        if self.fast:
+            from agents.llama_decoder import LlamaDecoder
+
+            if self._decoder is None:
+                self._decoder = LlamaDecoder(self.model, self.dtype)
+            else:
+                self._decoder.load(self.model)
 
     @torch.inference_mode()
     def generate(
@@ -241,6 +281,8 @@ class TorchSampler:
         config: SamplingConfig,
         generator: torch.Generator | None,
     ) -> list[Generation]:
+        engine = _FastEngine(self._decoder) if self.fast else _HFEngine(self.model)
+        steps = config.max_new_tokens
         # Prefill each distinct prompt once, then fan the cache out to every row that uses it.
         keys = [tuple(p) for p in prompts]
         unique: dict[tuple[int, ...], int] = {}
@@ -248,28 +290,19 @@ class TorchSampler:
             unique.setdefault(k, len(unique))
         fan_out = torch.tensor([unique[k] for k in keys], dtype=torch.long)
         ids, mask = _left_pad(list(unique), self.pad_token_id)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        from transformers import DynamicCache
-
-        cache = DynamicCache(config=self.model.config)
-        logits = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=positions,
-            past_key_values=cache, use_cache=True, logits_to_keep=1,
-        ).logits[:, -1]
+        logits = engine.prefill(ids, mask, steps)
         if len(unique) != len(keys):
-            cache.batch_select_indices(fan_out)
+            engine.select(fan_out)
             logits, mask = logits[fan_out], mask[fan_out]
         next_pos = mask.sum(-1)  # position id of the next token of each row
 
         batch = len(prompts)
-        steps = config.max_new_tokens
         tokens = torch.full((batch, steps), self.pad_token_id, dtype=torch.long)
         logps = torch.zeros((batch, steps), dtype=torch.float32)
         lengths = torch.full((batch,), steps, dtype=torch.long)
         finished = torch.zeros(batch, dtype=torch.bool)
         stop = torch.tensor(self.stop_token_ids, dtype=torch.long)
         rows = torch.arange(batch)  # original index of each row still in the batch
-        pending = torch.zeros(0, dtype=torch.long)  # finished rows not yet dropped
         for t in range(steps):
             uniform = torch.rand(batch, dtype=torch.float64, generator=generator)[rows]
             ids_t, logp_t = sample_next_token(logits, config, uniform)
@@ -277,25 +310,17 @@ class TorchSampler:
             logps[rows, t] = logp_t
             done = torch.isin(ids_t, stop) & ~finished[rows]
             if done.any():
-                done_rows = rows[done]
-                lengths[done_rows] = t + 1
-                finished[done_rows] = True
-                pending = torch.cat([pending, done.nonzero().squeeze(1)])
-            if t == steps - 1 or bool(finished[rows].all()):
+                lengths[rows[done]] = t + 1
+                finished[rows[done]] = True
+            alive = ~finished[rows]
+            if t == steps - 1 or not bool(alive.any()):
                 break
-            if len(pending) and len(pending) >= self.shrink_fraction * len(rows):
-                keep = torch.ones(len(rows), dtype=torch.bool)
-                keep[pending] = False
-                index = keep.nonzero().squeeze(1)
-                cache.batch_select_indices(index)
-                rows, mask, next_pos, ids_t = rows[index], mask[index], next_pos[index], ids_t[index]
-                alive = ~finished[rows]
-                pending = (~alive).nonzero().squeeze(1)
-            mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype)], dim=1)
-            logits = self.model(
-                input_ids=ids_t[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                past_key_values=cache, use_cache=True,
-            ).logits[:, -1]
+            dead = len(rows) - int(alive.sum())
+            if dead and dead >= self.shrink_fraction * len(rows):
+                index = alive.nonzero().squeeze(1)
+                engine.select(index)
+                rows, next_pos, ids_t = rows[index], next_pos[index], ids_t[index]
+            logits = engine.step(ids_t, next_pos)
             next_pos = next_pos + 1
         return [
             Generation(
@@ -318,7 +343,8 @@ class HFGenerateSampler:
         dtype: torch.dtype = torch.bfloat16,
         max_batch_size: int = 64,
     ) -> None:
-        self._inner = TorchSampler(model, stop_token_ids, pad_token_id, dtype, max_batch_size)
+        self._inner = TorchSampler(model, stop_token_ids, pad_token_id, dtype, max_batch_size,
+                                   fast=False)
         self.model = self._inner.model
 
     def sync_weights(self, model: torch.nn.Module) -> None:
@@ -346,7 +372,7 @@ class HFGenerateSampler:
             }
             if config.temperature > 0:
                 kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p,
-                              top_k=config.top_k or None)
+                              top_k=config.top_k)  # 0 disables top-k in HF too
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             res = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)

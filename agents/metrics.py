@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MetricsLogger", "read_metrics"]
+__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics", "merge_step_stats"]
 
 
 def _clean(value: Any) -> Any:
@@ -35,15 +35,6 @@ class MetricsLogger:
 
         self.bar = tqdm(total=total_steps, initial=initial_step, desc=desc, disable=not progress,
                         dynamic_ncols=True)
-
-    def truncate_after(self, step: int) -> None:
-        """Drop records with ``step > step`` (a killed run may have logged past its checkpoint)."""
-        if not self.path.exists():
-            return
-        kept = [r for r in read_metrics(self.path) if int(r.get("step", 0)) <= step]
-        with self.path.open("w", encoding="utf-8") as f:
-            for r in kept:
-                f.write(json.dumps(r) + "\n")
 
     def log(self, record: dict[str, Any], advance: int = 0) -> None:
         clean = {k: _clean(v) for k, v in record.items()}
@@ -73,3 +64,38 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def truncate_metrics(path: str | Path, step: int, keep_eval_at_step: bool = True) -> None:
+    """Drop records after ``step`` (a killed run may have logged past its checkpoint); with
+    ``keep_eval_at_step=False`` also an evaluation logged at ``step`` itself."""
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= step]
+    if not keep_eval_at_step:
+        kept = [r for r in kept if not (r.get("kind") == "eval" and r.get("step") == step)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+
+
+def merge_step_stats(stats: list[dict[str, float]]) -> dict[str, float]:
+    """Combine the summed statistics of a round's optimizer steps.
+
+    Keys ending in ``_sum`` are token sums: they become means per loss token (``tokens``);
+    ``loss`` and ``grad_norm`` are averaged over steps.
+    """
+    if not stats:
+        return {}
+    total: dict[str, float] = {}
+    for s in stats:
+        for k, v in s.items():
+            total[k] = total.get(k, 0.0) + v
+    tokens = max(total.get("tokens", 0.0), 1.0)
+    out = {}
+    for k, v in total.items():
+        if k.endswith("_sum"):
+            out[k[: -len("_sum")]] = v / tokens
+        elif k in ("loss", "grad_norm"):
+            out[k] = v / len(stats)
+    out["optimizer_steps"] = float(len(stats))
+    return out

@@ -202,7 +202,7 @@ class CausalLMPolicy(nn.Module):
 
     def save_pretrained(self, path: str | Path) -> None:
         """Save the model (LoRA merged) and tokenizer as a plain ``transformers`` folder."""
-        from agents.generation import merged_state_dict
+        from agents.weights import merged_state_dict
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)

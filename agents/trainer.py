@@ -10,7 +10,6 @@ Checkpoints are taken at round boundaries, so resuming reproduces an uninterrupt
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
@@ -33,7 +32,7 @@ from agents.checkpoint import (
 )
 from agents.config import TrainConfig
 from agents.generation import GenerationBackend, SamplingConfig, TorchSampler
-from agents.metrics import MetricsLogger, read_metrics
+from agents.metrics import MetricsLogger, merge_step_stats, truncate_metrics
 from agents.policy import CausalLMPolicy, PolicyChat, PolicyOutput
 from agents.rollout import RolloutCollector, Trajectory
 
@@ -201,21 +200,16 @@ class RLTrainer:
         }
 
     def evaluate(self, episodes: int | None = None, seed: int | None = None) -> dict[str, Any]:
-        """Greedy held-out evaluation with ``rlenvs.evaluation.evaluate`` (pass@1, reward)."""
-        from judges.llm.base import SamplingParams
-        from rlenvs.evaluation import evaluate
+        """Greedy held-out evaluation (:func:`agents.evaluation.evaluate_policy`)."""
+        from agents.evaluation import evaluate_policy
 
         cfg = self.config
-        episodes = episodes or cfg.eval_episodes or 50
-        seed = cfg.eval_seed if seed is None else seed
-        max_new = cfg.eval_max_new_tokens or cfg.max_completion_length
-        result = evaluate(self.env_id, PolicyChat(self.policy, self.backend), episodes=episodes,
-                          seed=seed, env_kwargs=self.eval_env_kwargs, progress=False,
-                          sampling=SamplingParams(temperature=0.0, max_new_tokens=max_new,
-                                                  seed=seed))
-        s = result.summary
-        return {"eval/pass@1": s["pass_at_k"]["pass@1"], "eval/mean_reward": s["mean_reward"],
-                "eval/episodes": s["episodes"], "eval/seed": seed, "eval/seconds": s["seconds"]}
+        return evaluate_policy(
+            PolicyChat(self.policy, self.backend), self.env_id, self.eval_env_kwargs,
+            episodes=episodes or cfg.eval_episodes or 50,
+            seed=cfg.eval_seed if seed is None else seed,
+            max_new_tokens=cfg.eval_max_new_tokens or cfg.max_completion_length,
+        )
 
     def save(self) -> Path:
         """Write a checkpoint of the current state (``checkpoint-<global_step>``)."""
@@ -262,7 +256,7 @@ class RLTrainer:
             schedule.advance(step=self.state.global_step,
                              success_rate=rollout_stats.get("pass_rate"))
         record = dict(rollout_stats)
-        record.update(_merge(stats_all))
+        record.update(merge_step_stats(stats_all))
         policy_tokens = rollout_stats.get("completions/policy_tokens", 0)
         record.update({
             "kind": "train",
@@ -284,7 +278,8 @@ class RLTrainer:
         cfg = self.config
         self.policy.train()
         sums: dict[str, float] = {}
-        for chunk in length_sorted_chunks(samples, cfg.per_device_train_batch_size):
+        for chunk in length_sorted_chunks(samples, cfg.per_device_train_batch_size,
+                                          cfg.max_micro_batch_tokens):
             mb = collate([samples[i] for i in chunk], self.pad_token_id, chunk).to(self.device)
             with self._autocast():
                 out = self.policy(mb.input_ids, mb.attention_mask, mb.position_ids,
@@ -319,47 +314,25 @@ class RLTrainer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return torch.autocast(self.device.type, enabled=False)
 
-    @torch.no_grad()
     def forward_no_grad(self, samples: Sequence[Sample], reference: bool = False,
-                        with_values: bool = False, batch_size: int | None = None
-                        ) -> list[PolicyOutput]:
-        """Per-sample outputs (old or reference log-probs, values) without gradients."""
-        size = batch_size or self.config.per_device_train_batch_size
-        results: list[PolicyOutput | None] = [None] * len(samples)
-        was_training = self.policy.training
-        self.policy.eval()
-        try:
-            for chunk in length_sorted_chunks(list(samples), size):
-                mb = collate([samples[i] for i in chunk], self.pad_token_id, chunk)
-                mb = mb.to(self.device)
-                model = self.ref_policy if reference and self.ref_policy is not None \
-                    else self.policy
-                with self._autocast(), self._reference_context(reference):
-                    out = model(mb.input_ids, mb.attention_mask, mb.position_ids,
-                                mb.completion_width, temperature=self._temperature,
-                                with_values=with_values and model is self.policy)
-                for row, i in enumerate(chunk):
-                    n = len(samples[i].completion_ids)
-                    results[i] = PolicyOutput(
-                        logprobs=out.logprobs[row, :n].float().cpu(),
-                        values=None if out.values is None else out.values[row, :n].float().cpu(),
-                    )
-        finally:
-            self.policy.train(was_training)
-        return [r for r in results if r is not None]
+                        with_values: bool = False) -> list[PolicyOutput]:
+        """Per-sample old or reference log-probs (and values), without gradients."""
+        from agents.scoring import score_samples
+
+        return score_samples(
+            self.policy, samples, pad_token_id=self.pad_token_id,
+            batch_size=self.config.per_device_train_batch_size,
+            max_tokens=self.config.max_micro_batch_tokens, temperature=self._temperature,
+            reference=self.ref_policy, use_reference=reference, with_values=with_values,
+            autocast=self._autocast(),
+        )
 
     def setup_reference(self) -> None:
         """Frozen reference policy: the adapters switched off (LoRA) or a copy of the start."""
-        if self.policy.is_peft or self.ref_policy is not None:
-            return
-        frozen = copy.deepcopy(self.policy.model).eval().requires_grad_(False)
-        self.ref_policy = CausalLMPolicy(frozen, self.policy.tokenizer, name="reference")
-        self.ref_policy.eval()
+        from agents.scoring import frozen_reference
 
-    def _reference_context(self, reference: bool) -> Any:
-        if reference and self.policy.is_peft and self.ref_policy is None:
-            return self.policy.model.disable_adapter()
-        return _nullcontext()
+        if self.ref_policy is None:
+            self.ref_policy = frozen_reference(self.policy)
 
     def collect(self, num_prompts: int) -> list[Trajectory]:
         """Roll out ``num_prompts`` new training prompts × ``num_generations``."""
@@ -431,25 +404,9 @@ class RLTrainer:
         self.load_algorithm_state(payload.get("algorithm") or {})
         set_rng_state(payload["rng"])
         self.backend.sync_weights(self.policy.model)
-        if metrics_path.exists():
-            kept = [r for r in read_metrics(metrics_path)
-                    if int(r.get("step", 0)) <= self.state.global_step]
-            # an eval logged after the checkpoint of this very step belongs to the lost run
-            if self.state.last_eval_step != self.state.global_step:
-                kept = [r for r in kept if not (r.get("kind") == "eval"
-                                                and r["step"] == self.state.global_step)]
-            import json
-
-            metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        truncate_metrics(metrics_path, self.state.global_step,
+                         keep_eval_at_step=self.state.last_eval_step == self.state.global_step)
         return True
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def _seed_everything(seed: int) -> None:
@@ -474,22 +431,3 @@ def _make_env(env: Any, env_kwargs: dict[str, Any] | None) -> tuple[Any, str, di
         raise ValueError("pass an environment made with rlenvs.make (it needs a spec for "
                          "evaluation), or its id and env_kwargs")
     return env, spec.id, dict(spec.kwargs or {})
-
-
-def _merge(stats: list[dict[str, float]]) -> dict[str, float]:
-    """Turn summed statistics of the round's steps into means."""
-    if not stats:
-        return {}
-    total: dict[str, float] = {}
-    for s in stats:
-        for k, v in s.items():
-            total[k] = total.get(k, 0.0) + v
-    tokens = max(total.get("tokens", 0.0), 1.0)
-    out = {}
-    for k, v in total.items():
-        if k.endswith("_sum"):
-            out[k[: -len("_sum")]] = v / tokens
-        elif k in ("loss", "grad_norm"):
-            out[k] = v / len(stats)
-    out["optimizer_steps"] = float(len(stats))
-    return out

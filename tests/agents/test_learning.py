@@ -15,26 +15,24 @@ def _rewards(summary):
 
 def test_grpo_teaches_a_tiny_model_to_shout(tmp_path):
     """Reward = fraction of uppercase letters; the letters-only tiny model starts near 0.5."""
-    config = GRPOConfig(output_dir=str(tmp_path), max_steps=20, learning_rate=3e-3,
+    config = GRPOConfig(output_dir=str(tmp_path), max_steps=6, learning_rate=2e-4,
                         per_device_train_batch_size=16, gradient_accumulation_steps=2,
                         num_generations=8, max_completion_length=8, progress=False,
                         save_final_checkpoint=False, seed=0)
     rewards = _rewards(GRPOTrainer(tiny_policy(seed=3, letters_only=True), "agents-test/Uppercase-v0",
                                    config).train())
-    first, last = sum(rewards[:4]) / 4, sum(rewards[-4:]) / 4
-    assert last > first + 0.15, rewards
+    assert sum(rewards[-3:]) / 3 > rewards[0] + 0.2, rewards  # step 1 = the initial policy
 
 
 def test_ppo_teaches_a_tiny_model_to_shout(tmp_path):
-    config = PPOConfig(output_dir=str(tmp_path), max_steps=15, learning_rate=3e-3,
+    config = PPOConfig(output_dir=str(tmp_path), max_steps=6, learning_rate=2e-4,
                        per_device_train_batch_size=16, gradient_accumulation_steps=2,
                        num_generations=4, max_completion_length=8, progress=False,
                        num_ppo_epochs=2, kl_coef=0.0, temperature=1.0,
                        save_final_checkpoint=False, seed=0)
     rewards = _rewards(PPOTrainer(tiny_policy(seed=3, value_head=True, letters_only=True),
                                   "agents-test/Uppercase-v0", config).train())
-    first, last = sum(rewards[:4]) / 4, sum(rewards[-4:]) / 4
-    assert last > first + 0.15, rewards
+    assert sum(rewards[-3:]) / 3 > rewards[0] + 0.2, rewards
 
 
 @pytest.mark.slow

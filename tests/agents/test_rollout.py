@@ -58,6 +58,19 @@ def test_batch_shrinking_and_prefix_sharing_do_not_change_samples(tiny):
         assert x.finished == (x.token_ids[-1] == stop)
 
 
+def test_lean_llama_decoder_matches_the_transformers_forward(tiny):
+    prompts = _prompts(tiny.tokenizer)
+    prompts = prompts + prompts[:1]
+    cfg = SamplingConfig(max_new_tokens=10, temperature=1.0, top_k=40)
+    fast = _sampler(tiny, shrink_fraction=0.0)
+    slow = _sampler(tiny, shrink_fraction=0.0, fast=False)
+    assert fast.fast and not slow.fast
+    a, b = fast.generate(prompts, cfg, seed=11), slow.generate(prompts, cfg, seed=11)
+    assert [x.token_ids for x in a] == [y.token_ids for y in b]
+    for x, y in zip(a, b, strict=True):
+        assert x.logprobs == pytest.approx(y.logprobs, abs=1e-4)
+
+
 def test_sampler_logprobs_match_trainer_recomputation(tiny):
     prompts = _prompts(tiny.tokenizer)
     cfg = SamplingConfig(max_new_tokens=8, temperature=0.7)
@@ -169,3 +182,23 @@ def test_collect_rejects_non_rlenvs_env(tiny):
     collector = RolloutCollector(_sampler(tiny), ChatTokenizer(tiny.tokenizer), SamplingConfig())
     with pytest.raises(TypeError, match="clone"):
         collector.collect(object(), seeds=[0], num_generations=2)
+
+
+@pytest.mark.parametrize(("cfg", "expected"), [
+    (SamplingConfig(temperature=1.0), [0.1, 0.2, 0.3, 0.4, 0.0]),
+    (SamplingConfig(temperature=1.0, top_k=2), [0, 0, 3 / 7, 4 / 7, 0]),
+    (SamplingConfig(temperature=1.0, top_p=0.5), [0, 0, 3 / 7, 4 / 7, 0]),
+    (SamplingConfig(temperature=0.5), [1 / 30, 4 / 30, 9 / 30, 16 / 30, 0]),
+])
+def test_inverse_cdf_sampling_matches_the_distribution(cfg, expected):
+    from agents.generation import sample_next_token
+
+    n = 40_000
+    probs = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.0])
+    logits = torch.log(probs).expand(n, 5).clone()
+    uniform = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ids, logp = sample_next_token(logits, cfg, uniform)
+    freq = torch.bincount(ids, minlength=5).double() / n
+    assert freq.tolist() == pytest.approx(expected, abs=0.01)
+    expected_logp = torch.log(torch.tensor(expected, dtype=torch.float64))[ids]
+    assert torch.allclose(logp.double(), expected_logp, atol=1e-5)

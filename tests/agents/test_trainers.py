@@ -172,3 +172,39 @@ def test_trainer_rejects_bad_inputs(tmp_path):
         GRPOTrainer(42, "agents-test/Uppercase-v0", GRPOConfig(output_dir=str(tmp_path)))
     with pytest.raises(TypeError, match="GRPOConfig"):
         GRPOTrainer(tiny_policy(), "agents-test/Uppercase-v0", PPOConfig())
+
+
+@pytest.mark.filterwarnings("ignore:Seems like `optimizer.step\\(\\)` has been overridden")
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dapo", "dr_grpo"])
+def test_physical_micro_batching_does_not_change_the_gradient(tmp_path, loss_type):
+    """Length-sorted, token-capped micro-batches give the logical batch's exact gradient."""
+
+    def gradient(max_tokens):
+        policy = tiny_policy(seed=5)
+        config = GRPOConfig(output_dir=str(tmp_path / str(max_tokens)), **{**BASE, "max_steps": 1},
+                            loss_type=loss_type, max_micro_batch_tokens=max_tokens, seed=3)
+        trainer = GRPOTrainer(policy, "agents-test/Uppercase-v0", config)
+        trainer.optimizer.step = lambda: None
+        trainer.optimizer.zero_grad = lambda set_to_none=True: None
+        samples, _ = trainer.make_samples()
+        (indices,) = trainer.plan(samples)[:1]
+        trainer.prepare_step(samples, indices)
+        trainer._optimizer_step([samples[i] for i in indices])
+        return {k: p.grad.clone() for k, p in policy.named_parameters() if p.grad is not None}
+
+    whole, split = gradient(None), gradient(20)
+    assert whole.keys() == split.keys() and whole
+    for k in whole:
+        assert torch.allclose(whole[k], split[k], atol=1e-6, rtol=1e-4), k
+
+
+def test_length_sorted_chunks_respect_size_and_token_cap():
+    from agents.batch import Sample, length_sorted_chunks
+
+    samples = [Sample([1] * 5, [2] * n, torch.ones(n)) for n in (3, 10, 7, 1, 10)]
+    chunks = length_sorted_chunks(samples, size=2)
+    assert chunks == [[1, 4], [2, 0], [3]]
+    capped = length_sorted_chunks(samples, size=4, max_tokens=25)
+    assert sorted(i for c in capped for i in c) == list(range(5))
+    for c in capped:
+        assert len(c) == 1 or len(c) * max(samples[i].length for i in c) <= 25
