@@ -6,6 +6,11 @@
 ...                       env_kwargs={"level": 1, "lenient": True})
 >>> summary = trainer.train()
 
+Tree-GRPO / ARPO rollouts are a config switch (rows per prompt: ``ts_m·ts_k`` / ``rollout_budget``):
+
+>>> GRPOConfig(rollout="tree", ts_m=2, ts_n=2, ts_l=1, ts_k=3, per_device_train_batch_size=6)
+>>> GRPOConfig(rollout="arpo", rollout_budget=8, initial_rollouts=4, per_device_train_batch_size=8)
+
 Environments are used only through ``reset`` / ``step`` / ``clone`` (and the reward schedule's
 ``advance``). Heavy modules (torch, transformers) load on first use.
 """
@@ -26,6 +31,7 @@ __all__ = [
     "CausalLMPolicy",
     "LoraSettings",
     "RolloutCollector",
+    "BranchedCollector",
     "Trajectory",
     "TorchSampler",
     "SamplingConfig",
@@ -45,6 +51,7 @@ _LAZY = {
     "CausalLMPolicy": "agents.policy",
     "LoraSettings": "agents.policy",
     "RolloutCollector": "agents.rollout",
+    "BranchedCollector": "agents.branched",
     "Trajectory": "agents.rollout",
     "TorchSampler": "agents.generation",
     "SamplingConfig": "agents.generation",

@@ -28,6 +28,10 @@ Fixes of the reference code (``vllm_rollout_with_tools.py``), as the spec recomm
    tokens and discards them; both the source and its branches regenerate from the branch
    point.)
 
+An entropy function with a ``batch(list_of_contexts)`` method (:class:`ChatEntropy`) is called
+once for all starts of a call and once per round for every possible branch source (prompts
+with free slots) instead of once per context; a plain callable is called lazily per context.
+
 Advantage attribution, Â_i = GRPO advantage of row i within its prompt (std-normalised):
 
 * ``soft`` (paper default): every turn of row i gets Â_i.
@@ -95,6 +99,7 @@ class _Rollout:
     rewards: list[float] = field(default_factory=list)
     turn_segments: list[int] = field(default_factory=list)
     tool_calls: int = 0
+    infos: list[dict[str, Any]] = field(default_factory=list)
     terminated: bool = False
     truncated: bool = False
     branch_ready: bool = False
@@ -163,6 +168,7 @@ class ARPORollout:
         self.count_tokens = count_tokens
         self.budget = Budget()
         self.events: list[BranchEvent] = []
+        self._pending: dict[int, float] = {}
 
     def collect(self, env: Any, seeds: Sequence[int], seed: int = 0) -> list[BranchedTrajectory]:
         """Exactly ``n`` rows per task seed (prompt order, creation order), advantages set."""
@@ -174,16 +180,21 @@ class ARPORollout:
         roots: list[tuple[Any, Messages]] = []
         rollouts: list[_Rollout] = []
         count: list[int] = []
-        for p, task_seed in enumerate(seeds):
-            obs, _ = env.reset(seed=int(task_seed))
+        tasks: list[Any] = []
+        for task_seed in seeds:
+            obs, info = env.reset(seed=int(task_seed))
+            tasks.append(info.get("task"))
             roots.append((env.unwrapped.clone(), list(obs)))
             count.append(cfg.initial_rollouts)
-            rollouts += [self._fresh(p, roots[p]) for _ in range(cfg.initial_rollouts)]
+        starts = [p for p in range(len(seeds)) for _ in range(cfg.initial_rollouts)]
+        h_starts = self._entropies([roots[p][1] for p in starts])
+        rollouts += [self._fresh(p, roots[p], h) for p, h in zip(starts, h_starts, strict=True)]
         active = list(rollouts)
         round_ = 0
         while active:
             self._step(active)
             survivors = [r for r in active if not r.done]
+            self._precompute_entropies(survivors, count)
             new: list[_Rollout] = []
             for p in range(len(seeds)):
                 mine = [r for r in survivors if r.prompt == p]
@@ -197,7 +208,7 @@ class ARPORollout:
             rollouts += new
             active = survivors + new
             round_ += 1
-        rows = [self._row(r, int(seeds[r.prompt])) for r in
+        rows = [self._row(r, int(seeds[r.prompt]), tasks[r.prompt]) for r in
                 sorted(rollouts, key=lambda r: r.prompt)]  # stable: creation order per prompt
         self.budget.trajectories_generated = self.budget.trajectories = len(rows)
         rewards = torch.tensor([r.final_reward for r in rows], dtype=torch.float64)
@@ -211,10 +222,31 @@ class ARPORollout:
         self._next_segment += 1
         return self._next_segment - 1
 
-    def _fresh(self, prompt: int, root: tuple[Any, Messages]) -> _Rollout:
+    def _entropies(self, contexts: list[Messages]) -> list[float]:
+        """H of each context: one batched ``entropy_fn.batch`` call when the entropy function
+        has one (:class:`ChatEntropy`), else one call per context."""
+        if not contexts:
+            return []
+        many = getattr(self.entropy_fn, "batch", None)
+        if callable(many):
+            return [float(h) for h in many(contexts)]
+        return [float(self.entropy_fn(c)) for c in contexts]
+
+    def _precompute_entropies(self, survivors: list[_Rollout], count: list[int]) -> None:
+        """With a batched entropy function, measure every possible branch source of this round
+        in one call (sources of prompts that still have slots); else measure lazily."""
+        self._pending: dict[int, float] = {}
+        if not callable(getattr(self.entropy_fn, "batch", None)) or self.config.beam_size < 2:
+            return
+        sources = [r for r in survivors if r.branch_ready and count[r.prompt] < self.config.n]
+        for r, h in zip(sources, self._entropies([r.messages for r in sources]), strict=True):
+            self._pending[id(r)] = h
+
+    def _fresh(self, prompt: int, root: tuple[Any, Messages], h_init: float | None = None
+               ) -> _Rollout:
         env, obs = root
-        return _Rollout(prompt, env.clone(), list(obs), float(self.entropy_fn(obs)),
-                        self._segment())
+        h = float(self.entropy_fn(obs)) if h_init is None else h_init
+        return _Rollout(prompt, env.clone(), list(obs), h, self._segment())
 
     def _step(self, active: list[_Rollout]) -> None:
         replies = self.generate([r.messages for r in active])
@@ -229,6 +261,7 @@ class ARPORollout:
             r.tool_calls += calls
             r.messages = list(obs)
             r.rewards.append(float(reward))
+            r.infos.append(info)
             r.turn_segments.append(r.segment)
             r.terminated, r.truncated = bool(terminated), bool(truncated)
             r.branch_ready = calls > 0 or self.config.branch_on == "any"
@@ -243,7 +276,8 @@ class ARPORollout:
             m = min(cfg.beam_size - 1, slots - len(created))
             if m <= 0:
                 break
-            delta = float(self.entropy_fn(src.messages)) - src.h_init
+            h_now = self._pending.pop(id(src), None)
+            delta = (float(self.entropy_fn(src.messages)) if h_now is None else h_now) - src.h_init
             prob = branch_probability(cfg.branch_probability, cfg.entropy_weight, delta)
             mine: list[_Rollout] = []
             for _ in range(m):
@@ -254,18 +288,18 @@ class ARPORollout:
                     mine.append(_Rollout(
                         prompt, src.env.clone(), list(src.messages), src.h_init,
                         self._segment(), list(src.rewards), list(src.turn_segments),
-                        src.tool_calls))
+                        src.tool_calls, list(src.infos)))
             if mine:
                 src.segment = self._segment()  # the shared segment ends at the branch point
             created += mine
         return created
 
     @staticmethod
-    def _row(r: _Rollout, task_seed: int) -> BranchedTrajectory:
+    def _row(r: _Rollout, task_seed: int, task: Any = None) -> BranchedTrajectory:
         return BranchedTrajectory(
             prompt=r.prompt, tree=-1, messages=r.messages, rewards=r.rewards,
             node_path=r.turn_segments, terminated=r.terminated, truncated=r.truncated,
-            tool_calls=r.tool_calls, seed=task_seed,
+            tool_calls=r.tool_calls, seed=task_seed, infos=r.infos, task=task,
         )
 
 
@@ -295,11 +329,16 @@ class ChatEntropy:
         self.log_vocab = math.log(size)
 
     def __call__(self, messages: Messages) -> float:
-        [(_, entries)] = self.chat.generate_with_logprobs(
-            [messages], self.sampling, top_logprobs=self.top_logprobs)
-        if not entries:
-            return 0.0
-        total = 0.0
-        for entry in entries:
-            total -= sum(math.exp(t["logprob"]) * t["logprob"] for t in entry["top_logprobs"])
-        return total / len(entries) / self.log_vocab
+        return self.batch([messages])[0]
+
+    def batch(self, conversations: Sequence[Messages]) -> list[float]:
+        """H of several contexts with one ``generate_with_logprobs`` call."""
+        out = self.chat.generate_with_logprobs(
+            list(conversations), self.sampling, top_logprobs=self.top_logprobs)
+        values = []
+        for _, entries in out:
+            total = 0.0
+            for entry in entries:
+                total -= sum(math.exp(t["logprob"]) * t["logprob"] for t in entry["top_logprobs"])
+            values.append(total / len(entries) / self.log_vocab if entries else 0.0)
+        return values

@@ -5,6 +5,10 @@ sets ``func`` to a handler taking the parsed namespace and returning an exit cod
 
     rlenvs train --env rlenvs/Arithmetic-v0 --algo grpo --policy smollm2 --steps 20 \\
         --out-dir runs/x --env-kwarg level=1 --env-kwarg lenient=true
+    rlenvs train --env rlenvs/ToolMath-v0 --rollout tree --set ts_m=2 --set ts_k=3 \
+        --batch-size 6          # Tree-GRPO: rows per prompt = ts_m * ts_k
+    rlenvs train --env rlenvs/ToolMath-v0 --rollout arpo --set rollout_budget=8 \
+        --set initial_rollouts=4 --set entropy_weight=0.2
     rlenvs plot runs/x
 """
 
@@ -48,6 +52,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="runs/train")
     p.add_argument("--lr", type=float, default=None, help="learning rate")
     p.add_argument("--num-generations", type=int, default=None)
+    p.add_argument("--rollout", default=None, choices=["chain", "tree", "arpo"],
+                   help="chain (independent episodes), tree (Tree-GRPO: --set ts_m/ts_n/ts_l/"
+                        "ts_k) or arpo (entropy branching: --set rollout_budget/"
+                        "initial_rollouts/beam_size/branch_probability/entropy_weight)")
     p.add_argument("--batch-size", type=int, default=None, help="per_device_train_batch_size")
     p.add_argument("--grad-accum", type=int, default=None, help="gradient_accumulation_steps")
     p.add_argument("--max-completion-length", type=int, default=None)
@@ -88,6 +96,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         settings.update(json.loads(path.read_text()))
     flags = {
         "learning_rate": args.lr, "num_generations": args.num_generations,
+        "rollout": args.rollout,
         "per_device_train_batch_size": args.batch_size,
         "gradient_accumulation_steps": args.grad_accum,
         "max_completion_length": args.max_completion_length, "temperature": args.temperature,

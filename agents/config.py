@@ -9,6 +9,11 @@ Batch sizes follow TRL: one optimizer step sees ``per_device_train_batch_size ×
 gradient_accumulation_steps`` completions; one generation round samples
 ``per_device_train_batch_size × steps_per_generation`` completions
 (= that / ``num_generations`` prompts) and is reused ``num_iterations`` times.
+
+``rollout`` picks how a round is sampled: ``"chain"`` (``num_generations`` independent episodes
+per prompt), ``"tree"`` (Tree-GRPO: ``ts_m·ts_k`` rows per prompt) or ``"arpo"`` (ARPO
+entropy-based branching: ``rollout_budget`` rows per prompt); the generation batch must be a
+multiple of those rows per prompt (:attr:`TrainConfig.rows_per_prompt`).
 """
 
 from __future__ import annotations
@@ -50,9 +55,31 @@ class TrainConfig:
     top_p: float = 1.0
     top_k: int = 0
     generation_dtype: str = "bfloat16"
+    # TorchSampler prompt-prefix KV cache across calls (tokens; 0 = off; None = 16384 for
+    # tree/arpo rollouts, whose branches re-send their parents' contexts, else off; SmolLM2
+    # keys+values are ~23 KB per token in bf16)
+    prefix_cache_tokens: int | None = None
     use_vllm: bool = False  # GPU: generate with agents.vllm_rollout.VLLMSampler
     vllm_gpu_memory_utilization: float = 0.3
     mask_truncated_completions: bool = False
+    # rollout engine: "chain" | "tree" (Tree-GRPO) | "arpo" (agents.branched)
+    rollout: str = "chain"
+    # Tree-GRPO (arXiv 2509.21240; aliases in VERL_ALIASES): rows per prompt = ts_m * ts_k
+    ts_m: int = 2  # trees_per_prompt: roots, each gets one full chain first
+    ts_n: int = 2  # expansions_per_round: nodes drawn (with replacement) per tree per round
+    ts_l: int = 1  # expansion_rounds: each drawn node is continued to a new leaf
+    ts_k: int = 3  # leaves_kept: leaves kept per tree (<= 1 + ts_l * ts_n)
+    tree_advantage: str = "intra+inter"  # intra | inter | intra+inter (Tree-GRPO's sum)
+    # ARPO (arXiv 2507.19849): rows per prompt = rollout_budget (M)
+    rollout_budget: int | None = None  # M, final trajectories per prompt (None: num_generations)
+    initial_rollouts: int | None = None  # N, chains started from the prompt (None: M // 2)
+    beam_size: int = 2  # B: a source makes at most B - 1 branch attempts per round
+    branch_probability: float = 0.5  # tau: P(branch) = clip(tau + entropy_weight * dH, 0, 1)
+    entropy_weight: float = 0.2  # beta_H (reference scripts 0.2)
+    entropy_tokens: int = 20  # k: tokens sampled after a tool result to measure entropy
+    entropy_top_logprobs: int = 10  # entropy over the top-k log-probs (reference: vLLM top-10)
+    arpo_attribution: str = "soft"  # soft | hard advantage attribution of shared prefixes
+    arpo_branch_on: str = "tool"  # branch after tool calls (ARPO) or after "any" env reply
     # precision / performance
     max_micro_batch_tokens: int | None = 768  # physical micro-batch cap (padded tokens)
     bf16: bool = False  # autocast the training forward/backward to bf16 (fp32 master weights)
@@ -80,11 +107,14 @@ class TrainConfig:
                 f"steps_per_generation ({self.steps_per_generation}) must be a multiple of "
                 f"gradient_accumulation_steps ({self.gradient_accumulation_steps})"
             )
-        if self.generation_batch_size % self.num_generations:
+        self._check_rollout()
+        if self.generation_batch_size % self.rows_per_prompt:
+            what = {"chain": "num_generations", "tree": "ts_m * ts_k",
+                    "arpo": "rollout_budget"}[self.rollout]
             raise ValueError(
                 f"the generation batch (per_device_train_batch_size × steps_per_generation = "
-                f"{self.generation_batch_size}) must be divisible by num_generations "
-                f"({self.num_generations})"
+                f"{self.generation_batch_size}) must be divisible by {what} "
+                f"({self.rows_per_prompt}), the rows per prompt"
             )
         if self.learning_rate < 0:
             raise ValueError("learning_rate must be >= 0")
@@ -94,6 +124,8 @@ class TrainConfig:
             raise ValueError("generation_dtype must be 'bfloat16' or 'float32'")
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
             raise ValueError("need temperature >= 0, 0 < top_p <= 1, top_k >= 0")
+        if self.prefix_cache_tokens is not None and self.prefix_cache_tokens < 0:
+            raise ValueError("prefix_cache_tokens must be >= 0 (0 = off) or None (auto)")
         for name in ("save_steps", "eval_steps", "eval_episodes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -104,8 +136,47 @@ class TrainConfig:
         return self.per_device_train_batch_size * int(self.steps_per_generation or 1)
 
     @property
+    def rows_per_prompt(self) -> int:
+        """Training rows per prompt: ``num_generations`` (chain), ``ts_m·ts_k`` (tree),
+        ``rollout_budget`` (ARPO's M; default ``num_generations``)."""
+        if self.rollout == "tree":
+            return self.ts_m * self.ts_k
+        if self.rollout == "arpo":
+            return self.rollout_budget or self.num_generations
+        return self.num_generations
+
+    @property
     def prompts_per_generation(self) -> int:
-        return self.generation_batch_size // self.num_generations
+        return self.generation_batch_size // self.rows_per_prompt
+
+    def tree_config(self) -> Any:
+        """The :class:`agents.tree_rollout.TreeRolloutConfig` of these settings."""
+        from agents.tree_rollout import TreeRolloutConfig
+
+        return TreeRolloutConfig(ts_m=self.ts_m, ts_n=self.ts_n, ts_l=self.ts_l, ts_k=self.ts_k,
+                                 advantage_mode=self.tree_advantage)
+
+    def arpo_config(self) -> Any:
+        """The :class:`agents.arpo.ARPOConfig` of these settings."""
+        from agents.arpo import ARPOConfig
+
+        m = self.rollout_budget or self.num_generations
+        return ARPOConfig(n=m, initial_rollouts=self.initial_rollouts or max(1, m // 2),
+                          beam_size=self.beam_size, branch_probability=self.branch_probability,
+                          entropy_weight=self.entropy_weight, attribution=self.arpo_attribution,
+                          branch_on=self.arpo_branch_on)
+
+    def _check_rollout(self) -> None:
+        _choice(self, "rollout", ("chain", "tree", "arpo"))
+        if self.rollout == "tree":
+            self.tree_config()  # raises with the offending ts_* knob
+        elif self.rollout == "arpo":
+            if self.rollout_budget is not None and self.rollout_budget < 1:
+                raise ValueError("rollout_budget (ARPO's M) must be >= 1")
+            _positive(self, "entropy_tokens", "entropy_top_logprobs")
+            if not 0 <= self.branch_probability <= 1:
+                raise ValueError("branch_probability (tau) must be in [0, 1]")
+            self.arpo_config()  # raises on initial_rollouts / beam_size / attribution
 
     @property
     def optimizer_batch_size(self) -> int:
@@ -161,8 +232,21 @@ class GRPOConfig(TrainConfig):
         _choice(self, "advantage_estimator", ("grpo", "rloo", "process"))
         _choice(self, "kl_estimator", tuple(KL_ALIASES))
         _choice(self, "dynamic_sampling_metric", ("reward", "passed"))
-        if self.num_generations < 2 and self.advantage_estimator != "process":
+        if self.rollout == "chain" and self.num_generations < 2 and \
+                self.advantage_estimator != "process":
             raise ValueError("num_generations must be >= 2 (a group needs a baseline)")
+        if self.rollout != "chain":
+            blocked = {"advantage_estimator": self.advantage_estimator != "grpo",
+                       "dynamic_sampling": self.dynamic_sampling,
+                       "overlong_buffer_len": self.overlong_buffer_len is not None,
+                       "importance_sampling_level": self.importance_sampling_level
+                       == "sequence_sum"}
+            bad = [k for k, v in blocked.items() if v]
+            if bad:
+                raise ValueError(
+                    f"rollout={self.rollout!r} brings its own advantages (tree / ARPO "
+                    f"attribution); it cannot be combined with {', '.join(bad)} "
+                    f"(use advantage_estimator='grpo', no dynamic sampling or overlong shaping)")
         if self.epsilon < 0 or (self.epsilon_high is not None and self.epsilon_high < 0):
             raise ValueError("epsilon and epsilon_high must be >= 0")
         if self.beta < 0:
@@ -262,6 +346,11 @@ VERL_ALIASES: dict[str, tuple[str, Any]] = {
     "kl_ctrl.horizon": ("kl_horizon", None),
     "cliprange_value": ("cliprange_value", None),
     "grad_clip": ("max_grad_norm", None),
+    # Tree-GRPO / ARPO knobs in words
+    "trees_per_prompt": ("ts_m", None),
+    "expansions_per_round": ("ts_n", None),
+    "expansion_rounds": ("ts_l", None),
+    "leaves_kept": ("ts_k", None),
 }
 # verl switches whose effect is carried by another key
 _VERL_SWITCHES = ("use_kl_loss", "use_kl_in_reward", "overlong_buffer.enable")

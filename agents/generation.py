@@ -68,11 +68,14 @@ class Generation:
         token_ids: generated ids, including the stop token when one was produced.
         logprobs: the sampler's log-probability of each generated id (same length).
         finished: ``True`` if a stop token ended it, ``False`` if it hit ``max_new_tokens``.
+        top_logprobs: per generated id, the ``top_logprobs`` largest log-probabilities of the
+            model's untempered next-token distribution (only when asked for; ARPO's entropy).
     """
 
     token_ids: list[int]
     logprobs: list[float]
     finished: bool
+    top_logprobs: list[list[float]] | None = None
 
 
 @runtime_checkable
@@ -217,6 +220,10 @@ class TorchSampler:
             the active rows has finished (0 = every time a row finishes).
         fast: use the lean Llama decoder when the architecture allows (``False``: always the
             ``transformers`` forward).
+        prefix_cache_tokens: keep the KV of recent prompts (up to this many tokens) and prefill
+            only the new suffix of a prompt extending one of them
+            (:class:`agents.prefix_cache.PrefixKVCache`; branched and multi-turn rollouts).
+            0 = off. Only on the fast Llama path; cleared by :meth:`sync_weights`.
     """
 
     def __init__(
@@ -228,6 +235,7 @@ class TorchSampler:
         max_batch_size: int = 64,
         shrink_fraction: float = 0.125,
         fast: bool = True,
+        prefix_cache_tokens: int = 0,
     ) -> None:
         base = model.get_base_model() if hasattr(model, "peft_config") else model
         config = base.config
@@ -251,9 +259,16 @@ class TorchSampler:
 
         self.fast = bool(fast) and supports(self.model)
         self._decoder: Any = None
+        self.prefix_cache: Any = None
+        if prefix_cache_tokens and self.fast:
+            from agents.prefix_cache import PrefixKVCache
+
+            self.prefix_cache = PrefixKVCache(prefix_cache_tokens)
         self.sync_weights(model)
 
     def sync_weights(self, model: torch.nn.Module) -> None:
+        if getattr(self, "prefix_cache", None) is not None:
+            self.prefix_cache.clear()  # cached keys/values belong to the old weights
         copy_policy_weights(model, self.model)
         if self.fast:
             from agents.llama_decoder import LlamaDecoder
@@ -265,14 +280,20 @@ class TorchSampler:
 
     @torch.inference_mode()
     def generate(
-        self, prompts: Sequence[Sequence[int]], config: SamplingConfig, seed: int | None = None
+        self, prompts: Sequence[Sequence[int]], config: SamplingConfig, seed: int | None = None,
+        top_logprobs: int = 0,
     ) -> list[Generation]:
+        """Sample one continuation per prompt; ``top_logprobs > 0`` also returns, per generated
+        token, the largest log-probabilities of the untempered distribution
+        (:attr:`Generation.top_logprobs`, as vLLM's ``logprobs=k``)."""
         _check_prompts(prompts)
+        if top_logprobs < 0:
+            raise ValueError("top_logprobs must be >= 0")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         out: list[Generation] = []
         for start in range(0, len(prompts), self.max_batch_size):
             out.extend(self._generate_batch(prompts[start : start + self.max_batch_size], config,
-                                            generator))
+                                            generator, top_logprobs))
         return out
 
     def _generate_batch(
@@ -280,6 +301,7 @@ class TorchSampler:
         prompts: Sequence[Sequence[int]],
         config: SamplingConfig,
         generator: torch.Generator | None,
+        top_logprobs: int = 0,
     ) -> list[Generation]:
         engine = _FastEngine(self._decoder) if self.fast else _HFEngine(self.model)
         steps = config.max_new_tokens
@@ -289,8 +311,11 @@ class TorchSampler:
         for k in keys:
             unique.setdefault(k, len(unique))
         fan_out = torch.tensor([unique[k] for k in keys], dtype=torch.long)
-        ids, mask = _left_pad(list(unique), self.pad_token_id)
-        logits = engine.prefill(ids, mask, steps)
+        if self.prefix_cache is not None and isinstance(engine, _FastEngine):
+            logits, mask = self.prefix_cache.prefill(engine, list(unique), steps)
+        else:
+            ids, mask = _left_pad(list(unique), self.pad_token_id)
+            logits = engine.prefill(ids, mask, steps)
         if len(unique) != len(keys):
             engine.select(fan_out)
             logits, mask = logits[fan_out], mask[fan_out]
@@ -303,11 +328,15 @@ class TorchSampler:
         finished = torch.zeros(batch, dtype=torch.bool)
         stop = torch.tensor(self.stop_token_ids, dtype=torch.long)
         rows = torch.arange(batch)  # original index of each row still in the batch
+        top = min(top_logprobs, int(logits.shape[-1]))
+        tops = torch.zeros((batch, steps, top), dtype=torch.float32) if top else None
         for t in range(steps):
             uniform = torch.rand(batch, dtype=torch.float64, generator=generator)[rows]
             ids_t, logp_t = sample_next_token(logits, config, uniform)
             tokens[rows, t] = ids_t
             logps[rows, t] = logp_t
+            if tops is not None:
+                tops[rows, t] = torch.log_softmax(logits.float(), -1).topk(top, dim=-1).values
             done = torch.isin(ids_t, stop) & ~finished[rows]
             if done.any():
                 lengths[rows[done]] = t + 1
@@ -327,6 +356,7 @@ class TorchSampler:
                 token_ids=tokens[i, : lengths[i]].tolist(),
                 logprobs=logps[i, : lengths[i]].tolist(),
                 finished=bool(finished[i]),
+                top_logprobs=tops[i, : lengths[i]].tolist() if tops is not None else None,
             )
             for i in range(batch)
         ]

@@ -29,8 +29,10 @@ __all__ = ["GRPOTrainer", "RLOOTrainer", "trajectory_sample"]
 
 
 def trajectory_sample(traj: Trajectory, mask_truncated: bool = False) -> Sample:
-    """A training sample of ``traj`` (loss mask = policy tokens; none if cut off and masked)."""
-    mask = torch.tensor(traj.policy_mask, dtype=torch.float32)
+    """A training sample of ``traj`` (loss mask = policy tokens, or ``traj.loss_mask`` when the
+    rollout set one; none if cut off and masked)."""
+    mask = torch.tensor(traj.policy_mask if traj.loss_mask is None else traj.loss_mask,
+                        dtype=torch.float32)
     if mask_truncated and not traj.stopped:
         mask = torch.zeros_like(mask)
     return Sample(list(traj.prompt_ids), list(traj.completion_ids), mask)
@@ -46,6 +48,7 @@ class GRPOTrainer(RLTrainer):
     config_class = GRPOConfig
     algorithm = "grpo"
     config: GRPOConfig
+    supports_branched_rollouts = True
 
     def __init__(self, policy: Any, env: Any, config: Any = None, **kwargs: Any) -> None:
         super().__init__(policy, env, config, **kwargs)
@@ -143,6 +146,9 @@ class GRPOTrainer(RLTrainer):
                     groups: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, float]]:
         cfg = self.config
         stats: dict[str, float] = {}
+        given = given_advantages(trajs)
+        if given is not None:
+            return given, stats
         if cfg.advantage_estimator == "grpo":
             adv, stats = group_advantages(rewards, groups, cfg.scale_rewards,
                                           cfg.reward_std_epsilon)
@@ -203,6 +209,25 @@ class RLOOTrainer(GRPOTrainer):
 
     config_class = RLOOConfig
     algorithm = "rloo"
+
+
+def given_advantages(trajs: list[Trajectory]) -> list[torch.Tensor] | None:
+    """The per-token advantages the rollout fixed (Tree-GRPO / ARPO rows), or ``None`` (chain
+    rows: the trainer computes group advantages). The loss then uses them unchanged."""
+    given = [t.advantages is not None for t in trajs]
+    if not any(given):
+        return None
+    if not all(given):
+        raise ValueError("some trajectories carry rollout advantages and some do not; a batch "
+                         "must come from one rollout kind")
+    out = []
+    for t in trajs:
+        assert t.advantages is not None
+        if len(t.advantages) != len(t.completion_ids):
+            raise ValueError(f"{len(t.advantages)} advantages for {len(t.completion_ids)} "
+                             "completion ids")
+        out.append(torch.tensor(t.advantages, dtype=torch.float32))
+    return out
 
 
 def _process_steps(t: Trajectory) -> tuple[list[float], list[int]]:

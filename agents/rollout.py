@@ -45,6 +45,11 @@ class Trajectory:
         infos: ``info`` of every step.
         task: the task (from ``reset``'s info).
         messages: the final conversation.
+        advantages: per completion id, an advantage fixed by the rollout itself (Tree-GRPO's
+            tree advantage, ARPO's attribution); ``None`` (chain) lets the trainer compute group
+            advantages.
+        loss_mask: per completion id, the loss mask when it differs from ``policy_mask`` (ARPO
+            hard attribution trains a shared turn in one row only); ``None``: ``policy_mask``.
     """
 
     group: int
@@ -63,6 +68,8 @@ class Trajectory:
     infos: list[dict[str, Any]] = field(default_factory=list)
     task: Any = None
     messages: list[dict[str, Any]] = field(default_factory=list)
+    advantages: list[float] | None = None
+    loss_mask: list[int] | None = None
 
     @property
     def total_reward(self) -> float:

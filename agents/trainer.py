@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from agents.batch import MicroBatch, Sample, collate, length_sorted_chunks
+from agents.branched import merge_rollout_metrics, rollout_metrics
 from agents.chat_tokens import ChatTokenizer
 from agents.checkpoint import (
     latest_checkpoint,
@@ -107,11 +108,14 @@ class RLTrainer:
             self.policy.model, stop_token_ids=self.policy.stop_token_ids,
             pad_token_id=self.pad_token_id,
             dtype=getattr(torch, config.generation_dtype),
+            prefix_cache_tokens=_prefix_cache_tokens(config),
         )
         self.sampling = SamplingConfig(config.max_completion_length, config.temperature,
                                        config.top_p, config.top_k)
         self.collector = RolloutCollector(self.backend, self.chat, self.sampling,
                                           config.max_episode_tokens)
+        self.branched = self._make_branched_collector()
+        self._rollout_metrics: list[dict[str, float]] = []  # one per collect() of the round
         params = [p for p in self.policy.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the policy has no trainable parameters")
@@ -154,6 +158,7 @@ class RLTrainer:
 
     needs_entropy = True
     needs_values = False
+    supports_branched_rollouts = False  # trainers that take a row's given advantages
 
     # ----------------------------------------------------------------- public API
     @property
@@ -233,6 +238,7 @@ class RLTrainer:
     def _round(self) -> dict[str, Any]:
         cfg = self.config
         started = time.perf_counter()
+        self._rollout_metrics = []
         samples, rollout_stats = self.make_samples()
         generated_at = time.perf_counter()
         steps = self.plan(samples)
@@ -256,6 +262,7 @@ class RLTrainer:
             schedule.advance(step=self.state.global_step,
                              success_rate=rollout_stats.get("pass_rate"))
         record = dict(rollout_stats)
+        record.update(merge_rollout_metrics(self._rollout_metrics))
         record.update(merge_step_stats(stats_all))
         policy_tokens = rollout_stats.get("completions/policy_tokens", 0)
         record.update({
@@ -335,15 +342,57 @@ class RLTrainer:
             self.ref_policy = frozen_reference(self.policy)
 
     def collect(self, num_prompts: int) -> list[Trajectory]:
-        """Roll out ``num_prompts`` new training prompts × ``num_generations``."""
+        """Roll out ``num_prompts`` new training prompts (``config.rows_per_prompt`` rows each).
+
+        ``rollout="chain"``: ``num_generations`` independent episodes per prompt;
+        ``"tree"`` / ``"arpo"``: :class:`agents.branched.BranchedCollector` (rows carry their
+        tree / ARPO advantages). ``rollout/*`` metrics of the call are added to the round's.
+        """
         cfg = self.config
         seeds = [cfg.train_seed + self.state.next_prompt + k for k in range(num_prompts)]
         sampling_seed = (cfg.seed * 7919 + self.state.next_prompt) % (2**62)
-        trajs = self.collector.collect(self.env, seeds, cfg.num_generations,
-                                       seed=sampling_seed, first_group=self.state.next_group)
+        if self.branched is None:
+            trajs = self.collector.collect(self.env, seeds, cfg.num_generations,
+                                           seed=sampling_seed, first_group=self.state.next_group)
+            metrics = rollout_metrics(trajs)
+        else:
+            trajs = self.branched.collect(self.env, seeds, seed=sampling_seed,
+                                          first_group=self.state.next_group)
+            metrics = self.branched.last_metrics
         self.state.next_prompt += num_prompts
         self.state.next_group += num_prompts
+        self._rollout_metrics.append(metrics)
         return trajs
+
+    def _make_branched_collector(self) -> Any:
+        """``None`` for chain rollouts, else a validated tree / ARPO collector."""
+        cfg = self.config
+        kind = getattr(cfg, "rollout", "chain")
+        if kind == "chain":
+            return None
+        if not self.supports_branched_rollouts:
+            raise ValueError(f"rollout={kind!r} needs a trainer that trains on the rollout's own "
+                             f"advantages (GRPOTrainer); {type(self).__name__} only supports "
+                             f"rollout='chain'")
+        if not callable(getattr(self.env.unwrapped, "clone", None)):
+            raise TypeError(f"rollout={kind!r} branches episodes with env.unwrapped.clone(); "
+                            f"{type(self.env.unwrapped).__name__} has no clone()")
+        if kind == "arpo":
+            import inspect
+
+            if "top_logprobs" not in inspect.signature(self.backend.generate).parameters:
+                raise ValueError(f"rollout='arpo' measures entropy from the sampler's top "
+                                 f"log-probs; {type(self.backend).__name__}.generate() has no "
+                                 f"top_logprobs (use agents.generation.TorchSampler)")
+        from agents.branched import BranchedCollector
+
+        return BranchedCollector(
+            kind, self.backend, self.chat, self.sampling, self.policy.stop_token_ids[0],
+            max_episode_tokens=cfg.max_episode_tokens,
+            tree=cfg.tree_config() if kind == "tree" else None,
+            arpo=cfg.arpo_config() if kind == "arpo" else None,
+            entropy_tokens=cfg.entropy_tokens, entropy_top_logprobs=cfg.entropy_top_logprobs,
+            entropy_temperature=cfg.temperature if cfg.temperature > 0 else 1.0)
 
     # ----------------------------------------------------------------- internals
     def _make_policy(self, policy: CausalLMPolicy | str) -> CausalLMPolicy:
@@ -407,6 +456,12 @@ class RLTrainer:
         truncate_metrics(metrics_path, self.state.global_step,
                          keep_eval_at_step=self.state.last_eval_step == self.state.global_step)
         return True
+
+
+def _prefix_cache_tokens(config: TrainConfig) -> int:
+    if config.prefix_cache_tokens is not None:
+        return int(config.prefix_cache_tokens)
+    return 16384 if config.rollout != "chain" else 0
 
 
 def _seed_everything(seed: int) -> None:

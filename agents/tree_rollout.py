@@ -98,6 +98,9 @@ class BranchedTrajectory:
         turn_owner: per turn, whether this row is the one that trains a shared turn (hard
             attribution counts a shared segment once); all ``True`` otherwise.
         seed: the ``reset`` seed of its task.
+        infos: ``info`` of every policy turn along the path (``infos[-1]["verdict"]`` scores
+            the outcome).
+        task: the task (from ``reset``'s info).
     """
 
     prompt: int
@@ -112,6 +115,8 @@ class BranchedTrajectory:
     turn_advantages: list[float] = field(default_factory=list)
     turn_owner: list[bool] = field(default_factory=list)
     seed: int | None = None
+    infos: list[dict[str, Any]] = field(default_factory=list)
+    task: Any = None
 
     @property
     def final_reward(self) -> float:
@@ -139,6 +144,7 @@ class TreeNode:
     truncated: bool = False
     env: Any = None
     children: list[int] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -214,7 +220,7 @@ def step_chains(
             done = bool(terminated or truncated)
             node = tree.add(nid, messages=list(obs), reply=reply, reward=float(reward),
                             tool_calls=tree.nodes[nid].tool_calls + calls, leaf=done,
-                            terminated=bool(terminated), truncated=bool(truncated))
+                            terminated=bool(terminated), truncated=bool(truncated), info=info)
             if done:
                 budget.trajectories_generated += 1
             else:
@@ -267,9 +273,11 @@ class TreeRollout:
         cfg, rng = self.config, random.Random(seed)
         self.budget, self.trees = Budget(), []
         seed_of: dict[int, int] = {}
+        self.tasks: dict[int, Any] = {}
         for p, task_seed in enumerate(seeds):
-            obs, _ = env.reset(seed=int(task_seed))
+            obs, info = env.reset(seed=int(task_seed))
             seed_of[p] = int(task_seed)
+            self.tasks[p] = info.get("task")
             root = env.unwrapped.clone()
             for t in range(cfg.ts_m):
                 self.trees.append(Tree(p, p * cfg.ts_m + t, root.clone(), obs))
@@ -287,6 +295,7 @@ class TreeRollout:
             kept = leaves if cfg.ts_k >= len(leaves) else sorted(rng.sample(leaves, cfg.ts_k))
             for leaf_id in kept:
                 rows.append(self._row(tree, leaf_id, seed_of[tree.prompt]))
+                rows[-1].task = self.tasks[tree.prompt]
         self.budget.trajectories = len(rows)
         advs = tree_advantages([r.final_reward for r in rows], [r.prompt for r in rows],
                                [r.tree for r in rows], cfg.advantage_mode, cfg.epsilon)
@@ -308,5 +317,5 @@ class TreeRollout:
             prompt=tree.prompt, tree=tree.tree_id, messages=list(leaf.messages),
             rewards=[tree.nodes[i].reward for i in path], node_path=path,
             terminated=leaf.terminated, truncated=leaf.truncated, tool_calls=leaf.tool_calls,
-            seed=task_seed,
+            seed=task_seed, infos=[tree.nodes[i].info for i in path],
         )
