@@ -326,7 +326,7 @@ def part_a(policy: Any, backend: Any, args: argparse.Namespace, seed: int) -> di
     import rlenvs
     from agents.tree_rollout import TreeRolloutConfig
 
-    env = rlenvs.make(ENV, max_turns=args.max_turns, **args.env_kwargs)
+    env = rlenvs.make(args.env, **{args.turns_kwarg: args.max_turns}, **args.env_kwargs)
     seeds = [seed * 1000 + k for k in range(args.prompts)]
     leaves = 1 + args.ts_l * args.ts_n
     cfg = TreeRolloutConfig(ts_m=args.ts_m, ts_n=args.ts_n, ts_l=args.ts_l, ts_k=leaves)
@@ -353,7 +353,7 @@ def part_b(policy: Any, backend: Any, args: argparse.Namespace, seed: int) -> di
     import rlenvs
     from agents.arpo import ARPOConfig
 
-    env = rlenvs.make(ENV, max_turns=args.max_turns, **args.env_kwargs)
+    env = rlenvs.make(args.env, **{args.turns_kwarg: args.max_turns}, **args.env_kwargs)
     seeds = [seed * 1000 + k for k in range(args.prompts)]
     cfg = ARPOConfig(n=args.arpo_m, initial_rollouts=args.arpo_n, beam_size=args.beam_size,
                      branch_probability=args.branch_probability,
@@ -400,13 +400,14 @@ def part_c(args: argparse.Namespace, seed: int) -> dict[str, Any]:
                          output_dir=f"{args.run_dir}/{kind}-{seed}", save_final_checkpoint=False,
                          **knobs)
         started = time.perf_counter()
-        trainer = GRPOTrainer(CausalLMPolicy.from_embedded(), ENV, cfg,
-                              env_kwargs={"max_turns": args.max_turns, **args.env_kwargs})
+        trainer = GRPOTrainer(CausalLMPolicy.from_embedded(), args.env, cfg,
+                              env_kwargs={args.turns_kwarg: args.max_turns, **args.env_kwargs})
         summary = trainer.train()
         records = [json.loads(line) for line in open(summary["metrics"])]
         train = [r for r in records if r["kind"] == "train"]
         tail = train[-2:]
         out[kind] = {"rounds": len(train), "seconds": time.perf_counter() - started,
+                     "rewards": [r["reward"] for r in train],
                      "reward_first": train[0]["reward"] if train else None,
                      "reward_last": statistics.fmean(r["reward"] for r in tail) if tail else None,
                      "tokens_generated": sum(r.get("rollout/tokens_generated", 0) for r in train),
@@ -434,6 +435,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--token-count", default="smollm2", choices=["smollm2", "whitespace"],
                    help="scripted: count reply tokens with the SmolLM2 tokenizer (+1 end of "
                         "turn) or as whitespace words")
+    p.add_argument("--env", default=ENV, help="a branchable (clone-able) multi-turn env id")
+    p.add_argument("--turns-kwarg", default="max_turns",
+                   help="the env option --max-turns sets (max_attempts for "
+                        "rlenvs/ArithmeticFeedback-v0)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--prompts", type=int, default=2)
     p.add_argument("--max-completion-length", type=int, default=64)

@@ -46,6 +46,7 @@ class UnaryFeedbackEnv(LLMEnv):
         gamma: float = 0.8,
         repeat_penalty: float = 0.0,
         feedback: str = TRY_AGAIN,
+        env_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if max_attempts < 1:
@@ -56,7 +57,9 @@ class UnaryFeedbackEnv(LLMEnv):
         if isinstance(env, str):
             from rlenvs.registration import make
 
-            env = make(env)
+            env = make(env, **(env_kwargs or {}))
+        elif env_kwargs:
+            raise ValueError("env_kwargs apply to an env given by id, not to an env instance")
         inner = env.unwrapped if isinstance(env, gym.Env) else env
         if not isinstance(inner, LLMEnv):
             raise TypeError(f"UnaryFeedbackEnv wraps an rlenvs LLMEnv, got {type(inner).__name__}")

@@ -25,6 +25,20 @@ def test_ufo_retries_with_discounted_reward():
     assert terminated and reward == pytest.approx(0.5) and info["verdict"].passed
 
 
+def test_ufo_passes_env_kwargs_to_the_wrapped_env():
+    strict = UnaryFeedbackEnv("rlenvs/Arithmetic-v0", max_attempts=2)
+    lenient = rlenvs.make("rlenvs/ArithmeticFeedback-v0", max_attempts=2,
+                          env_kwargs={"level": 1, "lenient": True})
+    for env, passes in ((strict, False), (lenient, True)):
+        env.reset(options={"task": TASK})
+        _, _, terminated, _, info = env.step("2 plus 2 makes 4")
+        assert info["verdict"].passed is passes and terminated is passes
+    obs, info = lenient.reset(seed=3)
+    assert info["task"]["level"] == 1
+    with pytest.raises(ValueError, match="env_kwargs"):
+        UnaryFeedbackEnv(rlenvs.make("rlenvs/Arithmetic-v0"), env_kwargs={"level": 1})
+
+
 def test_ufo_ends_after_k_wrong_attempts_and_penalises_repeats():
     env = UnaryFeedbackEnv(rlenvs.make("rlenvs/Arithmetic-v0"), max_attempts=3,
                            repeat_penalty=0.25)
