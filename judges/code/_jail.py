@@ -70,19 +70,34 @@ def _mount_flags(path: str) -> int:
     return keep
 
 
+# Top-level directories every job gets fresh (its own /tmp, /proc, /dev): a read-only path
+# below one of them (a virtual environment under /tmp, say) is bound under RELOCATED instead.
+SHADOWED = ("/tmp", "/proc", "/dev")
+RELOCATED = "/.ro"
+
+
+def inside_path(path: str) -> str:
+    """Where the host path ``path`` (a read-only path of the plan) appears inside the sandbox."""
+    path = os.path.realpath(path)
+    if any(path == top or path.startswith(top + "/") for top in SHADOWED):
+        return RELOCATED + path
+    return path
+
+
 def root_plan(prefix: str, extra=()) -> list[tuple[str, str, str]]:
-    """(kind, path, link target) entries for the sandbox root: system dirs, the interpreter's
-    prefix and ``extra`` read-only paths not already covered."""
+    """(kind, path, target) entries for the sandbox root: system dirs, the interpreter's
+    prefix and ``extra`` read-only paths not already covered. ``target`` is a link's target, or
+    where a bind appears inside the sandbox (:func:`inside_path`)."""
     plan, binds = [], []
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr", "/etc"):
         if os.path.islink(top):
             plan.append(("link", top, os.readlink(top)))
         elif os.path.isdir(top):
-            plan.append(("bind", top, ""))
+            plan.append(("bind", top, top))
             binds.append(top)
     for path in (os.path.realpath(p) for p in [prefix, *extra]):
         if os.path.isdir(path) and not any(path == b or path.startswith(b + "/") for b in binds):
-            plan.append(("bind", path, ""))
+            plan.append(("bind", path, inside_path(path)))
             binds.append(path)
     return plan
 
@@ -97,10 +112,10 @@ def build_root(newroot: str, plan, uid: int, disk_mb: int, template: bool) -> No
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", newroot, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     for kind, src, target in plan:
-        dst = newroot + src
         if kind == "link":
-            os.symlink(target, dst)
+            os.symlink(target, newroot + src)
             continue
+        dst = newroot + (target or src)
         os.makedirs(dst, exist_ok=True)
         mount(src, dst, None, MS_BIND | MS_REC)
         mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV

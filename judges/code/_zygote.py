@@ -88,7 +88,10 @@ def _child(server, job, fds):
         os.environ.clear()
         os.environ.update(cfg["env"])
         os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()
-        sys.path[:] = ["", *server.sys_path, *cfg["sys_path"]]
+        paths = [*server.sys_path, *cfg["sys_path"]]
+        if mode in ("namespaces", "userns"):  # host paths under /tmp are bound elsewhere
+            paths = [_jail.inside_path(p) for p in paths]
+        sys.path[:] = ["", *paths]
         sys.executable = server.executable
         random.seed()  # the zygote's state would otherwise repeat in every job
         _harness.run_job(3, 4)

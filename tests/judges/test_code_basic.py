@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from judges import Verdict
@@ -229,3 +231,18 @@ def test_numpy_results_keep_numpy_semantics():
     v = run_tests(prog, tests, timeout_s=10, site_packages=True)
     assert [t["passed"] for t in v.details["tests"]] == [True, True, True, False]
     assert v.details["tests"][3]["error_type"] == "UntrustedComparison"
+
+
+def test_read_only_paths_under_tmp_are_relocated_inside_the_sandbox(tmp_path):
+    """A virtual environment under /tmp (a CI checkout) must not collide with the job's /tmp."""
+    from judges.code import _jail
+
+    site = tmp_path / "venv" / "site-packages"
+    site.mkdir(parents=True)
+    real = os.path.realpath(site)
+    plan = _jail.root_plan("/usr", [str(site)])
+    assert ("bind", real, _jail.inside_path(real)) in plan
+    if real.startswith("/tmp/"):
+        assert _jail.inside_path(real) == "/.ro" + real
+    assert _jail.inside_path("/usr/lib/python3") == "/usr/lib/python3"
+    assert all(target == src for kind, src, target in plan if kind == "bind" and src == "/usr")
