@@ -1,19 +1,20 @@
 """Rollout generation speed: agents' TorchSampler vs plain ``model.generate``, side by side.
 
-The peer is one ``model.generate`` call per batch on a bf16 copy of the model (no scores kept,
-no post-processing beyond cutting each row at its stop token); ours is the trainer's sampler,
-which also returns per-token log-probabilities.
+The peer is one ``model.generate`` call per batch (no scores kept, no post-processing beyond
+cutting each row at its stop token), on the model as loaded (fp32) and on a bf16 copy (the
+faster variant on this CPU, see baselines.md); ours is the trainer's sampler (bf16), which also
+returns per-token log-probabilities.
 
-Same model (SmolLM2-135M-Instruct, bf16 copy), same prompts (rlenvs Arithmetic level 2, chat
+Same model (SmolLM2-135M-Instruct), same prompts (rlenvs Arithmetic level 2, chat
 template), same ``max_new_tokens``; runs alternate (ours, generate, ours, ...) so machine noise
 hits both. "Rollout tokens/s" counts generated tokens up to and including the stop token (what a
 trainer consumes). Two prompt layouts: ``distinct`` (B different prompts) and ``groups``
 (B/4 prompts x 4 samples, a GRPO group layout). Both sides report total generated tokens /
-total time. Greedy tokens are compared and reported, but they need not be identical: the fused
-bf16 decoder rounds differently from ``transformers``' bf16 forward, so near-ties can flip and
-the two sides may then stop at different lengths.
+total time, and the ratio of median seconds per batch. Greedy tokens need not be identical on
+both sides: the fused bf16 decoder rounds differently from ``transformers``' forward, so
+near-ties can flip and the sides may then stop at different lengths (hence both measures).
 
-    python benchmarks/bench_rollout.py --batches 8 32 --reps 3 --threads 1
+    python benchmarks/bench_rollout.py --batches 8 32 --reps 2 --threads 1 --modes sample
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--layouts", nargs="+", default=["distinct", "groups"])
     parser.add_argument("--modes", nargs="+", default=["greedy", "sample"])
+    parser.add_argument("--peer-dtypes", nargs="+", default=["float32", "bfloat16"],
+                        help="dtypes of the model.generate peer (float32 is the model's own)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -93,47 +96,45 @@ def main() -> None:
     model = load_embedded_model(torch.float32)
     ours = TorchSampler(model, [tok.eos_token_id], tok.pad_token_id, dtype=torch.bfloat16,
                         max_batch_size=64)
-    plain = PlainGenerate(model.to(torch.bfloat16).eval(), [tok.eos_token_id],
-                          tok.pad_token_id)
+    sides: dict[str, Any] = {"ours": ours}
+    for name in args.peer_dtypes:
+        dtype = getattr(torch, name)
+        copy = model if dtype == torch.float32 else load_embedded_model(dtype)
+        sides[f"generate-{name}"] = PlainGenerate(copy.eval(), [tok.eos_token_id],
+                                                  tok.pad_token_id)
+    peers = [k for k in sides if k != "ours"]
     results = []
-    print(f"threads={args.threads} max_new_tokens={args.max_new_tokens} reps={args.reps}")
-    print(f"{'batch':>5} {'layout':>8} {'mode':>6} {'ours tok/s':>11} {'generate tok/s':>15} "
-          f"{'ratio':>6} {'s/batch ratio':>13}  same tokens")
+    print(f"threads={args.threads} max_new_tokens={args.max_new_tokens} reps={args.reps}; "
+          f"ratio = ours tokens/s / peer tokens/s (s/batch: peer median / ours median)")
+    print(f"{'batch':>5} {'layout':>8} {'mode':>6} {'ours tok/s':>10} " + " ".join(
+        f"{p + ' tok/s':>22} {'ratio':>5} {'s/batch':>7}" for p in peers))
     for batch in args.batches:
         for layout in args.layouts:
             prompts = prompts_for(tok, batch, layout)
             for mode in args.modes:
                 cfg = SamplingConfig(args.max_new_tokens, 0.0 if mode == "greedy" else 1.0)
-                times: dict[str, list[float]] = {"ours": [], "generate": []}
-                tokens: dict[str, list[int]] = {"ours": [], "generate": []}
-                same = True
-                for rep in range(args.reps):
-                    a = run_once(ours, prompts, cfg, seed=rep)
-                    b = run_once(plain, prompts, cfg, seed=rep)
-                    for name, res in (("ours", a), ("generate", b)):
-                        times[name].append(res[0])
-                        tokens[name].append(res[1])
-                    same = same and a[2] == b[2]
-                rate = {k: sum(tokens[k]) / sum(times[k]) for k in times}
-                row = {
-                    "batch": batch, "layout": layout, "mode": mode,
-                    "ours_tokens_per_s": rate["ours"], "generate_tokens_per_s": rate["generate"],
-                    "ratio": rate["ours"] / rate["generate"],
-                    "ours_median_s": statistics.median(times["ours"]),
-                    "generate_median_s": statistics.median(times["generate"]),
-                    "ours_tokens": tokens["ours"], "generate_tokens": tokens["generate"],
-                    "identical_tokens": same if mode == "greedy" else None,
-                }
+                times: dict[str, list[float]] = {k: [] for k in sides}
+                tokens: dict[str, list[int]] = {k: [] for k in sides}
+                for rep in range(args.reps):  # alternate the sides so noise hits them all
+                    for name, sampler in sides.items():
+                        elapsed, count, _ = run_once(sampler, prompts, cfg, seed=rep)
+                        times[name].append(elapsed)
+                        tokens[name].append(count)
+                rate = {k: sum(tokens[k]) / sum(times[k]) for k in sides}
+                median = {k: statistics.median(times[k]) for k in sides}
+                row: dict[str, Any] = {"batch": batch, "layout": layout, "mode": mode,
+                                       "tokens_per_s": rate, "median_s": median,
+                                       "tokens": tokens}
+                row["ratio"] = {p: rate["ours"] / rate[p] for p in peers}
+                row["batch_time_ratio"] = {p: median[p] / median["ours"] for p in peers}
                 results.append(row)
-                print(f"{batch:>5} {layout:>8} {mode:>6} {rate['ours']:>11.1f} "
-                      f"{rate['generate']:>15.1f} {row['ratio']:>6.2f} "
-                      f"{row['generate_median_s'] / row['ours_median_s']:>13.2f}  "
-                      f"{'yes' if same and mode == 'greedy' else '-'}", flush=True)
+                print(f"{batch:>5} {layout:>8} {mode:>6} {rate['ours']:>10.1f} " + " ".join(
+                    f"{rate[p]:>22.1f} {row['ratio'][p]:>5.2f} {row['batch_time_ratio'][p]:>7.2f}"
+                    for p in peers), flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"threads": args.threads, "max_new_tokens": args.max_new_tokens,
-                       "results": results}, f, indent=2)
-
+                       "reps": args.reps, "results": results}, f, indent=2)
 
 if __name__ == "__main__":
     main()
