@@ -36,9 +36,24 @@ from typing import Any
 
 from judges.verdict import Verdict
 
-__all__ = ["RayJudgePool"]
+__all__ = ["RayJudgePool", "ensure_ray"]
 
 JudgeFactory = Callable[[], Any]
+
+
+def ensure_ray(ray_init: Mapping[str, Any] | None = None, who: str = "this") -> Any:
+    """The ``ray`` module, with a local Ray started (``ray_init`` arguments) if none is running.
+
+    ``who`` names the caller in the error raised when Ray is not installed.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(f"{who} needs Ray: pip install 'rlenvs[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(**{"include_dashboard": False, "log_to_driver": False,
+                    "configure_logging": False, **(ray_init or {})})
+    return ray
 
 
 class _JudgeActor:
@@ -118,10 +133,7 @@ class RayJudgePool:
         ray_init: Mapping[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise ImportError("RayJudgePool needs Ray: pip install 'rlenvs[ray]'") from None
+        ray = ensure_ray(ray_init, "RayJudgePool")
         if num_actors < 1:
             raise ValueError(f"num_actors must be >= 1, got {num_actors}")
         if on_error not in ("raise", "verdict"):
@@ -129,9 +141,6 @@ class RayJudgePool:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self._ray = ray
-        if not ray.is_initialized():
-            ray.init(**{"include_dashboard": False, "log_to_driver": False,
-                        "configure_logging": False, **(ray_init or {})})
         self.factory = factory
         self.num_actors = num_actors
         self.timeout_s = timeout_s

@@ -73,18 +73,12 @@ class RayTextVectorEnv(VectorEnv):
         actor_options: dict[str, Any] | None = None,
         ray_init: dict[str, Any] | None = None,
     ) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise ImportError("RayTextVectorEnv needs Ray: pip install 'rlenvs[ray]'") from None
         import rlenvs
+        from judges.remote import ensure_ray
 
         if isinstance(env_ids, str):
             env_ids = [env_ids] * (num_envs or 1)
-        self._ray = ray
-        if not ray.is_initialized():
-            ray.init(**{"include_dashboard": False, "log_to_driver": False,
-                        "configure_logging": False, **(ray_init or {})})
+        self._ray = ray = ensure_ray(ray_init, "RayTextVectorEnv")
         self.env_ids = [rlenvs.registration.resolve_id(i) for i in env_ids]
         self.num_envs = len(self.env_ids)
         self.env_kwargs = dict(env_kwargs or {})
