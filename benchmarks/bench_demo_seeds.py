@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,10 @@ def run_seed(seed: int, minutes: float, eval_episodes: int, out_dir: Path,
              threads: int | None) -> dict[str, Any]:
     payload = json.dumps({"out_dir": str(out_dir / f"seed-{seed}"), "minutes": minutes,
                           "seed": seed, "eval_episodes": eval_episodes, "threads": threads})
-    proc = subprocess.run([sys.executable, "-c", _CHILD, payload], capture_output=True,
-                          text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"demo seed {seed} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    from bench_grpo import run_worker  # this folder is on sys.path when run as a script
+
+    return run_worker([sys.executable, "-c", _CHILD, payload],
+                      {**os.environ, "TOKENIZERS_PARALLELISM": "false"})
 
 
 def main() -> None:
