@@ -108,7 +108,7 @@ class CGPOConfig:
     crpg_normalize: str = "sequences"
     max_grad_norm: float | None = 1.0
     seed: int = 0
-    generation_dtype: str = "bfloat16"
+    generation_dtype: str = "auto"  # or "bfloat16"/"float32" (see agents.config.TrainConfig)
 
 
 class CGPOTrainer:
@@ -134,7 +134,7 @@ class CGPOTrainer:
         self.device = next(policy.parameters()).device
         self.backend = backend or TorchSampler(policy.model, stop_token_ids=policy.stop_token_ids,
                                                pad_token_id=self.pad_id,
-                                               dtype=getattr(torch, cfg.generation_dtype))
+                                               dtype=cfg.generation_dtype)
         self.chat = ChatTokenizer(policy.tokenizer)
         self.collector = RolloutCollector(
             self.backend, self.chat,

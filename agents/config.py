@@ -54,7 +54,9 @@ class TrainConfig:
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
-    generation_dtype: str = "bfloat16"
+    # "auto": bf16 where this CPU runs it natively, fp32 where bf16 is emulated (measured once,
+    # judges.llm.cpu_dtype); or "bfloat16" / "float32"
+    generation_dtype: str = "auto"
     # TorchSampler prompt-prefix KV cache across calls (tokens; 0 = off; None = 16384 for
     # tree/arpo rollouts, whose branches re-send their parents' contexts, else off; SmolLM2
     # keys+values are ~23 KB per token in bf16)
@@ -120,8 +122,8 @@ class TrainConfig:
             raise ValueError("learning_rate must be >= 0")
         if self.lr_scheduler_type not in ("constant", "linear", "cosine"):
             raise ValueError("lr_scheduler_type must be 'constant', 'linear' or 'cosine'")
-        if self.generation_dtype not in ("bfloat16", "float32"):
-            raise ValueError("generation_dtype must be 'bfloat16' or 'float32'")
+        if self.generation_dtype not in ("auto", "bfloat16", "float32"):
+            raise ValueError("generation_dtype must be 'auto', 'bfloat16' or 'float32'")
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
             raise ValueError("need temperature >= 0, 0 < top_p <= 1, top_k >= 0")
         if self.prefix_cache_tokens is not None and self.prefix_cache_tokens < 0:

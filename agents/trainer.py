@@ -107,7 +107,7 @@ class RLTrainer:
         self.backend = backend or TorchSampler(
             self.policy.model, stop_token_ids=self.policy.stop_token_ids,
             pad_token_id=self.pad_token_id,
-            dtype=getattr(torch, config.generation_dtype),
+            dtype=config.generation_dtype,
             prefix_cache_tokens=_prefix_cache_tokens(config),
         )
         self.sampling = SamplingConfig(config.max_completion_length, config.temperature,
@@ -276,6 +276,8 @@ class RLTrainer:
             "time/step": (ended - started) / max(counted, 1),
             "tokens_per_second/generation": policy_tokens / max(generated_at - started, 1e-9),
             "tokens_per_second/total": policy_tokens / max(ended - started, 1e-9),
+            "generation/dtype": _dtype_label(self.backend),
+            "cpu/capability": torch.backends.cpu.get_cpu_capability(),
         })
         assert self.logger is not None
         self.logger.log(record, advance=counted)
@@ -486,3 +488,9 @@ def _make_env(env: Any, env_kwargs: dict[str, Any] | None) -> tuple[Any, str, di
         raise ValueError("pass an environment made with rlenvs.make (it needs a spec for "
                          "evaluation), or its id and env_kwargs")
     return env, spec.id, dict(spec.kwargs or {})
+
+
+def _dtype_label(backend: Any) -> str:
+    """The sampler's generation dtype for the metrics (``"engine"`` for e.g. vLLM)."""
+    dtype = getattr(backend, "dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else "engine"
