@@ -3,11 +3,14 @@ data position and algorithm state, written atomically (a ``kill -9`` mid-save le
 previous checkpoint intact).
 
 Layout: ``<output_dir>/checkpoint-<step>/state.pt`` (+ ``meta.json``). A folder is complete
-once renamed from its ``.tmp`` name; incomplete ones are ignored and cleaned up.
+once renamed from its ``.tmp`` name; incomplete ones are ignored and cleaned up. ``run.json``
+records which run a folder holds (:func:`prepare_output_dir`), so a resume never picks up another
+run's checkpoint and a fresh run never silently mixes with an old one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -19,7 +22,8 @@ import numpy as np
 import torch
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "rng_state",
-           "set_rng_state", "list_checkpoints"]
+           "set_rng_state", "list_checkpoints", "RunMismatch", "run_identity",
+           "prepare_output_dir"]
 
 _PREFIX = "checkpoint-"
 
@@ -98,3 +102,91 @@ def _fsync_dir(path: Path) -> None:
             pass
         finally:
             os.close(fd)
+
+
+# ----------------------------------------------------------------- the run a folder belongs to
+
+RUN_FILE = "run.json"
+# Settings that steer a run without changing what it learns: they may differ on resume.
+_RUN_CONTROL = frozenset({
+    "max_steps", "output_dir", "progress", "resume_from_checkpoint", "save_steps",
+    "save_total_limit", "save_final_checkpoint", "eval_steps", "eval_episodes",
+    "eval_max_new_tokens", "torch_num_threads", "max_time_s", "logging_steps",
+})
+_RUN_OUTPUTS = ("metrics.jsonl", "curves.png", RUN_FILE)
+
+
+class RunMismatch(ValueError):
+    """The output folder holds a different run than the one asked for (or any run at all)."""
+
+
+def run_identity(algorithm: str, env_id: str, env_kwargs: dict[str, Any], model: str,
+                 settings: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs the same run: algorithm, env (+ kwargs), model and a fingerprint of
+    every setting that changes what is learned (step budget, logging and paths excluded)."""
+    learned = {k: v for k, v in settings.items() if k not in _RUN_CONTROL}
+    blob = json.dumps({"env_kwargs": env_kwargs, "settings": learned}, sort_keys=True,
+                      default=str)
+    return {"algorithm": algorithm, "env_id": env_id, "env_kwargs": env_kwargs, "model": model,
+            "fingerprint": hashlib.sha256(blob.encode()).hexdigest()[:16],
+            "settings": learned}
+
+
+def prepare_output_dir(output_dir: str | Path, identity: dict[str, Any], resume: bool,
+                       overwrite: bool = False) -> None:
+    """Check ``output_dir`` before anything loads, then record ``identity`` in ``run.json``.
+
+    * ``resume``: the folder's run (``run.json``, else the latest checkpoint's ``meta.json``)
+      must match ``identity`` on algorithm, env, model and fingerprint; a mismatch raises
+      :class:`RunMismatch` naming each difference.
+    * a fresh run into a folder with a previous run's checkpoints or metrics raises unless
+      ``overwrite``, which deletes them first.
+    """
+    root = Path(output_dir)
+    previous = _previous_run(root)
+    if resume and previous is not None:
+        diffs = _differences(previous, identity)
+        if diffs:
+            raise RunMismatch(f"--resume: {root} holds a different run ({'; '.join(diffs)}); "
+                              "use another --output-dir, or --overwrite to start over there")
+    elif not resume:
+        leftovers = _leftovers(root)
+        if leftovers and not overwrite:
+            raise RunMismatch(f"{root} already holds a run ({', '.join(leftovers)}); pass "
+                              "--resume to continue it or --overwrite to start over")
+        for name in leftovers:
+            target = root / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / RUN_FILE).write_text(json.dumps(identity, indent=2, default=str))
+
+
+def _leftovers(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
+    names = [p.name for p in sorted(root.glob(f"{_PREFIX}*"), key=lambda p: p.name) if p.is_dir()]
+    return names + [n for n in _RUN_OUTPUTS if (root / n).exists()]
+
+
+def _previous_run(root: Path) -> dict[str, Any] | None:
+    """The run recorded in ``root``: ``run.json``, else the latest checkpoint's ``meta.json``."""
+    if (root / RUN_FILE).is_file():
+        return json.loads((root / RUN_FILE).read_text())
+    latest = latest_checkpoint(root)
+    if latest is not None and (latest / "meta.json").is_file():
+        return json.loads((latest / "meta.json").read_text())
+    return None
+
+
+def _differences(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    diffs = []
+    for key in ("algorithm", "env_id", "env_kwargs", "model", "fingerprint"):
+        if key in previous and previous[key] != current.get(key):
+            diffs.append(f"{key}: {previous[key]!r} there, {current.get(key)!r} now")
+    if any(d.startswith("fingerprint") for d in diffs):
+        old, new = previous.get("settings") or {}, current.get("settings") or {}
+        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        if changed:
+            diffs.append("settings changed: " + ", ".join(
+                f"{k}={old.get(k)!r}->{new.get(k)!r}" for k in changed))
+    return diffs

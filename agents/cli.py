@@ -66,7 +66,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", type=int, default=0, help="held-out greedy episodes")
     p.add_argument("--eval-steps", type=int, default=0)
     p.add_argument("--save-steps", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="resume from the latest checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="resume from the latest checkpoint (refused if it is another run's)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in an output folder that holds a previous run")
     p.add_argument("--config", default=None, help="JSON file of settings (TRL or verl names)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config setting, e.g. --set beta=0.04 --set loss_type=grpo")
@@ -117,12 +120,22 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import rlenvs
+    from agents.checkpoint import RunMismatch, prepare_output_dir, run_identity
     from agents.policy import CausalLMPolicy, LoraSettings
     from agents.presets import make_trainer
 
     try:
         env_id = rlenvs.registration.resolve_id(args.env)
     except rlenvs.UnknownEnvError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    env_kwargs = _key_values(args.env_kwarg, "--env-kwarg")
+    settings = _settings(args)
+    identity = run_identity(args.algo, env_id, env_kwargs, _model_name(args.policy),
+                            {**settings, "lora_r": args.lora_r if args.lora else None})
+    try:  # before the model loads: a wrong folder costs nothing
+        prepare_output_dir(args.out_dir, identity, resume=args.resume, overwrite=args.overwrite)
+    except RunMismatch as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     lora = LoraSettings(r=args.lora_r, lora_alpha=2 * args.lora_r) if args.lora else None
@@ -136,8 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        trainer = make_trainer(args.algo, policy, env_id, _settings(args),
-                               env_kwargs=_key_values(args.env_kwarg, "--env-kwarg"))
+        trainer = make_trainer(args.algo, policy, env_id, settings, env_kwargs=env_kwargs)
     except (TypeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -154,6 +166,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ImportError as e:
             print(f"(no plot: {e})", file=sys.stderr)
     return 0
+
+
+def _model_name(policy: str) -> str:
+    if policy in ("smollm2", "embedded", "default"):
+        return "smollm2"
+    return str(Path(policy).resolve())
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
