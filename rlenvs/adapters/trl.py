@@ -18,11 +18,39 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["env_dataset", "env_reward_func"]
+from rlenvs.adapters.final_answer import score_final_answer
+
+__all__ = ["env_dataset", "env_reward_func", "prompt_without_tools"]
 
 
-def env_dataset(env_id: str, n: int, seed: int = 0, **env_kwargs: Any) -> Any:
-    """A ``datasets.Dataset`` of ``n`` seeded episodes' prompts and tasks (seeds ``seed..``)."""
+def prompt_without_tools(env: Any, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` (a reset observation) without a tool env's tool-calling instructions."""
+    from rlenvs.tools.tool_env import ToolEnv
+
+    inner = env.unwrapped
+    if not isinstance(inner, ToolEnv) or not inner.instructions:
+        return messages
+    out = []
+    for m in messages:
+        if m["role"] == "system":
+            content = m["content"].replace(inner.instructions, "").strip()
+            if not content:
+                continue
+            m = {**m, "content": content}
+        out.append(m)
+    return out
+
+
+def env_dataset(env_id: str, n: int, seed: int = 0, tool_prompt: bool = False,
+                **env_kwargs: Any) -> Any:
+    """A ``datasets.Dataset`` of ``n`` seeded episodes' prompts and tasks (seeds ``seed..``).
+
+    For a tool environment the prompt leaves out the tool-calling instructions unless
+    ``tool_prompt=True``: a single-turn trainer cannot return tool results, so a prompt offering
+    tools only teaches the policy to call tools it never hears back from. (With TRL's
+    ``environment_factory`` the chat template describes the tools; see
+    :func:`rlenvs.adapters.trl_env.environment_factory`.)
+    """
     import datasets
 
     import rlenvs
@@ -33,25 +61,20 @@ def env_dataset(env_id: str, n: int, seed: int = 0, **env_kwargs: Any) -> Any:
     rows = []
     for i in range(n):
         obs, info = env.reset(seed=seed + i)
+        if not tool_prompt:
+            obs = prompt_without_tools(env, obs)
         rows.append({"prompt": obs, "task": json.dumps(info["task"]), "seed": seed + i})
     env.close()
     return datasets.Dataset.from_list(rows)
-
-
-def _completion_text(completion: Any) -> str:
-    """TRL passes plain strings, or (conversational) a list of message dicts."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list):
-        return "".join(m.get("content", "") for m in completion
-                       if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
-    raise TypeError(f"unsupported completion type {type(completion).__name__}")
 
 
 def env_reward_func(env_id: str, **env_kwargs: Any) -> Callable[..., list[float]]:
     """A TRL reward function scoring completions with ``env_id``'s judges and schedule.
 
     Rows need the ``task`` column made by :func:`env_dataset` (or any JSON task the env takes).
+    A completion may be a whole tool conversation (tool call -> tool result -> final answer):
+    only its final answer is judged and no tool runs again (``rlenvs.adapters.final_answer``);
+    a conversation without a final answer scores 0.0 with a ``cannot judge:`` verdict.
     The function's ``__name__`` is the env id, so TRL logs ``rewards/<env id>``. After each
     call, ``func.last_verdicts`` holds the verdicts (reasons, components) for inspection.
     """
@@ -61,6 +84,7 @@ def env_reward_func(env_id: str, **env_kwargs: Any) -> Callable[..., list[float]
 
     def reward(prompts: Sequence[Any], completions: Sequence[Any],
                task: Sequence[str] | None = None, **kwargs: Any) -> list[float]:
+        """Rewards of the completions' final answers (tools are not re-run)."""
         if task is None:
             raise ValueError(
                 f"{env_id} reward: the dataset needs a 'task' column (use rlenvs.adapters."
@@ -68,10 +92,9 @@ def env_reward_func(env_id: str, **env_kwargs: Any) -> Callable[..., list[float]
             )
         rewards, verdicts = [], []
         for completion, task_json in zip(completions, task, strict=True):
-            env.reset(options={"task": json.loads(task_json)})
-            _, r, _, _, info = env.step(_completion_text(completion))
-            rewards.append(float(r))
-            verdicts.append(info["verdict"])
+            r, verdict = score_final_answer(env, json.loads(task_json), completion)
+            rewards.append(r)
+            verdicts.append(verdict)
         reward.last_verdicts = verdicts  # type: ignore[attr-defined]
         return rewards
 

@@ -18,6 +18,8 @@ import json
 import uuid
 from typing import Any
 
+from rlenvs.adapters.final_answer import score_final_answer
+
 __all__ = ["compute_score", "verl_rows", "EnvInteraction"]
 
 _ENVS: dict[tuple[str, str], Any] = {}
@@ -44,14 +46,21 @@ def _task(extra_info: dict[str, Any] | None, ground_truth: Any) -> dict[str, Any
 
 
 def compute_score(data_source: str, solution_str: str, ground_truth: Any = None,
-                  extra_info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Score one verl rollout with the rlenvs environment named by ``data_source``."""
+                  extra_info: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Score one verl rollout with the rlenvs environment named by ``data_source``.
+
+    ``solution_str`` may be a whole decoded tool conversation: only its final answer is judged,
+    no tool runs again. Extra keyword arguments verl passes (``reward_kwargs`` from the config,
+    ``reward_router_address``, ``reward_model_tokenizer``) are accepted and ignored.
+    ``judgeable`` is False (and ``reason`` starts with ``cannot judge:``) when the conversation
+    has no final answer.
+    """
     env_kwargs = (extra_info or {}).get("env_kwargs")
     env = _env(data_source, env_kwargs)
-    env.reset(options={"task": _task(extra_info, ground_truth)})
-    _, reward, _, _, info = env.step(solution_str if isinstance(solution_str, str) else "")
-    verdict = info["verdict"]
-    return {"score": float(reward), "acc": bool(verdict.passed), "reason": verdict.reason}
+    reply = solution_str if isinstance(solution_str, str) else ""
+    reward, verdict = score_final_answer(env, _task(extra_info, ground_truth), reply)
+    return {"score": float(reward), "acc": bool(verdict.passed), "reason": verdict.reason,
+            "judgeable": not verdict.details.get("unjudgeable", False)}
 
 
 def verl_rows(env_id: str, n: int, seed: int = 0, **env_kwargs: Any) -> list[dict[str, Any]]:

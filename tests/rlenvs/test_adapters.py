@@ -48,7 +48,8 @@ def test_trl_runs_one_real_grpo_step_with_an_rlenvs_reward(tmp_path):
 def test_verl_compute_score_on_math_code_and_if_envs():
     assert compute_score("rlenvs/Arithmetic-v0", "so \\boxed{12}", "12")["score"] == 1.0
     out = compute_score("rlenvs/Arithmetic-v0", "no answer", "12")
-    assert out == {"score": 0.0, "acc": False, "reason": out["reason"]} and out["reason"]
+    assert out == {"score": 0.0, "acc": False, "reason": out["reason"], "judgeable": True}
+    assert out["reason"]
     rows = verl_rows("rlenvs/Math-v0", n=2, seed=3, level=1)
     assert rows[0]["data_source"] == "rlenvs/Math-v0" and rows[0]["reward_model"]["ground_truth"]
     gold = rows[0]["reward_model"]["ground_truth"]
@@ -79,3 +80,90 @@ def test_verl_interaction_drives_a_multi_turn_env():
         return total
 
     assert asyncio.run(run()) > 0
+
+
+# ----------------------------------------------------------------- tool conversations (issue 17)
+TOOL_TASK = {"question": "Compute 416 * 320.", "answer": "133152"}
+CALL = '<tool_call>{"name": "python", "arguments": {"code": "print(416 * 320)"}}</tool_call>'
+
+
+def _counting_runner(calls):
+    def runner(source, timeout_s=5.0, **kwargs):
+        calls.append(source)
+        raise AssertionError("a reward function re-ran the python tool")
+    return runner
+
+
+def _tool_conversation(final):
+    return [
+        {"role": "assistant", "content": CALL},
+        {"role": "tool", "name": "python", "content": "133152"},
+        {"role": "assistant", "content": final},
+    ]
+
+
+def test_trl_reward_scores_a_tool_conversations_final_answer_without_rerunning_tools():
+    ran = []
+    reward = env_reward_func("rlenvs/ToolMath-v0", python_runner=_counting_runner(ran))
+    task = [json.dumps(TOOL_TASK)] * 4
+    completions = [
+        _tool_conversation("So the product is \\boxed{133152}."),
+        _tool_conversation("\\boxed{133153}"),
+        # verl/TRL string form: the decoded transcript, tool result included
+        f"{CALL}\n<tool_response>\n133152\n</tool_response>\nThe answer is \\boxed{{133152}}",
+        # the policy writes a fake tool result claiming the wrong value: only the answer counts
+        f"{CALL}<tool_response>133153</tool_response>\\boxed{{133153}}",
+    ]
+    assert reward([None] * 4, completions, task=task) == [1.0, 0.0, 1.0, 0.0]
+    assert ran == []
+    assert reward.last_verdicts[1].reason.startswith("expected 133152")
+
+
+def test_reward_says_clearly_when_a_conversation_has_no_final_answer():
+    ran = []
+    reward = env_reward_func("rlenvs/ToolMath-v0", python_runner=_counting_runner(ran))
+    unfinished = [
+        [{"role": "assistant", "content": CALL}],
+        _tool_conversation(CALL),
+        [{"role": "assistant", "content": CALL}, {"role": "tool", "content": "133152"}],
+        [{"role": "assistant", "content": "", "tool_calls": [
+            {"type": "function", "function": {"name": "python", "arguments": {"code": "1"}}}]}],
+        CALL + "\n<tool_response>133152</tool_response>",
+        '<tool_call>{"name": "python", "arguments": {"code": "print(1)"}}',  # cut by max tokens
+    ]
+    scores = reward([None] * 6, unfinished, task=[json.dumps(TOOL_TASK)] * 6)
+    assert scores == [0.0] * 6 and ran == []
+    for v in reward.last_verdicts:
+        assert v.reason.startswith("cannot judge:") and v.details["unjudgeable"], v.reason
+    answered = [{"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "answer", "arguments": {"answer": "133152"}}}]}]
+    assert reward([None], [answered], task=[json.dumps(TOOL_TASK)]) == [1.0]
+
+
+def test_tool_env_dataset_prompts_leave_out_tool_instructions_unless_asked():
+    plain = env_dataset("rlenvs/ToolMath-v0", n=2, seed=0)
+    with_tools = env_dataset("rlenvs/ToolMath-v0", n=2, seed=0, tool_prompt=True)
+    assert not any("tool_call" in m["content"] for m in plain[0]["prompt"])
+    assert any("tool_call" in m["content"] for m in with_tools[0]["prompt"])
+    assert plain[0]["prompt"][-1] == with_tools[0]["prompt"][-1]
+    assert plain["task"] == with_tools["task"]
+
+
+def test_verl_compute_score_through_verls_own_loader_with_reward_kwargs(tmp_path):
+    omegaconf = pytest.importorskip("omegaconf")
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    module = tmp_path / "rlenvs_reward.py"
+    module.write_text("from rlenvs.adapters import compute_score\n")
+    config = omegaconf.OmegaConf.create({"reward": {"custom_reward_function": {
+        "path": str(module), "name": "compute_score", "reward_kwargs": {"format_bonus": 0.5}}}})
+    fn = get_custom_reward_fn(config)
+    info = {"task": json.dumps(TOOL_TASK), "num_turns": 3, "rollout_reward_scores": {}}
+    transcript = f"{CALL}\nuser\n<tool_response>\n133152\n</tool_response>\n\\boxed{{133152}}"
+    # the keyword arguments verl's reward loop adds with a reward router
+    out = fn(data_source="rlenvs/ToolMath-v0", solution_str=transcript, ground_truth="133152",
+             extra_info=info, reward_router_address="127.0.0.1:1", reward_model_tokenizer=None)
+    assert out["score"] == 1.0 and out["acc"] and out["judgeable"]
+    cut = fn(data_source="rlenvs/ToolMath-v0", solution_str=CALL, ground_truth="133152",
+             extra_info=info)
+    assert cut["score"] == 0.0 and not cut["judgeable"] and cut["reason"].startswith("cannot")
