@@ -18,12 +18,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--mode", choices=["lora", "full"], default="lora")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--generation-dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    p.add_argument("--generation-dtype", default="auto", choices=["auto", "bfloat16", "float32"])
     args = p.parse_args()
 
     import torch
 
     from agents import CausalLMPolicy, GRPOConfig, GRPOTrainer, LoraSettings
+    from judges.llm.cpu_dtype import cpu_facts
 
     torch.set_num_threads(args.threads)
     lora = LoraSettings(r=16, lora_alpha=32, lora_dropout=0.0) if args.mode == "lora" else None
@@ -48,6 +49,7 @@ def main() -> None:
         "peak_rss_bytes": rss, "mode": args.mode,
         "mean_length": [r["completions/mean_length"] for r in records],
         "trainable": policy.num_trainable_parameters(),
+        "cpu": cpu_facts(trainer.backend.dtype),
     }), flush=True)
 
 

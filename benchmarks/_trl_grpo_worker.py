@@ -94,6 +94,7 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print("RESULT " + json.dumps({"step_times": step_times, "generation_times": gen_times,
                                   "peak_rss_bytes": rss, "mode": args.mode,
+                                  "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                                   "trainable": sum(p.numel() for p in trainer.model.parameters()
                                                    if p.requires_grad)}), flush=True)
 

@@ -10,11 +10,13 @@ lr 1e-4 (``--mode lora``) or full fine-tuning at lr 5e-6 (``--mode full``). Rewa
 
 Each side runs in its own fresh process (TRL in a separate venv: ``--trl-python``), one after the
 other, ``--rounds`` times alternating, and reports per-step wall times, the generation share,
-and the process's peak RSS. Our generation uses our bf16 sampler (TRL generates with the fp32
-training model, as it does on CPU); everything else is the same.
+and the process's peak RSS. Our generation uses our sampler in its default ``dtype="auto"`` (bf16
+where the CPU runs it natively, else fp32; TRL generates with the fp32 training model, as it does
+on CPU); everything else is the same. ``--cpu avx2`` runs both sides as on an AVX2-only CPU (torch
+and oneDNN limited to AVX2, bf16 emulated); the result records each side's CPU facts.
 
-    python benchmarks/bench_grpo.py --steps 4 --mode lora --threads 1 \\
-        --out benchmarks/results/grpo_lora.json
+    python benchmarks/bench_grpo.py --steps 4 --mode lora --threads 1 --cpu avx2 \\
+        --out benchmarks/results/grpo_lora_avx2.json
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from _cpu import add_cpu_argument, cpu_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -75,7 +79,10 @@ def main() -> None:
     parser.add_argument("--trl-python", default=sys.executable,
                         help="python with trl installed (default: this one)")
     parser.add_argument("--skip-trl", action="store_true")
+    parser.add_argument("--generation-dtype", default="auto",
+                        choices=["auto", "bfloat16", "float32"], help="our sampler's dtype")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    add_cpu_argument(parser)
     args = parser.parse_args()
 
     from judges.llm.embedded import embedded_model_dir
@@ -83,12 +90,14 @@ def main() -> None:
     model_dir = embedded_model_dir()
     import os
 
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false",
+           **cpu_env(args.cpu)}
     with tempfile.TemporaryDirectory() as tmp:
         prompts = Path(tmp) / "prompts.json"
         prompts.write_text(json.dumps(make_prompts(max(64, args.steps * 8 * 2))))
         ours_cmd = [sys.executable, str(HERE / "_agents_grpo_worker.py"), "--steps",
-                    str(args.steps), "--mode", args.mode, "--threads", str(args.threads)]
+                    str(args.steps), "--mode", args.mode, "--threads", str(args.threads),
+                    "--generation-dtype", args.generation_dtype]
         trl_cmd = [args.trl_python, str(HERE / "_trl_grpo_worker.py"), "--model", str(model_dir),
                    "--prompts", str(prompts), "--steps", str(args.steps), "--mode", args.mode,
                    "--threads", str(args.threads), "--out", str(Path(tmp) / "trl-out")]
@@ -108,13 +117,15 @@ def main() -> None:
     if trl_runs:
         trl = summarize("trl", trl_runs)
         rows.append(trl)
-    print(f"\nmode={args.mode} threads={args.threads} steps/run={args.steps} "
+    print(f"\ncpu: {json.dumps(ours_runs[0].get('cpu'))}")
+    print(f"mode={args.mode} threads={args.threads} steps/run={args.steps} "
           f"rounds={args.rounds} (median over steps after the first)")
     print(f"{'':8} {'s/step':>8} {'gen s/step':>11} {'peak RSS GB':>12}")
     for row in rows:
         print(f"{row['name']:8} {row['median_step_s']:>8.1f} {row['median_generation_s']:>11.1f} "
               f"{row['peak_rss_gb']:>12.2f}")
-    result: dict[str, Any] = {"mode": args.mode, "threads": args.threads, "agents": ours,
+    result: dict[str, Any] = {"mode": args.mode, "threads": args.threads, "cpu": args.cpu,
+                              "cpu_facts": ours_runs[0].get("cpu"), "agents": ours,
                               "runs": {"agents": ours_runs, "trl": trl_runs}}
     if trl_runs:
         result["trl"] = trl

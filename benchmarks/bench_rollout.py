@@ -2,8 +2,10 @@
 
 The peer is one ``model.generate`` call per batch (no scores kept, no post-processing beyond
 cutting each row at its stop token), on the model as loaded (fp32) and on a bf16 copy (the
-faster variant on this CPU, see baselines.md); ours is the trainer's sampler (bf16), which also
-returns per-token log-probabilities.
+faster variant where the CPU has native bf16); ours is the trainer's sampler in its default
+``dtype="auto"`` (bf16 or fp32, whichever this CPU runs faster), which also returns per-token
+log-probabilities. The peer's *best* dtype is the one to compare with. ``--cpu avx2`` runs both
+sides as on an AVX2-only CPU (bf16 emulated); the output records the CPU facts.
 
 Same model (SmolLM2-135M-Instruct), same prompts (rlenvs Arithmetic level 2, chat
 template), same ``max_new_tokens``; runs alternate (ours, generate, ours, ...) so machine noise
@@ -14,7 +16,8 @@ total time, and the ratio of median seconds per batch. Greedy tokens need not be
 both sides: the fused bf16 decoder rounds differently from ``transformers``' forward, so
 near-ties can flip and the sides may then stop at different lengths (hence both measures).
 
-    python benchmarks/bench_rollout.py --batches 8 32 --reps 2 --threads 1 --modes sample
+    python benchmarks/bench_rollout.py --batches 8 32 --reps 2 --threads 1 --modes sample \\
+        --cpu avx2 --out benchmarks/results/rollout_avx2.json
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ import time
 from typing import Any
 
 import torch
+from _cpu import add_cpu_argument, reexec_with
 
 import rlenvs
 from agents.chat_tokens import ChatTokenizer
 from agents.generation import SamplingConfig, TorchSampler
+from judges.llm.cpu_dtype import cpu_facts
 from judges.llm.embedded import load_embedded_model, load_embedded_tokenizer
 
 
@@ -88,14 +93,20 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["greedy", "sample"])
     parser.add_argument("--peer-dtypes", nargs="+", default=["float32", "bfloat16"],
                         help="dtypes of the model.generate peer (float32 is the model's own)")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"],
+                        help="our sampler's dtype (auto: measured fastest on this CPU)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    add_cpu_argument(parser)
     args = parser.parse_args()
+    reexec_with(args.cpu)
     torch.set_num_threads(args.threads)
 
     tok = load_embedded_tokenizer()
     model = load_embedded_model(torch.float32)
-    ours = TorchSampler(model, [tok.eos_token_id], tok.pad_token_id, dtype=torch.bfloat16,
+    ours = TorchSampler(model, [tok.eos_token_id], tok.pad_token_id, dtype=args.dtype,
                         max_batch_size=64)
+    facts = cpu_facts(ours.dtype)
+    print("cpu:", json.dumps(facts), flush=True)
     sides: dict[str, Any] = {"ours": ours}
     for name in args.peer_dtypes:
         dtype = getattr(torch, name)
@@ -104,7 +115,7 @@ def main() -> None:
                                                   tok.pad_token_id)
     peers = [k for k in sides if k != "ours"]
     results = []
-    print(f"threads={args.threads} max_new_tokens={args.max_new_tokens} reps={args.reps}; "
+    print(f"ours={facts['generation_dtype']} threads={args.threads} max_new_tokens={args.max_new_tokens} reps={args.reps}; "
           f"ratio = ours tokens/s / peer tokens/s (s/batch: peer median / ours median)")
     print(f"{'batch':>5} {'layout':>8} {'mode':>6} {'ours tok/s':>10} " + " ".join(
         f"{p + ' tok/s':>22} {'ratio':>5} {'s/batch':>7}" for p in peers))
@@ -133,8 +144,10 @@ def main() -> None:
                     for p in peers), flush=True)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"threads": args.threads, "max_new_tokens": args.max_new_tokens,
+            json.dump({"cpu": facts, "threads": args.threads,
+                       "max_new_tokens": args.max_new_tokens,
                        "reps": args.reps, "results": results}, f, indent=2)
+
 
 if __name__ == "__main__":
     main()

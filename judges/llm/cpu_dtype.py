@@ -121,7 +121,7 @@ def cpu_facts(dtype: torch.dtype | None = None) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "cpu_model": _cpu_model(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "cpu_bf16_native": bool({"avx512_bf16", "amx_bf16"} & flags),
+        "cpu_bf16_instructions": bool({"avx512_bf16", "amx_bf16"} & flags),
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
     }

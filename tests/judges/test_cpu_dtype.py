@@ -38,7 +38,7 @@ def test_auto_follows_the_measurement_on_this_cpu():
     t = facts["matmul_s"]
     expected = "bfloat16" if t["bfloat16"] < 0.9 * t["float32"] else "float32"
     assert facts["generation_dtype"] == expected, facts
-    if not facts["cpu_bf16_native"]:  # without native bf16 the emulation never wins
+    if not facts["cpu_bf16_instructions"]:  # without native bf16 the emulation never wins
         assert facts["generation_dtype"] == "float32", facts
 
 
