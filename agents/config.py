@@ -22,7 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TrainConfig", "GRPOConfig", "RLOOConfig", "PPOConfig", "VERL_ALIASES"]
+__all__ = ["TrainConfig", "GRPOConfig", "RLOOConfig", "PPOConfig"]
 
 
 @dataclass
@@ -66,7 +66,7 @@ class TrainConfig:
     mask_truncated_completions: bool = False
     # rollout engine: "chain" | "tree" (Tree-GRPO) | "arpo" (agents.branched)
     rollout: str = "chain"
-    # Tree-GRPO (arXiv 2509.21240; aliases in VERL_ALIASES): rows per prompt = ts_m * ts_k
+    # Tree-GRPO (arXiv 2509.21240; word aliases in agents.algorithms.verl_names): rows per prompt = ts_m * ts_k
     ts_m: int = 2  # trees_per_prompt: roots, each gets one full chain first
     ts_n: int = 2  # expansions_per_round: nodes drawn (with replacement) per tree per round
     ts_l: int = 1  # expansion_rounds: each drawn node is continued to a new leaf
@@ -97,8 +97,12 @@ class TrainConfig:
     eval_seed: int = 10_000_000  # far from the training seeds
     eval_max_new_tokens: int | None = None
     progress: bool = True
+    # whose numbers shared names follow: "trl" (TRL 1.16) or "verl" (verl 0.9.1; set by any verl
+    # name in from_dict): clamps, aggregation of empty rows, entropy bonus... (docs/defaults.md)
+    semantics: str = "trl"
 
     def __post_init__(self) -> None:
+        _choice(self, "semantics", ("trl", "verl"))
         _positive(self, "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
                   "num_generations", "num_iterations", "max_completion_length", "logging_steps")
         if self.steps_per_generation is None:
@@ -190,7 +194,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from TRL names, verl names (``VERL_ALIASES``) or nested verl dicts."""
+        """Build from TRL names or verl names (full paths, nested dicts; see
+        :mod:`agents.algorithms.verl_names`)."""
+        from agents.algorithms.verl_names import translate
+
         return cls(**translate(_flatten(values), {f.name for f in dataclasses.fields(cls)},
                                cls.__name__))
 
@@ -205,11 +212,13 @@ class GRPOConfig(TrainConfig):
 
     beta: float = 0.0
     kl_estimator: str = "k3"  # verl kl_loss_type; TRL GRPO uses k3
+    use_bias_correction_kl: bool = True  # TRL 1.16: the k3 term times the importance ratio
     epsilon: float = 0.2
     epsilon_high: float | None = None
     delta: float | None = None
     dual_clip: float | None = None  # verl clip_ratio_c (off in TRL)
     loss_type: str = "dapo"
+    loss_scale_factor: int | None = None  # verl: dr_grpo's divisor (None: max_completion_length)
     scale_rewards: str = "group"
     reward_std_epsilon: float = 1e-4
     importance_sampling_level: str = "token"
@@ -308,89 +317,6 @@ class PPOConfig(TrainConfig):
             raise ValueError("the optimizer batch must be divisible by num_mini_batches")
         if not 0 <= self.gamma <= 1 or not 0 <= self.lam <= 1:
             raise ValueError("gamma and lam must be in [0, 1]")
-
-
-# verl name -> (our name, value converter or None)
-VERL_ALIASES: dict[str, tuple[str, Any]] = {
-    "rollout.n": ("num_generations", None),
-    "n": ("num_generations", None),
-    "clip_ratio": ("epsilon", None),
-    "clip_ratio_low": ("epsilon", None),
-    "clip_ratio_high": ("epsilon_high", None),
-    "clip_ratio_c": ("dual_clip", None),
-    "loss_agg_mode": ("loss_type", {
-        "token-mean": "dapo", "seq-mean-token-mean": "grpo",
-        "seq-mean-token-sum-norm": "dr_grpo", "seq-mean-token-sum": "seq_mean_token_sum",
-    }),
-    "norm_adv_by_std_in_grpo": ("scale_rewards", {True: "group", False: "none"}),
-    "adv_estimator": ("advantage_estimator", {"grpo": "grpo", "rloo": "rloo", "gae": "gae"}),
-    "ppo_epochs": ("num_iterations", None),
-    "kl_loss_coef": ("beta", None),
-    "kl_loss_type": ("kl_estimator", None),
-    "kl_penalty": ("kl_estimator", None),
-    "entropy_coeff": ("entropy_coef", None),
-    "filter_groups.enable": ("dynamic_sampling", None),
-    "filter_groups.metric": ("dynamic_sampling_metric", {"acc": "passed", "score": "reward",
-                                                         "seq_reward": "reward",
-                                                         "seq_final_reward": "reward"}),
-    "filter_groups.max_num_gen_batches": ("max_num_gen_batches", None),
-    "data.gen_batch_size": ("gen_batch_size", None),
-    "overlong_buffer.len": ("overlong_buffer_len", None),
-    "overlong_buffer.penalty_factor": ("overlong_penalty_factor", None),
-    "policy_loss.loss_mode": ("importance_sampling_level", {"vanilla": "token",
-                                                            "gspo": "sequence_token"}),
-    "optim.lr": ("learning_rate", None),
-    "max_response_length": ("max_completion_length", None),
-    "response_length": ("max_completion_length", None),
-    "kl_ctrl.type": ("kl_ctrl_type", None),
-    "kl_ctrl.kl_coef": ("kl_coef", None),
-    "kl_ctrl.target_kl": ("target_kl", None),
-    "kl_ctrl.horizon": ("kl_horizon", None),
-    "cliprange_value": ("cliprange_value", None),
-    "grad_clip": ("max_grad_norm", None),
-    # Tree-GRPO / ARPO knobs in words
-    "trees_per_prompt": ("ts_m", None),
-    "expansions_per_round": ("ts_n", None),
-    "expansion_rounds": ("ts_l", None),
-    "leaves_kept": ("ts_k", None),
-}
-# verl switches whose effect is carried by another key
-_VERL_SWITCHES = ("use_kl_loss", "use_kl_in_reward", "overlong_buffer.enable")
-
-
-def translate(values: dict[str, Any], known: set[str], cls_name: str) -> dict[str, Any]:
-    """Map verl keys to ours; unknown keys raise with the list of accepted names."""
-    out: dict[str, Any] = {}
-    if any(k.endswith("use_kl_loss") and v is False for k, v in values.items()):
-        values = {k: v for k, v in values.items() if not k.endswith("kl_loss_coef")}
-    if any(k.endswith("overlong_buffer.enable") and v is False for k, v in values.items()):
-        values = {k: v for k, v in values.items() if "overlong_buffer." not in k}
-    for key, value in values.items():
-        if any(key == s or key.endswith("." + s) for s in _VERL_SWITCHES):
-            continue
-        parts = key.split(".")
-        suffixes = [".".join(parts[i:]) for i in range(len(parts))]
-        direct = next((s for s in suffixes if s in known), None)
-        alias_key = next((s for s in suffixes if s in VERL_ALIASES), None)
-        if direct is not None and (alias_key is None or len(direct) >= len(alias_key)):
-            out[direct] = value
-            continue
-        if alias_key is None:
-            raise ValueError(f"{cls_name} has no setting {key!r} (TRL or verl name); "
-                             f"known: {sorted(known)}")
-        name, convert = VERL_ALIASES[alias_key]
-        if alias_key == "adv_estimator" and value == "gae" and name not in known:
-            continue  # PPO: GAE is what it does
-        if name not in known:
-            raise ValueError(f"{key!r} maps to {name!r}, which {cls_name} does not have")
-        if isinstance(convert, dict):
-            if value not in convert:
-                raise ValueError(f"{key}={value!r} is not supported; choose one of {list(convert)}")
-            value = convert[value]
-        if alias_key == "clip_ratio" and "epsilon_high" in known:
-            out.setdefault("epsilon_high", value)
-        out[name] = value
-    return out
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -120,6 +120,11 @@ class GRPOTrainer(RLTrainer):
                 members = [t for t in trajs if t.group == g]
                 (with_signal if g in keep else without).append(members)
             if cfg.max_num_gen_batches > 0 and batches >= cfg.max_num_gen_batches:
+                if cfg.semantics == "verl" and len(with_signal) < needed:
+                    raise RuntimeError(
+                        f"dynamic sampling: {len(with_signal)} of {needed} groups with reward "
+                        f"variance after max_num_gen_batches={cfg.max_num_gen_batches} generation "
+                        "batches (verl raises here; raise the limit or set it to 0)")
                 break
         filled = max(0, needed - len(with_signal))
         chosen = (with_signal + without[:filled])[:needed]
@@ -139,7 +144,7 @@ class GRPOTrainer(RLTrainer):
         limit = cfg.max_episode_tokens or cfg.max_completion_length
         penalty = overlong_penalty([t.num_policy_tokens for t in trajs], limit,
                                    min(cfg.overlong_buffer_len, limit),
-                                   cfg.overlong_penalty_factor)
+                                   cfg.overlong_penalty_factor, linear=cfg.semantics == "verl")
         return raw + penalty, raw, penalty
 
     def _advantages(self, trajs: list[Trajectory], samples: list[Sample], rewards: torch.Tensor,
@@ -156,7 +161,7 @@ class GRPOTrainer(RLTrainer):
         if cfg.advantage_estimator == "rloo":
             adv = rloo_advantages(rewards, groups)
             if getattr(cfg, "normalize_advantages", False) and adv.numel() > 1:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                adv = (adv - adv.mean()) / (adv.std() + 1e-4)  # TRL: nanstd + 1e-4
             return list(adv), stats
         steps, ends = [], []
         for t in trajs:
@@ -176,9 +181,22 @@ class GRPOTrainer(RLTrainer):
         batch = len(chosen)
         micro = cfg.per_device_train_batch_size if batch % cfg.per_device_train_batch_size == 0 \
             else batch
-        weights = token_loss_weights(mask, cfg.loss_type, cfg.max_completion_length, micro)
+        verl = cfg.semantics == "verl"
+        normalizer = None
+        if not verl and cfg.loss_type == "dapo" and \
+                cfg.steps_per_generation != cfg.gradient_accumulation_steps:
+            # TRL 1.16: the generation batch's tokens × GA / spg (not this step's own tokens)
+            tokens = float(sum(float(x.mask.sum()) for x in samples))
+            normalizer = tokens * cfg.gradient_accumulation_steps / int(cfg.steps_per_generation)
+        weights = token_loss_weights(mask, cfg.loss_type,
+                                     cfg.loss_scale_factor or cfg.max_completion_length, micro,
+                                     skip_empty_rows=verl, token_normalizer=normalizer)
+        # entropy bonus: verl aggregates it like the loss; TRL takes the token mean of each
+        # micro-batch divided by the accumulation steps, whatever the loss_type
+        entropy_w = weights if verl else token_loss_weights(mask, "bnpo", micro_batch_size=micro)
         for row, s in enumerate(chosen):
             s.tokens["weights"] = weights[row, : len(s.completion_ids)].clone()
+            s.tokens["entropy_weights"] = entropy_w[row, : len(s.completion_ids)].clone()
             s.scalars["seq_weight"] = 1.0 / batch
 
     def compute_loss(self, out: PolicyOutput, mb: MicroBatch) -> tuple[torch.Tensor,
@@ -198,9 +216,14 @@ class GRPOTrainer(RLTrainer):
                 epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, delta=cfg.delta,
                 dual_clip=cfg.dual_clip, importance_sampling_level=cfg.importance_sampling_level,
                 beta=cfg.beta, ref_logp=mb.tokens.get("ref_logprobs"),
-                kl_estimator=cfg.kl_estimator, entropy=out.entropy, entropy_coef=cfg.entropy_coef,
+                kl_estimator=cfg.kl_estimator, bias_correction_kl=cfg.use_bias_correction_kl,
+                verl_clamps=cfg.semantics == "verl",
             )
             loss = (per_token * mb.tokens["weights"]).sum()
+        if cfg.entropy_coef != 0.0:
+            if out.entropy is None:
+                raise ValueError("entropy_coef != 0 needs the per-token entropy")
+            loss = loss - cfg.entropy_coef * (out.entropy * mb.tokens["entropy_weights"]).sum()
         return loss, _token_stats(mask, out, info)
 
 

@@ -16,6 +16,7 @@ from agents.algorithms.common import clipped_surrogate, masked_whiten, token_los
 from agents.algorithms.ppo import (
     AdaptiveKLController,
     FixedKLController,
+    adaptive_kl_input,
     gae_advantages,
     kl_penalized_rewards,
     value_loss,
@@ -68,7 +69,8 @@ class PPOTrainer(RLTrainer):
                 items[-1] = (end, r - cfg.missing_eos_penalty)
             scores.append(items)
         beta = self.kl_ctl.value
-        rewards, kl = kl_penalized_rewards(scores, old, ref, mask, beta, cfg.kl_estimator)
+        rewards, kl = kl_penalized_rewards(scores, old, ref, mask, beta, cfg.kl_estimator,
+                                           clamp=cfg.semantics == "verl")
         if cfg.whiten_rewards:
             rewards = masked_whiten(rewards, mask, shift_mean=False) * mask
         advantages, returns = gae_advantages(rewards, values, mask, cfg.gamma, cfg.lam)
@@ -77,11 +79,12 @@ class PPOTrainer(RLTrainer):
             s.tokens.update(old_logprobs=old[i, :n], old_values=values[i, :n],
                             advantages=advantages[i, :n], returns=returns[i, :n])
         seq_kl = (kl * mask).sum(-1)
-        self.kl_ctl.update(float(seq_kl.mean()), len(samples))
+        self.kl_ctl.update(adaptive_kl_input(kl, mask), len(samples))
         episode = torch.tensor([t.total_reward for t in trajs], dtype=torch.float32)
         stats = _rollout_stats(trajs, episode, episode)
         stats.update({
-            "kl": float(seq_kl.mean()),
+            "kl": float(seq_kl.mean()),  # per sequence (TRL's objective/kl)
+            "kl/token_mean": adaptive_kl_input(kl, mask),  # what the adaptive controller sees
             "kl_coef": beta,
             "values/mean": float((values * mask).sum() / mask.sum().clamp(min=1)),
             "returns/mean": float((returns * mask).sum() / mask.sum().clamp(min=1)),
@@ -113,6 +116,8 @@ class PPOTrainer(RLTrainer):
         cfg = self.config
         mask, weights = mb.mask, mb.tokens["weights"]
         log_ratio = out.logprobs - mb.tokens["old_logprobs"]
+        if cfg.semantics == "verl":
+            log_ratio = torch.clamp(log_ratio, -20.0, 20.0)  # verl's stability clamp
         eps_high = cfg.cliprange if cfg.cliprange_high is None else cfg.cliprange_high
         pg, flags = clipped_surrogate(log_ratio, mb.tokens["advantages"], cfg.cliprange, eps_high,
                                       dual_clip=cfg.dual_clip)

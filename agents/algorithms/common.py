@@ -69,12 +69,14 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) 
     return white if shift_mean else white + mean
 
 
-def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3") -> torch.Tensor:
+def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3",
+                clamp: bool = False) -> torch.Tensor:
     """Per-token KL(π_θ‖π_ref) estimate from sampled-token log-probs (Schulman's k1/k2/k3).
 
     With ``x = ref − logp``:  k1 = −x;  k2 = ½x²;  k3 = eˣ − x − 1.
     ``"k1+"``/``"k3+"`` (verl): the value of k1/k3 with the gradient of k2 (straight-through).
     Aliases: ``kl`` = k1, ``mse`` = k2, ``low_var_kl`` = k3.
+    ``clamp`` (verl semantics): k3 uses x clamped to [−20, 20] and is capped to [−10, 10].
     """
     try:
         kind = KL_ALIASES[kind]
@@ -87,10 +89,17 @@ def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3") ->
     if kind == "k2":
         return 0.5 * x**2
     if kind == "k3":
-        return torch.exp(x) - x - 1
+        return _k3(x, clamp)
     k2 = 0.5 * x**2
-    value = -x if kind == "k1+" else torch.exp(x) - x - 1
+    value = -x if kind == "k1+" else _k3(x, clamp)
     return k2 - k2.detach() + value.detach()
+
+
+def _k3(x: torch.Tensor, clamp: bool) -> torch.Tensor:
+    if not clamp:
+        return torch.exp(x) - x - 1
+    x = torch.clamp(x, -20.0, 20.0)
+    return torch.clamp(torch.exp(x) - x - 1, -10.0, 10.0)
 
 
 def clipped_surrogate(
@@ -132,6 +141,9 @@ def token_loss_weights(
     loss_type: str,
     max_completion_length: int | None = None,
     micro_batch_size: int | None = None,
+    *,
+    skip_empty_rows: bool = False,
+    token_normalizer: float | None = None,
 ) -> torch.Tensor:
     """Weights ``W`` with ``aggregate_loss(L, M, loss_type) == Σ W·L`` for one optimizer step.
 
@@ -145,14 +157,23 @@ def token_loss_weights(
     * ``dapo``: W = M / Σ M
     * ``dr_grpo``: W = M / (B · max_completion_length)
     * ``seq_mean_token_sum``: W = M / B
+
+    ``skip_empty_rows`` (verl's seq-mean modes): B counts only rows with a token in the loss.
+    ``token_normalizer`` (``dapo``): divide by this instead of Σ M (TRL 1.16 with
+    ``steps_per_generation > gradient_accumulation_steps`` divides by the generation batch's
+    tokens × GA / spg).
     """
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {sorted(LOSS_TYPES)}")
     mask = mask.float()
-    batch = mask.shape[0]
+    batch: float | torch.Tensor = mask.shape[0]
+    if skip_empty_rows:
+        batch = (mask.sum(-1) > 0).sum().clamp(min=1)
     if loss_type == "grpo":
         return mask / (mask.sum(-1, keepdim=True).clamp(min=1) * batch)
     if loss_type == "dapo":
+        if token_normalizer is not None:
+            return mask / max(float(token_normalizer), 1.0)
         return mask / mask.sum().clamp(min=1)
     if loss_type == "dr_grpo":
         if not max_completion_length:
@@ -160,12 +181,13 @@ def token_loss_weights(
         return mask / (batch * max_completion_length)
     if loss_type == "seq_mean_token_sum":
         return mask / batch
-    size = micro_batch_size or batch
-    if batch % size:
-        raise ValueError(f"batch of {batch} is not a multiple of micro_batch_size={size}")
-    chunks = mask.view(batch // size, size, -1)
+    rows = mask.shape[0]
+    size = micro_batch_size or rows
+    if rows % size:
+        raise ValueError(f"batch of {rows} is not a multiple of micro_batch_size={size}")
+    chunks = mask.view(rows // size, size, -1)
     per_chunk = chunks.sum(dim=(1, 2), keepdim=True).clamp(min=1)
-    return (chunks / (per_chunk * (batch // size))).view_as(mask)
+    return (chunks / (per_chunk * (rows // size))).view_as(mask)
 
 
 def aggregate_loss(
@@ -174,7 +196,10 @@ def aggregate_loss(
     loss_type: str,
     max_completion_length: int | None = None,
     micro_batch_size: int | None = None,
+    *,
+    skip_empty_rows: bool = False,
 ) -> torch.Tensor:
     """Reduce a per-token loss ``(B, T)`` to a scalar per ``loss_type`` (see ``LOSS_TYPES``)."""
-    weights = token_loss_weights(mask, loss_type, max_completion_length, micro_batch_size)
+    weights = token_loss_weights(mask, loss_type, max_completion_length, micro_batch_size,
+                                 skip_empty_rows=skip_empty_rows)
     return (loss * weights).sum()

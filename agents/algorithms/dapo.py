@@ -13,8 +13,10 @@ L_cache = ``overlong_buffer_len``:
 
     R_len(|y|) = 0                                   if |y| ≤ L_max − L_cache
                = ((L_max − L_cache) − |y|) / L_cache  if L_max − L_cache < |y| ≤ L_max
-               = −1                                  if |y| > L_max
-    (times ``penalty_factor``; added to the task reward)
+               = −1                                  if |y| > L_max   (TRL; ``linear=False``)
+               = ((L_max − L_cache) − |y|) / L_cache  if |y| > L_max   (verl; ``linear=True``)
+    (times ``penalty_factor``; added to the task reward). verl's reward manager keeps the linear
+    ramp past L_max (−2 at L_max + L_cache); a multi-turn episode can exceed L_max.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def overlong_penalty(
     max_completion_length: int,
     overlong_buffer_len: int,
     penalty_factor: float = 1.0,
+    linear: bool = False,
 ) -> torch.Tensor:
     """Soft overlong punishment ``R_len`` for completion ``lengths`` (policy tokens)."""
     if not 0 < overlong_buffer_len <= max_completion_length:
@@ -39,7 +42,8 @@ def overlong_penalty(
     start = max_completion_length - overlong_buffer_len
     penalty = torch.where(lengths <= start, torch.zeros_like(lengths),
                           (start - lengths) / overlong_buffer_len)
-    penalty = torch.where(lengths > max_completion_length, -torch.ones_like(lengths), penalty)
+    if not linear:
+        penalty = torch.where(lengths > max_completion_length, -torch.ones_like(lengths), penalty)
     return (penalty * penalty_factor).float()
 
 

@@ -14,7 +14,12 @@ Per-token loss, with ρ the importance ratio at ``importance_sampling_level``:
     sequence:       log s_i     = Σ_t M·(logp − old) / Σ_t M           (GSPO, broadcast over t)
     sequence_token: log s_{i,t} = sg[log s_i] + logp_{i,t} − sg[logp_{i,t}]   (GSPO-token)
 
-    ℓ_{i,t} = −min(ρ·A_i, clip(ρ, 1−ε, 1+ε_high)·A_i) + β·k3_{i,t} − entropy_coef·H_{i,t}
+    ℓ_{i,t} = −min(ρ·A_i, clip(ρ, 1−ε, 1+ε_high)·A_i) + β·k3_{i,t}·[ρ] − entropy_coef·H_{i,t}
+
+``bias_correction_kl`` (TRL 1.16 ``use_bias_correction_kl``, its default): the k3 term is
+multiplied by ρ (with its gradient), so β·k3 is an importance-weighted estimate under π_old.
+``verl_clamps`` (verl 0.9.1): token log ρ clamped to [−20, 20]; GSPO-token log s capped at 10;
+k3 computed from x clamped to [−20, 20] and capped at 10.
 
 then reduced by ``loss_type`` (:func:`agents.algorithms.common.aggregate_loss`): ``grpo``,
 ``bnpo``, ``dapo`` (TRL default), ``dr_grpo``. Clip-higher is ``epsilon_high > epsilon``.
@@ -89,6 +94,8 @@ def grpo_token_loss(
     kl_estimator: str = "k3",
     entropy: torch.Tensor | None = None,
     entropy_coef: float = 0.0,
+    bias_correction_kl: bool = False,
+    verl_clamps: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Per-token GRPO loss ``(B, T)`` (before aggregation) and per-token diagnostics.
 
@@ -106,6 +113,10 @@ def grpo_token_loss(
     elif importance_sampling_level == "sequence_token":
         seq = masked_mean(log_ratio, mask, dim=-1)[:, None]
         log_ratio = seq.detach() + logp - logp.detach()
+        if verl_clamps:
+            log_ratio = torch.clamp(log_ratio, max=10.0)
+    elif verl_clamps:
+        log_ratio = torch.clamp(log_ratio, -20.0, 20.0)
     eps_high = epsilon if epsilon_high is None else epsilon_high
     loss, flags = clipped_surrogate(log_ratio, advantages.expand_as(logp), epsilon, eps_high,
                                     dual_clip=dual_clip, delta=delta)
@@ -113,7 +124,9 @@ def grpo_token_loss(
     if beta != 0.0:
         if ref_logp is None:
             raise ValueError("beta > 0 needs ref_logp (reference log-probabilities)")
-        kl = kl_estimate(logp, ref_logp, kl_estimator)
+        kl = kl_estimate(logp, ref_logp, kl_estimator, clamp=verl_clamps)
+        if bias_correction_kl:
+            kl = kl * torch.exp(log_ratio)
         loss = loss + beta * kl
         info["kl"] = kl.detach()
     if entropy_coef != 0.0:

@@ -17,7 +17,10 @@ Losses:  policy = clipped surrogate (token-mean);
          value  = ½ · mean( max((V − R)², (clip(V, V_old − ε_v, V_old + ε_v) − R)²) );
          total  = policy + vf_coef · value.
 
-Adaptive KL (Ziegler et al.): err = clip(KL/target − 1, −0.2, 0.2);  β ← β·(1 + err·n/horizon).
+Adaptive KL (Ziegler et al.): err = clip(KL/target − 1, −0.2, 0.2);  β ← β·(1 + err·n/horizon),
+with KL the batch mean of each sequence's *per-token mean* KL (:func:`adaptive_kl_input`, as verl's
+``apply_kl_penalty``, whose ``target_kl=0.1`` default we use). The per-sequence *sum* would grow
+with the response length, keep the error at +0.2 and grow β without end.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "value_loss",
     "FixedKLController",
     "AdaptiveKLController",
+    "adaptive_kl_input",
 ]
 
 
@@ -45,6 +49,7 @@ def kl_penalized_rewards(
     mask: torch.Tensor,
     kl_coef: float,
     kl_estimator: str = "k1",
+    clamp: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token rewards ``(B, T)``: −β·kl on policy tokens plus each ``(position, score)``.
 
@@ -54,7 +59,7 @@ def kl_penalized_rewards(
     if ref_logp is None or kl_coef == 0.0:
         kl = torch.zeros_like(old_logp)
     else:
-        kl = kl_estimate(old_logp, ref_logp, kl_estimator) * mask
+        kl = kl_estimate(old_logp, ref_logp, kl_estimator, clamp=clamp) * mask
     rewards = -kl_coef * kl
     for i, items in enumerate(scores):
         for pos, value in items:
@@ -102,6 +107,14 @@ def value_loss(
     v_clip = old_values + torch.clamp(values - old_values, -cliprange_value, cliprange_value)
     clipped = (v_clip - returns) ** 2
     return 0.5 * torch.maximum(unclipped, clipped), clipped > unclipped
+
+
+def adaptive_kl_input(kl: torch.Tensor, mask: torch.Tensor) -> float:
+    """The KL the adaptive controller is fed: mean over sequences of Σ_t kl·M / (Σ_t M + 1e-8)
+    (a fully masked row counts as 0, as in verl)."""
+    mask = mask.to(kl.dtype)
+    per_sequence = (kl * mask).sum(-1) / (mask.sum(-1) + 1e-8)
+    return float(per_sequence.mean())
 
 
 @dataclass

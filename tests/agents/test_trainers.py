@@ -93,6 +93,14 @@ def test_ppo_runs_with_value_head(tmp_path, kl_ctrl_type):
     assert records[-1]["optimizer_steps"] == 4  # 2 epochs x 2 mini-batches per PPO step
     assert "value_loss" in records[-1]
     if kl_ctrl_type == "adaptive":
+        # replay verl's own controller on the per-token mean KL of each round (issue 14, bug 9)
+        from verl.trainer.ppo.core_algos import AdaptiveKLController as VerlController
+
+        verl_ctl = VerlController(config.kl_coef, config.target_kl, config.kl_horizon)
+        for r in records:
+            assert r["kl_coef"] == pytest.approx(verl_ctl.value, rel=1e-9)
+            verl_ctl.update(r["kl/token_mean"], n_steps=r["num_completions"])
+        assert trainer.kl_ctl.value == pytest.approx(verl_ctl.value, rel=1e-9)
         assert trainer.kl_ctl.value != config.kl_coef
 
 
