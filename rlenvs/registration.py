@@ -96,7 +96,15 @@ def resolve_id(id: str) -> str:
 
 
 def make(id: str, **kwargs: Any) -> gym.Env:
-    """Create an environment by id (``gymnasium.make`` underneath); kwargs go to the env."""
+    """Create an environment by id (``gymnasium.make`` underneath); kwargs go to the env.
+
+    An ``http(s)://HOST:PORT/ENV-ID`` (or ``ws(s)://``) id connects to an environment server
+    (``rlenvs serve-env`` or any OpenEnv server) and returns a ``RemoteEnv``.
+    """
+    if isinstance(id, str) and id.startswith(("http://", "https://", "ws://", "wss://")):
+        from rlenvs.serving.client import RemoteEnv
+
+        return RemoteEnv(id, **kwargs)
     if not _PLUGINS_LOADED:
         load_plugins()
     return gym.make(resolve_id(id), **kwargs)
