@@ -9,6 +9,8 @@ from rlenvs.tools.base import Tool, ToolError, ToolResult, tool, validate_argume
 from rlenvs.tools.calculator import calculate, calculator
 from rlenvs.tools.feedback import UnaryFeedbackEnv
 from rlenvs.tools.masks import render_with_mask
+from rlenvs.tools.mcp_client import MCPToolbox
+from rlenvs.tools.mcp_server import build_mcp_server
 from rlenvs.tools.parsing import (
     AnyParser,
     HermesParser,
@@ -44,4 +46,6 @@ __all__ = [
     "ToolEnv",
     "UnaryFeedbackEnv",
     "render_with_mask",
+    "MCPToolbox",
+    "build_mcp_server",
 ]
