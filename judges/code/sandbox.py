@@ -33,8 +33,6 @@ from judges.code.server import Client, Job, SandboxUnavailable, get_client
 
 __all__ = ["SandboxResult", "SandboxLimits", "SandboxUnavailable", "run_python", "sandbox_info"]
 
-VIOLATION_EXIT = 86  # mirrors _harness
-HOOK_FAILED_EXIT = 87
 SETUP_FAILED_EXIT = 125
 _SERVER_GONE = "the sandbox server exited before the job ended"
 _BASE_ENV = {
@@ -162,8 +160,6 @@ class SandboxResult:
             return "CPU time limit exceeded"
         if self.signal is not None:
             return f"killed by signal {self.signal}"
-        if self.exit_code == VIOLATION_EXIT:
-            return "blocked by the sandbox (integrity protection)"
         return f"exit code {self.exit_code}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -190,15 +190,17 @@ def test_retained_exceptions_carry_no_test_frames():
     test = ("right = 'right'\ntry:\n    f(0)\nexcept ValueError:\n    pass\n"
             "assert f(1) == right and len(f(1)) == 5")
     v = attack(prog, [test])
-    assert v.details["tests"][0]["error_type"] == "AssertionError"
+    # The frames the program can walk are its own process's: rewriting their globals and
+    # builtins breaks only its own side of the call protocol.
+    assert v.details["tests"][0]["error_type"] in ("AssertionError", "ProgramGone")
 
 
-def test_program_code_on_the_test_thread_cannot_take_frames():
+def test_program_frames_never_include_test_frames():
     prog = ("import sys\nclass Box:\n    def get(self):\n"
             "        sys._getframe(1).f_globals['expected'] = 4\n        return 4\n"
             "def make():\n    return Box()\n")
     v = attack(prog, ["expected = 3\nassert make().get() == expected"])
-    assert v.reason.startswith("blocked:") and "sys._getframe" in v.reason
+    assert v.details["tests"][0]["error_type"] == "AssertionError"  # `expected` untouched
 
 
 @pytest.mark.parametrize("probe", [
@@ -208,9 +210,14 @@ def test_program_code_on_the_test_thread_cannot_take_frames():
     "import ctypes\nctypes.string_at(id(1), 8)",
     "import sys\nsys.addaudithook(lambda *a: None)",
 ])
-def test_interpreter_introspection_is_blocked(probe):
-    v = attack(f"{probe}\ndef add(a, b):\n    return a + b\n")
-    assert v.reason.startswith("blocked:")
+def test_interpreter_introspection_reaches_only_the_program(probe):
+    """Introspection runs in the program's own process, which holds nothing of the tests: a
+    wrong program using it still fails, a right one still passes (see tests/redteam for the
+    attacks built on these)."""
+    v = attack(f"{probe}\ndef add(a, b):\n    return a - b\n")
+    assert v.score == 0.0
+    assert run_tests(f"{probe}\ndef add(a, b):\n    return a + b\n", ADD_TESTS,
+                     timeout_s=TIMEOUT).passed
 
 
 def test_harness_modules_not_importable():

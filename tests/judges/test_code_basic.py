@@ -9,6 +9,7 @@ import pytest
 from judges import Verdict
 from judges.code import (
     SandboxResult,
+    _wire,
     extract_code,
     humaneval_tests,
     load_humaneval,
@@ -16,7 +17,6 @@ from judges.code import (
     run_tests,
     sandbox_info,
 )
-from judges.code._strict import UntrustedComparison, cmp, plain_copy
 
 ADD = "def add(a, b):\n    return a + b\n"
 
@@ -200,25 +200,29 @@ def test_humaneval_missing_package_message(monkeypatch):
         load_humaneval()
 
 
-def test_strict_helpers_in_process():
-    assert plain_copy([1, (2.0, "x"), {"k": {3}}]) == ([1, (2.0, "x"), {"k": {3}}], True)
+def test_wire_format_carries_plain_data_only():
+    """What crosses from the program process to the tests: exact builtin values, by value."""
+    value = [1, (2.0, "x"), {"k": {3}}, b"\x00", bytearray(b"ab"), 3 + 4j, -(10 ** 5000), None]
+    back = _wire.decode(_wire.loads(_wire.dumps(_wire.encode(value))))
+    assert back == value and type(back[1]) is tuple and type(back[4]) is bytearray
 
     class Sub(int):
         def __eq__(self, other):
             return True
 
-    copied, plain = plain_copy(Sub(7))
-    assert plain and type(copied) is int and copied == 7
-    assert cmp("==", Sub(7), 8)() is False
-    assert cmp("<", 1, 2)() is True and cmp("in", 2, [1, 2])() is True
+    copied = _wire.decode(_wire.encode(Sub(7)))
+    assert type(copied) is int and copied == 7 and copied != 8
 
     class Always:
         def __eq__(self, other):
             return True
 
-    with pytest.raises(UntrustedComparison):
-        cmp("==", Always(), 3)
-    assert cmp("==", Always(), Always())() is True  # both sides program-controlled
+    with pytest.raises(TypeError, match="cannot be passed"):
+        _wire.encode(Always())
+    assert _wire.encode(Always(), lambda x: ["h", 0, type(x).__name__]) == ["h", 0, "Always"]
+    for bad in (b"[", b'["h", 0, "x"]', b'["zz"]', b'["d", 1]', b'["n", "O", [], ""]'):
+        with pytest.raises(_wire.WireError):
+            _wire.decode(_wire.loads(bad))
 
 
 def test_numpy_results_keep_numpy_semantics():
