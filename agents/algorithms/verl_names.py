@@ -294,7 +294,10 @@ def _resolve(verl: dict[str, tuple[str, Any]], known: set[str], cls_name: str,
         out["use_bias_correction_kl"] = False  # a TRL 1.16 term verl does not have
     if "reward_std_epsilon" in known:
         out["reward_std_epsilon"] = 1e-6  # verl's GRPO epsilon
-    if "dual_clip" not in v:
+    if v.get("importance_sampling_level", "token") != "token":
+        v.pop("dual_clip", None)  # verl's GSPO loss has no dual-clip
+        out["dual_clip"] = None
+    elif "dual_clip" not in v:
         out["dual_clip"] = 3.0  # verl's clip_ratio_c default: dual-clip is on
     use_kl_loss = v.pop("use_kl_loss", "beta" in v)
     use_kl_in_reward = v.pop("use_kl_in_reward", "kl_coef" in v)
