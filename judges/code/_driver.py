@@ -12,7 +12,8 @@ the driver reaches it only through two pipes and reads its answers as plain data
   (comparison, arithmetic, hashing, ``len``, ``iter``, ``bool``, indexing, ``format``...)
   raises :class:`UntrustedComparison` instead of asking the program;
 * modules: the driver's own copy of the module of that name (never the program's);
-* exceptions: a fresh instance of the nearest builtin exception class, message kept.
+* exceptions: a fresh instance of the nearest builtin exception class, message kept
+  (``RuntimeError`` for control-flow ones such as ``StopIteration`` or ``SystemExit``).
 
 Arguments travel the other way as data, by value: the program works on copies, so it cannot
 change what the test holds (a test's expected value computed from its own inputs, say). The driver's memory, modules and result
@@ -34,7 +35,11 @@ import _program
 import _wire
 
 MAX_REPLY = 256 << 20
-_BUILTIN_EXCS = _program._BUILTIN_EXCS
+# Exceptions that steer control flow rather than report an error: raised from a program call
+# inside ``map``/``filter``/``iter`` a StopIteration would silently end a test's loop early.
+_CONTROL = ("StopIteration", "StopAsyncIteration", "GeneratorExit", "KeyboardInterrupt",
+            "SystemExit")
+_BUILTIN_EXCS = {k: v for k, v in _program._BUILTIN_EXCS.items() if k not in _CONTROL}
 
 
 class UntrustedComparison(TypeError):

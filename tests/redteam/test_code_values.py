@@ -139,3 +139,14 @@ def test_mutating_the_tests_own_inputs():
             "    return []\n")
     refused(prog, ["xs = [3, 1, 2]\nout = f(xs)\nassert out == sorted(xs)",
                    "d = {'a': 1}\nassert f(d) == list(d)"])
+
+
+@pytest.mark.parametrize("exc", ["StopIteration", "GeneratorExit", "SystemExit(0)",
+                                 "KeyboardInterrupt"])
+def test_control_flow_exceptions_cannot_end_a_test_early(exc):
+    """Raised inside ``map``, a StopIteration would end the test's loop with nothing checked."""
+    prog = f"def f(x):\n    raise {exc}\n"
+    v = refused(prog, ["for r in map(f, [1, 2]):\n    assert r == 3",
+                       "try:\n    ok = [f(1)] == [3]\nexcept Exception:\n    ok = False\n"
+                       "assert ok is False\nassert next(filter(f, [1]), 3) == 3"])
+    assert v.score == 0.0
