@@ -6,6 +6,10 @@ reward-hacking channel. :func:`find_judge_injection` names the patterns found;
 :func:`guarded` wraps any judge so a flagged response gets ``flagged_score`` (0 by default) and
 a reason, without calling the wrapped judge (``mode="zero"``), or the wrapped score times
 ``penalty`` (``mode="penalty"``). The guard's result is reported as a component.
+
+Patterns are matched on the response as ``judges.llmjudge.framing.matching_view`` shows it:
+Unicode compatibility forms (fullwidth letters), Cyrillic/Greek look-alikes and invisible
+characters (zero-width spaces) cannot hide an injection from the guard.
 """
 
 from __future__ import annotations
@@ -32,15 +36,24 @@ INJECTION_PATTERNS: dict[str, str] = {
                      r"highest|top)\b",
     "fake_score_line": r"(?im)^\s*(?:final\s+)?(?:score|rating)\s*[:=]\s*\d+\s*(?:/|out of)\s*\d+",
     "fake_markers": r"\[(?:BEGIN|END) [A-Z ]+\]|<\s*/?\s*score\s*>|\[\[[ABC]\]\]",
-    "role_tags": r"<\|im_(?:start|end)\|>|^\s*(?:system|assistant)\s*:",
+    "role_tags": r"<\|im_(?:start|end)\|>|<\|(?:system|user|assistant|eot_id|start_header_id)"
+                 r"\|?>|^\s*(?:system|assistant)\s*:|\[/?inst\]|<(?:start|end)_of_turn>",
+    "mimics_rubric": r"^\s*(?:#+\s*|\*\*\s*)?(?:rubric|grading\s+(?:criteria|instructions|"
+                     r"rules|guidelines)|scoring\s+(?:criteria|rules|guide|instructions)|"
+                     r"evaluation\s+(?:criteria|instructions)|instructions?\s+(?:to|for)\s+"
+                     r"(?:the\s+)?(?:grader|judge|evaluator))\b",
 }
 _COMPILED = {name: re.compile(p, re.I | re.M) for name, p in INJECTION_PATTERNS.items()}
 
 
 def find_judge_injection(response: str, patterns: Sequence[str] | None = None) -> list[str]:
     """Names of the injection patterns found in ``response`` (empty when clean)."""
+    from judges.llmjudge.framing import matching_view
+
     names = list(patterns) if patterns is not None else list(_COMPILED)
-    return [n for n in names if _COMPILED[n].search(response or "")]
+    text = response or ""
+    view = matching_view(text)[0]
+    return [n for n in names if _COMPILED[n].search(text) or _COMPILED[n].search(view)]
 
 
 def guarded(

@@ -3,11 +3,15 @@
 ``MixtureOfJudges(reward, constraints)`` is a judge. For a response ``a`` to prompt ``s``:
 
 * every constraint judge (rule-based -- math answer, unit tests, instruction checks -- or
-  LLM-based, e.g. ``YesNoJudge``) is run; ``passed`` is their AND;
+  LLM-based, e.g. ``YesNoJudge``) is run; ``passed`` is their AND with the reward judge's own
+  ``passed`` (an unparseable or failed reward -- a GRM whose samples did not parse -- fails the
+  mixture; give the reward judge ``pass_threshold=0`` to use it purely as a score);
 * the reward is ``r(s, a)`` from the reward judge, or, with a baseline response ``ā`` in
   ``task[baseline_key]``, the **calibrated reward** ``σ(scale · (r(s, a) − r(s, ā)))`` -- about
   ``P(a ≻ ā)``, comparable across prompts;
-* the score is that reward if all constraints pass, else ``violation_score`` (0).
+* the score is that reward if all constraints pass, else ``violation_score`` (0). A baseline
+  the reward judge could not score (``details["unscored"]``) fails the mixture too: its
+  fallback score would otherwise calibrate any response upwards.
 
 ``details["components"]`` has the reward, the calibrated reward and each constraint's score by
 name; ``details["parts"]`` each full verdict; ``details["violations"]`` the failed constraints.
@@ -66,10 +70,14 @@ class MixtureOfJudges:
         reward = self.reward(response, task)
         parts[self.name] = reward
         components[self.name] = reward.score
+        if not reward.passed:
+            violations.append(self.name)
         value, how = reward.score, "reward"
         if self.calibrate and self.baseline_key in task:
             base = self.reward(str(task[self.baseline_key]), task)
             parts[f"{self.name}_baseline"] = base
+            if base.details.get("unscored"):
+                violations.append(f"{self.name}_baseline")
             value = 1.0 / (1.0 + math.exp(-self.scale * (reward.score - base.score)))
             components[f"{self.name}_calibrated"] = value
             how = f"calibrated reward σ({self.scale:g}·({reward.score:.3f} − {base.score:.3f}))"

@@ -12,7 +12,10 @@ common choice --, ``product`` as in "Let's Verify Step by Step", ``last`` or ``m
   tokens). The tokens are configurable; with SmolLM2 it is a mechanical stand-in, not a PRM.
 * :class:`MonteCarloPRM` -- Math-Shepherd estimation: from each step prefix a policy completes
   the solution ``n`` times; a verifier judges each completion; the step value is the fraction
-  correct (``"soft"``) or whether any is correct (``"hard"``).
+  correct (``"soft"``) or whether any is correct (``"hard"``). The last step is the response's
+  own answer: it is judged by verifying the response itself, never a continuation of it (a
+  continuation that "fixes" a wrong answer must not label a wrong response correct), and the
+  verdict passes only if that answer is right.
 * :func:`rule_step_judge` -- ``judges.math.check_steps`` through the same interface.
 """
 
@@ -173,18 +176,29 @@ class MonteCarloPRM:
 
     def __call__(self, response: str, task: Mapping[str, Any]) -> Verdict:
         spans = split_into_steps(response, self.split, self.separator)
+        if not spans:
+            return _verdict([], spans, self.aggregate, self.pass_threshold, self.name)
         question = task_prompt(task)
+        inner = spans[:-1]  # the last step is the response's own final answer
         convs = [self.continuation_prompt(question, response[:end])
-                 for _, end in spans for _ in range(self.n)]
+                 for _, end in inner for _ in range(self.n)]
         completions = self.policy.generate(convs, self.sampling) if convs else []
         values, rollouts = [], []
-        for k, (_, end) in enumerate(spans):
+        for k, (_, end) in enumerate(inner):
             chunk = completions[k * self.n : (k + 1) * self.n]
             correct = [self.verifier(response[:end] + "\n" + c, task).passed for c in chunk]
             values.append(sum(correct) / self.n if self.mode == "soft" else float(any(correct)))
             rollouts.append({"completions": chunk, "correct": correct})
-        return _verdict(values, spans, self.aggregate, self.pass_threshold, self.name,
-                        rollouts=rollouts, mode=self.mode)
+        final = self.verifier(response, task)
+        values.append(float(final.passed))
+        rollouts.append({"completions": [], "correct": [final.passed], "final_answer": True,
+                         "reason": final.reason})
+        verdict = _verdict(values, spans, self.aggregate, self.pass_threshold, self.name,
+                           rollouts=rollouts, mode=self.mode)
+        if not final.passed and verdict.passed:
+            verdict.passed = False
+            verdict.reason += f"; the response's own final answer is wrong ({final.reason})"
+        return verdict
 
 
 def rule_step_judge(gold_key: str = "answer", aggregate: str = "min", **check_opts: Any

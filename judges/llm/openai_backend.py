@@ -1,17 +1,26 @@
 """Client for any OpenAI-compatible ``/v1/chat/completions`` server (``vllm serve``, ...).
 
-Uses only the standard library. Every request has a timeout; connection errors, 5xx and 429
-answers and malformed JSON are retried a bounded number of times with exponential backoff, then
-raised as ``BackendError`` naming the server and the last problem. 4xx answers are not retried.
+Uses only the standard library. Every request has one **total deadline**, ``timeout_s``: connect,
+sending, every byte of the answer, every retry and every wait between retries fall inside it (a
+watchdog shuts the socket down at the deadline, so a server that drips one byte at a time cannot
+hold a call past it). Connection errors, 5xx and 429 answers and malformed JSON are retried a
+bounded number of times with exponential backoff -- or after the server's ``Retry-After`` when
+it asks for longer -- then raised as ``BackendError`` naming the server and the last problem. A
+``Retry-After`` that would end past the deadline stops the retries at once. 4xx answers are not
+retried. Proxy environment variables are not used (the client talks to the server directly).
 """
 
 from __future__ import annotations
 
+import email.utils
+import http.client
 import json
 import math
+import socket
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -35,7 +44,7 @@ class OpenAIChat:
         base_url: server root including ``/v1``, e.g. ``http://127.0.0.1:8000/v1``.
         model: the model name the server expects.
         api_key: sent as a bearer token when given.
-        timeout_s: per-request timeout.
+        timeout_s: total deadline of one request, retries and waits included.
         max_retries: retries after the first attempt (so ``max_retries + 1`` tries in all).
         backoff_s: first backoff; doubles each retry.
         max_concurrency: requests in flight at once.
@@ -165,28 +174,39 @@ class OpenAIChat:
         return content if isinstance(content, str) else ""
 
     def request(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """POST ``body`` (or GET when ``body`` is None) with retries; returns the JSON object."""
+        """POST ``body`` (or GET when ``body`` is None) with retries, all within ``timeout_s``;
+        returns the JSON object."""
         url = self.base_url + path
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         payload = None if body is None else json.dumps(body).encode()
-        last = "no attempt made"
+        deadline = time.monotonic() + self.timeout_s
+        last, attempts, retry_after = "no attempt made", 0, None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            req = urllib.request.Request(url, data=payload, headers=headers)
+                wait = self.backoff_s * 2 ** (attempt - 1)
+                if retry_after is not None:
+                    wait = max(wait, retry_after)
+                if time.monotonic() + wait >= deadline:
+                    if retry_after is not None:
+                        last += f" (server asked to retry after {retry_after:g} s, past the deadline)"
+                    break
+                time.sleep(wait)
+            if time.monotonic() >= deadline:
+                break
+            attempts += 1
+            retry_after = None
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                    raw = resp.read(64 * 1024 * 1024)
-            except urllib.error.HTTPError as e:
-                detail = e.read(500).decode(errors="replace")
-                last = f"HTTP {e.code}: {detail}"
-                if e.code < 500 and e.code != 429:
-                    raise BackendError(f"{url}: {last}") from None
+                status, answer_headers, raw = _exchange(url, payload, headers, deadline)
+            except (TimeoutError, OSError, http.client.HTTPException) as e:
+                last = f"{type(e).__name__}: {e}"
                 continue
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
-                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+            if status >= 400:
+                last = f"HTTP {status}: {raw[:500].decode(errors='replace')}"
+                if status < 500 and status != 429:
+                    raise BackendError(f"{url}: {last}")
+                retry_after = _retry_after_s(answer_headers.get("Retry-After"))
                 continue
             try:
                 data = json.loads(raw)
@@ -197,4 +217,74 @@ class OpenAIChat:
                 last = f"answer is not a JSON object: {raw[:200]!r}"
                 continue
             return data
-        raise BackendError(f"{url}: gave up after {self.max_retries + 1} attempts; last error: {last}")
+        raise BackendError(f"{url}: gave up after {attempts} attempts within the "
+                           f"{self.timeout_s:g} s deadline; last error: {last}")
+
+
+_MAX_ANSWER = 64 * 1024 * 1024
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """Seconds asked by a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _exchange(
+    url: str, payload: bytes | None, headers: dict[str, str], deadline: float
+) -> tuple[int, Any, bytes]:
+    """One HTTP exchange that ends by ``deadline`` whatever the server does."""
+    parts = urllib.parse.urlsplit(url)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("timed out: the deadline passed")
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=remaining,
+            context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=remaining)
+    fired = threading.Event()
+
+    def cut() -> None:  # the watchdog: wakes any blocked read or write at the deadline
+        fired.set()
+        sock = conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    watchdog = threading.Timer(remaining, cut)
+    watchdog.daemon = True
+    watchdog.start()
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request("GET" if payload is None else "POST", target, body=payload, headers=headers)
+        answer = conn.getresponse()
+        chunks, size = [], 0
+        while chunk := answer.read(65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > _MAX_ANSWER:
+                raise http.client.HTTPException(f"answer larger than {_MAX_ANSWER} bytes")
+        if fired.is_set():
+            raise TimeoutError("timed out: the deadline passed while reading the answer")
+        return answer.status, answer.headers, b"".join(chunks)
+    except (OSError, http.client.HTTPException) as e:
+        if fired.is_set():
+            raise TimeoutError("timed out: the deadline passed while waiting for the answer"
+                               ) from e
+        raise
+    finally:
+        watchdog.cancel()
+        conn.close()

@@ -106,6 +106,10 @@ def test_monte_carlo_values_soft_and_hard():
 def test_monte_carlo_with_the_real_policy(smollm2):
     prm = MonteCarloPRM(smollm2, math_constraint(), n=1,
                         sampling=SamplingParams(temperature=0.7, max_new_tokens=12, seed=0))
-    v = prm("6 * 7 = 42\n42 + 1 = 43", TASK)
+    response = "6 * 7 = 42\n42 + 1 = 43"
+    v = prm(response, TASK)
     assert len(v.steps) == 2 and all(s in (0.0, 1.0) for s in v.steps)
-    assert all(isinstance(r["completions"][0], str) for r in v.details["rollouts"])
+    assert all(isinstance(r["completions"][0], str) for r in v.details["rollouts"][:-1])
+    last = v.details["rollouts"][-1]  # the last step is the response's own answer, no rollout
+    own = math_constraint()(response, TASK).passed
+    assert last["final_answer"] and last["correct"] == [own] and v.steps[-1] == float(own)
