@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+import rlenvs
 from rlenvs.adapters import EnvInteraction, compute_score, env_dataset, env_reward_func, verl_rows
 
 
@@ -83,8 +84,8 @@ def test_verl_interaction_drives_a_multi_turn_env():
 
 
 # ----------------------------------------------------------------- tool conversations (issue 17)
-TOOL_TASK = {"question": "Compute 416 * 320.", "answer": "133152"}
-CALL = '<tool_call>{"name": "python", "arguments": {"code": "print(416 * 320)"}}</tool_call>'
+TOOL_TASK = {"question": "Compute 4161 * 32.", "answer": "133152"}
+CALL = '<tool_call>{"name": "python", "arguments": {"code": "print(4161 * 32)"}}</tool_call>'
 
 
 def _counting_runner(calls):
@@ -167,3 +168,26 @@ def test_verl_compute_score_through_verls_own_loader_with_reward_kwargs(tmp_path
     cut = fn(data_source="rlenvs/ToolMath-v0", solution_str=CALL, ground_truth="133152",
              extra_info=info)
     assert cut["score"] == 0.0 and not cut["judgeable"] and cut["reason"].startswith("cannot")
+
+
+def test_trl_environment_factory_steps_tool_calls_through_the_env():
+    from transformers.utils import get_json_schema
+
+    from rlenvs.adapters import environment_factory
+
+    cls = environment_factory("rlenvs/ToolMath-v0", max_tool_calls=2)
+    env = rlenvs.make("rlenvs/ToolMath-v0").unwrapped
+    for name in ("python", "calculator"):  # transformers' own schema reader sees our schemas
+        schema = get_json_schema(getattr(cls, name))["function"]
+        assert schema["parameters"] == {k: v for k, v in env.tools[name].parameters.items()
+                                        if k in schema["parameters"]}
+    assert not hasattr(cls, "answer") and not hasattr(cls, "get_reward")
+    instance = cls()
+    assert instance.reset(task=json.dumps(TOOL_TASK), prompt=[]) is None  # TRL passes the row
+    assert instance.calculator(expression="4161 * 32") == "133152"
+    assert instance.python(code="print(4161 * 32)").strip() == "133152"
+    assert [c["status"] for c in instance.tool_log] == ["ok", "ok"]
+    assert instance.calculator(expression="1 + 1").startswith("Error:")  # budget of 2 used up
+    assert instance.calculator(expression="1 + 1").startswith("Error: the episode has ended")
+    instance.reset(task=TOOL_TASK)
+    assert instance.tool_log == [] and "invalid" not in instance.calculator(expression="2")
