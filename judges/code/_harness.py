@@ -37,6 +37,7 @@ import types
 
 import _driver
 import _program
+import _seccomp
 
 PR_SET_PDEATHSIG = 1
 "x".encode("unicode_escape")  # load the codec now: the setuid mode may not read the stdlib later
@@ -60,12 +61,15 @@ def run_job(in_fd: int, res_fd: int) -> None:
     """Read the job from ``in_fd`` and run it; never returns (ends with ``os._exit``)."""
     call_r, call_w = os.pipe()
     reply_r, reply_w = os.pipe()
+    driver = os.getpid()
     pid = os.fork()
     if pid == 0:  # the program process: nothing of the job but what the driver sends it
         try:
             ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             for fd in (in_fd, res_fd, call_w, reply_r):
                 os.close(fd)
+            os.setpgid(0, 0)  # its own process group: kill(0, ...) cannot reach the driver
+            _seccomp.spare(driver)
             for name in ("_harness", "_driver", "_jail", "_zygote", "_seccomp"):
                 sys.modules.pop(name, None)
         except BaseException:

@@ -10,7 +10,9 @@ mounts and new namespaces (``unshare``, ``setns``, ``clone`` with namespace flag
 answers ``ENOSYS`` so that the C library falls back to ``clone``), module and kexec loading.
 With ``deny_ipc`` also System V IPC (modes without a private IPC namespace, where those
 objects would outlive the run). Other architectures than x86_64/aarch64 get no filter
-(``FILTERED`` is then False).
+(``FILTERED`` is then False). :func:`spare` adds, in the program process of a tests job, a
+filter that keeps it from signalling its test driver (a stopped driver would only make the
+run wait for its timeout).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ _ARCH = {  # audit arch, then syscall numbers
         mount_setattr=442, swapon=224, swapoff=225, reboot=142, acct=89, quotactl=60,
         syslog=116, shmget=194, semget=190, msgget=186)),
 }
+# Signal-family calls whose first argument names the target process (or -1: every process).
+_SIGNALS = {"x86_64": dict(kill=62, tkill=200, tgkill=234, rt_sigqueueinfo=129,
+                           rt_tgsigqueueinfo=297, pidfd_open=434),
+            "aarch64": dict(kill=129, tkill=130, tgkill=131, rt_sigqueueinfo=138,
+                            rt_tgsigqueueinfo=240, pidfd_open=434)}
 FILTERED = platform.machine() in _ARCH
 _IPC = ("shmget", "semget", "msgget")
 _NAMESPACE_FLAGS = 0x7E020080  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME
@@ -78,6 +85,35 @@ def program(deny_ipc: bool) -> list[tuple[int, int, int, int]]:
     return insns
 
 
+def spare_program(pid: int) -> list[tuple[int, int, int, int]]:
+    """BPF program: no signal (nor pidfd) to process ``pid`` or its group, nor to every
+    process (-1)."""
+    arch, _ = _ARCH[platform.machine()]
+    eperm = _ERRNO | errno.EPERM
+    targets = [pid, (-pid) & 0xFFFFFFFF, 0xFFFFFFFF]
+    insns = [(_LD, 0, 0, 4), (_JEQ, 1, 0, arch), (_RET, 0, 0, _KILL), (_LD, 0, 0, 0)]
+    for nr in _SIGNALS[platform.machine()].values():
+        block = [(_LD, 0, 0, 16)]
+        for value in targets:
+            block += [(_JEQ, 0, 1, value), (_RET, 0, 0, eperm)]
+        block.append((_RET, 0, 0, _ALLOW))
+        insns += [(_JEQ, 0, len(block), nr), *block]
+    return [*insns, (_RET, 0, 0, _ALLOW)]
+
+
+def _install(insns: list[tuple[int, int, int, int]]) -> None:
+    arr = (_Insn * len(insns))(*[_Insn(*i) for i in insns])
+    prog = _Prog(len(insns), ctypes.cast(arr, ctypes.POINTER(_Insn)))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0),
+           "seccomp filter")
+
+
+def spare(pid: int) -> None:
+    """Install :func:`spare_program` (in the program process, for its test driver)."""
+    if FILTERED:
+        _install(spare_program(pid))
+
+
 def _check(rc: int, what: str) -> None:
     if rc != 0:
         err = ctypes.get_errno()
@@ -105,8 +141,4 @@ def lock_down(euid: int, deny_ipc: bool) -> None:
         drop_capabilities()
     if not FILTERED:
         return
-    insns = program(deny_ipc)
-    arr = (_Insn * len(insns))(*[_Insn(*i) for i in insns])
-    prog = _Prog(len(insns), ctypes.cast(arr, ctypes.POINTER(_Insn)))
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0),
-           "seccomp filter")
+    _install(program(deny_ipc))

@@ -202,7 +202,10 @@ def _execute(job: dict[str, Any], limits: SandboxLimits, mode: str | None,
                     handle = client.acquire(cfg)
                 try:
                     result = SandboxResult(mode=str(client.info.get("mode", "")))
-                    _collect(client, handle, result, payload, limits, finished)
+                    # Without namespaces the zygote's clean-up (the uid's processes, files and
+                    # IPC objects) must finish before the call returns: wait for the status.
+                    early = finished if result.mode in ("namespaces", "userns") else None
+                    _collect(client, handle, result, payload, limits, early)
                 finally:
                     handle.close()
         except (OSError, SandboxUnavailable) as exc:

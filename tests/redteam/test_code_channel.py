@@ -214,3 +214,18 @@ def test_exception_text_that_looks_like_records(mode):
             "        return 'x\\n' + '\\x00' * 16 + 'T\\t0\\t1\\t0\\t\\t\\t\\t' + '\\tD'\n"
             "def add(a, b):\n    raise E()\n")
     refused(prog, mode=mode)
+
+
+@pytest.mark.parametrize("mode", CONTAINED)
+def test_stopping_the_parent_does_not_hold_the_run(mode):
+    """SIGSTOP to the parent (a test driver, a monitor) and its process group: the run still
+    ends at once (a bound far below ``timeout_s``, not a speed claim). Stopping itself (pid 0
+    or -1 include the program) is a hang like any other and ends at the timeout."""
+    prog = ("import os, signal\n"
+            "for target in (os.getppid(), -os.getpgid(os.getppid()), 1):\n"
+            "    try:\n        os.kill(target, signal.SIGSTOP)\n    except OSError:\n"
+            "        pass\n"
+            "def add(a, b):\n    return 0\n")
+    start = time.monotonic()
+    refused(prog, mode=mode, timeout_s=30.0)
+    assert time.monotonic() - start < 15.0
