@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SamplingParams", "ChatModel", "LogprobChatModel", "Messages", "BackendError"]
+__all__ = ["SamplingParams", "ChatModel", "LogprobChatModel", "CompletionModel", "Completion",
+           "Messages", "BackendError"]
 
 Messages = list[dict[str, Any]]
 
@@ -44,6 +45,22 @@ class SamplingParams:
         return d
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One reply with what OpenAI's API reports about it.
+
+    ``finish_reason``: ``"stop"`` (end of turn or a stop string) or ``"length"`` (cut at
+    ``max_new_tokens``); token counts are the backend tokenizer's; ``logprobs`` are OpenAI-style
+    per-token entries when asked for.
+    """
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    logprobs: list[dict[str, Any]] | None = None
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """A batch of conversations -> one reply text per conversation."""
@@ -67,3 +84,17 @@ class LogprobChatModel(ChatModel, Protocol):
     def choice_logprobs(
         self, conversations: Sequence[Messages], choices: Sequence[str]
     ) -> list[dict[str, float]]: ...
+
+
+@runtime_checkable
+class CompletionModel(ChatModel, Protocol):
+    """A chat model that reports finish reasons and token counts, with a seed per conversation.
+
+    ``seeds[i]`` alone decides conversation ``i``'s sampling, whatever else is in the batch and
+    however it is split; without ``seeds``, conversation ``i`` uses ``sampling.seed + i``.
+    """
+
+    def generate_completions(
+        self, conversations: Sequence[Messages], sampling: SamplingParams | None = None,
+        seeds: Sequence[int | None] | None = None, top_logprobs: int | None = None,
+    ) -> list[Completion]: ...

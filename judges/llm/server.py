@@ -1,33 +1,42 @@
 """A small OpenAI-compatible HTTP server over any ``ChatModel`` (``rlenvs serve``).
 
-Serves ``GET /v1/models`` and ``POST /v1/chat/completions`` (non-streaming). With
-``"logprobs": true`` (and optionally ``"top_logprobs": k``, at most 20) the answer carries
-``choices[0].logprobs.content`` like OpenAI's, when the model has ``generate_with_logprobs``
-(the local transformers backend does); otherwise such a request is answered 400. Meant for local
-use and tests on loopback; use ``vllm serve`` for production throughput.
+Serves ``GET /v1/models`` and ``POST /v1/chat/completions`` as OpenAI's API does: ``max_tokens``
+(or ``max_completion_tokens``; default the server's ``max_new_tokens``), ``n`` choices (choice
+``i`` sampled with ``seed + i``), ``stop``, ``seed``, ``temperature``/``top_p``, ``usage`` token
+counts, ``finish_reason`` (``"length"`` when cut at the token limit), ``"stream": true`` as
+server-sent events of ``chat.completion.chunk`` objects (``stream_options.include_usage`` adds a
+usage chunk; the reply is generated whole, then streamed), and ``"logprobs": true`` with
+``"top_logprobs": k`` (at most 20) when the model provides them (the local transformers backend
+does; otherwise such a request is answered 400). Token counts and finish reasons come from models
+with ``generate_completions`` (the local backend); for other models ``usage`` is ``null``.
+Meant for local use and tests on loopback; use ``vllm serve`` for production throughput.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from judges.llm.base import ChatModel, SamplingParams
+from judges.llm.base import ChatModel, Completion, SamplingParams
 
-__all__ = ["ChatServer"]
+__all__ = ["ChatServer", "stream_chunks"]
 
 _MAX_BODY = 16 * 1024 * 1024
+_MAX_CHOICES = 16
 
 
 class ChatServer:
     """Serve ``model`` at ``http://host:port/v1``; ``port=0`` picks a free port."""
 
-    def __init__(self, model: ChatModel, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, model: ChatModel, host: str = "127.0.0.1", port: int = 0,
+                 max_new_tokens: int = 256):
         self.model = model
+        self.max_new_tokens = max_new_tokens  # a request without max_tokens gets this many
         self.requests_served = 0  # completed chat completions (tests count backend calls)
         self._lock = threading.Lock()
         server = self
@@ -69,7 +78,23 @@ class ChatServer:
                 except Exception as e:  # noqa: BLE001 - report, keep serving
                     self._send(500, {"error": {"message": f"{type(e).__name__}: {e}"}})
                     return
-                self._send(200, reply)
+                if body.get("stream"):
+                    self._stream(reply, body)
+                else:
+                    self._send(200, reply)
+
+            def _stream(self, reply: dict[str, Any], body: dict[str, Any]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                options = body.get("stream_options") or {}
+                for chunk in stream_chunks(reply, bool(options.get("include_usage"))):
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.httpd.daemon_threads = True
@@ -81,35 +106,41 @@ class ChatServer:
         return f"http://{self.host}:{self.port}/v1"
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Answer one chat-completion request body (a ``chat.completion`` object)."""
         messages = body["messages"]
         if not isinstance(messages, list) or not all(
             isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages
         ):
             raise ValueError("messages must be a list of {role, content} objects")
+        n = int(body.get("n") or 1)
+        if not 1 <= n <= _MAX_CHOICES:
+            raise ValueError(f"n must be between 1 and {_MAX_CHOICES}")
         stop = body.get("stop") or ()
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        temperature = body.get("temperature")
+        top_p = body.get("top_p")
         sampling = SamplingParams(
-            temperature=float(body.get("temperature", 1.0)),
-            top_p=float(body.get("top_p", 1.0)),
-            max_new_tokens=int(body.get("max_tokens") or 256),
-            seed=body.get("seed"),
+            temperature=1.0 if temperature is None else float(temperature),
+            top_p=1.0 if top_p is None else float(top_p),
+            max_new_tokens=int(limit) if limit else self.max_new_tokens,
+            seed=None if body.get("seed") is None else int(body["seed"]),
             stop=(stop,) if isinstance(stop, str) else tuple(stop),
         )
-        logprobs = None
+        top = None
         if body.get("logprobs"):
             top = int(body.get("top_logprobs") or 0)
             if not 0 <= top <= 20:
                 raise ValueError("top_logprobs must be between 0 and 20")
-            scorer = getattr(self.model, "generate_with_logprobs", None)
-            if scorer is None:
+            if not hasattr(self.model, "generate_with_logprobs"):
                 raise ValueError(f"model {self.model.name!r} does not provide logprobs")
-            with self._lock:
-                text, content = scorer([messages], sampling, top_logprobs=top)[0]
-                self.requests_served += 1
-            logprobs = {"content": content}
-        else:
-            with self._lock:
-                text = self.model.generate([messages], sampling)[0]
-                self.requests_served += 1
+        with self._lock:
+            done = self._generate([messages] * n, sampling, top)
+            self.requests_served += 1
+        usage = None
+        if all(c.prompt_tokens >= 0 for c in done):
+            completion = sum(c.completion_tokens for c in done)
+            usage = {"prompt_tokens": done[0].prompt_tokens, "completion_tokens": completion,
+                     "total_tokens": done[0].prompt_tokens + completion}
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
             "object": "chat.completion",
@@ -117,13 +148,26 @@ class ChatServer:
             "model": self.model.name,
             "choices": [
                 {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "logprobs": logprobs,
-                    "finish_reason": "stop",
+                    "index": i,
+                    "message": {"role": "assistant", "content": c.text},
+                    "logprobs": None if top is None else {"content": c.logprobs or []},
+                    "finish_reason": c.finish_reason,
                 }
+                for i, c in enumerate(done)
             ],
+            "usage": usage,
         }
+
+    def _generate(self, conversations: list[Any], sampling: SamplingParams,
+                  top: int | None) -> list[Completion]:
+        detailed = getattr(self.model, "generate_completions", None)
+        if detailed is not None:
+            return detailed(conversations, sampling, top_logprobs=top)
+        if top is not None:  # a model that only proxies log-probs (e.g. another HTTP server)
+            pairs = self.model.generate_with_logprobs(conversations, sampling, top_logprobs=top)
+            return [Completion(text, "stop", -1, len(entries), entries) for text, entries in pairs]
+        return [Completion(text, "stop", -1, -1)
+                for text in self.model.generate(conversations, sampling)]
 
     def start(self) -> ChatServer:
         """Serve in a background thread; returns self."""
@@ -143,3 +187,32 @@ class ChatServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def stream_chunks(reply: dict[str, Any], include_usage: bool = False) -> list[dict[str, Any]]:
+    """A ``chat.completion`` as the ``chat.completion.chunk`` objects OpenAI streams: per choice a
+    role delta, content deltas (one per token where log-probs are known, else per word) and a
+    finish delta; then, when asked, a usage chunk with no choices."""
+    head = {k: reply[k] for k in ("id", "created", "model")}
+    head["object"] = "chat.completion.chunk"
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None,
+              logprobs: Any = None) -> dict[str, Any]:
+        return {**head, "choices": [{"index": index, "delta": delta, "logprobs": logprobs,
+                                     "finish_reason": finish}]}
+
+    chunks = []
+    for choice in reply["choices"]:
+        i, text = choice["index"], choice["message"]["content"]
+        chunks.append(chunk(i, {"role": "assistant", "content": ""}))
+        entries = (choice.get("logprobs") or {}).get("content")
+        if entries and "".join(e["token"] for e in entries) == text:
+            for e in entries:
+                chunks.append(chunk(i, {"content": e["token"]}, logprobs={"content": [e]}))
+        else:
+            for piece in re.findall(r"\s*\S+|\s+", text):
+                chunks.append(chunk(i, {"content": piece}))
+        chunks.append(chunk(i, {}, choice["finish_reason"]))
+    if include_usage:
+        chunks.append({**head, "choices": [], "usage": reply["usage"]})
+    return chunks
