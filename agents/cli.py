@@ -43,22 +43,31 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser("train", help="train a policy on an environment (GRPO, PPO, ...)",
                               description="Train a policy with RL on an rlenvs environment.")
-    p.add_argument("--env", default="rlenvs/Arithmetic-v0", help="environment id")
+    p.add_argument("env", nargs="?", default=None, help="environment id (or --env)")
+    p.add_argument("--env", dest="env_opt", default="rlenvs/Arithmetic-v0",
+                   help="environment id")
     p.add_argument("--algo", default="grpo", choices=sorted(PRESETS))
     p.add_argument("--policy", default="smollm2", help="smollm2 or a local model folder")
     p.add_argument("--lora", action="store_true", help="train LoRA adapters (needs peft)")
-    p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--steps", type=int, default=20, help="optimizer steps (max_steps)")
-    p.add_argument("--out-dir", default="runs/train")
-    p.add_argument("--lr", type=float, default=None, help="learning rate")
-    p.add_argument("--num-generations", type=int, default=None)
+    p.add_argument("--lora-r", type=_positive, default=16)
+    p.add_argument("--max-steps", "--steps", dest="max_steps", type=_positive, default=20,
+                   help="optimizer steps")
+    p.add_argument("--output-dir", "--out-dir", dest="output_dir", default="runs/train")
+    p.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float, default=None,
+                   help="default: the algorithm's")
+    p.add_argument("--num-generations", type=_positive, default=None,
+                   help="completions per prompt (default: the algorithm's)")
     p.add_argument("--rollout", default=None, choices=["chain", "tree", "arpo"],
                    help="chain (independent episodes), tree (Tree-GRPO: --set ts_m/ts_n/ts_l/"
                         "ts_k) or arpo (entropy branching: --set rollout_budget/"
                         "initial_rollouts/beam_size/branch_probability/entropy_weight)")
-    p.add_argument("--batch-size", type=int, default=None, help="per_device_train_batch_size")
-    p.add_argument("--grad-accum", type=int, default=None, help="gradient_accumulation_steps")
-    p.add_argument("--max-completion-length", type=int, default=None)
+    p.add_argument("--per-device-train-batch-size", "--batch-size",
+                   dest="per_device_train_batch_size", type=_positive, default=None,
+                   help="completions per micro-batch (default: the algorithm's)")
+    p.add_argument("--gradient-accumulation-steps", "--grad-accum",
+                   dest="gradient_accumulation_steps", type=_positive, default=None)
+    p.add_argument("--max-completion-length", "--max-new-tokens", dest="max_completion_length",
+                   type=_positive, default=None, help="most tokens per reply")
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -75,6 +84,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="any config setting, e.g. --set beta=0.04 --set loss_type=grpo")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
                    help="environment option, e.g. --env-kwarg level=1 --env-kwarg lenient=true")
+    p.add_argument("--demo", action="store_true",
+                   help="the main job's GRPO demo: SmolLM2 on level-1 arithmetic for "
+                        "--demo-minutes, greedy held-out accuracy before/after")
+    p.add_argument("--demo-minutes", type=float, default=4.0)
     p.add_argument("--no-plot", action="store_true", help="do not write curves.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -97,15 +110,11 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         if not path.is_file():
             raise SystemExit(f"--config: no such file {path}")
         settings.update(json.loads(path.read_text()))
-    flags = {
-        "learning_rate": args.lr, "num_generations": args.num_generations,
-        "rollout": args.rollout,
-        "per_device_train_batch_size": args.batch_size,
-        "gradient_accumulation_steps": args.grad_accum,
-        "max_completion_length": args.max_completion_length, "temperature": args.temperature,
-    }
+    flags = {k: getattr(args, k) for k in (
+        "learning_rate", "num_generations", "rollout", "per_device_train_batch_size",
+        "gradient_accumulation_steps", "max_completion_length", "temperature")}
     settings.update({k: v for k, v in flags.items() if v is not None})
-    settings.update(max_steps=args.steps, output_dir=args.out_dir, seed=args.seed,
+    settings.update(max_steps=args.max_steps, output_dir=args.output_dir, seed=args.seed,
                     eval_episodes=args.eval_episodes, eval_steps=args.eval_steps,
                     save_steps=args.save_steps, progress=not args.quiet)
     if args.resume:
@@ -119,43 +128,26 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import rlenvs
-    from agents.checkpoint import RunMismatch, prepare_output_dir, run_identity
+    if args.demo:
+        return _cmd_demo(args)
+    try:  # every check that needs no model comes first: mistakes cost seconds, not a load
+        env_id, env_kwargs, settings = _checked(args)
+    except (TypeError, ValueError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return 2
     from agents.policy import CausalLMPolicy, LoraSettings
     from agents.presets import make_trainer
 
-    try:
-        env_id = rlenvs.registration.resolve_id(args.env)
-    except rlenvs.UnknownEnvError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    env_kwargs = _key_values(args.env_kwarg, "--env-kwarg")
-    settings = _settings(args)
-    identity = run_identity(args.algo, env_id, env_kwargs, _model_name(args.policy),
-                            {**settings, "lora_r": args.lora_r if args.lora else None})
-    try:  # before the model loads: a wrong folder costs nothing
-        prepare_output_dir(args.out_dir, identity, resume=args.resume, overwrite=args.overwrite)
-    except RunMismatch as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     lora = LoraSettings(r=args.lora_r, lora_alpha=2 * args.lora_r) if args.lora else None
     value_head = args.algo == "ppo"
     if args.policy in ("smollm2", "embedded", "default"):
         policy = CausalLMPolicy.from_embedded(lora=lora, value_head=value_head)
-    elif Path(args.policy).is_dir():
-        policy = CausalLMPolicy.from_pretrained(args.policy, lora=lora, value_head=value_head)
     else:
-        print(f"error: --policy must be 'smollm2' or a local model folder, got {args.policy!r}",
-              file=sys.stderr)
-        return 2
-    try:
-        trainer = make_trainer(args.algo, policy, env_id, settings, env_kwargs=env_kwargs)
-    except (TypeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        policy = CausalLMPolicy.from_pretrained(args.policy, lora=lora, value_head=value_head)
+    trainer = make_trainer(args.algo, policy, env_id, settings, env_kwargs=env_kwargs)
     summary = trainer.train()
     last = summary["last"]
-    shown = {k: last[k] for k in ("reward", "pass_rate", "stage") if k in last}
+    shown = {k: last[k] for k in ("reward", "pass_rate", "stage") if last.get(k) is not None}
     print(json.dumps({"steps": summary["steps"], **shown, "evals": summary["evals"],
                       "metrics": summary["metrics"]}, indent=2, default=str))
     if not args.no_plot:
@@ -166,6 +158,78 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ImportError as e:
             print(f"(no plot: {e})", file=sys.stderr)
     return 0
+
+
+def _checked(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Env id, env kwargs and settings, each checked; the output folder prepared."""
+    import rlenvs
+    from agents.checkpoint import prepare_output_dir, run_identity
+
+    if args.env and args.env_opt not in (args.env, "rlenvs/Arithmetic-v0"):
+        raise ValueError(f"two environments given: {args.env!r} and --env {args.env_opt!r}")
+    env_id = rlenvs.registration.resolve_id(args.env or args.env_opt)
+    env_kwargs = _key_values(args.env_kwarg, "--env-kwarg")
+    rlenvs.make(env_id, **env_kwargs).close()
+    if args.policy not in ("smollm2", "embedded", "default") and not Path(args.policy).is_dir():
+        raise ValueError(f"--policy must be 'smollm2' or a local model folder, "
+                         f"got {args.policy!r}")
+    settings = _settings(args)
+    config_for(args.algo, settings)
+    identity = run_identity(args.algo, env_id, env_kwargs, _model_name(args.policy),
+                            {**settings, "lora_r": args.lora_r if args.lora else None})
+    prepare_output_dir(args.output_dir, identity, resume=args.resume, overwrite=args.overwrite)
+    return env_id, env_kwargs, settings
+
+
+def config_for(algo: str, settings: dict[str, Any]) -> Any:
+    """The trainer config ``algo`` with ``settings`` would get; a value of the wrong type is a
+    ``ValueError`` naming the setting (before any comparison inside the config trips on it)."""
+    import dataclasses
+
+    import agents
+    from agents.presets import PRESETS
+
+    if algo not in PRESETS:
+        raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(PRESETS)}")
+    cls_name, preset = PRESETS[algo]
+    config_class = getattr(agents, cls_name).config_class
+    types = {f.name: str(f.type) for f in dataclasses.fields(config_class)}
+    for key, value in settings.items():
+        kind = types.get(key, "")
+        numeric = kind.split(" | ")[0] in ("int", "float")
+        if numeric and (isinstance(value, str) or isinstance(value, bool)) and \
+                not (value == "quarter" and key == "overlong_buffer_len"):
+            raise ValueError(f"{key} must be a number ({kind}), got {value!r}")
+    values = {**preset, **settings}
+    if values.get("overlong_buffer_len") == "quarter":
+        values["overlong_buffer_len"] = max(1, int(values.get("max_completion_length", 256)) // 4)
+    return config_class.from_dict(values)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """``train --demo``: the main job's GRPO demo, with its before/after table."""
+    from agents.demo import run_training_demo
+    from rlenvs.evaluation import print_table
+
+    demo = run_training_demo(Path(args.output_dir), minutes=args.demo_minutes, seed=args.seed,
+                             eval_episodes=args.eval_episodes or 60, progress=not args.quiet)
+    rows = [
+        ("held-out accuracy before", f"{demo['accuracy_before']:.3f}"),
+        ("held-out accuracy after", f"{demo['accuracy_after']:.3f}"),
+        ("optimizer steps", str(demo["steps"])),
+        ("dense -> binary switch at step", str(demo["switched_at"])),
+        ("minutes", f"{demo['minutes']:.1f}"),
+        ("plot", str(demo.get("plot"))),
+    ]
+    print_table("GRPO on rlenvs/Arithmetic-v0 (level 1, greedy, held-out seeds)", rows)
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _model_name(policy: str) -> str:

@@ -1,6 +1,8 @@
-"""The ``rlenvs`` command line: list, eval, serve, main, and train/plot from the agents package.
+"""``rlenvs``: list, evaluate and serve LLM environments and policies; run the main job.
 
-The only place allowed to reach across judges, rlenvs and agents, lazily.
+Sub-commands contributed by packages (``train`` and ``plot`` from ``agents``, third-party
+ones) come from the ``rlenvs.commands`` entry-point group. A user error is one ``error:`` line
+and exit code 2, found before any model loads; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -8,52 +10,55 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "UsageError", "COMMANDS_GROUP", "positive_int"]
+
+COMMANDS_GROUP = "rlenvs.commands"
+_EMBEDDED = ("smollm2", "embedded", "default")
 
 
-def _print_table(title: str, rows: Sequence[tuple[str, str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for k, v in rows:
-        table.add_row(k, v)
-    Console().print(table)
+class UsageError(Exception):
+    """A mistake in the command line: reported as one line, exit code 2."""
 
 
-def _sampling(args: argparse.Namespace) -> Any:
-    from judges.llm.base import SamplingParams
+class _Parser(argparse.ArgumentParser):
+    """Every (sub-)command shows its defaults in ``--help``."""
 
-    temperature = args.temperature
-    if temperature is None:
-        temperature = 0.0 if args.samples == 1 else 0.8
-    return SamplingParams(
-        temperature=temperature, max_new_tokens=args.max_new_tokens, seed=args.seed
-    )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        if "help" not in kwargs and kwargs.get("default") is not None:
+            kwargs["help"] = "(default: %(default)s)"  # argparse skips a default without help
+        return super().add_argument(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """One line (argparse prints the whole usage block first)."""
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def _policy(args: argparse.Namespace) -> Any:
-    from rlenvs.policies import load_policy
-
-    kwargs: dict[str, Any] = {}
-    if args.policy in ("smollm2", "embedded", "default"):
-        kwargs = {"dtype": args.dtype, "batch_size": args.batch_size}
-    elif args.policy.startswith(("http://", "https://")):
-        kwargs = {"model": args.model or "default"}
-    return load_policy(args.policy, **kwargs)
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _parse_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise SystemExit(f"--env-kwarg expects KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--env-kwarg expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
         try:
             out[key] = json.loads(value)
@@ -62,34 +67,93 @@ def _parse_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+# ----------------------------------------------------------------- checks before the model loads
+
+def _env_checked(env: str | None, kwargs: dict[str, Any]) -> str:
     import rlenvs
+
+    if not env:
+        raise UsageError("name an environment: `rlenvs eval ENV` or --env ENV (`rlenvs list`)")
+    env_id = rlenvs.registration.resolve_id(env)
+    rlenvs.make(env_id, **kwargs).close()  # bad kwargs fail here, not after the model load
+    return env_id
+
+
+def _policy_checked(args: argparse.Namespace) -> None:
+    """Fail fast on a policy that cannot load: a missing folder, a server that is down."""
+    spec = args.policy
+    if spec.startswith(("http://", "https://")):
+        from judges.llm.openai_backend import OpenAIChat
+
+        try:
+            listed = OpenAIChat(spec, timeout_s=10, max_retries=0).request("/models")
+        except Exception as e:  # noqa: BLE001 - any failure here means: not reachable
+            raise UsageError(f"--policy {spec}: server not reachable ({e})") from None
+        models = [m.get("id") for m in listed.get("data", []) if isinstance(m, dict)]
+        if args.model is None and models:
+            args.model = models[0]
+    elif spec not in _EMBEDDED and not spec.startswith("vllm:") and \
+            not Path(spec.removeprefix("hf:")).is_dir():
+        raise UsageError(f"--policy {spec!r}: use 'smollm2', an http(s):// OpenAI-compatible "
+                         "URL, 'vllm:PATH' or a local model folder")
+
+
+def _policy(args: argparse.Namespace) -> Any:
+    from rlenvs.policies import load_policy
+
+    kwargs: dict[str, Any] = {}
+    if args.policy in _EMBEDDED:
+        kwargs = {"dtype": args.dtype, "batch_size": args.generation_batch_size}
+    elif args.policy.startswith(("http://", "https://")):
+        kwargs = {"model": args.model or "default"}
+    policy = load_policy(args.policy, **kwargs)
+    if args.policy.startswith(("http://", "https://")):
+        policy.name = f"{args.model or 'default'} @ {args.policy}"
+    return policy
+
+
+def _sampling(args: argparse.Namespace, samples: int = 1) -> Any:
+    from judges.llm.base import SamplingParams
+
+    temperature = args.temperature
+    if temperature is None:
+        temperature = 0.0 if samples == 1 else 0.8
+    return SamplingParams(temperature=temperature, max_new_tokens=args.max_completion_length,
+                          seed=args.seed)
+
+
+# ----------------------------------------------------------------- commands
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import inspect
+
+    import rlenvs
+    from rlenvs.registration import describe_env, env_kwargs
 
     for env_id in rlenvs.list_envs():
         print(env_id)
+        if args.details:
+            print(f"    {describe_env(env_id)}")
+            shown = [k if v is inspect.Parameter.empty else f"{k}={v!r}"
+                     for k, v in env_kwargs(env_id).items()]
+            print(f"    kwargs: {', '.join(shown) or '(none)'}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import rlenvs
-    from rlenvs.evaluation import evaluate
+    from rlenvs.evaluation import check_out_path, evaluate, print_table
 
-    try:
-        env_id = rlenvs.registration.resolve_id(args.env_id)
-    except rlenvs.UnknownEnvError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    result = evaluate(
-        env_id,
-        _policy(args),
-        episodes=args.episodes,
-        samples=args.samples,
-        seed=args.seed,
-        out=args.out,
-        env_kwargs=_parse_kwargs(args.env_kwarg),
-        sampling=_sampling(args),
-    )
-    _print_table(f"{env_id} — {result.policy}", result.table_rows())
+    if args.env and args.env_opt and args.env != args.env_opt:
+        raise UsageError(f"two environments given: {args.env!r} and --env {args.env_opt!r}")
+    env_kwargs = _parse_kwargs(args.env_kwarg)
+    env_id = _env_checked(args.env or args.env_opt, env_kwargs)
+    if args.out:
+        check_out_path(args.out)
+    _policy_checked(args)
+    result = evaluate(env_id, _policy(args), episodes=args.episodes, samples=args.samples,
+                      seed=args.seed, out=args.out, env_kwargs=env_kwargs,
+                      sampling=_sampling(args, args.samples), progress=not args.quiet)
+    print_table(f"{env_id} — {result.policy}", result.table_rows())
     if args.out:
         print(f"transcripts: {args.out}\nsummary: {args.out}.summary.json")
     return 0
@@ -98,7 +162,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from judges.llm.server import ChatServer
 
-    server = ChatServer(_policy(args), host=args.host, port=args.port)
+    _policy_checked(args)
+    server = ChatServer(_policy(args), host=args.host, port=args.port,
+                        max_new_tokens=args.max_completion_length)
     print(f"serving {server.model.name} at {server.base_url}", flush=True)
     try:
         server.serve_forever()
@@ -112,59 +178,87 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_main(args: argparse.Namespace) -> int:
     from rlenvs.suite import run_main_job
 
-    code = run_main_job(
-        out_dir=Path(args.out_dir),
-        episodes=args.episodes,
-        seed=args.seed,
-        policy=_policy(args),
-        max_new_tokens=args.max_new_tokens,
-    )
-    if code or args.train_minutes <= 0:
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--output-dir {out_dir} is a file")
+    _policy_checked(args)
+    train = _command("train") if args.train_minutes > 0 else None
+    if args.train_minutes > 0 and train is None:
+        raise UsageError("the GRPO demo needs the `train` command (the agents package): "
+                         "reinstall rlenvs, or pass --train-minutes 0")
+    code = run_main_job(out_dir=out_dir, episodes=args.episodes, seed=args.seed,
+                        policy=_policy(args), max_new_tokens=args.max_completion_length,
+                        chat_judge=args.chat_judge)
+    if code or train is None:
         return code
-    try:
-        from agents.demo import run_training_demo
-    except ImportError as e:  # the agents package is part of this distribution
-        print(f"error: cannot import the agents package: {e}", file=sys.stderr)
-        return 1
-    print(f"\nshort GRPO run of SmolLM2 on Arithmetic-v0 ({args.train_minutes:g} min)...", flush=True)
-    demo = run_training_demo(Path(args.out_dir) / "grpo", minutes=args.train_minutes,
-                             seed=args.seed, eval_episodes=args.train_eval_episodes)
-    rows = [
-        ("held-out accuracy before", f"{demo['accuracy_before']:.3f}"),
-        ("held-out accuracy after", f"{demo['accuracy_after']:.3f}"),
-        ("optimizer steps", str(demo["steps"])),
-        ("dense -> binary switch at step", str(demo["switched_at"])),
-        ("minutes", f"{demo['minutes']:.1f}"),
-        ("plot", str(demo.get("plot"))),
-    ]
-    _print_table("GRPO on rlenvs/Arithmetic-v0 (level 1, greedy, held-out seeds)", rows)
-    return 0
+    print(f"\nshort GRPO run of SmolLM2 on Arithmetic-v0 ({args.train_minutes:g} min)...",
+          flush=True)
+    return _run_command(train, ["--demo", "--demo-minutes", str(args.train_minutes),
+                                "--output-dir", str(out_dir / "grpo"), "--seed", str(args.seed),
+                                "--eval-episodes", str(args.train_eval_episodes),
+                                "--overwrite"])
 
+
+# ----------------------------------------------------------------- parser
 
 def _add_policy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default="smollm2",
                    help="smollm2 | http(s)://HOST:PORT/v1 | vllm:PATH | local model folder")
-    p.add_argument("--model", default=None, help="model name sent to an HTTP server")
+    p.add_argument("--model", default=None,
+                   help="model name sent to an HTTP server (default: the server's first)")
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--generation-batch-size", "--batch-size", dest="generation_batch_size",
+                   type=positive_int, default=16, help="conversations per generate call")
+    p.add_argument("--max-completion-length", "--max-new-tokens", dest="max_completion_length",
+                   type=positive_int, default=256, help="most tokens per reply")
+
+
+def _commands() -> dict[str, Any]:
+    found = {}
+    for ep in entry_points(group=COMMANDS_GROUP):
+        try:
+            found[ep.name] = ep.load()
+        except Exception as e:  # noqa: BLE001 - a broken plugin must not break the CLI
+            warnings.warn(f"rlenvs command {ep.name!r} ({ep.value}) failed to load: {e!r}",
+                          RuntimeWarning, stacklevel=2)
+    return found
+
+
+def _command(name: str) -> Any:
+    return _commands().get(name)
+
+
+def _run_command(add_parser: Any, argv: list[str]) -> int:
+    parser = _Parser(prog="rlenvs")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    made = add_parser(sub)
+    args = parser.parse_args([made.prog.split()[-1], *argv])
+    return int(args.func(args) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rlenvs", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="rlenvs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", help="list registered environments").set_defaults(func=cmd_list)
+    p = sub.add_parser("list", help="list registered environments")
+    p.add_argument("--details", action="store_true",
+                   help="with each environment's description and kwargs")
+    p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("eval", help="evaluate a policy on an environment")
-    p.add_argument("env_id")
+    p.add_argument("env", nargs="?", default=None, help="environment id (or --env)")
+    p.add_argument("--env", dest="env_opt", default=None, help="environment id")
     _add_policy_args(p)
-    p.add_argument("--episodes", type=int, default=20)
-    p.add_argument("--samples", type=int, default=1, help="samples per episode (pass@k)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--episodes", type=positive_int, default=20, help="seeded episodes")
+    p.add_argument("--num-generations", "--samples", dest="samples", type=positive_int,
+                   default=1, help="samples per episode (pass@k for powers of two up to it)")
+    p.add_argument("--seed", type=int, default=0, help="episode i uses task seed SEED+i")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="default: 0 (greedy) for one sample, 0.8 for several")
     p.add_argument("--out", default=None, help="JSONL transcripts (summary beside it)")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("serve", help="serve a policy over an OpenAI-compatible HTTP API")
@@ -176,27 +270,49 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("main", help="the main job: evaluate the policy on every env family, "
                        "then a short GRPO run with accuracy before/after")
     _add_policy_args(p)
-    p.add_argument("--episodes", type=int, default=10, help="seeded episodes per env family")
+    p.add_argument("--episodes", type=positive_int, default=10,
+                   help="seeded episodes per env family")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-dir", default="results")
+    p.add_argument("--output-dir", "--out-dir", dest="out_dir", default="results")
+    p.add_argument("--chat-judge", default="reference",
+                   help="judge of the Chat-v0 row: reference (reference-guided over the "
+                        "embedded model), smollm2, an http(s):// judge server, or none "
+                        "(row marked unscored)")
     p.add_argument("--train-minutes", type=float, default=4.0,
                    help="length of the GRPO demo run (0 skips training)")
-    p.add_argument("--train-eval-episodes", type=int, default=60)
+    p.add_argument("--train-eval-episodes", type=positive_int, default=60)
     p.set_defaults(func=cmd_main)
 
-    try:  # training commands live in the agents package (imported lazily by its own commands)
-        from agents.cli import add_plot_parser, add_train_parser
-    except ImportError:
-        pass
-    else:
-        add_train_parser(sub)
-        add_plot_parser(sub)
+    for name, add_parser in sorted(_commands().items()):
+        try:
+            add_parser(sub)
+        except Exception as e:  # noqa: BLE001
+            warnings.warn(f"rlenvs command {name!r} failed to add itself: {e!r}",
+                          RuntimeWarning, stacklevel=2)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if debug:
+        argv.remove("--debug")
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        if debug:
+            raise
+        from judges.llm.base import BackendError
+
+        user = isinstance(e, UsageError | ValueError | TypeError | KeyError | OSError |
+                          BackendError)
+        text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: {text or type(e).__name__} (--debug for the traceback)",
+              file=sys.stderr)
+        return 2 if user else 1
 
 
 if __name__ == "__main__":

@@ -2,8 +2,14 @@
 
 Episode ``i`` is ``reset(seed=seed + i)``, so the same seed gives the same tasks. The ``k``
 samples of an episode are ``clone()``-s of the reset environment (the same task), which is what
-``pass@k`` needs. Multi-turn episodes are stepped in lock-step batches: every policy call covers
-all episodes still running.
+``pass@k`` needs. Multi-turn episodes are stepped in lock-step rounds, each split into batches
+of the policy's ``batch_size`` (the progress bar moves per batch, with a token rate).
+
+Reproducible: sample ``j`` of episode ``i`` draws its turn-``t`` reply with its own seed
+(derived from ``seed, i, j, t``), so replies do not depend on the batch size or on which other
+episodes are running. Crash-safe: ``out`` is checked before anything runs, every transcript is
+appended to it as its episode ends, and ``<out>.summary.json`` records the full configuration
+(env kwargs, sampling, seeds, versions) next to the numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,9 @@ import numpy as np
 from judges.llm.base import ChatModel, SamplingParams
 from rlenvs.registration import make
 
-__all__ = ["evaluate", "EvalResult", "pass_at_k", "GROUP_KEYS"]
+__all__ = ["evaluate", "EvalResult", "pass_at_k", "pass_at_k_ks", "GROUP_KEYS", "check_out_path",
+           "print_table", "policy_label",
+           "run_seed", "versions"]
 
 # Task keys that, when present, split the summary into groups (difficulty etc.).
 GROUP_KEYS = ("level", "difficulty", "source")
@@ -38,6 +46,16 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def pass_at_k_ks(samples: int) -> list[int]:
+    """The k reported for ``samples`` per episode: every power of two up to it, and itself."""
+    return sorted({2**i for i in range(samples.bit_length()) if 2**i <= samples} | {samples})
+
+
+def run_seed(seed: int, episode: int, sample: int, turn: int) -> int:
+    """The sampling seed of one reply; depends on nothing but these four numbers."""
+    return int(np.random.SeedSequence([seed, episode, sample, turn]).generate_state(1)[0])
 
 
 @dataclass
@@ -59,13 +77,16 @@ class EvalResult:
             rows.append((f"judge: {name}", f"{value:.3f}"))
         for group, stats in s["groups"].items():
             rows.append((f"{group}", f"pass@1 {stats['pass@1']:.3f}  (n={stats['episodes']})"))
+        if s.get("finish_reasons"):
+            rows.append(("finish reasons", ", ".join(f"{k} {v}" for k, v in
+                                                     s["finish_reasons"].items())))
         rows.append(("seconds", f"{s['seconds']:.1f}"))
         return rows
 
 
 def evaluate(
-    env_id: str,
-    policy: ChatModel,
+    env: Any,
+    policy: ChatModel | Callable[[list[dict[str, Any]]], str],
     episodes: int = 20,
     samples: int = 1,
     seed: int = 0,
@@ -77,67 +98,130 @@ def evaluate(
     """Run ``episodes`` seeded episodes with ``samples`` samples each and summarise.
 
     Args:
-        env_id: a registered id (``rlenvs list``).
-        policy: anything with ``generate(conversations, sampling)`` (``rlenvs.load_policy``).
-        out: write one JSON line per sample (transcript, rewards, verdicts) here, and the
-            summary to ``<out>.summary.json``.
+        env: a registered id (``rlenvs list``) or an environment made with ``rlenvs.make``.
+        policy: anything with ``generate(conversations, sampling)`` (``rlenvs.load_policy``),
+            or a plain function ``messages -> reply`` (wrapped in ``FunctionPolicy``).
+        out: append one JSON line per sample (transcript, rewards, verdicts, finish reasons,
+            token counts) here as episodes end, and the summary to ``<out>.summary.json``.
         sampling: defaults to greedy for one sample, temperature 0.8 for several.
     """
+    from rlenvs.policies import as_policy
+
     if episodes < 1 or samples < 1:
-        raise ValueError("episodes and samples must be at least 1")
+        raise ValueError(f"episodes and samples must be at least 1, got episodes={episodes}, "
+                         f"samples={samples}")
+    env_id, env_kwargs = _env_id(env, env_kwargs)
+    policy = as_policy(policy)
     if sampling is None:
         sampling = SamplingParams(temperature=0.0 if samples == 1 else 0.8, seed=seed)
     elif sampling.seed is None:
         sampling = dataclasses.replace(sampling, seed=seed)
+    if out is not None:
+        out = check_out_path(out)
     started = time.perf_counter()
-    base = make(env_id, **(env_kwargs or {}))
+    base = make(env_id, **env_kwargs)
     runs: list[dict[str, Any]] = []
     for i in range(episodes):
         obs, info = base.reset(seed=seed + i)
         root = base.unwrapped
         for j in range(samples):
-            runs.append(
-                {
-                    "env": root.clone(),
-                    "obs": obs,
-                    "episode": i,
-                    "sample": j,
-                    "seed": seed + i,
-                    "task": info.get("task"),
-                    "rewards": [],
-                    "infos": [],
-                    "done": False,
-                }
-            )
+            runs.append({"env": root.clone(), "obs": obs, "episode": i, "sample": j,
+                         "seed": seed + i, "task": info.get("task"), "rewards": [],
+                         "infos": [], "finish_reasons": [], "completion_tokens": [],
+                         "done": False})
     base.close()
+    records: list[dict[str, Any]] = []
+    sink = out.open("w", encoding="utf-8") if out is not None else None
     bar = _progress(len(runs), f"eval {env_id}", progress)
-    round_ = 0
-    while True:
-        active = [r for r in runs if not r["done"]]
-        if not active:
-            break
-        params = dataclasses.replace(sampling, seed=sampling.seed + 1_000_003 * round_)
-        replies = policy.generate([r["obs"] for r in active], params)
-        if len(replies) != len(active):
-            raise RuntimeError(f"policy returned {len(replies)} replies for {len(active)} prompts")
-        for run, reply in zip(active, replies, strict=True):
-            obs, reward, terminated, truncated, info = run["env"].step(reply)
-            run["obs"] = obs
-            run["rewards"].append(reward)
-            run["infos"].append(info)
-            if terminated or truncated:
-                run["done"] = True
-                bar.update(1)
-        round_ += 1
-    bar.close()
-    records = [_record(env_id, r) for r in runs]
+    tokens = 0
+    try:
+        turn = 0
+        while active := [r for r in runs if not r["done"]]:
+            size = max(1, int(getattr(policy, "batch_size", 16) or 16))
+            for start in range(0, len(active), size):
+                batch = active[start : start + size]
+                seeds = [run_seed(sampling.seed, r["episode"], r["sample"], turn) for r in batch]
+                for run, (reply, finish, used) in zip(
+                        batch, _generate(policy, [r["obs"] for r in batch], sampling, seeds),
+                        strict=True):
+                    tokens += max(used, 0)
+                    _step(run, reply, finish, used)
+                    if run["done"]:
+                        records.append(_record(env_id, run))
+                        if sink is not None:
+                            sink.write(json.dumps(records[-1], ensure_ascii=False,
+                                                  default=str) + "\n")
+                            sink.flush()
+                bar.update(sum(r["done"] for r in batch))
+                rate = tokens / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix_str(f"turn {turn + 1}, {rate:.0f} tok/s" if tokens else
+                                    f"turn {turn + 1}")
+            turn += 1
+    finally:
+        bar.close()
+        if sink is not None:
+            sink.close()
+    records.sort(key=lambda r: (r["episode"], r["sample"]))
     summary = summarize(records, samples)
     summary["seconds"] = time.perf_counter() - started
-    result = EvalResult(env_id=env_id, policy=getattr(policy, "name", "policy"),
-                        summary=summary, records=records)
+    summary["completion_tokens"] = tokens
+    summary["config"] = {
+        "env_id": env_id, "env_kwargs": env_kwargs, "episodes": episodes, "samples": samples,
+        "seed": seed, "task_seeds": [seed, seed + episodes - 1],
+        "sampling": sampling.to_dict(), "per_reply_seed": "run_seed(seed, episode, sample, turn)",
+        "policy": policy_label(policy), "versions": versions(),
+    }
+    result = EvalResult(env_id=env_id, policy=policy_label(policy), summary=summary,
+                        records=records)
     if out is not None:
-        write_results(result, out)
+        write_summary(result, out)
     return result
+
+
+def policy_label(policy: Any) -> str:
+    """What a policy is called in results: its ``name`` (the model, and the URL for HTTP)."""
+    name = str(getattr(policy, "name", "") or type(policy).__name__)
+    url = getattr(policy, "base_url", None)
+    return f"{name} @ {url}" if url and str(url) not in name else name
+
+
+def _env_id(env: Any, env_kwargs: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    if isinstance(env, str):
+        return env, dict(env_kwargs or {})
+    spec = getattr(env, "spec", None)
+    if spec is None or not getattr(spec, "id", None):
+        raise TypeError("env must be an environment id or an environment made with rlenvs.make, "
+                        f"got {type(env).__name__}")
+    if env_kwargs:
+        raise ValueError("env_kwargs only applies when env is given as an id")
+    return spec.id, dict(spec.kwargs or {})
+
+
+def _generate(policy: Any, conversations: list[Any], sampling: SamplingParams,
+              seeds: list[int]) -> list[tuple[str, str | None, int]]:
+    """(reply, finish reason, completion tokens) per conversation, each with its own seed."""
+    detailed = getattr(policy, "generate_completions", None)
+    if detailed is not None:
+        done = detailed(conversations, sampling, seeds=seeds)
+        out = [(c.text, c.finish_reason, c.completion_tokens) for c in done]
+    elif sampling.temperature > 0:  # one call per seed keeps each reply independent
+        out = [(policy.generate([conv], dataclasses.replace(sampling, seed=s))[0], None, -1)
+               for conv, s in zip(conversations, seeds, strict=True)]
+    else:
+        out = [(text, None, -1) for text in policy.generate(conversations, sampling)]
+    if len(out) != len(conversations):
+        raise RuntimeError(f"policy returned {len(out)} replies for {len(conversations)} prompts")
+    return out
+
+
+def _step(run: dict[str, Any], reply: str, finish: str | None, used: int) -> None:
+    obs, reward, terminated, truncated, info = run["env"].step(reply)
+    run["obs"] = obs
+    run["rewards"].append(reward)
+    run["infos"].append(info)
+    run["finish_reasons"].append(finish)
+    run["completion_tokens"].append(used if used >= 0 else None)
+    run["done"] = bool(terminated or truncated)
 
 
 def _record(env_id: str, run: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +240,12 @@ def _record(env_id: str, run: dict[str, Any]) -> dict[str, Any]:
         "verdict": verdict.to_dict(),
         "reward_components": last.get("reward_components", {}),
         "turns": len(run["rewards"]),
+        "finish_reasons": run["finish_reasons"],
+        "completion_tokens": run["completion_tokens"],
         **({"tool_calls": last["tool_calls"]} if "tool_calls" in last else {}),
+        **({"step_rewards": last["step_rewards"]} if last.get("step_rewards") else {}),
+        **({"tool_call_errors": last["tool_call_errors"]} if last.get("tool_call_errors")
+           else {}),
     }
 
 
@@ -165,12 +254,11 @@ def summarize(records: Sequence[dict[str, Any]], samples: int) -> dict[str, Any]
     by_episode: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_episode[r["episode"]].append(r)
-    ks = sorted({1, samples})
     pass_k = {
         f"pass@{k}": float(np.mean([
             pass_at_k(len(rs), sum(x["passed"] for x in rs), k) for rs in by_episode.values()
         ]))
-        for k in ks
+        for k in pass_at_k_ks(samples)
     }
     components: dict[str, list[float]] = defaultdict(list)
     for r in records:
@@ -183,6 +271,11 @@ def summarize(records: Sequence[dict[str, Any]], samples: int) -> dict[str, Any]
         for key in GROUP_KEYS:
             if key in task and isinstance(task[key], (str, int)):
                 groups[f"{key}={task[key]}"].append(np.mean([x["passed"] for x in rs]))
+    finishes: dict[str, int] = defaultdict(int)
+    for r in records:
+        for reason in r.get("finish_reasons") or []:
+            if reason is not None:
+                finishes[reason] += 1
     return {
         "episodes": len(by_episode),
         "samples": samples,
@@ -192,20 +285,70 @@ def summarize(records: Sequence[dict[str, Any]], samples: int) -> dict[str, Any]
         "groups": {
             g: {"pass@1": float(np.mean(v)), "episodes": len(v)} for g, v in sorted(groups.items())
         },
+        "finish_reasons": dict(sorted(finishes.items())),
     }
 
 
-def write_results(result: EvalResult, out: str | Path) -> None:
+def check_out_path(out: str | Path) -> Path:
+    """Make sure transcripts can be written to ``out`` (and its summary beside it) before any
+    work starts; raises ``ValueError`` with a one-line reason otherwise."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give a file name such as {out}/eval.jsonl")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a", encoding="utf-8"), Path(str(out) + ".summary.json").open("a"):
+            pass
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    return out
+
+
+def write_summary(result: EvalResult, out: str | Path) -> Path:
+    path = Path(str(out) + ".summary.json")
+    summary = {"env_id": result.env_id, "policy": result.policy, **result.summary}
+    path.write_text(json.dumps(summary, indent=2, default=str))
+    return path
+
+
+def write_results(result: EvalResult, out: str | Path) -> None:
+    """Write all transcripts and the summary at once (for results built in memory)."""
+    out = check_out_path(out)
     with out.open("w", encoding="utf-8") as f:
         for record in result.records:
             f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    summary = {"env_id": result.env_id, "policy": result.policy, **result.summary}
-    Path(str(out) + ".summary.json").write_text(json.dumps(summary, indent=2))
+    write_summary(result, out)
+
+
+def versions() -> dict[str, str]:
+    """Versions of what decides an evaluation's numbers."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for dist in ("rlenvs", "gymnasium", "torch", "transformers", "math-verify", "openai",
+                 "vllm"):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return found
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+    return tqdm(total=total, desc=desc, disable=not enabled, unit="episode", dynamic_ncols=True)
+
+
+def print_table(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    """Print metric rows as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in rows:
+        table.add_row(k, v)
+    Console().print(table)

@@ -19,7 +19,7 @@ from typing import Any
 
 from judges.llm.base import ChatModel, Messages, SamplingParams
 
-__all__ = ["Policy", "FunctionPolicy", "load_policy", "SamplingParams"]
+__all__ = ["Policy", "FunctionPolicy", "load_policy", "as_policy", "SamplingParams"]
 
 Policy = ChatModel
 
@@ -37,15 +37,27 @@ class FunctionPolicy:
         return [self.fn(conv) for conv in conversations]
 
 
+def as_policy(policy: Any) -> ChatModel:
+    """``policy`` itself when it has ``generate``; a plain function ``messages -> reply`` wrapped
+    in :class:`FunctionPolicy`; otherwise a ``TypeError`` saying what a policy is."""
+    if hasattr(policy, "generate"):
+        return policy
+    if callable(policy):
+        return FunctionPolicy(policy, name=getattr(policy, "__name__", "function"))
+    raise TypeError(
+        f"a policy needs .generate(conversations, sampling) -> replies, got "
+        f"{type(policy).__name__}; wrap a function messages -> reply in "
+        "rlenvs.policies.FunctionPolicy(fn), or use rlenvs.load_policy('smollm2')"
+    )
+
+
 def load_policy(spec: str | ChatModel, **kwargs: Any) -> ChatModel:
     """A policy from a spec string (see the module docstring) or an existing policy object.
 
     Keyword arguments go to the backend (``dtype``, ``batch_size``, ``model``, ``timeout_s``...).
     """
     if not isinstance(spec, str):
-        if hasattr(spec, "generate"):
-            return spec
-        raise TypeError(f"policy must be a spec string or have .generate(), got {type(spec).__name__}")
+        return as_policy(spec)
     if spec in ("smollm2", "embedded", "default"):
         from judges.llm.transformers_backend import TransformersChat
 

@@ -10,13 +10,15 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import warnings
 from importlib.metadata import entry_points
 from typing import Any
 
 import gymnasium as gym
 
-__all__ = ["register", "make", "list_envs", "UnknownEnvError", "load_plugins", "ENTRY_POINT_GROUP"]
+__all__ = ["register", "make", "list_envs", "UnknownEnvError", "load_plugins", "ENTRY_POINT_GROUP",
+           "env_kwargs", "describe_env", "check_env_kwargs"]
 
 ENTRY_POINT_GROUP = "rlenvs.envs"
 _REGISTERED: set[str] = set()
@@ -107,4 +109,77 @@ def make(id: str, **kwargs: Any) -> gym.Env:
         return RemoteEnv(id, **kwargs)
     if not _PLUGINS_LOADED:
         load_plugins()
-    return gym.make(resolve_id(id), **kwargs)
+    env_id = resolve_id(id)
+    check_env_kwargs(env_id, kwargs)
+    return gym.make(env_id, **kwargs)
+
+
+# gymnasium.make's own keywords (not passed to the environment)
+_MAKE_KEYWORDS = frozenset({"max_episode_steps", "autoreset", "apply_api_compatibility",
+                            "disable_env_checker"})
+
+
+def env_kwargs(id: str) -> dict[str, Any]:
+    """The keyword arguments environment ``id`` takes, with their defaults (``inspect.Parameter
+    .empty`` where required): its class's ``__init__`` and every base it forwards ``**kwargs``
+    to, registered kwargs applied. Raises ``UnknownEnvError`` for an unknown id."""
+    spec = gym.registry[resolve_id(id)]
+    found, _ = _signature_chain(spec.entry_point)
+    found.update(spec.kwargs or {})
+    return found
+
+
+def describe_env(id: str) -> str:
+    """The first paragraph of the environment's documentation (its class or module docstring)."""
+    spec = gym.registry[resolve_id(id)]
+    target = _load(spec.entry_point)
+    doc = inspect.getdoc(target) or inspect.getdoc(inspect.getmodule(target)) or ""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+def check_env_kwargs(id: str, kwargs: dict[str, Any]) -> None:
+    """Raise ``TypeError`` naming each keyword ``id`` does not take, with the closest it does."""
+    spec = gym.registry[resolve_id(id)]
+    known, open_ended = _signature_chain(spec.entry_point)
+    if open_ended:
+        return
+    unknown = [k for k in kwargs if k not in known and k not in _MAKE_KEYWORDS]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise TypeError(f"{spec.id} does not take {', '.join(hints)}; it takes: "
+                    f"{', '.join(sorted(known))} (`rlenvs list --details` lists each env's)")
+
+
+def _load(entry_point: Any) -> Any:
+    if isinstance(entry_point, str):
+        from gymnasium.envs.registration import load_env_creator
+
+        return load_env_creator(entry_point)
+    return entry_point
+
+
+def _signature_chain(entry_point: Any) -> tuple[dict[str, Any], bool]:
+    """Keyword names -> defaults along the ``**kwargs`` forwarding chain; and whether the chain
+    ends open (some callable swallows unknown keywords, so nothing can be checked)."""
+    target = _load(entry_point)
+    callables = [c.__init__ for c in inspect.getmro(target) if "__init__" in vars(c)] \
+        if inspect.isclass(target) else [target]
+    found: dict[str, Any] = {}
+    for fn in callables:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            return found, True
+        forwards = False
+        for p in params:
+            if p.kind is p.VAR_KEYWORD:
+                forwards = True
+            elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+                found.setdefault(p.name, p.default)
+        if not forwards:
+            return found, False
+    return found, True

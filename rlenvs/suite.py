@@ -1,4 +1,10 @@
-"""The verifier suite the main job runs: one representative environment per env family."""
+"""The verifier suite the main job runs: one representative environment per env family.
+
+Every row says which judge scored it. A family whose only offline judge would be a smoke test
+(``Chat-v0``'s rule-based checks) is scored by a real judge -- reference-guided over the embedded
+model by default, or an OpenAI-compatible judge server -- or marked unscored (``--chat-judge
+none``); a smoke test never stands in for a score.
+"""
 
 from __future__ import annotations
 
@@ -8,55 +14,73 @@ from typing import Any
 
 from judges.llm.base import ChatModel, SamplingParams
 
-__all__ = ["SUITE", "run_main_job"]
+__all__ = ["SUITE", "run_main_job", "chat_judge_kwargs"]
 
-# (env id, env kwargs) — one per family; families whose env is not registered are skipped.
-SUITE: list[tuple[str, dict[str, Any]]] = [
-    ("rlenvs/Arithmetic-v0", {"lenient": True}),
-    ("rlenvs/Math-v0", {"level": 1, "lenient": True}),
-    ("rlenvs/GSM8K-v0", {}),
-    ("rlenvs/IFEval-v0", {}),
-    ("rlenvs/Instruct-v0", {}),
-    ("rlenvs/HumanEval-v0", {}),
-    ("rlenvs/MBPP-v0", {}),
-    ("rlenvs/ToolMath-v0", {}),
-    ("rlenvs/SearchQA-v0", {}),
-    ("rlenvs/ArithmeticFeedback-v0", {}),
-    ("rlenvs/Chat-v0", {}),
+# (env id, env kwargs, the judge that scores the row) -- one per family; families whose env is
+# not registered are skipped. Chat-v0's judge is chosen at run time (chat_judge_kwargs).
+SUITE: list[tuple[str, dict[str, Any], str]] = [
+    ("rlenvs/Arithmetic-v0", {"lenient": True}, "exact answer (lenient: last number)"),
+    ("rlenvs/Math-v0", {"level": 1, "lenient": True}, "math answer equivalence (lenient)"),
+    ("rlenvs/GSM8K-v0", {}, "math answer equivalence"),
+    ("rlenvs/IFEval-v0", {}, "IFEval instruction checkers"),
+    ("rlenvs/Instruct-v0", {}, "IFEval instruction checkers"),
+    ("rlenvs/HumanEval-v0", {}, "unit tests in a sandbox"),
+    ("rlenvs/MBPP-v0", {}, "unit tests in a sandbox"),
+    ("rlenvs/ToolMath-v0", {}, "math answer equivalence after tool calls"),
+    ("rlenvs/SearchQA-v0", {}, "answer match after search calls"),
+    ("rlenvs/ArithmeticFeedback-v0", {}, "exact answer, multi-attempt"),
+    ("rlenvs/Chat-v0", {}, "chosen by --chat-judge"),
 ]
 
 
-def run_main_job(
-    out_dir: Path, episodes: int, seed: int, policy: ChatModel, max_new_tokens: int = 256
-) -> int:
+def chat_judge_kwargs(chat_judge: str) -> tuple[dict[str, Any] | None, str]:
+    """Env kwargs and a label for the Chat-v0 row; ``None`` kwargs: the row is not scored."""
+    if chat_judge in ("none", "unscored", ""):
+        return None, "unscored (no real judge configured)"
+    if chat_judge == "reference":
+        return {"judge": "reference"}, "reference-guided LLM judge (embedded SmolLM2-135M)"
+    if chat_judge == "smollm2":
+        return {"judge": "smollm2"}, "pointwise LLM judge (embedded SmolLM2-135M)"
+    if chat_judge.startswith(("http://", "https://")):
+        return {"judge": chat_judge}, f"pointwise LLM judge at {chat_judge}"
+    raise ValueError(f"--chat-judge {chat_judge!r}: use reference, smollm2, an http(s):// judge "
+                     "server or none")
+
+
+def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
+                 max_new_tokens: int = 256, chat_judge: str = "reference") -> int:
     """Evaluate ``policy`` on the suite, print a summary table, write results to ``out_dir``."""
     import rlenvs
-    from rlenvs.cli import _print_table
-    from rlenvs.evaluation import evaluate
+    from rlenvs.evaluation import evaluate, policy_label, print_table
 
+    chat_kwargs, chat_label = chat_judge_kwargs(chat_judge)
     known = set(rlenvs.list_envs())
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    summaries = {}
-    for env_id, kwargs in SUITE:
+    summaries: dict[str, Any] = {}
+    for env_id, kwargs, judge in SUITE:
         if env_id not in known:
             continue
+        if env_id == "rlenvs/Chat-v0":
+            judge = chat_label
+            if chat_kwargs is None:
+                summaries[env_id] = {"scored_by": judge, "scored": False}
+                rows.append((env_id, f"unscored — {judge}"))
+                continue
+            kwargs = {**kwargs, **chat_kwargs}
         name = env_id.split("/")[-1]
         result = evaluate(
-            env_id,
-            policy,
-            episodes=episodes,
-            seed=seed,
-            env_kwargs=kwargs,
+            env_id, policy, episodes=episodes, seed=seed, env_kwargs=kwargs,
             out=out_dir / f"{name}.jsonl",
             sampling=SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed),
         )
         s = result.summary
-        summaries[env_id] = s
-        rows.append((env_id, f"pass@1 {s['pass_at_k']['pass@1']:.3f}  reward {s['mean_reward']:.3f}"))
+        summaries[env_id] = {"scored_by": judge, "scored": True, **s}
+        rows.append((env_id, f"pass@1 {s['pass_at_k']['pass@1']:.3f}  reward "
+                             f"{s['mean_reward']:.3f}  [{judge}]"))
         for group, stats in s["groups"].items():
             rows.append((f"  {group}", f"pass@1 {stats['pass@1']:.3f} (n={stats['episodes']})"))
-    _print_table(f"verifier suite — {getattr(policy, 'name', 'policy')}", rows)
-    (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2))
+    print_table(f"verifier suite — {policy_label(policy)}", rows)
+    (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
     print(f"results written to {out_dir}/")
     return 0

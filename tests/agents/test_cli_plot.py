@@ -23,7 +23,7 @@ def test_parsers_attach_to_a_host_cli():
     args = _parser().parse_args(["train", "--env", "rlenvs/Arithmetic-v0", "--algo", "dapo",
                                  "--steps", "3", "--out-dir", "runs/x", "--set", "beta=0.04",
                                  "--env-kwarg", "level=1"])
-    assert args.algo == "dapo" and args.steps == 3 and callable(args.func)
+    assert args.algo == "dapo" and args.max_steps == 3 and callable(args.func)
     args = _parser().parse_args(["plot", "runs/x"])
     assert args.run_dir == "runs/x" and callable(args.func)
 
