@@ -221,13 +221,18 @@ def register_remote(url: str, env_id: str | None = None, **kwargs: Any) -> str:
     The id defaults to ``remote/<host>-<port>/<ENV-ID>``; worker processes rebuild the env from
     the spec, so nothing else needs registering there.
     """
-    from rlenvs.registration import register
+    import gymnasium
 
     parts = urlsplit(url)
     name = (parts.path.strip("/").split("/")[-1] or "default").replace(".", "_")
     env_id = env_id or f"remote/{parts.netloc.replace(':', '-').replace('.', '_')}-{name}"
     if "-v" not in env_id.split("/")[-1]:
         env_id += "-v0"
-    register(env_id, entry_point="rlenvs.serving.client:RemoteEnv",
-             kwargs={"url": url, **kwargs}, disable_env_checker=True)
+    # gymnasium's registry directly (not rlenvs.registration, which imports this module): a
+    # remote id is not one of our environments, so `rlenvs list` does not show it
+    spec_kwargs = {"url": url, **kwargs}
+    existing = gymnasium.registry.get(env_id)
+    if existing is None or existing.kwargs != spec_kwargs:
+        gymnasium.register(env_id, entry_point="rlenvs.serving.client:RemoteEnv",
+                           kwargs=spec_kwargs, disable_env_checker=True)
     return env_id
