@@ -160,3 +160,39 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_sampled_replies_do_not_depend_on_the_batch_size():
+    """Issue 18 item 3: `--seed 0 --samples 2` gave different replies at batch size 1 and 16.
+    Each reply now has its own seed; in float32 the replies are identical (bf16 padding noise
+    can still flip a near-tie token)."""
+    from judges.llm import SamplingParams
+    from rlenvs.policies import load_policy
+
+    policy = load_policy("smollm2", dtype="float32", batch_size=16)
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=12)
+
+    def replies(batch_size: int) -> list[str]:
+        policy.batch_size = batch_size
+        result = evaluate("rlenvs/Arithmetic-v0", policy, episodes=3, samples=2, seed=0,
+                          sampling=sampling, progress=False)
+        return [r["messages"][-1]["content"] for r in result.records]
+
+    wide, narrow = replies(16), replies(1)
+    assert wide == narrow and len(set(wide)) > 1
+
+
+def test_the_chat_row_is_never_scored_by_the_smoke_test():
+    from rlenvs.suite import chat_judge_kwargs
+
+    kwargs, label = chat_judge_kwargs("reference")
+    assert kwargs == {"judge": "reference"} and "reference-guided" in label
+    from rlenvs.envs.chat_env import rule_chat_judge
+
+    assert rlenvs.make("rlenvs/Chat-v0").unwrapped.judge is rule_chat_judge  # the env default
+    env = rlenvs.make("rlenvs/Chat-v0", **kwargs)
+    assert env.unwrapped.judge is not rule_chat_judge
+    assert "rule_chat_judge" not in repr(env.unwrapped.judge)
+    assert chat_judge_kwargs("none") == (None, "unscored (no real judge configured)")
+    with pytest.raises(ValueError, match="--chat-judge"):
+        chat_judge_kwargs("rules")
