@@ -61,6 +61,14 @@ def answer_of(env: Any) -> str:
     return info["task"]["answer"]
 
 
+def _normalised(rewards: list[float]) -> list[float]:
+    """(r - mean) / (unbiased std + 1e-6), computed here from the papers' definition."""
+    n = len(rewards)
+    mean = sum(rewards) / n
+    std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (n - 1))
+    return [(r - mean) / (std + 1e-6) for r in rewards]
+
+
 # ---------------------------------------------------------------------------- Tree-GRPO
 def test_tree_advantages_hand_computed():
     rewards, prompts, trees = [1.0, 0.0, 1.0, 1.0], [0, 0, 0, 0], [0, 0, 1, 1]
@@ -106,9 +114,15 @@ def test_tree_shapes_and_budget(env, m, n, iters, k):
         tree = ro.trees[row.tree]
         replies = [msg["content"] for msg in row.messages if msg["role"] == "assistant"]
         assert replies == [tree.nodes[i].reply for i in row.node_path]
-    want = tree_advantages([r.final_reward for r in rows], [0] * len(rows),
-                           [r.tree for r in rows], "intra+inter")
-    assert [r.advantage for r in rows] == pytest.approx(want)
+    # Tree-GRPO: intra-tree term (normalised within the row's tree) + inter-tree term
+    # (normalised over all rows of the prompt), computed from the definition
+    rewards = [r.final_reward for r in rows]
+    inter = _normalised(rewards)
+    want = []
+    for i, row in enumerate(rows):
+        mine = [j for j, other in enumerate(rows) if other.tree == row.tree]
+        want.append(_normalised([rewards[j] for j in mine])[mine.index(i)] + inter[i])
+    assert [r.advantage for r in rows] == pytest.approx(want, abs=1e-5)
 
 
 def test_tree_expansion_continues_from_node_context(env):
@@ -138,8 +152,9 @@ def test_tree_k_pruning_and_validation(env):
     assert ro.budget.trajectories_generated == 12
     for p in (0, 1):
         mine = [r for r in rows if r.prompt == p]
-        want = tree_advantages([r.final_reward for r in mine], [p] * 4, [0] * 4, "inter")
-        assert [r.advantage for r in mine] == pytest.approx(want)
+        # Tree-GRPO's inter-tree term: (r - mean) / (unbiased std + 1e-6) over the prompt's leaves
+        want = _normalised([r.final_reward for r in mine])
+        assert [r.advantage for r in mine] == pytest.approx(want, abs=1e-5)
 
 
 # ---------------------------------------------------------------------------- ARPO
@@ -229,18 +244,16 @@ def test_arpo_hard_attribution_end_to_end(env):
     rows = ro.collect(env, [SEED], seed=0)
     assert len(rows) == 4 and [r.node_path[0] for r in rows[2:]] == [rows[0].node_path[0],
                                                                      rows[1].node_path[0]]
-    import torch
-
-    from agents.algorithms.grpo import group_advantages
-
-    adv, _ = group_advantages(torch.tensor([r.final_reward for r in rows]),
-                              torch.zeros(4, dtype=torch.long), "group", 1e-6)
-    assert [r.advantage for r in rows] == pytest.approx(adv.tolist(), abs=1e-6)
+    # ARPO: GRPO advantages of the M final rewards; a shared prefix gets the mean of its rows'
+    rewards = [r.final_reward for r in rows]
+    assert len(set(rewards)) > 1
+    adv = _normalised(rewards)
+    assert [r.advantage for r in rows] == pytest.approx(adv, abs=1e-6)
     for i, j in [(0, 2), (1, 3)]:
-        shared = (adv[i] + adv[j]).item() / 2
+        shared = (adv[i] + adv[j]) / 2
         assert rows[i].turn_advantages[0] == pytest.approx(shared, abs=1e-6)
         assert rows[j].turn_advantages[0] == pytest.approx(shared, abs=1e-6)
-        assert rows[j].turn_advantages[-1] == pytest.approx(adv[j].item(), abs=1e-6)
+        assert rows[j].turn_advantages[-1] == pytest.approx(adv[j], abs=1e-6)
         assert rows[i].turn_owner[0] and not rows[j].turn_owner[0]
 
 
