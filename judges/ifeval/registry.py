@@ -154,13 +154,12 @@ def constraint(
     return decorator
 
 
-def _ensure_builtins() -> None:
-    from judges.ifeval import builtin  # noqa: F401  (registers the 25 IFEval constraints)
-
-
 def get_constraint(id: str) -> Constraint:
-    """The registered constraint ``id``; ``ValueError`` listing close ids if unknown."""
-    _ensure_builtins()
+    """The registered constraint ``id``; ``ValueError`` listing close ids if unknown.
+
+    The 25 IFEval constraints are registered by ``judges.ifeval.builtin``, which the package's
+    ``__init__`` imports before anything else can reach this registry.
+    """
     try:
         return _REGISTRY[id]
     except (KeyError, TypeError):
@@ -171,7 +170,6 @@ def get_constraint(id: str) -> Constraint:
 
 def list_constraints() -> list[str]:
     """All registered instruction ids, sorted."""
-    _ensure_builtins()
     return sorted(_REGISTRY)
 
 
