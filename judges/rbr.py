@@ -14,6 +14,10 @@ response class, and a linear reward fitted on a small labelled set.
   Default weights put everything on "every rule holds"; :meth:`RuleBasedReward.fit` fits ``w``
   by ridge least squares or logistic regression (numpy) on labelled examples. Combine the
   result with another reward through ``judges.combine.combine``.
+
+A grader failure (the judge backend is down) is a failing verdict with the reason
+(``raise_on_error=True`` raises); the response is framed for the grader the way every LLM judge
+frames it (``judges.llmjudge.framing``), so it cannot close its block or fake a turn.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ class RuleBasedReward:
 
     def __init__(self, grader: Grader, rules: Mapping[str, Mapping[str, bool]],
                  class_key: str = "response_class", weights: Sequence[float] | None = None,
-                 link: str = "linear", pass_threshold: float = 0.5, name: str = "rbr") -> None:
+                 link: str = "linear", pass_threshold: float = 0.5, name: str = "rbr",
+                 raise_on_error: bool = False) -> None:
         if link not in ("linear", "logistic"):
             raise ValueError("link must be 'linear' or 'logistic'")
         self.grader = grader
@@ -86,6 +91,7 @@ class RuleBasedReward:
         self.feature_names = [*self.propositions, "all_rules", "bias"]
         self.class_key, self.link = class_key, link
         self.pass_threshold, self.name = pass_threshold, name
+        self.raise_on_error = raise_on_error
         if weights is None:
             w = np.zeros(len(self.feature_names))
             w[-2] = 1.0
@@ -146,7 +152,13 @@ class RuleBasedReward:
         if cls not in self.rules:
             return Verdict.fail(f"task has no known {self.class_key!r} (got {cls!r})",
                                 components={self.name: 0.0})
-        probs = dict(self.grader(response, task))
+        from judges.llmjudge.backend_call import call_backend, failed_verdict
+
+        graded, error = call_backend(self.grader, response, task,
+                                     raise_on_error=self.raise_on_error)
+        if error is not None:
+            return failed_verdict(error, self.name)
+        probs = dict(graded)
         f = self.features(probs, cls)
         score = self.reward_from_features(f)
         return Verdict(score, score >= self.pass_threshold, f"RBR reward {score:.3f} for {cls}",

@@ -5,13 +5,16 @@ database, keyed by a hash of (model name, conversation, sampling parameters, kin
 The default file is ``$RLENVS_CACHE/llm-cache.sqlite`` (``~/.cache/rlenvs`` when unset); pass
 ``path`` for another file, or ``":memory:"`` for a per-process cache.
 
-Sampling and keys: a greedy call (``temperature == 0``) or an unseeded call is keyed by the
-conversation alone, and only the missing conversations are sent to the backend. A seeded
-stochastic call (``temperature > 0`` and ``seed`` set) gets a different reply per position in
-the batch (backends derive per-conversation seeds from the position), so its key includes the
-position and a partial hit re-sends the whole batch, reproducing exactly what the uncached
-backend returns. Unseeded stochastic replies are cached too (re-scoring is then
-reproducible); pass ``cache_unseeded=False`` to always sample such calls afresh.
+Sampling and keys: a greedy call (``temperature == 0``) is keyed by the conversation alone,
+and only the missing conversations are sent to the backend. A stochastic call
+(``temperature > 0``) is keyed per sample -- its key includes the position in the batch -- so
+the same conversation asked ``k`` times in one batch gets ``k`` draws, never one reply ``k``
+times. With a ``seed`` (backends derive per-conversation seeds from the position) a partial hit
+re-sends the whole batch, reproducing exactly what the uncached backend returns; without one
+only the missing positions are sent. Unseeded stochastic replies are cached too (re-scoring is
+then reproducible); pass ``cache_unseeded=False`` to always sample such calls afresh. A judge
+that wants fresh draws on every call gives each call its own seeds (the generative reward model
+does).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class CachedChat:
 
     def _cached_call(
         self, kind: str, conversations: Sequence[Messages], params: Any, positional: bool,
-        call: Any,
+        call: Any, exact: bool = False,
     ) -> list[Any]:
         convs = [[dict(m) for m in conv] for conv in conversations]
         keys = [self._key(kind, c, params, i if positional else None) for i, c in enumerate(convs)]
@@ -96,7 +99,7 @@ class CachedChat:
         self.hits += len(keys) - len(missing)
         self.misses += len(missing)
         if missing:
-            todo = list(range(len(convs))) if positional else missing
+            todo = list(range(len(convs))) if exact else missing
             fresh = call([conversations[i] for i in todo])
             new = {keys[i]: value for i, value in zip(todo, fresh, strict=True)}
             self._put(new)
@@ -113,10 +116,10 @@ class CachedChat:
         stochastic = sampling.temperature > 0
         if stochastic and sampling.seed is None and not self.cache_unseeded:
             return self.inner.generate(conversations, sampling)
-        positional = stochastic and sampling.seed is not None
         return self._cached_call(
-            "generate", conversations, sampling.to_dict(), positional,
+            "generate", conversations, sampling.to_dict(), stochastic,
             lambda convs: self.inner.generate(convs, sampling),
+            exact=stochastic and sampling.seed is not None,
         )
 
     def choice_logprobs(

@@ -1,4 +1,9 @@
-"""In-process vLLM engine as a chat backend (GPU; optional ``rlenvs[vllm]`` extra)."""
+"""In-process vLLM engine as a chat backend (GPU; optional ``rlenvs[vllm]`` extra).
+
+Seeds follow the other backends: conversation ``i`` of a seeded call samples with ``seed + i``
+(one ``vllm.SamplingParams`` per request), so ``n`` copies of one prompt -- a Monte-Carlo
+prefix, a judge's ``k`` votes -- are ``n`` different draws, not one draw ``n`` times.
+"""
 
 from __future__ import annotations
 
@@ -34,13 +39,18 @@ class VLLMChat:
         self, conversations: Sequence[Messages], sampling: SamplingParams | None = None
     ) -> list[str]:
         sampling = sampling or SamplingParams()
-        params = self._vllm.SamplingParams(
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k if sampling.top_k > 0 else -1,
-            max_tokens=sampling.max_new_tokens,
-            seed=sampling.seed,
-            stop=list(sampling.stop) or None,
-        )
-        outputs = self.llm.chat([list(c) for c in conversations], params, use_tqdm=False)
+
+        def params(seed: int | None) -> Any:
+            return self._vllm.SamplingParams(
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                top_k=sampling.top_k if sampling.top_k > 0 else -1,
+                max_tokens=sampling.max_new_tokens,
+                seed=seed,
+                stop=list(sampling.stop) or None,
+            )
+
+        per_request = (params(None) if sampling.seed is None
+                       else [params(sampling.seed + i) for i in range(len(conversations))])
+        outputs = self.llm.chat([list(c) for c in conversations], per_request, use_tqdm=False)
         return [o.outputs[0].text for o in outputs]

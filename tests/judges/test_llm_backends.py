@@ -187,3 +187,35 @@ def test_an_answer_without_logprobs_is_a_clear_backend_error():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_vllm_backend_gives_every_request_its_own_seed(monkeypatch):
+    # vLLM is GPU-only and not installed here: a stand-in module records what the backend asks
+    # of vllm.LLM.chat (its documented contract: one SamplingParams per prompt, or one for all)
+    import sys
+    import types
+
+    asked = []
+
+    class FakeParams:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+
+    class FakeLLM:
+        def __init__(self, model, **kwargs):
+            pass
+
+        def chat(self, conversations, params, use_tqdm=False):
+            asked.append(params)
+            out = types.SimpleNamespace(text="ok")
+            return [types.SimpleNamespace(outputs=[out]) for _ in conversations]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=FakeLLM,
+                                                                   SamplingParams=FakeParams))
+    from judges.llm.vllm_backend import VLLMChat
+
+    chat = VLLMChat("some-model")
+    assert chat.generate([QUESTION] * 4, SamplingParams(temperature=0.8, seed=7)) == ["ok"] * 4
+    assert [p.seed for p in asked[-1]] == [7, 8, 9, 10]  # n copies of a prefix: n draws
+    chat.generate([QUESTION] * 2, SamplingParams(temperature=0.8))
+    assert asked[-1].seed is None  # unseeded: vLLM draws fresh randomness per request
