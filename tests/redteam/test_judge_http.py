@@ -54,6 +54,18 @@ class _Base(http.server.BaseHTTPRequestHandler):
         self.server_owner.times.append(time.monotonic())
         self.rfile.read(int(self.headers["Content-Length"]))
 
+    def _drip(self, data: bytes) -> None:
+        """Write ``data`` one byte every 0.2 s until done, stopped or disconnected."""
+        try:
+            for byte in data:
+                if self.server_owner.stop.is_set():
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            return
+
 
 class _Drip(_Base):
     """Headers at once, then the body one byte every 0.2 s (a 40 s answer)."""
@@ -64,15 +76,7 @@ class _Drip(_Base):
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        try:
-            for byte in body:
-                if self.server_owner.stop.is_set():
-                    return
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-                time.sleep(0.2)
-        except OSError:
-            return
+        self._drip(body)
 
 
 class _DripHeaders(_Base):
@@ -80,16 +84,7 @@ class _DripHeaders(_Base):
 
     def do_POST(self):  # noqa: N802
         self._arrived()
-        head = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 200 + b"\r\n"
-        try:
-            for byte in head:
-                if self.server_owner.stop.is_set():
-                    return
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-                time.sleep(0.2)
-        except OSError:
-            return
+        self._drip(b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 200 + b"\r\n")
 
 
 class _Throttle(_Base):
