@@ -143,7 +143,7 @@ class GenerativeRewardModel:
     def vote(self, texts: Sequence[str], response: str, task: Mapping[str, Any]) -> Verdict:
         """Aggregate already generated samples for one response into a Verdict."""
         samples: list[dict[str, Any]] = []
-        judged = judged_texts(response, task)
+        judged = judged_texts(response, task, self.max_response_chars)
         for text in texts:
             parsed = parse_score(text, self.low, self.high, judged)
             samples.append({"text": text, "score": parsed.value, "parse": parsed.reason})

@@ -70,6 +70,8 @@ def matching_view(text: str) -> tuple[str, list[int]]:
     NFKC-normalised, look-alikes mapped to Latin, invisible format characters (category
     ``Cf``: zero-width spaces and joiners, bidi controls, soft hyphen) dropped, casefolded.
     """
+    if text.isascii():  # NFKC and look-alikes change nothing, ASCII has no format characters
+        return text.lower(), list(range(len(text)))
     chars: list[str] = []
     index: list[int] = []
     for i, c in enumerate(text):
@@ -130,6 +132,9 @@ def judged_blocks(text: str, task: Mapping[str, Any], max_chars: int = DEFAULT_M
     return frame_response("RESPONSE", text, max_chars)
 
 
-def judged_texts(text: str, task: Mapping[str, Any]) -> list[str]:
-    """The untrusted texts shown by :func:`judged_blocks` (for ``parse_score``'s rule 1)."""
-    return [text, task["response"]] if isinstance(task.get("response"), str) else [text]
+def judged_texts(text: str, task: Mapping[str, Any], max_chars: int = DEFAULT_MAX_CHARS
+                 ) -> list[str]:
+    """The untrusted texts as :func:`judged_blocks` shows them, before neutralising (for
+    ``parse_score``'s rule 1: scores the judge could have quoted)."""
+    texts = [text, task["response"]] if isinstance(task.get("response"), str) else [text]
+    return [_truncated(str(t), max_chars) for t in texts]

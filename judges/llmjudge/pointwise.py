@@ -128,7 +128,8 @@ class PointwiseJudge:
         if len(task_list) != len(responses):
             raise ValueError("need one task per response")
         convs = [self.messages(r, t) for r, t in zip(responses, task_list, strict=True)]
-        judged = [judged_texts(r, t) for r, t in zip(responses, task_list, strict=True)]
+        judged = [judged_texts(r, t, self.max_response_chars)
+                  for r, t in zip(responses, task_list, strict=True)]
         texts, error = call_backend(self.model.generate, convs, self.sampling, expect=len(convs),
                                     raise_on_error=self.raise_on_error)
         if error is not None:
