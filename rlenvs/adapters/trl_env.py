@@ -16,6 +16,10 @@ parser, argument validation, sandbox, per-episode budgets and tool state as in r
 rollouts); the result is the tool message the environment produced. The final answer is the
 model's last message, scored by :func:`rlenvs.adapters.env_reward_func` (which never re-runs
 tools). ``tool_log`` on each instance records the calls of its current episode.
+
+TRL needs a chat template that renders tool calls and tool results, and a response parser for
+the model's tool calls. A ChatML model whose own template lacks tools (SmolLM2) gets both from
+:func:`tool_calling_tokenizer`: ``GRPOTrainer(..., processing_class=tool_calling_tokenizer(tok))``.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["environment_factory", "RLEnvsToolEnvironment"]
+__all__ = ["environment_factory", "tool_calling_tokenizer", "RLEnvsToolEnvironment"]
 
+_CHATML = ("<|im_start|>", "<|im_end|>")
 _PY_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list,
              "object": dict}
 
@@ -117,3 +122,36 @@ def environment_factory(env_id: str, **env_kwargs: Any) -> type[RLEnvsToolEnviro
     probe.close()
     cls_name = "".join(c for c in env_id.split("/")[-1] if c.isalnum()) + "Environment"
     return type(cls_name, (RLEnvsToolEnvironment,), methods)
+
+
+def tool_calling_tokenizer(tokenizer: Any) -> Any:
+    """A copy of ``tokenizer`` that TRL's tool-calling ``GRPOTrainer`` accepts and parses.
+
+    A tokenizer whose chat template already renders tool calls and tool results (TRL's
+    ``supports_tool_calling``) is returned unchanged. Otherwise the tokenizer must be ChatML
+    (``<|im_start|>``/``<|im_end|>`` single special tokens, ``<|im_end|>`` its EOS, as in
+    SmolLM2 and Qwen): the copy gets TRL's own Qwen2.5 ChatML tool template verbatim, so TRL
+    recognises it (its ``<tool_call>`` JSON response parser and its prefix-preserving training
+    variant). Tools are listed in the system turn; a prompt without a system message gets that
+    template's default system line, so give the dataset prompts a system message when the
+    persona matters. Any other template raises ``ValueError``: silently pairing a model with
+    a foreign tool format would train it on text it cannot parse.
+    """
+    import copy
+
+    from trl.chat_template_utils import qwen2_5_chat_template, supports_tool_calling
+
+    if supports_tool_calling(tokenizer):
+        return tokenizer
+    unk = getattr(tokenizer, "unk_token_id", None)
+    for token in _CHATML:
+        ids = tokenizer(token, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1 or ids[0] == unk:
+            raise ValueError(f"the tokenizer's chat template cannot render tool calls and it is not "
+                             f"ChatML ({token!r} is not one token); give it a tool-calling template")
+    if tokenizer.eos_token != _CHATML[1]:
+        raise ValueError(f"ChatML tool turns end with {_CHATML[1]!r} but the tokenizer's EOS is "
+                         f"{tokenizer.eos_token!r}; generation would not stop after a tool call")
+    out = copy.deepcopy(tokenizer)
+    out.chat_template = qwen2_5_chat_template
+    return out
