@@ -199,6 +199,16 @@ def cmd_main(args: argparse.Namespace) -> int:
                                 "--overwrite"])
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from rlenvs.view import write_view
+
+    if not Path(args.results).exists():
+        raise UsageError(f"{args.results}: no such file or folder (an `rlenvs eval --out` "
+                         "transcript file or the main job's --output-dir)")
+    print(write_view(args.results, args.out))
+    return 0
+
+
 # ----------------------------------------------------------------- parser
 
 def _add_policy_args(p: argparse.ArgumentParser) -> None:
@@ -266,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("view", help="write evaluation results as one self-contained HTML page")
+    p.add_argument("results", help="an `eval --out` transcript file or the main job's folder")
+    p.add_argument("--out", default=None,
+                   help="HTML path (default: RESULTS/view.html, or FILE.html beside a file)")
+    p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("main", help="the main job: evaluate the policy on every env family, "
                        "then a short GRPO run with accuracy before/after")

@@ -242,11 +242,18 @@ def _record(env_id: str, run: dict[str, Any]) -> dict[str, Any]:
         "turns": len(run["rewards"]),
         "finish_reasons": run["finish_reasons"],
         "completion_tokens": run["completion_tokens"],
-        **({"tool_calls": last["tool_calls"]} if "tool_calls" in last else {}),
+        **({"tool_calls": calls} if (calls := _tool_calls(run["infos"])) or
+           "tool_calls" in last else {}),
         **({"step_rewards": last["step_rewards"]} if last.get("step_rewards") else {}),
         **({"tool_call_errors": last["tool_call_errors"]} if last.get("tool_call_errors")
            else {}),
     }
+
+
+def _tool_calls(infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tool call of the episode, each with the turn it was made in."""
+    return [{"turn": turn, **call} for turn, info in enumerate(infos, 1)
+            for call in info.get("tool_calls") or [] if isinstance(call, dict)]
 
 
 def summarize(records: Sequence[dict[str, Any]], samples: int) -> dict[str, Any]:
