@@ -17,6 +17,7 @@ Flow for one (response, gold):
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -32,6 +33,7 @@ from judges.math.extract import (
     to_choice,
     truncate,
 )
+from judges.math.final import final_answer, gold_boxes, relation_refused
 from judges.math.options import MathOptions
 from judges.math.pool import get_pool
 from judges.verdict import Verdict
@@ -105,12 +107,30 @@ def _fast_compare(gold: str, pred: str, o: MathOptions) -> bool | None:
     return None
 
 
+def _all_same(gold: str, cands: list[str], o: MathOptions) -> bool | None:
+    """The fast-path outcome over every candidate: False as soon as one is decidedly
+    different, True when all are decidedly equal, None when any needs math-verify."""
+    outcomes = [_fast_compare(gold, c, o) for c in cands]
+    if False in outcomes:
+        return False
+    return None if None in outcomes else True
+
+
 def _as_float(s: str) -> float | None:
     n = _number(s)
     return float(n[0]) if n is not None else None
 
 
 # --------------------------------------------------------------------------- preparation
+
+
+def _guard(answer: str, o: MathOptions) -> tuple[str | None, str]:
+    return answer_problem(
+        answer,
+        max_chars=o.max_answer_chars,
+        max_depth=o.max_depth,
+        unicode_digits=o.unicode_digits,
+    )
 
 
 def _check_types(response: Any, gold: Any) -> str:
@@ -137,6 +157,8 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
         g_ans, g_how = clean_answer(gold), "raw"
     else:
         g_ans, g_how = gold_answer(gold)
+        if g_how == "boxed":  # several distinct boxes in a gold solution: a set answer
+            g_ans = gold_boxes(gold) or g_ans
         if has_math_delimiters(g_ans):  # prose with math in it: math-verify extracts
             g_how = "math_verify"
     if not g_ans.strip():
@@ -144,12 +166,7 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
     if g_how == "math_verify":
         g_ans = strip_punctuation_in_math(g_ans)
     else:
-        problem, g_ans = answer_problem(
-            g_ans,
-            max_chars=o.max_answer_chars,
-            max_depth=o.max_depth,
-            unicode_digits=o.unicode_digits,
-        )
+        problem, g_ans = _guard(g_ans, o)
         if problem:
             return _Job(Verdict.fail(f"gold {problem}"))
     details: dict[str, Any] = {"gold": truncate(g_ans)}
@@ -169,37 +186,46 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
         score = o.format_credit if rule == "boxed" else 0.0
         return _Job(Verdict(score, False, "wrong answer", details))
 
-    # response
-    found = extract_by_rules(response, o.extract)
-    if found is None:
+    # response: everything it states as its final answer (judges.math.final)
+    final = final_answer(response, o.extract)
+    if final is None:
         return _Job(Verdict.fail("no answer found", rule=None, **details))
-    raw, rule = found
+    rule = final.rule
     details["rule"] = rule
+    extra: list[str] = []  # candidates that must each be right as well
     if rule == "math_verify":
         pred, p_mode = strip_punctuation_in_math(response), "text"
     else:
-        pred, p_mode = clean_answer(raw), "answer"
-        problem, pred = answer_problem(
-            pred,
-            max_chars=o.max_answer_chars,
-            max_depth=o.max_depth,
-            unicode_digits=o.unicode_digits,
-        )
+        pred, p_mode = clean_answer(final.answer), "answer"
         details["answer"] = truncate(pred)
-        if problem:
-            return _Job(Verdict.fail(problem, method="guard", **details))
+        if final.parts:
+            details["candidates"] = [truncate(x, 60) for x in final.parts]
+        if final.trailing is not None:
+            details["stated_last"] = truncate(final.trailing, 60)
+            extra.append(final.trailing)
+        checked = []
+        for cand in [pred, *extra]:
+            problem, cand = _guard(cand, o)
+            if problem:
+                return _Job(Verdict.fail(problem, method="guard", **details))
+            checked.append(cand)
+        pred, extra = checked[0], checked[1:]
         if not pred:
             return _Job(Verdict.fail("no answer found", **details))
+        rel = next((r for r in (relation_refused(c, g_ans) for c in [pred, *extra]) if r), None)
+        if rel is not None:
+            return _Job(Verdict.fail(f"a relation ({rel}) is not a value", **details))
         if has_math_delimiters(pred):  # e.g. "$3$ and $5$": let math-verify extract
             pred, p_mode = strip_punctuation_in_math(pred), "text"
     job = _Job(details=details, boxed=(rule == "boxed"))
 
     same = None
+    cands = [pred, *extra]
     if o.fast_path and p_mode == "answer" and g_how != "math_verify":
-        same = _fast_compare(g_ans, pred, o)
+        same = _all_same(g_ans, cands, o)
     elif o.fast_path and "expr" in o.math_verify_targets:
-        if _number(g_ans.strip()) is not None and _number(pred.strip()) is not None:
-            same = _fast_compare(g_ans.strip(), pred.strip(), o)
+        if _number(g_ans.strip()) is not None and all(_number(c.strip()) for c in cands):
+            same = _all_same(g_ans.strip(), [c.strip() for c in cands], o)
     if same is not None:
         details["method"] = "fast_path"
         job.verdict = _verdict(job, o, same, _as_float(g_ans.strip()), _as_float(pred.strip()))
@@ -210,6 +236,8 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
         "gm": "text" if g_how == "math_verify" else "answer",
         "p": pred,
         "pm": p_mode,
+        "parts": [clean_answer(x) for x in final.parts],
+        "trail": extra[0] if extra else None,
         "targets": list(o.math_verify_targets),
         "bp": o.boxed_priority,
         "fr": o.float_rounding,
@@ -254,7 +282,14 @@ def _finish(job: _Job, result: dict[str, Any] | None, o: MathOptions) -> Verdict
         details["status"] = status
         if status == "timeout":
             details["killed"] = bool(result.get("killed"))
-            return Verdict.fail(f"verification timed out after {o.timeout:g} s", **details)
+            where = result.get("where")
+            if where:
+                details["timed_out_in"] = where
+            waiting = {"queue": " (no free worker)", "start-up": " (worker starting)"}
+            return Verdict.fail(
+                f"verification timed out after {o.timeout:g} s{waiting.get(where, '')}",
+                **details,
+            )
         if status == "memory":
             return Verdict.fail("verification ran out of memory", **details)
         if status == "crashed":
@@ -299,14 +334,19 @@ def verify_math(response: str, gold: str, **opts: Any) -> Verdict:
             unknown option is given.
 
     Safe from any thread and from worker processes: parsing runs in separate processes
-    with a hard wall-clock kill, so the caller's own SIGALRM timers are left alone.
+    with a hard wall-clock kill, so the caller's own SIGALRM timers are left alone. The
+    whole call -- waiting for a free worker included -- ends within ``timeout`` plus the
+    pool's kill grace (0.5 s) of entry; a call that ran out of time fails with the reason.
     """
+    start = time.monotonic()
     o = MathOptions.from_kwargs(opts)
     job = _prepare(response, gold, o)
     if job.verdict is not None:
         return job.verdict
     assert job.item is not None
-    return _finish(job, get_pool().run([job.item], o.timeout)[0], o)
+    pool = get_pool()
+    deadline = start + o.timeout + pool.kill_grace_s
+    return _finish(job, pool.run([job.item], o.timeout, deadline)[0], o)
 
 
 def verify_math_batch(
@@ -355,7 +395,8 @@ def extract_answer(response: str, **opts: Any) -> str | None:
         "targets": list(o.math_verify_targets),
         "bp": o.boxed_priority,
     }
-    result = get_pool().run([item], o.timeout)[0]
+    pool = get_pool()
+    result = pool.run([item], o.timeout, time.monotonic() + o.timeout + pool.kill_grace_s)[0]
     if result.get("status") != "ok" or not result.get("pred_found"):
         return None
     return str(result.get("pred_text", "")) or None

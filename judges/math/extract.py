@@ -27,6 +27,7 @@ from collections.abc import Sequence
 __all__ = [
     "RULES",
     "DEFAULT_RULES",
+    "box_starts",
     "find_boxed",
     "extract_by_rules",
     "clean_answer",
@@ -104,8 +105,8 @@ def _boxed_at(text: str, pos: int, cmd: str, limit: int) -> str | None:
     return None
 
 
-def find_boxed(text: str, limit: int = _MAX_TAIL) -> str | None:
-    """The content of the last non-empty ``\\boxed{}`` / ``\\fbox{}`` in ``text``, or None."""
+def box_starts(text: str) -> list[tuple[int, str]]:
+    """``(offset, command)`` of the last 64 box commands in ``text``, last first."""
     candidates: list[tuple[int, str]] = []
     for cmd in _BOX_CMDS:
         end = len(text)
@@ -115,7 +116,12 @@ def find_boxed(text: str, limit: int = _MAX_TAIL) -> str | None:
                 break
             candidates.append((pos, cmd))
             end = pos
-    for pos, cmd in sorted(candidates, reverse=True)[:_MAX_BOX_CANDIDATES]:
+    return sorted(candidates, reverse=True)[:_MAX_BOX_CANDIDATES]
+
+
+def find_boxed(text: str, limit: int = _MAX_TAIL) -> str | None:
+    """The content of the last non-empty ``\\boxed{}`` / ``\\fbox{}`` in ``text``, or None."""
+    for pos, cmd in box_starts(text):
         content = _boxed_at(text, pos, cmd, limit)
         if content is not None and content.strip():
             return content.strip()

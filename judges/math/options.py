@@ -37,8 +37,10 @@ class MathOptions:
             from ``numeric_closeness`` at relative error 0 to 0 at ``closeness_tol``.
         The score of a wrong answer is the larger of the two.
     Safety
-        timeout: seconds per comparison (parse + verify) in the worker; the worker is killed
-            ``kill_grace_s`` (pool setting, 0.5 s) later if it has not answered.
+        timeout: seconds for the whole ``verify_math`` call, counted from entry: waiting for
+            a free worker, its start-up and the work (parse + verify) all fit in
+            ``timeout + kill_grace_s`` (pool setting, 0.5 s); a worker that has not answered
+            by then is killed. In ``verify_math_batch`` it bounds each comparison's work.
         max_response_chars, max_answer_chars, max_depth: inputs beyond these fail at once.
         unicode_digits: translate non-ASCII decimal digits (Arabic-Indic, full-width...) to
             ASCII instead of failing the answer.

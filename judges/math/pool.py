@@ -107,20 +107,26 @@ class _Worker:
                 raise EOFError("math worker exited")
             self.buf.extend(chunk)
 
-    def ensure_ready(self, startup_timeout: float) -> None:
+    def ensure_ready(self, startup_timeout: float, deadline: float | None = None) -> bool:
+        """Wait for the start-up message; False if ``deadline`` (a call's own deadline)
+        passes first -- the worker keeps starting and serves a later call."""
         if self.ready:
-            return
+            return True
+        limit = time.monotonic() + startup_timeout
         try:
-            msg = self.recv(time.monotonic() + startup_timeout)
+            msg = self.recv(limit if deadline is None else min(limit, deadline))
         except EOFError:
             raise RuntimeError(
                 "math worker exited during start-up (is math-verify installed?)"
             ) from None
+        if msg is _TIMEOUT and deadline is not None and deadline < limit:
+            return False
         if msg is _TIMEOUT:
             raise RuntimeError(f"math worker did not start within {startup_timeout:.0f} s")
         if not msg.get("ready"):
             raise RuntimeError(f"math worker failed to start: {msg.get('error')}")
         self.ready = True
+        return True
 
     # -------------------------------------------------------------------------- lifecycle
     def kill(self) -> None:
@@ -202,12 +208,18 @@ class WorkerPool:
             return [w.proc.pid for w in self._workers]
 
     # ----------------------------------------------------------------------------- usage
-    def _checkout(self) -> _Worker:
+    def _checkout(self, deadline: float | None = None) -> _Worker | None:
+        """An idle worker; None if ``deadline`` passes while every worker is busy."""
         while True:
             if self._closed:
                 raise RuntimeError("the math worker pool has been shut down")
+            wait = 0.25
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return None
             try:
-                return self._idle.get(timeout=0.25)
+                return self._idle.get(timeout=wait)
             except queue.Empty:
                 continue
 
@@ -222,9 +234,27 @@ class WorkerPool:
         return new
 
     def _run_chunk(
-        self, idx: list[int], items: list[dict[str, Any]], out: list[Any], timeout: float
+        self,
+        idx: list[int],
+        items: list[dict[str, Any]],
+        out: list[Any],
+        timeout: float,
+        deadline: float | None = None,
     ) -> None:
-        worker = self._checkout()
+        """Run ``items[idx]`` on one worker. ``deadline`` (monotonic) bounds everything:
+        the wait for a free worker, its start-up and the work; past it the remaining
+        items come back as timeouts (``where``: queue, start-up or work)."""
+
+        def expire(where: str) -> None:
+            for i in idx:
+                if out[i] is None:
+                    out[i] = {"status": "timeout", "killed": False, "where": where}
+
+        found = self._checkout(deadline)
+        if found is None:
+            expire("queue")
+            return
+        worker = found
         retried: set[int] = set()  # items already re-sent once after a worker died under them
 
         def died(i: int) -> None:
@@ -238,16 +268,24 @@ class WorkerPool:
         try:
             pending = deque(idx)
             while pending:
-                worker.ensure_ready(self.startup_timeout_s)
+                if not worker.ensure_ready(self.startup_timeout_s, deadline):
+                    expire("start-up")
+                    return
+                item_s = timeout
+                if deadline is not None:
+                    item_s = min(timeout, deadline - time.monotonic() - self.kill_grace_s)
+                    if item_s < 0.01:
+                        expire("queue")
+                        return
                 try:
-                    worker.send({"timeout": timeout, "items": [items[i] for i in pending]})
+                    worker.send({"timeout": item_s, "items": [items[i] for i in pending]})
                 except OSError:
                     died(pending[0])
                     continue
                 while pending:
-                    deadline = time.monotonic() + timeout + self.kill_grace_s
+                    due = time.monotonic() + item_s + self.kill_grace_s
                     try:
-                        msg = worker.recv(deadline)
+                        msg = worker.recv(due if deadline is None else min(due, deadline))
                     except EOFError:
                         died(pending[0])
                         break
@@ -263,8 +301,13 @@ class WorkerPool:
         finally:
             self._idle.put(worker)
 
-    def run(self, items: list[dict[str, Any]], timeout: float) -> list[dict[str, Any]]:
-        """Evaluate ``items`` (in parallel over the workers); one result dict per item."""
+    def run(
+        self, items: list[dict[str, Any]], timeout: float, deadline: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Evaluate ``items`` (in parallel over the workers); one result dict per item.
+
+        ``timeout`` bounds each item's work; ``deadline`` (``time.monotonic()`` value, for
+        one-item calls) bounds the whole call, waiting for a free worker included."""
         n = len(items)
         out: list[Any] = [None] * n
         if n == 0:
@@ -273,7 +316,7 @@ class WorkerPool:
         chunks = deque(list(range(i, min(i + per, n))) for i in range(0, n, per))
         if len(chunks) == 1 or self.size == 1:
             for chunk in chunks:
-                self._run_chunk(chunk, items, out, timeout)
+                self._run_chunk(chunk, items, out, timeout, deadline)
             return out
         errors: list[BaseException] = []
 
@@ -284,7 +327,7 @@ class WorkerPool:
                         chunk = chunks.popleft()
                     except IndexError:
                         return
-                    self._run_chunk(chunk, items, out, timeout)
+                    self._run_chunk(chunk, items, out, timeout, deadline)
             except BaseException as exc:  # re-raised in the caller's thread
                 errors.append(exc)
 

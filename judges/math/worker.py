@@ -106,6 +106,14 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=loop, name="parent-watch", daemon=True).start()
 
 
+def _covers_digits(parsed: list[Any], text: str) -> bool:
+    """The plain-expression parse used every digit of the answer: ``"1 000"`` -> 1000 yes,
+    ``"11 \\mid 12"`` -> 12 no (a fragment of the answer is not the answer)."""
+    shown = next((x for x in parsed if isinstance(x, str)), "")
+    digits = sum(ch in "0123456789" for ch in text)
+    return digits > 0 and sum(ch in "0123456789" for ch in shown) >= digits
+
+
 class _Engine:
     """Parses and compares inside the worker; keeps an LRU cache of parsed answers."""
 
@@ -154,9 +162,9 @@ class _Engine:
         if any(not isinstance(x, str) for x in boxed):
             return boxed
         plain = list(self.parse(text, [self.Expr()], parsing_timeout=None))
-        if any(not isinstance(x, str) for x in plain):
+        if any(not isinstance(x, str) for x in plain) and _covers_digits(plain, text):
             return plain
-        return boxed or plain or [text]
+        return [x for x in boxed if isinstance(x, str)] or [text]
 
     def parsed(self, text: str, mode: str, targets: list[str], bp: int) -> list[Any]:
         """``parse_one`` through an LRU cache (golds repeat across a GRPO group, and so do
@@ -214,6 +222,50 @@ class _Engine:
         gv, pv = g.doit(), p.doit()
         return bool(gv.is_Rational and pv.is_Rational and gv != pv)
 
+    def same(self, item: dict[str, Any], gold: list[Any], pred: list[Any], text: str) -> bool:
+        """math-verify's ``verify`` plus two integrity rules: exact rationals are compared
+        exactly, and every constant side of a predicted equation (``41 = 42``) must equal
+        the gold too -- unless the gold is itself an equation."""
+        if not gold or not pred:
+            return False
+        equal = bool(
+            self.verify(
+                gold,
+                pred,
+                float_rounding=int(item.get("fr", 6)),
+                numeric_precision=int(item.get("np", 15)),
+                strict=bool(item.get("strict", True)),
+                allow_set_relation_comp=bool(item.get("asr", False)),
+                timeout_seconds=None,
+            )
+        )
+        if equal and item.get("exact", True) and "." not in item["g"] + text:
+            equal = not self.rationals_differ(gold, pred)
+        if equal:
+            sides = self.constant_sides(gold, pred)
+            equal = all(self.same(item, gold, [side], text) for side in sides)
+        return equal
+
+    @staticmethod
+    def constant_sides(gold: list[Any], pred: list[Any]) -> list[Any]:
+        """Sides without symbols of the equations in the first parse of ``pred`` (none when
+        the gold holds an equation)."""
+        import sympy
+
+        def eqs(obj: Any) -> list[Any]:
+            if isinstance(obj, sympy.Eq):
+                return [obj]
+            if isinstance(obj, sympy.And | sympy.FiniteSet | sympy.Tuple):
+                return [e for a in obj.args for e in eqs(a)]
+            return []
+
+        g = next((x for x in gold if not isinstance(x, str)), None)
+        p = next((x for x in pred if not isinstance(x, str)), None)
+        if g is None or p is None or eqs(g):
+            return []
+        sides = [s for e in eqs(p) for s in e.args]
+        return [s for s in sides if isinstance(s, sympy.Expr) and not s.free_symbols]
+
     def run(self, item: dict[str, Any]) -> dict[str, Any]:
         targets, bp = item.get("targets", ["latex", "expr"]), int(item.get("bp", 0))
         if item.get("kind") == "extract":
@@ -232,23 +284,15 @@ class _Engine:
         if item.get("pm") == "text":
             shown = next((x for x in pred if isinstance(x, str)), "")
             out["pred_text"] = shown[:200]
-        equal = (
-            bool(gold)
-            and bool(pred)
-            and bool(
-                self.verify(
-                    gold,
-                    pred,
-                    float_rounding=int(item.get("fr", 6)),
-                    numeric_precision=int(item.get("np", 15)),
-                    strict=bool(item.get("strict", True)),
-                    allow_set_relation_comp=bool(item.get("asr", False)),
-                    timeout_seconds=None,
-                )
+        equal = self.same(item, gold, pred, item["p"])
+        if not equal and item.get("parts"):  # one value written several ways
+            equal = all(
+                self.same(item, gold, self.parsed(p, "answer", targets, bp), p)
+                for p in item["parts"]
             )
-        )
-        if equal and item.get("exact", True) and "." not in item["g"] + item["p"]:
-            equal = not self.rationals_differ(gold, pred)
+        if equal and item.get("trail") is not None:  # the value stated last must agree
+            trail = str(item["trail"])
+            equal = self.same(item, gold, self.parsed(trail, "answer", targets, bp), trail)
         if item.get("values") or item.get("rel_tol"):
             g, p = self.value(gold), self.value(pred)
             out["gold_value"], out["pred_value"] = g, p
