@@ -1,9 +1,11 @@
 """TRL ``environment_factory``: a multi-turn rlenvs tool environment inside ``GRPOTrainer``.
 
 >>> from trl import GRPOTrainer
->>> from rlenvs.adapters import env_dataset, env_reward_func, environment_factory
+>>> from rlenvs.adapters import (env_dataset, env_reward_func, environment_factory,
+...                             tool_calling_tokenizer)
 >>> data = env_dataset("rlenvs/ToolMath-v0", n=256)                  # prompts without tool text
 >>> GRPOTrainer(model, args=config, train_dataset=data,
+...             processing_class=tool_calling_tokenizer(tokenizer),  # e.g. SmolLM2's ChatML
 ...             environment_factory=environment_factory("rlenvs/ToolMath-v0"),
 ...             reward_funcs=env_reward_func("rlenvs/ToolMath-v0")).train()
 
@@ -20,6 +22,7 @@ tools). ``tool_log`` on each instance records the calls of its current episode.
 TRL needs a chat template that renders tool calls and tool results, and a response parser for
 the model's tool calls. A ChatML model whose own template lacks tools (SmolLM2) gets both from
 :func:`tool_calling_tokenizer`: ``GRPOTrainer(..., processing_class=tool_calling_tokenizer(tok))``.
+(``tests/rlenvs/test_trl_tools.py`` runs one such GRPO step with real tool calls.)
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from typing import Any
 __all__ = ["environment_factory", "tool_calling_tokenizer", "RLEnvsToolEnvironment"]
 
 _CHATML = ("<|im_start|>", "<|im_end|>")
+_QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+_NEUTRAL_SYSTEM = "You are a helpful assistant."
 _PY_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list,
              "object": dict}
 
@@ -124,22 +129,40 @@ def environment_factory(env_id: str, **env_kwargs: Any) -> type[RLEnvsToolEnviro
     return type(cls_name, (RLEnvsToolEnvironment,), methods)
 
 
+def _own_default_system(tokenizer: Any) -> str:
+    """The system line the tokenizer's own template adds to a conversation without one."""
+    import re
+
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that cannot render this has no default to keep
+        return _NEUTRAL_SYSTEM
+    bos = f"(?:{re.escape(tokenizer.bos_token)})?" if tokenizer.bos_token else ""
+    found = re.match(bos + r"<\|im_start\|>system\n(.*?)<\|im_end\|>", text, re.S)
+    return found.group(1) if found else _NEUTRAL_SYSTEM
+
+
 def tool_calling_tokenizer(tokenizer: Any) -> Any:
     """A copy of ``tokenizer`` that TRL's tool-calling ``GRPOTrainer`` accepts and parses.
 
     A tokenizer whose chat template already renders tool calls and tool results (TRL's
     ``supports_tool_calling``) is returned unchanged. Otherwise the tokenizer must be ChatML
     (``<|im_start|>``/``<|im_end|>`` single special tokens, ``<|im_end|>`` its EOS, as in
-    SmolLM2 and Qwen): the copy gets TRL's own Qwen2.5 ChatML tool template verbatim, so TRL
-    recognises it (its ``<tool_call>`` JSON response parser and its prefix-preserving training
-    variant). Tools are listed in the system turn; a prompt without a system message gets that
-    template's default system line, so give the dataset prompts a system message when the
-    persona matters. Any other template raises ``ValueError``: silently pairing a model with
-    a foreign tool format would train it on text it cannot parse.
+    SmolLM2): the copy gets TRL's own Qwen2.5 ChatML tool template (tools listed in the system
+    turn, calls as ``<tool_call>{json}</tool_call>``, results as ``<tool_response>`` in a user
+    turn) and TRL's response parser for it. One change: a conversation without a system message
+    gets the model's own default system line (SmolLM2's), not Qwen's persona. Any other
+    template raises ``ValueError``: pairing a model with a tool format its tokenizer cannot
+    delimit would train it on text TRL cannot parse.
     """
     import copy
 
-    from trl.chat_template_utils import qwen2_5_chat_template, supports_tool_calling
+    from trl.chat_template_utils import (
+        add_response_schema,
+        is_chat_template_prefix_preserving,
+        qwen2_5_chat_template,
+        supports_tool_calling,
+    )
 
     if supports_tool_calling(tokenizer):
         return tokenizer
@@ -154,4 +177,11 @@ def tool_calling_tokenizer(tokenizer: Any) -> Any:
                          f"{tokenizer.eos_token!r}; generation would not stop after a tool call")
     out = copy.deepcopy(tokenizer)
     out.chat_template = qwen2_5_chat_template
+    add_response_schema(out)  # TRL's <tool_call> parser for this template (it matches the text)
+    if qwen2_5_chat_template.count(_QWEN_SYSTEM) == 2:
+        literal = (_own_default_system(tokenizer).replace("\\", "\\\\").replace("'", "\\'")
+                   .replace("\n", "\\n"))
+        out.chat_template = qwen2_5_chat_template.replace(_QWEN_SYSTEM, literal)
+    if not (supports_tool_calling(out) and is_chat_template_prefix_preserving(out)):
+        raise RuntimeError("TRL's ChatML tool template no longer renders tool turns as expected")
     return out

@@ -43,6 +43,14 @@ def _tokenizer():
     return transformers.AutoTokenizer.from_pretrained(str(embedded_model_dir()))
 
 
+def _qwen_template(tok):
+    from trl.chat_template_utils import qwen2_5_chat_template
+
+    out = transformers.AutoTokenizer.from_pretrained(tok.name_or_path)
+    out.chat_template = qwen2_5_chat_template
+    return out
+
+
 class ScriptedTurns(transformers.LogitsProcessor):
     """Forces each assistant turn to ``script(context, k)`` followed by EOS.
 
@@ -98,7 +106,12 @@ def policy_script(context: str, k: int) -> str:
 
 
 def test_tool_calling_tokenizer_gives_smollm2_a_template_trl_accepts_and_parses():
-    from trl.chat_template_utils import add_response_schema, parse_response, supports_tool_calling
+    from trl.chat_template_utils import (
+        add_response_schema,
+        is_chat_template_prefix_preserving,
+        parse_response,
+        supports_tool_calling,
+    )
 
     tok = _tokenizer()
     assert not supports_tool_calling(tok)  # why the helper exists
@@ -112,7 +125,16 @@ def test_tool_calling_tokenizer_gives_smollm2_a_template_trl_accepts_and_parses(
                                        tokenize=True, return_dict=False)
     rendered = fixed.decode(prefix)
     assert rendered.startswith(f"<|im_start|>system\n{SYSTEM}") and '"name": "python"' in rendered
-    add_response_schema(fixed)  # what GRPOTrainer does: it must recognise the template
+    # no system message: the model's own default system line, not TRL's template's Qwen persona
+    own = tok.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
+    assert own.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+    no_system = fixed.apply_chat_template(prompt[1:], tools=tools, tokenize=False)
+    assert no_system.startswith(own.split("<|im_end|>")[0] + "\n\n# Tools\n")
+    assert "Qwen" not in no_system and "Qwen" not in fixed.apply_chat_template(prompt[1:],
+                                                                               tokenize=False)
+    assert is_chat_template_prefix_preserving(fixed)  # so TRL keeps this template as it is
+    # GRPOTrainer sets a parser only when none is set: ours must be TRL's own for this family
+    assert fixed.response_template == add_response_schema(_qwen_template(tok)).response_template
     ids = fixed(_call("print(2 * 3)") + "<|im_end|>", add_special_tokens=False)["input_ids"]
     parsed = parse_response(fixed, ids, prefix=prefix, tools=tools)
     assert parsed["tool_calls"] == [{"type": "function", "function": {
