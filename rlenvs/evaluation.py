@@ -30,8 +30,7 @@ from judges.llm.base import ChatModel, SamplingParams
 from rlenvs.registration import make
 
 __all__ = ["evaluate", "EvalResult", "pass_at_k", "pass_at_k_ks", "GROUP_KEYS", "check_out_path",
-           "print_table", "policy_label",
-           "run_seed", "versions"]
+           "print_table", "policy_label", "run_seed", "versions", "hardware"]
 
 # Task keys that, when present, split the summary into groups (difficulty etc.).
 GROUP_KEYS = ("level", "difficulty", "source")
@@ -169,7 +168,7 @@ def evaluate(
         "env_id": env_id, "env_kwargs": env_kwargs, "episodes": episodes, "samples": samples,
         "seed": seed, "task_seeds": [seed, seed + episodes - 1],
         "sampling": sampling.to_dict(), "per_reply_seed": "run_seed(seed, episode, sample, turn)",
-        "policy": policy_label(policy), "versions": versions(),
+        "policy": policy_label(policy), "versions": versions(), "hardware": hardware(policy),
     }
     result = EvalResult(env_id=env_id, policy=policy_label(policy), summary=summary,
                         records=records)
@@ -325,6 +324,15 @@ def write_results(result: EvalResult, out: str | Path) -> None:
         for record in result.records:
             f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
     write_summary(result, out)
+
+
+def hardware(policy: Any) -> dict[str, Any]:
+    """The CPU an evaluation ran on, and the generation dtype of a local torch policy
+    (``judges.llm.cpu_dtype.cpu_facts``); a remote policy's dtype is not known here."""
+    from judges.llm.cpu_dtype import DTYPE_NAMES, cpu_facts
+
+    dtype = getattr(getattr(policy, "model", None), "dtype", None)
+    return cpu_facts(dtype if dtype in DTYPE_NAMES.values() else None)
 
 
 def versions() -> dict[str, str]:

@@ -32,19 +32,18 @@ class TransformersChat:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_embedded(cls, dtype: str = "bfloat16", **kwargs: Any) -> TransformersChat:
-        """The embedded SmolLM2-135M-Instruct (bf16 is ~1.6x faster than fp32 on CPU)."""
-        import torch
-
+    def from_embedded(cls, dtype: str = "auto", **kwargs: Any) -> TransformersChat:
+        """The embedded SmolLM2-135M-Instruct; ``dtype="auto"`` measures whether bf16 or fp32
+        is faster on this CPU (``judges.llm.cpu_dtype.resolve_dtype``)."""
+        from judges.llm.cpu_dtype import resolve_dtype
         from judges.llm.embedded import (
             EMBEDDED_MODEL_NAME,
             load_embedded_model,
             load_embedded_tokenizer,
         )
 
-        torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
         return cls(
-            load_embedded_model(torch_dtype),
+            load_embedded_model(resolve_dtype(dtype)),
             load_embedded_tokenizer(),
             name=kwargs.pop("name", EMBEDDED_MODEL_NAME),
             **kwargs,
@@ -52,12 +51,13 @@ class TransformersChat:
 
     @classmethod
     def from_pretrained(cls, path: str, dtype: str = "float32", **kwargs: Any) -> TransformersChat:
-        """Any local model folder (no hub access here: pass a path)."""
-        import torch
+        """Any local model folder (no hub access here: pass a path); ``dtype`` may be
+        ``"auto"`` (measured, as in :meth:`from_embedded`)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).eval()
+        from judges.llm.cpu_dtype import resolve_dtype
+
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype)).eval()
         return cls(model, AutoTokenizer.from_pretrained(path), name=kwargs.pop("name", path), **kwargs)
 
     def generate(

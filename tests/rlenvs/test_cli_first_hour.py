@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -196,3 +197,42 @@ def test_the_chat_row_is_never_scored_by_the_smoke_test():
     assert chat_judge_kwargs("none") == (None, "unscored (no real judge configured)")
     with pytest.raises(ValueError, match="--chat-judge"):
         chat_judge_kwargs("rules")
+
+
+def test_generation_dtype_is_measured_by_default_and_recorded(tmp_path):
+    """Issue 20: eval/serve/main default to --dtype auto (bf16 only where it measures faster on
+    this CPU), and the summary says which CPU and dtype the replies were generated with."""
+    import inspect
+
+    import torch
+
+    from judges.llm.transformers_backend import TransformersChat
+    from rlenvs.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["eval", "rlenvs/Arithmetic-v0"], ["serve"], ["main"]):
+        assert parser.parse_args(argv).dtype == "auto", argv
+    assert inspect.signature(TransformersChat.from_embedded).parameters["dtype"].default == "auto"
+    assert "(default: auto)" in _cli("eval", "--help").stdout
+    out = tmp_path / "r.jsonl"
+    for forced in ("float32", "bfloat16"):  # "auto" honours the override, so both are checked
+        run = subprocess.run(
+            [sys.executable, "-m", "rlenvs.cli", "eval", "rlenvs/Arithmetic-v0", "--episodes",
+             "1", "--max-completion-length", "4", "--quiet", "--out", str(out)],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "RLENVS_GENERATION_DTYPE": forced, "OMP_NUM_THREADS": "1"})
+        assert run.returncode == 0, run.stderr[-2000:]
+        facts = json.loads(out.with_name("r.jsonl.summary.json").read_text())["config"][
+            "hardware"]
+        assert facts["generation_dtype"] == forced
+        assert facts["cpu_model"] and facts["torch_cpu_capability"] and facts["torch_threads"] >= 1
+    # an evaluation in this process records the dtype its model actually holds
+    from rlenvs.policies import load_policy
+
+    policy = load_policy("smollm2", dtype="float32")
+    from judges.llm.base import SamplingParams
+
+    result = evaluate("rlenvs/Arithmetic-v0", policy, episodes=1, progress=False,
+                      sampling=SamplingParams(temperature=0.0, max_new_tokens=4))
+    assert result.summary["config"]["hardware"]["generation_dtype"] == "float32"
+    assert policy.model.dtype == torch.float32
