@@ -33,7 +33,7 @@ from judges.math.extract import (
     to_choice,
     truncate,
 )
-from judges.math.final import final_answer, gold_boxes, relation_refused
+from judges.math.final import final_answer, gold_boxes, gold_decimal_comma, relation_refused
 from judges.math.options import MathOptions
 from judges.math.pool import get_pool
 from judges.verdict import Verdict
@@ -159,6 +159,7 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
         g_ans, g_how = gold_answer(gold)
         if g_how == "boxed":  # several distinct boxes in a gold solution: a set answer
             g_ans = gold_boxes(gold) or g_ans
+        g_ans = gold_decimal_comma(g_ans)
         if has_math_delimiters(g_ans):  # prose with math in it: math-verify extracts
             g_how = "math_verify"
     if not g_ans.strip():

@@ -43,6 +43,7 @@ __all__ = [
     "FinalAnswer",
     "final_answer",
     "gold_boxes",
+    "gold_decimal_comma",
     "relation_in",
     "relation_refused",
     "canonical",
@@ -148,7 +149,7 @@ _VALUE = (
     r"(?:\$\$[^$]{1,400}\$\$|\$[^$\n]{1,400}\$|\\\([^\n]{1,400}?\\\)"
     r"|\\[dt]?frac\{-?\d{1,30}\}\{-?\d{1,30}\}|[-+\u2212]?\d[\d,]*(?:\.\d+)?%?|[-+\u2212]?\.\d+)"
 )
-_JOINER = r"(?:,|;|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\}|\\quad|&)"
+_JOINER = r"(?:,(?=\s)|;|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\}|\\quad|&)"
 _RUN_END_RE = re.compile(rf"(?:{_VALUE}\s*{_JOINER}\s*(?:{_JOINER}\s*)?)+$", re.IGNORECASE)
 _ONE_VALUE_RE = re.compile(_VALUE)
 
@@ -180,7 +181,29 @@ def _last_num(text: str) -> tuple[str, int] | None:
     last = None
     for last in _NUMBER_RE.finditer(text):  # noqa: B007
         pass
-    return (last.group(0), last.end()) if last else None
+    return (_decimal_comma(last.group(0)), last.end()) if last else None
+
+
+_GOLD_DECIMAL_COMMA_RE = re.compile(r"^[-+]?(?:\d+,\d{2}|0,\d+)$")
+_DECIMAL_COMMA_RE = re.compile(r"^([-+\u2212]?\d+),(\d+)$")
+# the end of the clause holding the answer: what follows is a new statement
+_CLAUSE_END_RE = re.compile(r"[,;!?\n]|\.(?=\s|\$|$)|$")
+
+
+def gold_decimal_comma(gold: str) -> str:
+    """A gold written with a decimal comma (``1,22``, ``0,111``) as a decimal; other commas
+    (``1,2`` is a list, ``1,000`` a thousand) are left alone."""
+    return gold.replace(",", ".") if _GOLD_DECIMAL_COMMA_RE.match(gold) else gold
+
+
+def _decimal_comma(number: str) -> str:
+    """``1000,99`` -> ``1000.99`` (a comma that is not a thousands separator); ``1 000`` ->
+    ``1000``."""
+    number = re.sub(r"(?<=\d) (?=\d{3}\b)", "", number)
+    m = _DECIMAL_COMMA_RE.match(number)
+    if m and not re.match(r"^[-+\u2212]?\d{1,3}(?:,\d{3})+$", number):
+        return f"{m.group(1)}.{m.group(2)}"
+    return number
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -232,11 +255,25 @@ def _found(text: str, rule: str) -> tuple[str, int, tuple[str, ...]] | None:
     raise ValueError(f"not a final-answer rule: {rule!r}")
 
 
+def _final_after_boxes(text: str) -> bool:
+    """A "final answer" anchor with an answer after the last box (earlier boxes were
+    intermediate results; the anchored statement is the final one)."""
+    boxes = boxed_all(text)
+    last = None
+    for last in _FINAL_RE.finditer(text):  # noqa: B007
+        pass
+    return bool(boxes) and last is not None and last.start() > boxes[-1][1]
+
+
 def final_answer(text: str, rules: Sequence[str]) -> FinalAnswer | None:
     """The response's final answer by the first rule in ``rules`` that finds one.
 
     ``math_verify`` and ``choice`` are handed to :func:`extract_by_rules` unchanged.
     """
+    rules = list(rules)
+    if "boxed" in rules and "final_answer" in rules and _final_after_boxes(text):
+        rules.remove("final_answer")  # "Final answer: x" after the boxes supersedes them
+        rules.insert(rules.index("boxed"), "final_answer")
     for rule in rules:
         if rule in ("math_verify", "choice"):
             found = extract_by_rules(text, [rule])
@@ -248,9 +285,10 @@ def final_answer(text: str, rules: Sequence[str]) -> FinalAnswer | None:
             continue
         answer, end, parts = hit
         trailing = None
-        after = _last_value(text[end:]) if end < len(text) else None
-        if after is not None:
-            later = clean_answer(after[0])
+        clause = _CLAUSE_END_RE.search(text, end) if end < len(text) else None
+        after = _last_value(text[clause.end() :]) if clause else None
+        if after is not None and any(ch.isdigit() for ch in after[0]):
+            later = _decimal_comma(clean_answer(after[0]))
             if later and canonical(later) != canonical(answer):
                 if not parts or canonical(later) not in {canonical(p) for p in parts}:
                     trailing = later
