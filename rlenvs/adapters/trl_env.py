@@ -95,7 +95,8 @@ def _method(name: str, tool: Any) -> Callable[..., str]:
         annotations[pname] = kind
         arg_docs.append(f"    {pname}: {schema.get('description') or pname}")
 
-    def method(self: RLEnvsToolEnvironment, **arguments: Any) -> str:
+    # ``self`` positional-only: a policy's ``self`` argument reaches the env's validation
+    def method(self: RLEnvsToolEnvironment, /, **arguments: Any) -> str:
         return self._invoke(name, arguments)
 
     method.__name__ = method.__qualname__ = name

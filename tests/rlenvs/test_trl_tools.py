@@ -206,7 +206,8 @@ def test_one_trl_grpo_step_runs_real_tool_calls_through_the_env_and_masks_their_
         *a, logits_processor=transformers.LogitsProcessorList([script]), **k)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     args = trl.GRPOConfig(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2,
+        output_dir=str(tmp_path), per_device_train_batch_size=2, gradient_accumulation_steps=2,
+        num_generations=2,  # one generation of 2 prompts x 2, the loss in 2 micro-batches
         max_completion_length=160, max_steps=1, learning_rate=1e-4, use_cpu=True, report_to=[],
         logging_steps=1, save_strategy="no", beta=0.0, max_tool_calling_iterations=2,
         bf16=False, gradient_checkpointing=False,  # CPU: plain fp32 is the fast path
@@ -235,30 +236,56 @@ def test_one_trl_grpo_step_runs_real_tool_calls_through_the_env_and_masks_their_
     assert [[m["role"] for m in c] for c in scored] == [["assistant", "tool", "assistant"]] * 4
     outputs = [c[1]["content"].strip() for c in scored]
     assert sorted(outputs) == sorted(str(p + d) for p in products.values() for d in (0, 1))
-    assert [v.score for v in env_reward.last_verdicts] == [1.0, 0.0, 1.0, 0.0]
-    assert env_reward.last_verdicts[1].reason.startswith(f"expected {tasks[0]['answer']}")
+    calls = [c[0]["tool_calls"][0]["function"]["arguments"]["code"] for c in scored]
+    assert [call.endswith(" + 1)") for call in calls] == [False, True] * 2  # k-th generation
+    for call, output, verdict in zip(calls, outputs, env_reward.last_verdicts, strict=True):
+        product = products[call[len("print("):-1].removesuffix(" + 1")]
+        assert output == str(product + call.endswith(" + 1)"))
+        assert verdict.score == (output == str(product))
+        if verdict.score:
+            assert verdict.reason == "correct"
+        else:
+            assert verdict.reason.startswith(f"expected {product}, got '{output}'")
     assert metrics[f"rewards/{env_reward.__name__}/mean"] == 0.5
 
     # 3. tool_mask is 0 exactly over the tool-result tokens, 1 over everything the model wrote
-    (inputs,) = trainer.loss_inputs
+    #    (TRL shuffles and splits the batch before the loss: rows are matched by their tool call)
     eos = tok.eos_token_id
-    for row in range(4):
+    by_call = {_call(c[0]["tool_calls"][0]["function"]["arguments"]["code"]): c for c in scored}
+    assert len(by_call) == 4
+    rows = [(inputs, r) for inputs in trainer.loss_inputs for r in range(len(inputs["tool_mask"]))]
+    assert len(trainer.loss_inputs) == 2 and len(rows) == 4
+    for inputs, row in rows:
         length = int(inputs["completion_mask"][row].sum())
         ids = inputs["completion_ids"][row, :length].tolist()
         mask = inputs["tool_mask"][row, :length].tolist()
         call_end = ids.index(eos) + 1
         tool_len = mask.index(1, call_end) - call_end
         assert mask == [1] * call_end + [0] * tool_len + [1] * (length - call_end - tool_len)
-        a, b = tasks[row // 2]["question"][8:-1].split(" * ")
-        plus = " + 1" if row % 2 else ""
-        assert tok.decode(ids[:call_end]) == _call(f"print({a} * {b}{plus})") + "<|im_end|>"
+        conversation = by_call.pop(tok.decode(ids[:call_end - 1]))
         tool_text = tok.decode(ids[call_end:call_end + tool_len])
-        assert tool_text == (f"\n<|im_start|>user\n<tool_response>\n{scored[row][1]['content']}"
+        assert tool_text == (f"\n<|im_start|>user\n<tool_response>\n{conversation[1]['content']}"
                              f"\n</tool_response><|im_end|>\n{HEADER}")
         answer = tok.decode(ids[call_end + tool_len:])
-        assert answer == f"The tool says \\boxed{{{outputs[row]}}}.<|im_end|>"
+        output = conversation[1]["content"].strip()
+        assert answer == f"The tool says \\boxed{{{output}}}.<|im_end|>"
         assert ids[-1] == eos
+    assert not by_call
 
     # 4. the optimizer step moved the weights (nonzero advantages from the reward spread)
     changed = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
     assert changed
+
+
+def test_malformed_tool_calls_get_the_envs_error_message_not_an_exception():
+    env_cls = environment_factory(ENV_ID, **ENV_KWARGS)
+    env = env_cls()
+    env.reset(task={"question": "Compute 2 * 3.", "answer": "6"})
+    # what TRL's tool loop passes: **arguments exactly as the policy wrote them
+    for arguments, error in [({"expression": "1", "self": 3}, "unknown argument(s) ['self']"),
+                             ({"expression": "1", "extra": 1}, "unknown argument(s) ['extra']"),
+                             ({"expression": 5}, "must be string"),
+                             ({}, "missing required argument(s) ['expression']")]:
+        out = env.calculator(**arguments)
+        assert out.startswith("Error: calculator:") and error in out, out
+    assert len(env.tool_log) == 4 and all(c["status"] != "ok" for c in env.tool_log)
