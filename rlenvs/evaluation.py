@@ -244,8 +244,8 @@ def _record(env_id: str, run: dict[str, Any]) -> dict[str, Any]:
         **({"tool_calls": calls} if (calls := _tool_calls(run["infos"])) or
            "tool_calls" in last else {}),
         **({"step_rewards": last["step_rewards"]} if last.get("step_rewards") else {}),
-        **({"tool_call_errors": last["tool_call_errors"]} if last.get("tool_call_errors")
-           else {}),
+        **({"tool_call_errors": errors} if (errors := [
+            e for info in run["infos"] for e in info.get("tool_call_errors") or []]) else {}),
     }
 
 

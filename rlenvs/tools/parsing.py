@@ -41,6 +41,7 @@ __all__ = [
     "TagParser",
     "AnyParser",
     "make_parser",
+    "missed_calls",
     "fenced_regions",
     "last_boxed",
 ]
@@ -257,6 +258,46 @@ class AnyParser(_TagScanner):
         calls = sorted(a.calls + inner, key=lambda c: c.start)
         notes = list(dict.fromkeys(a.notes + b.notes))
         return self._limit(calls, notes)
+
+
+def missed_calls(text: str, tools: Mapping[str, Any], parser: ToolCallParser) -> list[str]:
+    """Why a reply in which ``parser`` found no call still looks like it tried one: a call
+    inside a code fence, the other format's syntax, a bare JSON call without its tags. Each
+    reason is one sentence for ``info["tool_call_errors"]`` and the verdict's reason; ``[]``
+    for a reply that did not try (or a parser of another kind)."""
+    text = text[:MAX_TEXT_CHARS]
+    inner = parser._tags if isinstance(parser, AnyParser) else parser
+    if not isinstance(inner, (HermesParser, TagParser)):
+        return []
+    hermes = isinstance(parser, (HermesParser, AnyParser))
+    table = (inner.tags if isinstance(inner, TagParser) and inner.tags is not None
+             else TagParser.tags_for(tools))
+    fences = fenced_regions(text)
+    tool_calls = [m.start() for m in re.finditer(r"<tool_call>", text)]
+    tags = list(re.finditer("<(" + "|".join(map(re.escape, table)) + ")>", text)) \
+        if table else []
+    reasons = []
+    fenced = [p for p in tool_calls if _in_regions(p, fences)] if hermes else []
+    fenced += [m.start() for m in tags if _in_regions(m.start(), fences)] \
+        if isinstance(parser, (TagParser, AnyParser)) else []
+    if fenced:
+        reasons.append("a tool call inside a ``` code fence is not run (fenced text is an "
+                       "example, not an action); write the call outside the fence")
+    if not hermes and any(not _in_regions(p, fences) for p in tool_calls) and table:
+        tag = next(iter(table))
+        reasons.append(f"<tool_call> blocks are not this environment's tool-call format; "
+                       f"call a tool with its tag, e.g. <{tag}>...</{tag}>")
+    if isinstance(parser, HermesParser):
+        outside = [m.group(1) for m in tags if not _in_regions(m.start(), fences)]
+        if outside:
+            reasons.append(f"<{outside[0]}> tags are not this environment's tool-call format; "
+                           f'write <tool_call>{{"name": "{table[outside[0]][0]}", '
+                           '"arguments": {...}}</tool_call>')
+    if hermes and not tool_calls and tools and re.search(
+            r'\{\s*"name"\s*:\s*"(' + "|".join(map(re.escape, tools)) + ')"', text):
+        reasons.append('a JSON tool call needs its tags: <tool_call>{"name": ..., '
+                       '"arguments": {...}}</tool_call>')
+    return reasons
 
 
 def make_parser(spec: str | ToolCallParser, **limits: Any) -> ToolCallParser:

@@ -25,6 +25,7 @@ Branching: tool state lives in the episode (``episode.extra``) and the wrapped e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -35,7 +36,13 @@ import numpy as np
 from judges import Verdict
 from rlenvs.core import LLMEnv, Turn
 from rlenvs.tools.base import Tool, ToolResult
-from rlenvs.tools.parsing import ParseResult, ToolCall, ToolCallParser, make_parser
+from rlenvs.tools.parsing import (
+    ParseResult,
+    ToolCall,
+    ToolCallParser,
+    make_parser,
+    missed_calls,
+)
 
 __all__ = ["ToolEnv", "answer_tool", "tool_instructions"]
 
@@ -153,14 +160,24 @@ class ToolEnv(LLMEnv):
         parsed = self.parser.parse(reply, self.tools)
         extra = self.episode.extra
         if not parsed.found:
+            missed = missed_calls(reply, self.tools, self.parser)  # tried, in a wrong form
+            errors = {"tool_call_errors": missed} if missed else {}
             if (self.no_tool_call == "nudge" and "\\boxed" not in reply
                     and extra["nudges"] < self.max_nudges):
                 extra["nudges"] += 1
-                return Turn(verdict=Verdict(score=0.0, passed=False, reason="no tool call and "
-                            "no final answer; nudged"), terminated=False,
-                            feedback=[{"role": "user", "content": NUDGE}], reward=0.0,
-                            reward_components={"tool_shaping": 0.0}, info={"tool_calls": []})
-            return self._final(reply, [])
+                reason = "; ".join(["no tool call and no final answer; nudged", *missed])
+                return Turn(verdict=Verdict(score=0.0, passed=False, reason=reason),
+                            terminated=False,
+                            feedback=[{"role": "user", "content": " ".join([NUDGE, *missed])}],
+                            reward=0.0, reward_components={"tool_shaping": 0.0},
+                            info={"tool_calls": [], **errors})
+            turn = self._final(reply, [])
+            if missed:
+                turn.info.update(errors)
+                if not turn.verdict.passed:
+                    turn.verdict = dataclasses.replace(
+                        turn.verdict, reason="; ".join([turn.verdict.reason, *missed]))
+            return turn
         return self._run_calls(parsed)
 
     def _run_calls(self, parsed: ParseResult) -> Turn:

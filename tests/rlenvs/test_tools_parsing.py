@@ -163,3 +163,44 @@ def test_shaping_rewards_valid_calls_and_penalises_invalid_ones():
     env = make_env(tool_call_reward=0.1, invalid_call_penalty=0.2)
     _, reward, *_ = env.step(call("calculator", expression="1+1") + call("nope"))
     assert reward == pytest.approx(0.1 - 0.2)
+
+
+CALC = call("calculator", expression="6*7")
+
+
+@pytest.mark.parametrize("parser, reply, says", [
+    ("hermes", f"Let me use the calculator:\n```\n{CALC}\n```", "inside a ``` code fence"),
+    ("hermes", "<calculator>6*7</calculator>", '<tool_call>{"name": "calculator"'),
+    ("hermes", '{"name": "calculator", "arguments": {"expression": "6*7"}}', "needs its tags"),
+    ("tags", CALC, "call a tool with its tag, e.g. <calculator>"),
+    ("tags", "```\n<calculator>6*7</calculator>\n```", "inside a ``` code fence"),
+    ("any", f"```python\n{CALC}\n```", "inside a ``` code fence"),
+])
+def test_a_call_in_the_wrong_form_says_why_it_was_not_run(parser, reply, says):
+    """Issue 18 item 9: such a call was silently ignored and the episode ended with "no
+    \\boxed{} answer found"; now the reason is in info and in the verdict."""
+    env = rlenvs.make("rlenvs/ToolMath-v0", parser=parser)
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(reply)
+    assert terminated and reward == 0.0 and not info["verdict"].passed
+    assert any(says in e for e in info["tool_call_errors"]), info["tool_call_errors"]
+    assert says in info["verdict"].reason and "no \\boxed{} answer" in info["verdict"].reason
+    # with nudging, the policy is told what was wrong instead
+    env = rlenvs.make("rlenvs/ToolMath-v0", parser=parser, no_tool_call="nudge")
+    env.reset(seed=0)
+    obs, _, terminated, _, info = env.step(reply)
+    assert not terminated and says in obs[-1]["content"] and info["tool_call_errors"]
+
+
+def test_replies_that_did_not_try_a_call_get_no_tool_call_errors():
+    env = rlenvs.make("rlenvs/ToolMath-v0")
+    task = env.reset(seed=0)[1]["task"]
+    for reply in ("I think it is 12.", "The calculator tool would help here.",
+                  f"\\boxed{{{task['answer']}}}"):
+        env.reset(seed=0)
+        info = env.step(reply)[-1]
+        assert "tool_call_errors" not in info, (reply, info)
+    # a fenced example next to a right final answer does not change a passing verdict
+    env.reset(seed=0)
+    info = env.step(f"For example:\n```\n{CALC}\n```\n\\boxed{{{task['answer']}}}")[-1]
+    assert info["verdict"].passed and info["tool_call_errors"]
