@@ -16,6 +16,7 @@ from typing import Any
 
 from judges.ifeval.check import check_instructions
 from judges.ifeval.registry import resolve_kwargs
+from judges.ifeval.substance import answers_task, content_words
 
 __all__ = ["build_witness", "FILLER"]
 
@@ -132,10 +133,11 @@ def _units(spec: Mapping[str, dict[str, Any]]) -> int:
     return 1
 
 
-def _extras(spec: Mapping[str, dict[str, Any]]) -> list[str]:
+def _extras(spec: Mapping[str, dict[str, Any]], topic: str | None = None) -> list[str]:
     """Fragments (no sentence end) carrying required words, capitals, marks and letters."""
     out = []
-    words: list[str] = list(spec.get("keywords:existence", {}).get("keywords", []))
+    words: list[str] = [topic] if topic else []
+    words += spec.get("keywords:existence", {}).get("keywords", [])
     freq = spec.get("keywords:frequency")
     if freq and freq["relation"] == "at least":
         words += [freq["keyword"]] * freq["frequency"]
@@ -160,14 +162,14 @@ def _extras(spec: Mapping[str, dict[str, Any]]) -> list[str]:
     return out
 
 
-def _assemble(spec: Mapping[str, dict[str, Any]], m: int) -> str:
+def _assemble(spec: Mapping[str, dict[str, Any]], m: int, topic: str | None = None) -> str:
     lang = spec.get("language:response_language", {}).get("language", "en")
     filler = FILLER[lang]
     n_units = _units(spec)
     units: list[list[str]] = [[] for _ in range(n_units)]
     for i in range(max(m, n_units)):
         units[i % n_units].append(filler[i % len(filler)])
-    extras = _extras(spec)
+    extras = _extras(spec, topic)
     bullets = "detectable_format:number_bullet_lists" in spec
     if not bullets and extras:  # a bullet's own '*' would pair up with highlight asterisks
         units[0][:0] = [" ".join(extras)]
@@ -223,12 +225,30 @@ def _assemble(spec: Mapping[str, dict[str, Any]], m: int) -> str:
     return text
 
 
+def _topic_word(base_task: str, spec: Mapping[str, dict[str, Any]]) -> str | None:
+    """A word of the task to mention (None when the answer must be in another language)."""
+    if "language:response_language" in spec:
+        return None
+    letter = spec.get("keywords:letter_frequency", {})
+    avoid = letter.get("letter") if letter.get("let_relation") == "less than" else None
+    for word in base_task.lower().replace("?", " ").replace(".", " ").split():
+        if content_words(word) and (avoid is None or avoid not in word):
+            return word
+    return None
+
+
 def build_witness(
     instruction_ids: Sequence[str],
     kwargs: Sequence[Mapping[str, Any] | None] | None = None,
     max_sentences: int = 80,
+    prompt: str | None = None,
+    base_task: str | None = None,
 ) -> str:
     """A response that passes the strict check for these instructions.
+
+    With ``prompt`` and ``base_task`` (a composed prompt and the task in it) the response also
+    answers the task as :func:`judges.ifeval.substance.answers_task` requires (it mentions the
+    task's subject and says enough of its own), as ``rlenvs/Instruct-v0`` demands.
 
     Raises:
         ValueError: no response of this construction passes (the combination is unsupported or
@@ -237,11 +257,15 @@ def build_witness(
     ids = list(instruction_ids)
     kw_list = list(kwargs) if kwargs is not None else [None] * len(ids)
     spec = {cid: resolve_kwargs(cid, kw) for cid, kw in zip(ids, kw_list, strict=True)}
+    topic = _topic_word(base_task, spec) if prompt and base_task else None
     if "detectable_format:constrained_response" in spec:
         candidates = ["My answer is yes."]
     else:
-        candidates = (_assemble(spec, m) for m in range(1, max_sentences + 1))
+        candidates = (_assemble(spec, m, topic) for m in range(1, max_sentences + 1))
     for text in candidates:
-        if check_instructions(text, ids, kw_list).passed:
+        if check_instructions(text, ids, kw_list).passed and (
+            prompt is None or base_task is None
+            or answers_task(text, prompt, base_task, ids, kw_list)[0]
+        ):
             return text
     raise ValueError(f"no witness found for {ids} with kwargs {kw_list}")

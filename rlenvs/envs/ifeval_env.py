@@ -20,7 +20,7 @@ from judges import Verdict
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource, ProceduralSource
 
-__all__ = ["IFEvalEnv", "InstructEnv", "strip_thinking"]
+__all__ = ["IFEvalEnv", "InstructEnv", "strip_thinking", "base_task_of"]
 
 _THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
 
@@ -30,8 +30,21 @@ def strip_thinking(text: str) -> str:
     return _THINK.sub("", text).strip()
 
 
-def _make_judge(loose: bool, thinking: bool):
+_FIRST_SENTENCE = re.compile(r"^.*?[.?!](?=\s|$)", re.DOTALL)
+
+
+def base_task_of(task: Mapping[str, Any]) -> str:
+    """The task a composed prompt's constraints were added to (``base_task``, else the prompt's
+    first sentence, which is where ``compose_prompt`` puts it)."""
+    if isinstance(task.get("base_task"), str) and task["base_task"].strip():
+        return task["base_task"]
+    m = _FIRST_SENTENCE.match(task["prompt"].strip())
+    return m.group(0) if m else task["prompt"]
+
+
+def _make_judge(loose: bool, thinking: bool, require_answer: bool = False):
     from judges.ifeval import check_instructions
+    from judges.ifeval.substance import answers_task
 
     def judge(reply: str, task: Mapping[str, Any]) -> Verdict:
         text = strip_thinking(reply) if thinking else reply
@@ -44,6 +57,16 @@ def _make_judge(loose: bool, thinking: bool):
         }
         for entry in verdict.details["instructions"]:
             components[f"ifeval/{entry['id']}"] = 1.0 if entry["passed"] else 0.0
+        if require_answer:
+            ok, why = answers_task(text, task["prompt"], base_task_of(task),
+                                   task["instruction_id_list"], task["kwargs"])
+            components["answers_task"] = 1.0 if ok else 0.0
+            verdict.details["answers_task"] = {"passed": ok, "reason": why}
+            if not ok:  # following the form of nothing earns nothing, dense or binary
+                components["prompt_level"] = 0.0
+                verdict = Verdict(score=0.0, passed=False,
+                                  reason=f"does not answer the task: {why}; {verdict.reason}",
+                                  details=verdict.details)
         verdict.details["components"] = components
         return verdict
 
@@ -51,11 +74,12 @@ def _make_judge(loose: bool, thinking: bool):
 
 
 class _InstructionEnv(TaskEnv):
-    def __init__(self, source: Any, loose: bool, strip_think: bool, **kwargs: Any) -> None:
+    def __init__(self, source: Any, loose: bool, strip_think: bool, require_answer: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(
             source=source,
             prompt=lambda t: t["prompt"],
-            judge=_make_judge(loose, strip_think),
+            judge=_make_judge(loose, strip_think, require_answer),
             required_keys=("prompt", "instruction_id_list", "kwargs"),
             **kwargs,
         )
@@ -94,18 +118,27 @@ class InstructEnv(_InstructionEnv):
         n_constraints: an int or an inclusive ``(lo, hi)`` range.
         base_tasks: your own pool of base tasks (default: the composer's).
         loose / strip_think: as for ``IFEvalEnv``.
+        require_answer: a reply must also answer the base task (``judges.ifeval.substance``:
+            words of its own, on the task's subject), else it scores 0 however many
+            constraints it follows. IFEval's checkers alone pass ``ok`` on "Write a story ...
+            Do not use commas"; a training reward must not.
     """
 
     def __init__(self, n_constraints: int | tuple[int, int] | list[int] = (1, 3),
                  base_tasks: list[str] | None = None, loose: bool = False,
-                 strip_think: bool = False, **kwargs: Any) -> None:
-        from judges.ifeval import compose_prompt
+                 strip_think: bool = False, require_answer: bool = True,
+                 **kwargs: Any) -> None:
+        from judges.ifeval import BASE_TASKS, YES_NO_TASKS, compose_prompt
 
+        pool = sorted((t.strip() for t in (base_tasks or [*BASE_TASKS, *YES_NO_TASKS])),
+                      key=len, reverse=True)
         bounds = tuple(n_constraints) if isinstance(n_constraints, list) else n_constraints
 
         def generate(rng: np.random.Generator) -> dict[str, Any]:
             seed = int(rng.integers(2**31 - 1))
             row = compose_prompt(seed, base_tasks=base_tasks, n_constraints=bounds)
-            return {**row, "id": f"instruct-{seed}", "key": seed}
+            base = next((t for t in pool if row["prompt"].startswith(t)), base_task_of(row))
+            return {**row, "id": f"instruct-{seed}", "key": seed, "base_task": base}
 
-        super().__init__(ProceduralSource(generate), loose, strip_think, **kwargs)
+        super().__init__(ProceduralSource(generate), loose, strip_think, require_answer,
+                         **kwargs)

@@ -81,8 +81,11 @@ _ROWS: dict[str, dict] = {}
 
 
 def build_witness_for(messages, build_witness):
+    from rlenvs.envs.ifeval_env import base_task_of
+
     row = _ROWS[messages[-1]["content"]]
-    return build_witness(row["instruction_id_list"], row["kwargs"])
+    return build_witness(row["instruction_id_list"], row["kwargs"], prompt=row["prompt"],
+                         base_task=base_task_of(row))
 
 
 @pytest.fixture(autouse=True)
