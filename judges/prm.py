@@ -153,14 +153,20 @@ class MonteCarloPRM:
         n: completions per step.
         mode: ``"soft"`` (fraction correct) or ``"hard"`` (1 if any is correct).
         sampling: completion sampling (temperature 0.8, seeded, 128 tokens by default).
+        outcome_weight: a response whose own final answer is wrong scores at most
+            ``(1 - outcome_weight) * aggregate`` and never passes.
     """
 
     def __init__(self, policy: ChatModel, verifier: JudgeFn, n: int = 4, mode: str = "soft",
                  sampling: SamplingParams | None = None, aggregate: str = "min",
                  split: str = "auto", separator: str | None = None,
-                 pass_threshold: float = 0.5, name: str = "mc_prm") -> None:
+                 pass_threshold: float = 0.5, name: str = "mc_prm",
+                 outcome_weight: float = 0.5) -> None:
         if mode not in ("soft", "hard"):
             raise ValueError("mode must be 'soft' or 'hard'")
+        if not 0.0 < outcome_weight <= 1.0:
+            raise ValueError("outcome_weight must be in (0, 1]")
+        self.outcome_weight = outcome_weight
         if n < 1 or aggregate not in AGGREGATES:
             raise ValueError(f"need n >= 1 and aggregate in {AGGREGATES}")
         self.policy, self.verifier, self.n, self.mode = policy, verifier, n, mode
@@ -195,18 +201,35 @@ class MonteCarloPRM:
                          "reason": final.reason})
         verdict = _verdict(values, spans, self.aggregate, self.pass_threshold, self.name,
                            rollouts=rollouts, mode=self.mode)
-        if not final.passed and verdict.passed:
-            verdict.passed = False
+        if not final.passed:
+            # Outcome gate: steps that continuations could finish do not make a wrong answer
+            # right. Under "mean", n fixable steps and a wrong answer scored n/(n+1).
+            verdict = _gate_wrong_outcome(verdict, self.outcome_weight, self.name)
             verdict.reason += f"; the response's own final answer is wrong ({final.reason})"
         return verdict
+
+
+def _gate_wrong_outcome(verdict: Verdict, outcome_weight: float, name: str) -> Verdict:
+    """A verdict whose final answer is wrong: score scaled by ``1 - outcome_weight``, failed."""
+    score = (1.0 - outcome_weight) * verdict.score
+    details = dict(verdict.details)
+    details["components"] = {**details.get("components", {}), name: score}
+    return Verdict(score, False, verdict.reason, details, verdict.steps)
 
 
 def rule_step_judge(gold_key: str = "answer", aggregate: str = "min", **check_opts: Any
                     ) -> JudgeFn:
     """``judges.math.check_steps`` as a process judge (steps aligned with ``details["spans"]``),
-    its step scores re-aggregated with ``aggregate``."""
+    its step scores re-aggregated with ``aggregate``.
+
+    With a gold answer in the task the final answer counts as ``check_steps`` counts it:
+    ``score = (1 - outcome_weight) * aggregate + outcome_weight * outcome`` (weight 0.5 unless
+    ``outcome_weight`` is given), so correct-looking steps cannot carry a wrong answer to a
+    right answer's reward. Without a gold the score is the step aggregate alone.
+    """
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {AGGREGATES}")
+    outcome_weight = float(check_opts.get("outcome_weight", 0.5))
 
     def judge(response: str, task: Mapping[str, Any]) -> Verdict:
         from judges.math import check_steps
@@ -216,6 +239,9 @@ def rule_step_judge(gold_key: str = "answer", aggregate: str = "min", **check_op
         if not verdict.steps:
             return verdict
         score = aggregate_steps(verdict.steps, aggregate)
+        outcome = verdict.details.get("outcome")
+        if outcome is not None:
+            score = (1.0 - outcome_weight) * score + outcome_weight * float(outcome["score"])
         verdict.details.update(aggregate=aggregate, components={"rule_steps": score})
         return Verdict(score, verdict.passed, verdict.reason, verdict.details, verdict.steps)
 

@@ -197,6 +197,8 @@ class OverlongShaping(_LengthShaped):
                  tokenizer: Any = None) -> None:
         if not 0 < cache_length <= max_length:
             raise ValueError("need 0 < cache_length <= max_length")
+        if penalty_factor < 0:  # a negative factor pays for length: wrong and long beats right
+            raise ValueError(f"penalty_factor must be >= 0, got {penalty_factor}")
         super().__init__(base, tokenizer)
         self.max_length, self.cache_length = max_length, cache_length
         self.penalty_factor = penalty_factor

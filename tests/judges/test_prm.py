@@ -98,7 +98,9 @@ def test_monte_carlo_values_soft_and_hard():
     assert policy.calls == 1, "all step prefixes x n completions go in one batch"
     hard = MonteCarloPRM(PrefixAwarePolicy(), math_constraint(), n=2, mode="hard",
                          aggregate="mean")(bad, TASK)
-    assert hard.steps == [1.0, 0.0, 0.0] and hard.score == pytest.approx(1 / 3)
+    # mean of the steps is 1/3; the response's own answer (44) is wrong, which halves it
+    assert hard.steps == [1.0, 0.0, 0.0] and hard.score == pytest.approx(0.5 * 1 / 3)
+    assert not hard.passed
     rollouts = soft.details["rollouts"]
     assert len(rollouts) == 3 and rollouts[0]["correct"] == [True, False]
 
