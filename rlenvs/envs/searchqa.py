@@ -3,8 +3,9 @@
 The shipped corpus (``rlenvs/data/search_corpus.jsonl``, 44 short entries about invented places
 and people) and questions (``rlenvs/data/searchqa.jsonl``, each needing two or three lookups)
 make answers unambiguous. The policy has the BM25 ``search`` tool and answers in ``\\boxed{}``;
-judging is normalised exact match, or containment of the gold answer (or an alias) as whole words
-in a short prediction. Pass ``corpus=`` / ``questions=`` to use your own documents.
+judging is normalised exact match, or the gold answer (or an alias) as whole words
+in a short prediction that otherwise only restates the question (a list of candidates or
+a negation is not an answer). Pass ``corpus=`` / ``questions=`` to use your own documents.
 """
 
 from __future__ import annotations
@@ -41,8 +42,26 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+# Words that turn one answer into several or into its opposite; never filler, even when the
+# question itself uses them ("Is it A or B?").
+_CONNECTIVES = frozenset("or and not no nor neither either but maybe perhaps possibly".split())
+
+
+def _restates(pred: str, gold: str, question: str, golds: list[str]) -> bool:
+    """``pred`` is ``gold`` plus words the question (or another gold alias) already says."""
+    m = re.search(rf"(?<!\w){re.escape(gold)}(?!\w)", pred)
+    if m is None:
+        return False
+    rest = (pred[: m.start()] + " " + pred[m.end():]).split()
+    given = set(normalize_answer(question).split()).union(*(g.split() for g in golds))
+    given -= _CONNECTIVES
+    return all(w in given for w in rest)
+
+
 def judge_short_answer(reply: str, task: Mapping[str, Any]) -> Verdict:
-    """Normalised exact match, or whole-word containment in a short boxed answer."""
+    """Normalised exact match, or the gold answer (or an alias) as whole words in a short boxed
+    answer whose other words only restate the question ("the river Lusk" for "On which river
+    ..."). A list of candidates or a negation ("Lusk or Ost", "not Lusk") is not an answer."""
     boxed = last_boxed(reply)
     if boxed is None:
         return Verdict(score=0.0, passed=False, reason="no \\boxed{} answer found",
@@ -50,13 +69,14 @@ def judge_short_answer(reply: str, task: Mapping[str, Any]) -> Verdict:
     pred = normalize_answer(boxed)
     golds = [normalize_answer(str(g)) for g in [task["answer"], *task.get("aliases", [])]]
     golds = [g for g in golds if g]
+    question = str(task.get("question", ""))
     how = None
     for gold in golds:
         if pred == gold:
             how = "exact"
             break
         short = len(pred.split()) <= MAX_CONTAINMENT_RATIO * len(gold.split())
-        if short and re.search(rf"(?<!\w){re.escape(gold)}(?!\w)", pred):
+        if short and _restates(pred, gold, question, golds):
             how = "contains"
             break
     correct = how is not None
