@@ -112,6 +112,7 @@ _RUN_CONTROL = frozenset({
     "max_steps", "output_dir", "progress", "resume_from_checkpoint", "save_steps",
     "save_total_limit", "save_final_checkpoint", "eval_steps", "eval_episodes",
     "eval_max_new_tokens", "torch_num_threads", "max_time_s", "logging_steps",
+    "overwrite_output_dir",
 })
 _RUN_OUTPUTS = ("metrics.jsonl", "curves.png", RUN_FILE)
 
@@ -133,8 +134,9 @@ def run_identity(algorithm: str, env_id: str, env_kwargs: dict[str, Any], model:
 
 
 def prepare_output_dir(output_dir: str | Path, identity: dict[str, Any], resume: bool,
-                       overwrite: bool = False) -> None:
-    """Check ``output_dir`` before anything loads, then record ``identity`` in ``run.json``.
+                       overwrite: bool = False, check_only: bool = False) -> None:
+    """Check ``output_dir``, then record ``identity`` in ``run.json`` (``Trainer.train`` calls
+    this; the CLI calls it with ``check_only`` before any model loads).
 
     * ``resume``: the folder's run (``run.json``, else the latest checkpoint's ``meta.json``)
       must match ``identity`` on algorithm, env, model and fingerprint; a mismatch raises
@@ -148,15 +150,21 @@ def prepare_output_dir(output_dir: str | Path, identity: dict[str, Any], resume:
         diffs = _differences(previous, identity)
         if diffs:
             raise RunMismatch(f"--resume: {root} holds a different run ({'; '.join(diffs)}); "
-                              "use another --output-dir, or --overwrite to start over there")
+                              "use another --output-dir, or --overwrite "
+                              "(overwrite_output_dir=True) to start over there")
     elif not resume:
         leftovers = _leftovers(root)
         if leftovers and not overwrite:
             raise RunMismatch(f"{root} already holds a run ({', '.join(leftovers)}); pass "
-                              "--resume to continue it or --overwrite to start over")
+                              "--resume to continue it or --overwrite to start over (in a "
+                              "config: resume_from_checkpoint=True / overwrite_output_dir=True)")
+        if check_only:
+            return
         for name in leftovers:
             target = root / name
             shutil.rmtree(target) if target.is_dir() else target.unlink()
+    if check_only:
+        return
     root.mkdir(parents=True, exist_ok=True)
     (root / RUN_FILE).write_text(json.dumps(identity, indent=2, default=str))
 

@@ -79,7 +79,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="resume from the latest checkpoint (refused if it is another run's)")
     p.add_argument("--overwrite", action="store_true",
                    help="start over in an output folder that holds a previous run")
-    p.add_argument("--config", default=None, help="JSON file of settings (TRL or verl names)")
+    p.add_argument("--config", default=None,
+                   help="JSON or YAML file of settings (TRL names, or verl names/nested "
+                        "sections as in a verl YAML config)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config setting, e.g. --set beta=0.04 --set loss_type=grpo")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
@@ -106,10 +108,7 @@ def add_plot_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise SystemExit(f"--config: no such file {path}")
-        settings.update(json.loads(path.read_text()))
+        settings.update(read_config_file(args.config))
     flags = {k: getattr(args, k) for k in (
         "learning_rate", "num_generations", "rollout", "per_device_train_batch_size",
         "gradient_accumulation_steps", "max_completion_length", "temperature")}
@@ -119,6 +118,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
                     save_steps=args.save_steps, progress=not args.quiet)
     if args.resume:
         settings["resume_from_checkpoint"] = True
+    if args.overwrite:
+        settings["overwrite_output_dir"] = True
     if args.threads:
         settings["torch_num_threads"] = args.threads
     if args.bf16:
@@ -127,9 +128,44 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a JSON file or a YAML one (``.yaml``/``.yml``, e.g. a verl config with
+    nested sections); ``ValueError`` with a one-line reason when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--config: no such file {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text)
+        else:
+            values = json.loads(text)
+    except Exception as e:  # noqa: BLE001 - yaml.YAMLError, JSONDecodeError: the file is bad
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"--config {path}: not valid {path.suffix or 'JSON'} ({first})") \
+            from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path}: expected a mapping of settings at the top, got "
+                         f"{type(values).__name__}")
+    return values
+
+
+# peft asks transformers 5 for `is_gradient_checkpointing`, deprecated in favour of
+# `is_activation_checkpointing`: a warning for the libraries, not for someone running `train`.
+_LIBRARY_NOISE = r"`is_gradient_checkpointing` is deprecated"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.demo:
-        return _cmd_demo(args)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_LIBRARY_NOISE, category=FutureWarning)
+        return _cmd_demo(args) if args.demo else _cmd_train(args)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
     try:  # every check that needs no model comes first: mistakes cost seconds, not a load
         env_id, env_kwargs, settings = _checked(args)
     except (TypeError, ValueError, KeyError) as e:
@@ -143,7 +179,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.policy in ("smollm2", "embedded", "default"):
         policy = CausalLMPolicy.from_embedded(lora=lora, value_head=value_head)
     else:
-        policy = CausalLMPolicy.from_pretrained(args.policy, lora=lora, value_head=value_head)
+        policy = CausalLMPolicy.from_pretrained(_model_name(args.policy), lora=lora,
+                                                value_head=value_head)
     trainer = make_trainer(args.algo, policy, env_id, settings, env_kwargs=env_kwargs)
     summary = trainer.train()
     last = summary["last"]
@@ -174,11 +211,22 @@ def _checked(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, A
         raise ValueError(f"--policy must be 'smollm2' or a local model folder, "
                          f"got {args.policy!r}")
     settings = _settings(args)
-    config_for(args.algo, settings)
-    identity = run_identity(args.algo, env_id, env_kwargs, _model_name(args.policy),
-                            {**settings, "lora_r": args.lora_r if args.lora else None})
-    prepare_output_dir(args.output_dir, identity, resume=args.resume, overwrite=args.overwrite)
+    config = config_for(args.algo, settings)
+    # the identity Trainer.train() records (agents.trainer.Trainer.run_identity), checked here
+    # before the model loads; the trainer deletes an overwritten run's files and writes run.json
+    identity = run_identity(_trainer_class(args.algo).algorithm, env_id, env_kwargs,
+                            _model_name(args.policy),
+                            {**config.to_dict(), "lora_r": args.lora_r if args.lora else None})
+    prepare_output_dir(args.output_dir, identity, resume=args.resume, overwrite=args.overwrite,
+                       check_only=True)
     return env_id, env_kwargs, settings
+
+
+def _trainer_class(algo: str) -> Any:
+    import agents
+    from agents.presets import PRESETS
+
+    return getattr(agents, PRESETS[algo][0])
 
 
 def config_for(algo: str, settings: dict[str, Any]) -> Any:
@@ -212,7 +260,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from rlenvs.evaluation import print_table
 
     demo = run_training_demo(Path(args.output_dir), minutes=args.demo_minutes, seed=args.seed,
-                             eval_episodes=args.eval_episodes or 60, progress=not args.quiet)
+                             eval_episodes=args.eval_episodes or 60, progress=not args.quiet,
+                             overwrite=args.overwrite)
     rows = [
         ("held-out accuracy before", f"{demo['accuracy_before']:.3f}"),
         ("held-out accuracy after", f"{demo['accuracy_after']:.3f}"),
@@ -233,8 +282,11 @@ def _positive(text: str) -> int:
 
 
 def _model_name(policy: str) -> str:
+    """The name the loaded policy will carry (``CausalLMPolicy.name``)."""
     if policy in ("smollm2", "embedded", "default"):
-        return "smollm2"
+        from judges.llm.embedded import EMBEDDED_MODEL_NAME
+
+        return EMBEDDED_MODEL_NAME
     return str(Path(policy).resolve())
 
 

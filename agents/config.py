@@ -92,6 +92,9 @@ class TrainConfig:
     save_total_limit: int | None = 2
     save_final_checkpoint: bool = True
     resume_from_checkpoint: str | bool | None = None  # True / "latest" / a checkpoint folder
+    # a fresh run into a folder that holds another run's checkpoints/metrics deletes them
+    # (False: refused; agents.checkpoint.prepare_output_dir)
+    overwrite_output_dir: bool = False
     eval_steps: int = 0  # 0 = only before and after training (if eval_episodes > 0)
     eval_episodes: int = 0
     eval_seed: int = 10_000_000  # far from the training seeds

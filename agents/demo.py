@@ -63,10 +63,11 @@ def demo_config(out_dir: str | Path, minutes: float, seed: int, eval_episodes: i
 
 def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, seed: int = 0,
                       eval_episodes: int = 60, progress: bool = True,
-                      threads: int | None = None) -> dict[str, Any]:
+                      threads: int | None = None, overwrite: bool = True) -> dict[str, Any]:
     """Train SmolLM2 with GRPO for about ``minutes`` (plus two evaluations) and report.
 
-    ``threads``: torch CPU threads. ``None`` keeps torch's default unless the machine is
+    ``overwrite``: replace a previous run in ``out_dir`` (``False``: refuse, as ``train``
+    does without ``--overwrite``). ``threads``: torch CPU threads. ``None`` keeps torch's default unless the machine is
     already busy (load average within half a core of the core count), where one thread is
     used: with OpenMP's spin-waiting, two threads on contended cores can be tens of times
     slower than one.
@@ -91,6 +92,7 @@ def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, s
     torch.manual_seed(seed)
     config = demo_config(out_dir, minutes, seed, eval_episodes)
     config.progress = progress
+    config.overwrite_output_dir = overwrite
     policy = CausalLMPolicy.from_embedded(lora=LoraSettings(r=16, lora_alpha=32))
     trainer = GRPOTrainer(policy, DEMO_ENV, config, env_kwargs=demo_env_kwargs())
     summary = trainer.train()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,29 @@ def _clean(value: Any) -> Any:
 
 
 class MetricsLogger:
-    """Appends metric records to a JSONL file and drives a tqdm bar."""
+    """Appends metric records to a JSONL file and drives a progress bar.
+
+    The bar shows the step, the last round's reward and pass rate (and reward stage), and the
+    time left: the mean time per step of this run times the steps left, capped by what is left
+    of ``max_time_s`` when the run has a time budget.
+    """
 
     def __init__(self, path: str | Path, total_steps: int, initial_step: int = 0,
-                 progress: bool = True, desc: str = "train") -> None:
+                 progress: bool = True, desc: str = "train",
+                 max_time_s: float | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         from tqdm.auto import tqdm
 
+        self.total = total_steps
+        self.max_time_s = max_time_s
+        self.started = time.perf_counter()
+        self.first_step = initial_step
         self.bar = tqdm(total=total_steps, initial=initial_step, desc=desc, disable=not progress,
-                        dynamic_ncols=True)
+                        dynamic_ncols=True, unit="step",
+                        bar_format="{desc}: step {n_fmt}/{total_fmt} |{bar}| "
+                                   "[{elapsed}{postfix}]")
+        self.bar.set_postfix_str(self._left(initial_step))
 
     def log(self, record: dict[str, Any], advance: int = 0) -> None:
         clean = {k: _clean(v) for k, v in record.items()}
@@ -44,9 +58,28 @@ class MetricsLogger:
         if advance:
             self.bar.update(advance)
         if clean.get("kind") == "train":
-            shown = {k: clean[k] for k in ("reward", "pass_rate", "stage") if k in clean}
-            self.bar.set_postfix({k: (f"{v:.3f}" if isinstance(v, float) else v)
-                                  for k, v in shown.items()})
+            shown = [f"{name}={clean[key]:.3f}" if isinstance(clean.get(key), float)
+                     else f"{name}={clean[key]}"
+                     for key, name in (("reward", "reward"), ("pass_rate", "pass"),
+                                       ("stage", "stage")) if clean.get(key) is not None]
+            self.bar.set_postfix_str(", ".join([*shown, self._left(int(clean["step"]))]))
+
+    def note(self, text: str) -> None:
+        """Say what the run is doing between steps (``evaluating``...)."""
+        self.bar.set_postfix_str(text)
+
+    def _left(self, step: int) -> str:
+        elapsed = time.perf_counter() - self.started
+        done = step - self.first_step
+        estimates = []
+        if done > 0:
+            estimates.append(elapsed / done * max(self.total - step, 0))
+        if self.max_time_s is not None:
+            estimates.append(max(self.max_time_s - elapsed, 0.0))
+        if not estimates:
+            return "left ?"
+        seconds = int(round(min(estimates)))
+        return f"left {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
     def close(self) -> None:
         self.bar.close()

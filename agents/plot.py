@@ -7,20 +7,40 @@ from dense to binary.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from agents.metrics import read_metrics
 
-__all__ = ["plot_run"]
+__all__ = ["plot_run", "draw_run"]
 
 
 def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | None = None) -> Path:
     """Plot the metrics of ``run_dir``; returns the PNG path (default ``<run_dir>/curves.png``)."""
+    import matplotlib.pyplot as plt
+
+    metrics = _metrics_path(run_dir)
+    fig = draw_run(run_dir, title)
+    path = Path(out) if out is not None else (metrics.parent / "curves.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _metrics_path(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     metrics = run_dir / "metrics.jsonl" if run_dir.is_dir() else run_dir
     if not metrics.is_file():
         raise FileNotFoundError(f"no metrics.jsonl in {run_dir} (is it a training output dir?)")
+    return metrics
+
+
+def draw_run(run_dir: str | Path, title: str | None = None) -> Any:
+    """The matplotlib figure :func:`plot_run` saves: reward ± std (the band clipped to [0, 1]
+    when every reward lies there), accuracy, diagnostics; whole-number step ticks."""
+    metrics = _metrics_path(run_dir)
     records = read_metrics(metrics)
     train = [r for r in records if r.get("kind") == "train"]
     evals = [r for r in records if r.get("kind") == "eval"]
@@ -31,6 +51,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | No
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("plotting needs matplotlib: pip install matplotlib") from e
 
@@ -40,10 +61,16 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | No
     if train:
         reward = [_num(r, "reward") for r in train]
         std = [_num(r, "reward_std") for r in train]
+        low = [m - s for m, s in zip(reward, std, strict=True)]
+        high = [m + s for m, s in zip(reward, std, strict=True)]
+        seen = [v for v in reward if not math.isnan(v)]
+        bounded = bool(seen) and 0.0 <= min(seen) and max(seen) <= 1.0
+        if bounded:  # a [0, 1] reward: so is its band
+            low = [max(0.0, v) for v in low]
+            high = [min(1.0, v) for v in high]
         ax.plot(steps, reward, label="train reward", color="tab:blue")
-        ax.fill_between(steps, [m - s for m, s in zip(reward, std, strict=True)],
-                        [m + s for m, s in zip(reward, std, strict=True)], alpha=0.15,
-                        color="tab:blue")
+        ax.fill_between(steps, low, high, alpha=0.15, color="tab:blue",
+                        label="± std, within [0, 1]" if bounded else "± std")
     ax.set_title("reward")
     ax.set_xlabel("step")
     ax = axes[1]
@@ -65,6 +92,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | No
     ax.set_xlabel("step")
     switch = next((r["step"] for r in train if r.get("stage") == "binary"), None)
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         if switch is not None:
             ax.axvline(switch - 0.5, color="black", linestyle="--", linewidth=1,
                        label="dense → binary")
@@ -72,13 +100,9 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | No
         handles, _ = ax.get_legend_handles_labels()
         if handles:
             ax.legend(fontsize=8)
-    fig.suptitle(title or run_dir.name)
+    fig.suptitle(title or Path(run_dir).name)
     fig.tight_layout()
-    path = Path(out) if out is not None else (metrics.parent / "curves.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _num(record: dict[str, Any], key: str) -> float:

@@ -27,7 +27,9 @@ from agents.chat_tokens import ChatTokenizer
 from agents.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
+    prepare_output_dir,
     rng_state,
+    run_identity,
     save_checkpoint,
     set_rng_state,
 )
@@ -104,17 +106,10 @@ class RLTrainer:
 
             backend = VLLMSampler.from_policy(
                 self.policy, gpu_memory_utilization=config.vllm_gpu_memory_utilization)
-        self.backend = backend or TorchSampler(
-            self.policy.model, stop_token_ids=self.policy.stop_token_ids,
-            pad_token_id=self.pad_token_id,
-            dtype=config.generation_dtype,
-            prefix_cache_tokens=_prefix_cache_tokens(config),
-        )
+        self._own_sampler = backend is None
         self.sampling = SamplingConfig(config.max_completion_length, config.temperature,
                                        config.top_p, config.top_k)
-        self.collector = RolloutCollector(self.backend, self.chat, self.sampling,
-                                          config.max_episode_tokens)
-        self.branched = self._make_branched_collector()
+        self._use_backend(backend or self._make_sampler(config.generation_dtype))
         self._rollout_metrics: list[dict[str, float]] = []  # one per collect() of the round
         params = [p for p in self.policy.parameters() if p.requires_grad]
         if not params:
@@ -126,6 +121,17 @@ class RLTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.ref_policy: CausalLMPolicy | None = None
         self.logger: MetricsLogger | None = None
+
+    def _make_sampler(self, dtype: str) -> TorchSampler:
+        return TorchSampler(self.policy.model, stop_token_ids=self.policy.stop_token_ids,
+                            pad_token_id=self.pad_token_id, dtype=dtype,
+                            prefix_cache_tokens=_prefix_cache_tokens(self.config))
+
+    def _use_backend(self, backend: GenerationBackend) -> None:
+        self.backend = backend
+        self.collector = RolloutCollector(self.backend, self.chat, self.sampling,
+                                          self.config.max_episode_tokens)
+        self.branched = self._make_branched_collector()
 
     # ----------------------------------------------------------------- algorithm hooks
     def make_samples(self) -> tuple[list[Sample], dict[str, Any]]:
@@ -165,16 +171,29 @@ class RLTrainer:
     def reward_schedule(self) -> Any:
         return getattr(self.env.unwrapped, "reward_schedule", None)
 
+    def run_identity(self) -> dict[str, Any]:
+        """What makes a run this run (``run.json``): algorithm, env, model, every setting that
+        changes what is learned (``agents.checkpoint.run_identity``)."""
+        peft = getattr(self.policy.model, "peft_config", None) or {}
+        lora_r = getattr(peft.get("default"), "r", None) if isinstance(peft, dict) else None
+        return run_identity(self.algorithm, self.env_id, self.env_kwargs,
+                            str(getattr(self.policy, "name", "") or "unnamed"),
+                            {**self.config.to_dict(), "lora_r": lora_r})
+
     def train(self) -> dict[str, Any]:
         """Run until ``max_steps``; returns a summary (last metrics, evaluations, paths)."""
         cfg = self.config
+        prepare_output_dir(self.output_dir, self.run_identity(),
+                           resume=bool(cfg.resume_from_checkpoint),
+                           overwrite=cfg.overwrite_output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         metrics_path = self.output_dir / "metrics.jsonl"
         resumed = self._maybe_resume(metrics_path)
         if not resumed and metrics_path.exists():
             metrics_path.unlink()
         self.logger = MetricsLogger(metrics_path, cfg.max_steps, self.state.global_step,
-                                    cfg.progress, desc=f"{self.algorithm} {self.env_id}")
+                                    cfg.progress, desc=f"{self.algorithm} {self.env_id}",
+                                    max_time_s=cfg.max_time_s)
         last: dict[str, Any] = {}
         started = time.perf_counter()
         try:
@@ -229,6 +248,7 @@ class RLTrainer:
             "reward_schedule": schedule.state_dict() if schedule is not None else None,
             "algorithm": self.algorithm_state(),
             "config": self.config.to_dict(),
+            "generation_dtype": _dtype_label(self.backend),
         }
         return save_checkpoint(self.output_dir, self.state.global_step, payload,
                                keep=self.config.save_total_limit,
@@ -270,7 +290,7 @@ class RLTrainer:
             "step": self.state.global_step,
             "round": self.state.rounds,
             "learning_rate": self.scheduler.get_last_lr()[0],
-            "stage": stage,
+            **({"stage": stage} if stage is not None else {}),  # no "stage": null noise
             "time/generation": generated_at - started,
             "time/train": ended - generated_at,
             "time/step": (ended - started) / max(counted, 1),
@@ -430,6 +450,8 @@ class RLTrainer:
         return step // every > max(last, 0) // every or step >= self.config.max_steps
 
     def _evaluate(self) -> None:
+        if self.logger is not None:
+            self.logger.note(f"evaluating ({self.config.eval_episodes} episodes)")
         record = self.evaluate()
         record.update({"kind": "eval", "step": self.state.global_step})
         self.state.evals.append(record)
@@ -454,6 +476,12 @@ class RLTrainer:
             schedule.load_state_dict(payload["reward_schedule"])
         self.load_algorithm_state(payload.get("algorithm") or {})
         set_rng_state(payload["rng"])
+        saved = payload.get("generation_dtype")
+        if self._own_sampler and self.config.generation_dtype == "auto" and \
+                saved in ("bfloat16", "float32") and saved != _dtype_label(self.backend):
+            # "auto" measured again in this process may pick the other dtype on a busy CPU;
+            # the resumed run samples as the run it continues did
+            self._use_backend(self._make_sampler(saved))
         self.backend.sync_weights(self.policy.model)
         truncate_metrics(metrics_path, self.state.global_step,
                          keep_eval_at_step=self.state.last_eval_step == self.state.global_step)

@@ -38,6 +38,9 @@ def main() -> None:
         learning_rate=3e-3, save_steps=1, save_total_limit=2, progress=False, seed=7,
         resume_from_checkpoint=True if args.resume else None, eval_episodes=2, eval_steps=2,
         eval_max_new_tokens=4,
+        # "auto" is measured per process and may differ between two processes on a busy CPU;
+        # the straight and the killed run must sample alike to be compared
+        generation_dtype="float32",
     )
     SlowGRPOTrainer.delay = args.delay
     trainer = SlowGRPOTrainer(tiny_policy(seed=1), "agents-test/Retry-v0", config,

@@ -3,12 +3,15 @@ uninterrupted run (timings aside)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 from agents.checkpoint import list_checkpoints
 from agents.metrics import read_metrics
@@ -94,7 +97,7 @@ def test_resume_refuses_another_runs_checkpoint_and_says_what_differs(tmp_path, 
     assert err.count("\n") == 1  # one line, no traceback
     assert _train(run, model_dir, "--resume", "--set", "beta=0.1") == 2
     err = capsys.readouterr().err
-    assert "fingerprint" in err and "beta=None->0.1" in err
+    assert "fingerprint" in err and "beta=0.0->0.1" in err
     # the same run resumes (a longer step budget is not a different run)
     assert _train(run, model_dir, "--resume", "--steps", "2") == 0
     assert [p.name for p in list_checkpoints(run)][-1] == "checkpoint-2"
@@ -130,3 +133,82 @@ def test_a_legacy_checkpoint_without_run_json_is_checked_by_its_meta(tmp_path, c
     err = capsys.readouterr().err
     assert "algorithm: 'grpo' there, 'rloo' now" in err
     assert "env_id: 'rlenvs/Arithmetic-v0' there, 'rlenvs/Instruct-v0' now" in err
+
+
+def _api_config(out: Path, **extra):
+    from agents import GRPOConfig
+
+    settings = {"max_steps": 1, "per_device_train_batch_size": 4, "num_generations": 4,
+                "max_completion_length": 4, "progress": False, **extra}
+    return GRPOConfig(output_dir=str(out), **settings)
+
+
+def test_the_python_api_gets_the_same_guard(tmp_path):
+    """Trainer.train() checks the folder as the CLI does (Python API users included)."""
+    import pytest
+
+    from agents import GRPOTrainer
+    from agents.checkpoint import RunMismatch
+    from tests.agents.toy_envs import tiny_policy
+
+    run = tmp_path / "run"
+    GRPOTrainer(tiny_policy(), "agents-test/Uppercase-v0", _api_config(run)).train()
+    identity = json.loads((run / "run.json").read_text())
+    assert identity["algorithm"] == "grpo" and identity["env_id"] == "agents-test/Uppercase-v0"
+    # a fresh run into the used folder: refused, nothing deleted
+    with pytest.raises(RunMismatch, match="already holds a run.*overwrite_output_dir=True"):
+        GRPOTrainer(tiny_policy(), "agents-test/Uppercase-v0", _api_config(run)).train()
+    assert [p.name for p in list_checkpoints(run)] == ["checkpoint-1"]
+    # resuming with a setting that changes what is learned: refused, the setting named
+    with pytest.raises(RunMismatch, match=r"beta=0.0->0.1"):
+        GRPOTrainer(tiny_policy(), "agents-test/Uppercase-v0",
+                    _api_config(run, beta=0.1, resume_from_checkpoint=True)).train()
+    # the same run resumes; overwrite starts over
+    GRPOTrainer(tiny_policy(), "agents-test/Uppercase-v0",
+                _api_config(run, resume_from_checkpoint=True, max_steps=2)).train()
+    assert [p.name for p in list_checkpoints(run)][-1] == "checkpoint-2"
+    GRPOTrainer(tiny_policy(), "agents-test/Uppercase-v0",
+                _api_config(run, overwrite_output_dir=True)).train()
+    assert [p.name for p in list_checkpoints(run)] == ["checkpoint-1"]
+
+
+def test_config_accepts_verl_yaml(tmp_path, capsys):
+    from tests.agents.toy_envs import tiny_policy
+
+    model_dir = tmp_path / "tiny-model"
+    tiny_policy().save_pretrained(model_dir)
+    config = tmp_path / "verl.yaml"
+    config.write_text("actor_rollout_ref:\n  actor:\n    clip_ratio_high: 0.28\n"
+                      "    loss_agg_mode: seq-mean-token-mean\n  rollout:\n    n: 4\n"
+                      "    temperature: 0.7\n")
+    run = tmp_path / "run"
+    assert _train(run, model_dir, "--config", str(config)) == 0
+    learned = json.loads((run / "run.json").read_text())["settings"]
+    assert learned["epsilon_high"] == 0.28 and learned["loss_type"] == "grpo"
+    assert learned["temperature"] == 0.7 and learned["semantics"] == "verl"
+    bad = tmp_path / "bad.yml"
+    bad.write_text("actor_rollout_ref: [unclosed\n")
+    capsys.readouterr()
+    assert _train(tmp_path / "r2", model_dir, "--config", str(bad)) == 2
+    err = capsys.readouterr().err
+    assert "not valid .yml" in err and err.count("\n") == 1
+
+
+def test_a_resumed_auto_dtype_run_samples_in_the_dtype_it_started_with(tmp_path, monkeypatch):
+    """generation_dtype="auto" is measured per process; a resume on a CPU that now measures
+    the other way must keep sampling in the checkpoint's dtype."""
+    from agents import GRPOTrainer
+    from agents.metrics import read_metrics
+    from tests.agents.toy_envs import tiny_policy
+
+    run = tmp_path / "run"
+    monkeypatch.setenv("RLENVS_GENERATION_DTYPE", "bfloat16")
+    GRPOTrainer(tiny_policy(), "agents-test/Uppercase-v0", _api_config(run)).train()
+    monkeypatch.setenv("RLENVS_GENERATION_DTYPE", "float32")  # "auto" now picks fp32
+    trainer = GRPOTrainer(tiny_policy(), "agents-test/Uppercase-v0",
+                          _api_config(run, resume_from_checkpoint=True, max_steps=2))
+    assert trainer.backend.dtype == torch.float32
+    trainer.train()
+    dtypes = [r["generation/dtype"] for r in read_metrics(run / "metrics.jsonl")
+              if r["kind"] == "train"]
+    assert dtypes == ["bfloat16", "bfloat16"]
