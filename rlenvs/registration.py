@@ -183,3 +183,25 @@ def _signature_chain(entry_point: Any) -> tuple[dict[str, Any], bool]:
         if not forwards:
             return found, False
     return found, True
+
+
+def _text_has_no_shared_memory() -> None:
+    """``gymnasium.make_vec(id, vectorization_mode="async")`` defaults to shared memory, which
+    holds fixed-size arrays, not conversations; say what works instead of Gymnasium's generic
+    "no registered create_shared_memory function"."""
+    from gymnasium.error import CustomSpaceError
+    from gymnasium.vector.utils import create_shared_memory
+
+    from rlenvs.spaces import ChatMessages, UnicodeText
+
+    def refuse(space: Any, n: int = 1, ctx: Any = None) -> Any:
+        raise CustomSpaceError(
+            f"{type(space).__name__} observations are text, which does not fit shared memory: "
+            "use gymnasium.make_vec(id, num_envs, vectorization_mode='async', "
+            "vector_kwargs={'shared_memory': False}), or rlenvs.vector.TextVectorEnv(id, num_envs)")
+
+    for space in (ChatMessages, UnicodeText):
+        create_shared_memory.register(space)(refuse)
+
+
+_text_has_no_shared_memory()

@@ -88,6 +88,65 @@ def check_actions(actions: Sequence[str], num_envs: int) -> None:
             raise TypeError(f"action {i} must be a str, got {type(action).__name__}")
 
 
+GUARD_HELP = ("its worker processes start with 'spawn', which runs the script again in each "
+              "worker; create the vector env under `if __name__ == \"__main__\":` (README: "
+              "vector environments)")
+
+
+def check_main_guard() -> None:
+    """Refuse, before any worker starts, a ``TextVectorEnv`` made at the top level of a script
+    (outside ``if __name__ == "__main__":``): every spawned worker would run the script again,
+    and die with multiprocessing's bootstrapping error. In a worker doing exactly that, say so."""
+    import ast
+    import inspect
+    import sys
+
+    if getattr(mp.current_process(), "_inheriting", False):
+        raise RuntimeError(f"a TextVectorEnv was created while a worker started: {GUARD_HELP}")
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    frame = inspect.currentframe()
+    while frame is not None and not (frame.f_globals is getattr(main, "__dict__", None)
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None or not path or not str(path).endswith(".py"):
+        return  # not called from a script's top-level code (a function, a REPL, a notebook)
+    line = frame.f_lineno
+    try:
+        tree = ast.parse(open(path, encoding="utf-8").read())  # noqa: SIM115
+    except (OSError, SyntaxError, ValueError):
+        return
+    for node in tree.body:
+        if isinstance(node, ast.If) and _is_main_test(node.test) and \
+                node.lineno <= line <= (node.end_lineno or node.lineno):
+            return
+    raise RuntimeError(f"{path}:{line} creates a TextVectorEnv at the top level of the script; "
+                       f"{GUARD_HELP}")
+
+
+def _is_main_test(test: Any) -> bool:
+    import ast
+
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and
+            isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s.id for s in sides if isinstance(s, ast.Name)]
+    values = [s.value for s in sides if isinstance(s, ast.Constant)]
+    return names == ["__name__"] and values == ["__main__"]
+
+
+def _vector_id(env_id: str) -> str:
+    """A registered id for ``env_id``; an ``http(s)://`` URL of a served env is registered."""
+    import rlenvs
+
+    if env_id.startswith(("http://", "https://")):
+        from rlenvs.serving import register_remote
+
+        return register_remote(env_id)
+    return rlenvs.registration.resolve_id(env_id)
+
+
 class _MakeEnv:
     """Picklable env factory carrying the registry entry, so workers need no registration."""
 
@@ -104,11 +163,14 @@ class TextVectorEnv(VectorEnv):
     """``num_envs`` copies of an environment (or one per id), each in its own process.
 
     Args:
-        env_ids: one id (repeated ``num_envs`` times) or a list of ids (heterogeneous batch).
+        env_ids: one id (repeated ``num_envs`` times) or a list of ids (heterogeneous batch);
+            an ``http(s)://`` URL of a served env (``rlenvs serve-env``) is an id too.
         num_envs: number of sub-environments when ``env_ids`` is a single id.
         env_kwargs: keyword arguments for every sub-environment.
         autoreset_mode: see the module docstring.
-        context: multiprocessing start method (``"spawn"`` is safe with torch loaded).
+        context: multiprocessing start method (``"spawn"`` is safe with torch loaded; a script
+            must then create the vector env under ``if __name__ == "__main__":``, which is
+            checked before any worker starts).
         timeout_s: seconds to wait for a worker's answer before declaring it hung.
     """
 
@@ -127,7 +189,9 @@ class TextVectorEnv(VectorEnv):
             raise ValueError("num_envs disagrees with the number of env ids given")
         import rlenvs
 
-        self.env_ids = [rlenvs.registration.resolve_id(i) for i in env_ids]
+        if context in ("spawn", "forkserver"):
+            check_main_guard()
+        self.env_ids = [_vector_id(i) for i in env_ids]
         self.num_envs = len(self.env_ids)
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.metadata = {"autoreset_mode": self.autoreset_mode}

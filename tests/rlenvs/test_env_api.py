@@ -169,3 +169,19 @@ def test_reward_schedule_two_stage_switch_survives_restore():
     assert by_rate.stage == "binary"
     with pytest.raises(ValueError, match="unknown reward schedule"):
         rlenvs.make_schedule("sparse")
+
+
+def test_math_family_defaults_are_strict_alike():
+    """Issue 18 item 12: MATH-v0 defaulted to lenient while Arithmetic-v0 and Math-v0 did
+    not; an unboxed number is no answer in any of them unless lenient=True is asked for."""
+    import rlenvs
+    from rlenvs.tools.parsing import last_boxed
+
+    for env_id in ("rlenvs/Arithmetic-v0", "rlenvs/Math-v0", "rlenvs/MATH-v0"):
+        assert rlenvs.registration.env_kwargs(env_id)["lenient"] is False, env_id
+        env = rlenvs.make(env_id)
+        _, info = env.reset(seed=0)
+        gold = str(info["task"]["answer"])
+        gold = last_boxed(gold) or gold  # MATH's gold is a solution ending in \boxed{}
+        unboxed = env.step(f"The answer is {gold}")[-1]["verdict"]
+        assert not unboxed.passed, (env_id, unboxed)

@@ -151,3 +151,75 @@ def test_ray_replaces_a_dead_actor_and_reports_its_episode(ray_session):
             venv.step(_answers(infos3))
     finally:
         venv.close()
+
+
+GUARDED = '''
+import sys
+from rlenvs.vector import TextVectorEnv
+
+
+def main():
+    vec = TextVectorEnv("rlenvs/Arithmetic-v0", num_envs=2)
+    obs, _ = vec.reset(seed=0)
+    print("envs", len(obs))
+    vec.close()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_script_without_the_main_guard_gets_one_clear_error(tmp_path):
+    """Issue 18 item 10: spawn re-runs an unguarded script in every worker, which died with
+    multiprocessing's bootstrapping error; now the script is told what to do, before any
+    worker starts."""
+    import subprocess
+    import sys
+
+    unguarded = tmp_path / "unguarded.py"
+    unguarded.write_text("from rlenvs.vector import TextVectorEnv\n"
+                         "vec = TextVectorEnv('rlenvs/Arithmetic-v0', num_envs=2)\n"
+                         "print('envs', len(vec.reset(seed=0)[0]))\n")
+    run = subprocess.run([sys.executable, str(unguarded)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode != 0
+    assert f"{unguarded}:2 creates a TextVectorEnv at the top level" in run.stderr
+    assert 'if __name__ == "__main__":' in run.stderr
+    assert "bootstrapping" not in run.stderr  # no worker was started
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(GUARDED)
+    run = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and "envs 2" in run.stdout, run.stderr[-2000:]
+
+
+def test_gymnasium_make_vec_async_works_or_says_how():
+    import gymnasium
+
+    with pytest.raises(ValueError) as caught:
+        gymnasium.make_vec("rlenvs/Arithmetic-v0", num_envs=2, vectorization_mode="async")
+    assert "vector_kwargs={'shared_memory': False}" in str(caught.value.__cause__)
+    vec = gymnasium.make_vec("rlenvs/Arithmetic-v0", num_envs=2, vectorization_mode="async",
+                             vector_kwargs={"shared_memory": False})
+    try:
+        obs, infos = vec.reset(seed=0)
+        answers = tuple(f"\\boxed{{{a}}}" for a in infos["task"]["answer"])
+        _, rewards, terminated, _, _ = vec.step(answers)
+        assert list(rewards) == [1.0, 1.0] and all(terminated) and len(obs) == 2
+    finally:
+        vec.close()
+
+
+def test_an_http_url_is_a_vector_env_id():
+    from rlenvs.serving.process import ServerProcess
+
+    with ServerProcess(["rlenvs/Arithmetic-v0"]) as url:
+        vec = TextVectorEnv(f"{url}/rlenvs/Arithmetic-v0", num_envs=2)
+        try:
+            obs, infos = vec.reset(seed=0)
+            answers = [f"\\boxed{{{i['task']['answer']}}}" for i in infos]
+            _, rewards, terminated, _, _ = vec.step(answers)
+            assert list(rewards) == [1.0, 1.0] and all(terminated)
+        finally:
+            vec.close()
