@@ -82,5 +82,5 @@ def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
             rows.append((f"  {group}", f"pass@1 {stats['pass@1']:.3f} (n={stats['episodes']})"))
     print_table(f"verifier suite — {policy_label(policy)}", rows)
     (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
-    print(f"results written to {out_dir}/")
+    print(f"results written to {out_dir}/ — every transcript on one page: rlenvs view {out_dir}")
     return 0
