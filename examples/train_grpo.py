@@ -25,6 +25,7 @@ def main() -> None:
     policy = CausalLMPolicy.from_embedded(lora=LoraSettings(r=16, lora_alpha=32))
     config = GRPOConfig(
         output_dir=args.out_dir,
+        overwrite_output_dir=True,       # a rerun starts over (resume_from_checkpoint to continue)
         max_steps=args.steps,
         learning_rate=2e-4,
         num_generations=6,               # G completions per prompt

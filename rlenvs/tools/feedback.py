@@ -95,7 +95,7 @@ class UnaryFeedbackEnv(LLMEnv):
         answers.append(key)
         out_info = {"attempt": attempt, "repeated_answer": repeated}
         if verdict.passed:
-            reward = self.reward_schedule(verdict) * self.gamma ** (attempt - 1)
+            reward = self.reward_schedule(verdict, reply) * self.gamma ** (attempt - 1)
             return Turn(verdict=verdict, terminated=True, reward=reward,
                         reward_components=components, info=out_info)
         reward = -self.repeat_penalty if repeated else 0.0

@@ -100,10 +100,6 @@ def test_a_wrong_answer_of_any_length_earns_less_than_a_right_short_one(schedule
         assert wrong < right, (schedule, pad, wrong, right)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rlenvs/tools/feedback.py calls self.reward_schedule(verdict) without the reply, so "
-    "length-shaped schedules (overlong, length_penalty) never see the length; fix: pass "
-    "reply to the schedule in UnaryFeedbackEnv.respond"))
 def test_feedback_env_applies_length_shaping_to_the_rewarded_reply():
     schedule = {"name": "overlong", "base": "binary", "max_length": 100, "cache_length": 50}
     env = rlenvs.make("rlenvs/ArithmeticFeedback-v0", reward=schedule)

@@ -63,7 +63,10 @@ def test_arithmetic_levels_and_nested_boxed():
         assert int(task["answer"]) == eval(task["question"])  # noqa: S307 - our own digits-only expr
     env = rlenvs.make("rlenvs/Arithmetic-v0", level=1)
     env.reset(options={"task": {"question": "2 + 2", "answer": "4"}})
-    assert env.step("\\boxed{\\text{no}} then \\boxed{\\frac{8}{2}}")[1] == 1.0  # nested braces
+    assert env.step("so \\boxed{\\frac{8}{2}}")[1] == 1.0  # nested braces
+    env.reset(options={"task": {"question": "2 + 2", "answer": "4"}})
+    # two different boxed answers are a hedge, even when one of them is text
+    assert env.step("\\boxed{\\text{no}} then \\boxed{\\frac{8}{2}}")[1] == 0.0
     env.reset(options={"task": {"question": "2 + 2", "answer": "4"}})
     assert env.step("\\boxed{4} no wait \\boxed{5}")[1] == 0.0  # the last box counts
     env.reset(options={"task": {"question": "2 + 2", "answer": "4"}})
