@@ -32,8 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.generation import Generation, SamplingConfig
-from agents.weights import merged_state_dict
+from agents.generation import Generation, SamplingConfig, merged_state_dict
 
 __all__ = ["VLLMSampler", "CPU_KV_CACHE_BYTES"]
 

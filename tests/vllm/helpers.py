@@ -62,7 +62,10 @@ def grpo_trainer_with_vllm(env: str, output_dir: Any, **overrides: Any) -> tuple
     values = dict(output_dir=str(output_dir), max_steps=1, num_generations=2,
                   per_device_train_batch_size=4, max_completion_length=8, learning_rate=1e-4,
                   temperature=1.0, use_vllm=True, save_final_checkpoint=False, progress=False,
-                  eval_episodes=0, seed=0)
+                  eval_episodes=0, seed=0,
+                  # SmolLM2's 8-token replies often all score 0 (no advantage, no update): the
+                  # entropy bonus makes the step move the weights whatever the rewards
+                  entropy_coef=0.05)
     values.update(overrides)
     policy = CausalLMPolicy.from_embedded()
     before = copy.deepcopy(policy)
