@@ -53,9 +53,9 @@ _LAZY = {
     "RolloutCollector": "agents.rollout",
     "BranchedCollector": "agents.branched",
     "Trajectory": "agents.rollout",
-    "TorchSampler": "agents.generation",
-    "SamplingConfig": "agents.generation",
-    "GenerationBackend": "agents.generation",
+    "TorchSampler": "judges.llm.sampler",
+    "SamplingConfig": "judges.llm.sampler",
+    "GenerationBackend": "judges.llm.sampler",
     "run_training_demo": "agents.demo",
 }
 

@@ -11,7 +11,7 @@ back into the token layout of a chain rollout (:mod:`agents.rollout`):
   :meth:`ChatTokenizer.feedback_ids` (end of turn, env/tool/user messages, next assistant
   header; mask 0). Siblings that share a prefix therefore share identical prefix ids.
 * :class:`SamplerGenerate` is the ``generate(conversations) -> replies`` the rollouts call: it
-  samples from those contexts with the :class:`~agents.generation.GenerationBackend` and records
+  samples from those contexts with the :class:`~judges.llm.sampler.GenerationBackend` and records
   each generation. :class:`SamplerChat` gives :class:`~agents.arpo.ChatEntropy` its
   ``generate_with_logprobs`` from the same sampler (top-k log-probs of the untempered logits).
 * :func:`branched_trajectory` converts one row; the row's precomputed advantage goes to
@@ -24,20 +24,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents.chat_tokens import ChatTokenizer
-from agents.generation import Generation, GenerationBackend, SamplingConfig
 from agents.rollout import Trajectory
 from agents.tree_rollout import BranchedTrajectory
+from judges.llm.sampler import Generation, GenerationBackend, SamplingConfig
 
 __all__ = ["TokenContext", "TokenContexts", "SamplerGenerate", "SamplerChat",
            "branched_trajectory", "BranchedCollector", "rollout_metrics",
-           "merge_rollout_metrics", "ROLLOUTS"]
+           "merge_rollout_metrics"]
 
 Messages = list[dict[str, Any]]
-ROLLOUTS = ("chain", "tree", "arpo")
 
 
 def _key(messages: Sequence[dict[str, Any]]) -> str:
@@ -165,8 +164,7 @@ class SamplerGenerate:
         if self.max_episode_tokens is not None:
             left = min(self.max_episode_tokens - len(c.completion_ids) for c in ctxs)
             budget = max(1, min(budget, left))
-        config = SamplingConfig(budget, self.sampling.temperature, self.sampling.top_p,
-                                self.sampling.top_k)
+        config = replace(self.sampling, max_new_tokens=budget)
         outs = self.backend.generate([c.ids for c in ctxs], config,
                                      seed=self.seed * 1_000_003 + self.calls)
         self.calls += 1
@@ -201,17 +199,14 @@ class SamplerChat:
 
     def generate_with_logprobs(self, conversations: Sequence[Messages], sampling: Any = None,
                                top_logprobs: int = 0) -> list[tuple[str, list[dict[str, Any]]]]:
-        config = SamplingConfig(int(getattr(sampling, "max_new_tokens", 20)),
-                                float(getattr(sampling, "temperature", 1.0)),
-                                float(getattr(sampling, "top_p", 1.0)),
-                                int(getattr(sampling, "top_k", 0)))
+        config = sampling or SamplingConfig(20)
         prompts = [self.contexts.get(list(c)).ids for c in conversations]
         try:
             outs = self.backend.generate(prompts, config, seed=self.seed * 1_000_003 + self.calls,
                                          top_logprobs=top_logprobs)
         except TypeError as e:
             raise TypeError(f"ARPO's entropy needs a backend whose generate() takes top_logprobs "
-                            f"(agents.generation.TorchSampler); {type(self.backend).__name__} "
+                            f"(judges.llm.sampler.TorchSampler); {type(self.backend).__name__} "
                             f"does not") from e
         self.calls += 1
         out = []

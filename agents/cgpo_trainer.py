@@ -54,9 +54,9 @@ from agents.cgpo import (
     sequence_kl,
 )
 from agents.chat_tokens import ChatTokenizer
-from agents.generation import SamplingConfig, TorchSampler
 from agents.policy import CausalLMPolicy
 from agents.rollout import RolloutCollector, Trajectory
+from judges.llm.sampler import SamplingConfig, TorchSampler
 
 __all__ = ["CGPOTask", "CGPOConfig", "CGPOTrainer", "OPTIMIZERS", "Baseline", "BaselineSource"]
 
@@ -116,7 +116,7 @@ class CGPOTrainer:
 
     def __init__(self, policy: CausalLMPolicy, tasks: Sequence[CGPOTask],
                  config: CGPOConfig | None = None, backend: Any = None) -> None:
-        """``backend``: the generation engine (default :class:`agents.generation.TorchSampler`;
+        """``backend``: the generation engine (default :class:`judges.llm.sampler.TorchSampler`;
         on GPU e.g. :class:`agents.vllm_rollout.VLLMSampler`); its ``sync_weights`` is called
         after every update. The policy may live on any device; batches follow it."""
         import rlenvs

@@ -21,20 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rlenvs.cli import UsageError, parse_key_values
+
 __all__ = ["add_train_parser", "add_plot_parser", "cmd_train", "cmd_plot", "main"]
-
-
-def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"{flag} expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -124,7 +113,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["torch_num_threads"] = args.threads
     if args.bf16:
         settings["bf16"] = True
-    settings.update(_key_values(args.set, "--set"))
+    settings.update(parse_key_values(args.set, "--set"))
     return settings
 
 
@@ -205,7 +194,7 @@ def _checked(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, A
     if args.env and args.env_opt not in (args.env, "rlenvs/Arithmetic-v0"):
         raise ValueError(f"two environments given: {args.env!r} and --env {args.env_opt!r}")
     env_id = rlenvs.registration.resolve_id(args.env or args.env_opt)
-    env_kwargs = _key_values(args.env_kwarg, "--env-kwarg")
+    env_kwargs = parse_key_values(args.env_kwarg, "--env-kwarg")
     rlenvs.make(env_id, **env_kwargs).close()
     if args.policy not in ("smollm2", "embedded", "default") and not Path(args.policy).is_dir():
         raise ValueError(f"--policy must be 'smollm2' or a local model folder, "
@@ -309,7 +298,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_train_parser(sub)
     add_plot_parser(sub)
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"agents: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

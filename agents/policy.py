@@ -202,7 +202,7 @@ class CausalLMPolicy(nn.Module):
 
     def save_pretrained(self, path: str | Path) -> None:
         """Save the model (LoRA merged) and tokenizer as a plain ``transformers`` folder."""
-        from agents.weights import merged_state_dict
+        from judges.llm.weights import merged_state_dict
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -246,18 +246,12 @@ class PolicyChat:
 
     def generate(self, conversations: Sequence[list[dict[str, Any]]],
                  sampling: Any = None) -> list[str]:
-        from agents.generation import SamplingConfig
+        from judges.llm.base import SamplingParams
 
-        max_new = getattr(sampling, "max_new_tokens", 256)
-        config = SamplingConfig(
-            max_new_tokens=max_new,
-            temperature=float(getattr(sampling, "temperature", 0.0)),
-            top_p=float(getattr(sampling, "top_p", 1.0)),
-            top_k=int(getattr(sampling, "top_k", 0)),
-        )
+        sampling = sampling or SamplingParams()
         prompts = [self.chat.prompt_ids(conv) for conv in conversations]
-        outs = self.backend.generate(prompts, config, seed=getattr(sampling, "seed", None))
+        outs = self.backend.generate(prompts, sampling, seed=sampling.seed)
         replies = [self.chat.decode(o.token_ids) for o in outs]
-        for stop in getattr(sampling, "stop", ()) or ():
+        for stop in sampling.stop:
             replies = [r.split(stop, 1)[0] for r in replies]
         return replies

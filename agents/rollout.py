@@ -15,11 +15,11 @@ and where the turn ended, and ``info["step_rewards"]`` (process reward) mapped t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents.chat_tokens import ChatTokenizer
-from agents.generation import GenerationBackend, SamplingConfig
+from judges.llm.sampler import GenerationBackend, SamplingConfig
 
 __all__ = ["Trajectory", "RolloutCollector", "step_token_ends"]
 
@@ -96,7 +96,7 @@ class RolloutCollector:
     """Runs groups of episodes with a generation backend.
 
     Args:
-        backend: the inference engine (:class:`agents.generation.TorchSampler`, vLLM, ...).
+        backend: the inference engine (:class:`judges.llm.sampler.TorchSampler`, vLLM, ...).
         chat: chat-template bookkeeping for the policy's tokenizer.
         sampling: per-turn sampling settings (``max_new_tokens`` = TRL ``max_completion_length``).
         max_episode_tokens: cap on all ids after the prompt (policy + environment) per episode;
@@ -157,8 +157,7 @@ class RolloutCollector:
             if self.max_episode_tokens is not None:
                 left = min(self.max_episode_tokens - len(runs[i][0].completion_ids) for i in active)
                 budget = max(1, min(budget, left))
-            config = SamplingConfig(budget, self.sampling.temperature, self.sampling.top_p,
-                                    self.sampling.top_k)
+            config = replace(self.sampling, max_new_tokens=budget)
             prompts = [runs[i][0].prompt_ids + runs[i][0].completion_ids for i in active]
             outputs = self.backend.generate(prompts, config, seed=seed * 1_000_003 + round_)
             for i, gen in zip(active, outputs, strict=True):

@@ -34,10 +34,10 @@ from agents.checkpoint import (
     set_rng_state,
 )
 from agents.config import TrainConfig
-from agents.generation import GenerationBackend, SamplingConfig, TorchSampler
 from agents.metrics import MetricsLogger, merge_step_stats, truncate_metrics
 from agents.policy import CausalLMPolicy, PolicyChat, PolicyOutput
 from agents.rollout import RolloutCollector, Trajectory
+from judges.llm.sampler import GenerationBackend, SamplingConfig, TorchSampler
 
 __all__ = ["RLTrainer", "TrainerState"]
 
@@ -65,7 +65,7 @@ class RLTrainer:
         config: the algorithm's config object or a dict (TRL or verl names).
         env_kwargs: keyword arguments for ``rlenvs.make`` (level, reward schedule, ...).
         eval_env_kwargs: kwargs of the evaluation env (default: ``env_kwargs``).
-        backend: generation engine (default: :class:`~agents.generation.TorchSampler`).
+        backend: generation engine (default: :class:`~judges.llm.sampler.TorchSampler`).
     """
 
     config_class: type[TrainConfig] = TrainConfig
@@ -405,7 +405,7 @@ class RLTrainer:
             if "top_logprobs" not in inspect.signature(self.backend.generate).parameters:
                 raise ValueError(f"rollout='arpo' measures entropy from the sampler's top "
                                  f"log-probs; {type(self.backend).__name__}.generate() has no "
-                                 f"top_logprobs (use agents.generation.TorchSampler)")
+                                 f"top_logprobs (use judges.llm.sampler.TorchSampler)")
         from agents.branched import BranchedCollector
 
         return BranchedCollector(

@@ -33,9 +33,9 @@ from _cpu import add_cpu_argument, reexec_with
 
 import rlenvs
 from agents.chat_tokens import ChatTokenizer
-from agents.generation import SamplingConfig, TorchSampler
 from judges.llm.cpu_dtype import cpu_facts
 from judges.llm.embedded import load_embedded_model, load_embedded_tokenizer
+from judges.llm.sampler import SamplingConfig, TorchSampler
 
 
 def prompts_for(tok: Any, batch: int, layout: str) -> list[list[int]]:

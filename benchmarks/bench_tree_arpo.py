@@ -1,6 +1,6 @@
 """Tree-GRPO and ARPO rollouts vs chain sampling on ``rlenvs/ToolMath-v0`` with SmolLM2.
 
-Three comparisons (all on the trainer's own sampler, :class:`agents.generation.TorchSampler`):
+Three comparisons (all on the trainer's own sampler, :class:`judges.llm.sampler.TorchSampler`):
 
 (a) **trajectories per generated token** — Tree-GRPO (``ts_m, ts_n, ts_l``) vs independent
     chains, same prompts, same number of finished trajectories per prompt
@@ -47,7 +47,7 @@ ENV = "rlenvs/ToolMath-v0"
 def _sampler(policy: Any, prefix_cache_tokens: int = 0) -> Any:
     import torch
 
-    from agents.generation import TorchSampler
+    from judges.llm.sampler import TorchSampler
 
     return TorchSampler(policy.model, stop_token_ids=policy.stop_token_ids,
                         pad_token_id=policy.tokenizer.pad_token_id, dtype=torch.bfloat16,
@@ -74,8 +74,8 @@ def _chain(policy: Any, backend: Any, env: Any, seeds: list[int], per_prompt: in
            max_new: int, seed: int) -> dict[str, float]:
     from agents.branched import rollout_metrics
     from agents.chat_tokens import ChatTokenizer
-    from agents.generation import SamplingConfig
     from agents.rollout import RolloutCollector
+    from judges.llm.sampler import SamplingConfig
 
     _fresh_cache(backend)
     started = time.perf_counter()
@@ -92,7 +92,7 @@ def _branched(kind: str, policy: Any, backend: Any, env: Any, seeds: list[int], 
               seed: int, **knobs: Any) -> dict[str, float]:
     from agents.branched import BranchedCollector
     from agents.chat_tokens import ChatTokenizer
-    from agents.generation import SamplingConfig
+    from judges.llm.sampler import SamplingConfig
 
     _fresh_cache(backend)
     started = time.perf_counter()

@@ -16,7 +16,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "build_parser", "UsageError", "COMMANDS_GROUP", "positive_int"]
+__all__ = ["main", "build_parser", "UsageError", "COMMANDS_GROUP", "positive_int",
+           "parse_key_values"]
 
 COMMANDS_GROUP = "rlenvs.commands"
 _EMBEDDED = ("smollm2", "embedded", "default")
@@ -54,11 +55,13 @@ def positive_int(text: str) -> int:
     return value
 
 
-def _parse_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
+def parse_key_values(pairs: Sequence[str], flag: str = "--env-kwarg") -> dict[str, Any]:
+    """``["k=1", "name=x"]`` -> ``{"k": 1, "name": "x"}`` (values read as JSON where they parse);
+    a pair without ``=`` is a :class:`UsageError` naming ``flag``."""
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise UsageError(f"--env-kwarg expects KEY=VALUE, got {pair!r}")
+            raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
         try:
             out[key] = json.loads(value)
@@ -145,7 +148,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.env and args.env_opt and args.env != args.env_opt:
         raise UsageError(f"two environments given: {args.env!r} and --env {args.env_opt!r}")
-    env_kwargs = _parse_kwargs(args.env_kwarg)
+    env_kwargs = parse_key_values(args.env_kwarg)
     env_id = _env_checked(args.env or args.env_opt, env_kwargs)
     if args.out:
         check_out_path(args.out)

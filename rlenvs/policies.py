@@ -1,10 +1,12 @@
 """Policies for evaluation and rollouts: anything that maps conversations to replies.
 
 A ``Policy`` is ``judges.llm.ChatModel``: ``generate(conversations, sampling) -> replies``.
+Local models sample through the trainers' engine (:class:`judges.llm.sampler.TorchSampler`:
+the fused Llama decoder for SmolLM2), so an evaluation runs on the same fast path as training.
 ``load_policy`` builds one from a short spec:
 
 =======================  ==========================================================
-``"smollm2"``            the embedded SmolLM2-135M-Instruct (CPU, bf16 by default)
+``"smollm2"``            the embedded SmolLM2-135M-Instruct (CPU, dtype measured)
 ``"http://HOST:PORT/v1"``  any OpenAI-compatible server (``vllm serve``, ``rlenvs serve``)
 ``"vllm:PATH"``          an in-process vLLM engine (GPU, ``rlenvs[vllm]`` extra)
 ``"hf:PATH"`` or a dir   a local transformers model folder

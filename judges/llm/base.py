@@ -18,10 +18,15 @@ class BackendError(RuntimeError):
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """How to sample a reply.
+    """How to sample a reply: the one sampling type of every engine (evaluation, serving, LLM
+    judges and training rollouts alike).
 
-    ``temperature == 0`` means greedy decoding. ``seed`` makes sampling reproducible where the
-    backend supports it (the local transformers backend always does).
+    ``temperature == 0`` means greedy decoding (log-probabilities are then those of the
+    untempered distribution). ``top_k == 0`` turns top-k off. ``seed`` makes sampling
+    reproducible where the backend supports it (the local engine always does); ``stop`` strings
+    end a reply early (chat backends; a token-level engine stops on its stop token ids only).
+    Trainers build theirs with :func:`judges.llm.sampler.SamplingConfig` (TRL's defaults:
+    temperature 1, 128 new tokens).
     """
 
     temperature: float = 0.0
@@ -33,11 +38,13 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
-            raise ValueError("temperature must be >= 0")
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError("top_p must be in (0, 1]")
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
         if self.max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be >= 1")
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,4 +1,12 @@
-"""Local ``transformers`` causal LM as a chat backend (CPU by default)."""
+"""A local causal LM as a chat backend (CPU by default), generating through the house's engine.
+
+Conversations are rendered with the chat template and sampled by
+:class:`judges.llm.sampler.TorchSampler` -- the same engine the trainers sample with (the fused
+Llama decoder with a static KV cache for SmolLM2 and other plain Llamas, the model's own
+``transformers`` forward for anything else), each conversation on its own random stream.
+Log-probabilities for judges and the OpenAI server come from the model's forward
+(:mod:`judges.llm.scoring`).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +38,25 @@ class TransformersChat:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
         self._lock = threading.Lock()
+        self._engine: Any = None
+
+    @property
+    def engine(self) -> Any:
+        """The :class:`judges.llm.sampler.TorchSampler` replies are sampled with (built on first
+        use, in the model's dtype; call :meth:`update_weights` after changing ``model``)."""
+        if self._engine is None:
+            from judges.llm.sampler import TorchSampler
+
+            self._engine = TorchSampler(
+                self.model, stop_token_ids=sorted(self._end_ids()),
+                pad_token_id=self.tokenizer.pad_token_id,
+                dtype=next(self.model.parameters()).dtype, max_batch_size=self.batch_size)
+        return self._engine
+
+    def update_weights(self, model: Any | None = None) -> None:
+        """Load ``model``'s weights (default: ``self.model``'s) into the generation engine."""
+        if self._engine is not None:
+            self._engine.sync_weights(model if model is not None else self.model)
 
     @classmethod
     def from_embedded(cls, dtype: str = "auto", **kwargs: Any) -> TransformersChat:
@@ -103,51 +130,35 @@ class TransformersChat:
     ) -> list[tuple[str, list[int], list[int], str, int]]:
         """Per conversation: (reply text, prompt token ids, reply token ids up to the stop,
         finish reason, completion tokens generated)."""
-        import torch
-        from transformers import LogitsProcessorList
+        from judges.llm.scoring import prompt_ids
 
-        enc = self.tokenizer.apply_chat_template(
-            [[{"role": m["role"], "content": m["content"]} for m in conv] for conv in batch],
-            add_generation_prompt=True,
-            return_tensors="pt",
-            padding=True,
-            return_dict=True,
-        )
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": sampling.max_new_tokens,
-            "pad_token_id": self.tokenizer.pad_token_id,
-            # greedy over the row sampler's one-hot choice when sampling (see _RowSampler)
-            "do_sample": False, "temperature": None, "top_p": None, "top_k": None,
-        }
-        if sampling.temperature > 0:
-            kwargs["logits_processor"] = LogitsProcessorList([_RowSampler(seeds, sampling)])
-        if sampling.stop:
-            kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
-        with torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
-        width = enc["input_ids"].shape[1]
-        new_tokens = out[:, width:]
-        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        prompts = [prompt_ids(self.tokenizer, conv) for conv in batch]
+        generations = self.engine.generate(prompts, sampling, seeds=seeds)
         special = set(self.tokenizer.all_special_ids)
-        ends = self._end_ids()
         results = []
-        for row, text in enumerate(texts):
-            mask = enc["attention_mask"][row].bool()
-            prompt = enc["input_ids"][row][mask].tolist()
-            generated = new_tokens[row].tolist()
-            hit_end = next((i for i, t in enumerate(generated) if t in ends), None)
-            if hit_end is not None:
-                used = hit_end + 1
-            else:
-                used = len(generated)
-                while used and generated[used - 1] == self.tokenizer.pad_token_id:
-                    used -= 1
+        for prompt, generation in zip(prompts, generations, strict=True):
+            generated = generation.token_ids
+            text = self.tokenizer.decode(generated, skip_special_tokens=True)
             cut = _cut_at_stop(text, sampling.stop)
-            stopped = hit_end is not None or len(cut) < len(text) or \
-                used < sampling.max_new_tokens
+            used = len(generated)
+            if len(cut) < len(text):  # generation would have stopped at the stop string
+                used = self._tokens_through_stop(generated, sampling.stop)
+            stopped = generation.finished or len(cut) < len(text)
             reply = [t for t in generated[:used] if t not in special]
             results.append((cut, prompt, reply, "stop" if stopped else "length", used))
         return results
+
+    def _tokens_through_stop(self, generated: list[int], stop: Sequence[str]) -> int:
+        """The fewest leading tokens of ``generated`` whose text contains a stop string."""
+        low, high = 1, len(generated)
+        while low < high:
+            mid = (low + high) // 2
+            text = self.tokenizer.decode(generated[:mid], skip_special_tokens=True)
+            if len(_cut_at_stop(text, stop)) < len(text):
+                high = mid
+            else:
+                low = mid + 1
+        return low
 
     def _end_ids(self) -> set[int]:
         eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
@@ -184,45 +195,6 @@ class TransformersChat:
         """
         done = self.generate_completions(conversations, sampling, top_logprobs=top_logprobs)
         return [(c.text, c.logprobs or []) for c in done]
-
-
-class _RowSampler:
-    """Samples each row's next token with its own ``torch.Generator`` (temperature, top-k,
-    top-p as in transformers' warpers) and returns a one-hot score, so greedy decoding picks it.
-
-    A shared RNG would make a row's draws depend on the rows sampled before it in the batch.
-    """
-
-    def __init__(self, seeds: Sequence[int | None], sampling: SamplingParams) -> None:
-        import torch
-
-        self.generators = []
-        for seed in seeds:
-            g = torch.Generator()
-            g.manual_seed(seed) if seed is not None else g.seed()
-            self.generators.append(g)
-        self.sampling = sampling
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        s = self.sampling
-        logits = scores.float() / s.temperature
-        if s.top_k > 0:
-            kth = torch.topk(logits, min(s.top_k, logits.shape[-1])).values[..., -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        if s.top_p < 1.0:
-            ordered, order = torch.sort(logits, descending=False)
-            cumulative = ordered.softmax(-1).cumsum(-1)
-            drop = cumulative <= 1 - s.top_p
-            drop[..., -1] = False  # keep at least the most likely token
-            logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
-        probs = logits.softmax(-1)
-        chosen = torch.cat([torch.multinomial(probs[i], 1, generator=g)
-                            for i, g in enumerate(self.generators)])
-        out = torch.full_like(scores, float("-inf"))
-        out[torch.arange(len(chosen)), chosen] = 0.0
-        return out
 
 
 def _cut_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -23,12 +23,12 @@ from agents.branched import (
 )
 from agents.chat_tokens import ChatTokenizer
 from agents.config import GRPOConfig, PPOConfig
-from agents.generation import Generation, SamplingConfig, TorchSampler
 from agents.grpo_trainer import GRPOTrainer, given_advantages, trajectory_sample
 from agents.policy import PolicyOutput
 from agents.rollout import RolloutCollector, Trajectory
 from agents.tree_rollout import BranchedTrajectory, TreeRolloutConfig
 from judges import Verdict
+from judges.llm.sampler import Generation, SamplingConfig, TorchSampler
 from rlenvs.core import LLMEnv, Turn
 from tests.agents.toy_envs import tiny_policy, upper_fraction
 
@@ -401,8 +401,8 @@ def test_config_validation_and_aliases():
     with pytest.raises(ValueError, match="initial_rollouts"):
         GRPOConfig(rollout="arpo", rollout_budget=4, initial_rollouts=5,
                    per_device_train_batch_size=4)
-    from agents.generation import HFGenerateSampler
     from agents.ppo_trainer import PPOTrainer
+    from judges.llm.sampler import HFGenerateSampler
 
     tiny = tiny_policy()
     with pytest.raises(ValueError, match="top_logprobs"):

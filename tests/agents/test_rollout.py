@@ -8,9 +8,9 @@ import torch
 import rlenvs
 from agents.batch import collate
 from agents.chat_tokens import ChatTokenizer
-from agents.generation import HFGenerateSampler, SamplingConfig, TorchSampler
 from agents.grpo_trainer import trajectory_sample
 from agents.rollout import RolloutCollector, step_token_ends
+from judges.llm.sampler import HFGenerateSampler, SamplingConfig, TorchSampler
 
 
 def _prompts(tok):
@@ -191,7 +191,7 @@ def test_collect_rejects_non_rlenvs_env(tiny):
     (SamplingConfig(temperature=0.5), [1 / 30, 4 / 30, 9 / 30, 16 / 30, 0]),
 ])
 def test_inverse_cdf_sampling_matches_the_distribution(cfg, expected):
-    from agents.generation import sample_next_token
+    from judges.llm.sampler import sample_next_token
 
     n = 40_000
     probs = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.0])

@@ -28,7 +28,7 @@ __all__ = ["PrefixKVCache"]
 
 
 class PrefixKVCache:
-    """LRU store of per-prompt KV tensors for :class:`agents.llama_decoder.LlamaDecoder`.
+    """LRU store of per-prompt KV tensors for :class:`judges.llm.llama_decoder.LlamaDecoder`.
 
     Args:
         max_tokens: total prompt tokens kept (KV of one SmolLM2 token is ~23 KB in bf16).

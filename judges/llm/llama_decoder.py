@@ -9,7 +9,7 @@ values written in place into a preallocated cache, and nothing else per step.
 
 Only plain Llama configurations are accepted (:func:`supports`); anything else (bias terms,
 scaled RoPE, sliding windows...) falls back to the ``transformers`` path in
-:class:`agents.generation.TorchSampler`.
+:class:`judges.llm.sampler.TorchSampler`.
 """
 
 from __future__ import annotations
