@@ -17,7 +17,7 @@ it inherits the source's H_init. When a prompt has no active rollout left and fe
 were started, ONE fresh rollout from the prompt is added per round. The result has exactly
 M rows per prompt (creation order).
 
-Fixes of the reference code (``vllm_rollout_with_tools.py``), as the spec recommends:
+Fixes of the paper's code (``dongguanting/ARPO``, ``vllm_rollout_with_tools.py``):
 
 1. **stale initial entropy** — the reference keeps H_init in a dict that lives across calls
    (keyed by a per-call index), so from the 2nd call H_init is from an earlier batch. Here

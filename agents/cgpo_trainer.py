@@ -1,4 +1,4 @@
-"""Multi-task CGPO trainer (reference section 6.6, Algorithm 2), a lean standalone loop.
+"""Multi-task CGPO trainer (arXiv 2409.20370, Algorithm 2), a lean standalone loop.
 
 Tasks ``l = 1..L`` each have an rlenvs environment, a constraint judge (a Mixture of Judges,
 or the environment's own verdict), an optimizer ``O_l ∈ {crpg, crraft, codpo}``, ``K_l``
@@ -29,7 +29,7 @@ prompt's ``ā`` is judged like a sample -- by the task's judge (a Mixture of Jud
 else by stepping the environment with ``ā`` (``r(ā)`` then replaces ``baseline_reward`` in
 ``R_calib``). For CRRAFT, a prompt none of whose samples passes every constraint with
 ``KL ≤ KL_max`` falls back to ``ā`` when ``ā`` passes and ``KL(s, ā) = log π_w(ā|s) −
-log π_ref(ā|s) ≤ KL_max``, and trains SFT on it with weight ``σ(0) = 0.5`` (reference 6.5);
+log π_ref(ā|s) ≤ KL_max``, and trains SFT on it with weight ``σ(0) = 0.5`` (the paper's CRRAFT fallback, as in TRL PR #2190);
 otherwise the prompt is skipped.
 """
 
@@ -117,7 +117,7 @@ class CGPOTrainer:
     def __init__(self, policy: CausalLMPolicy, tasks: Sequence[CGPOTask],
                  config: CGPOConfig | None = None, backend: Any = None) -> None:
         """``backend``: the generation engine (default :class:`judges.llm.sampler.TorchSampler`;
-        on GPU e.g. :class:`agents.vllm_rollout.VLLMSampler`); its ``sync_weights`` is called
+        on GPU e.g. :class:`judges.llm.vllm_backend.VLLMSampler`); its ``sync_weights`` is called
         after every update. The policy may live on any device; batches follow it."""
         import rlenvs
 

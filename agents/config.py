@@ -61,7 +61,7 @@ class TrainConfig:
     # tree/arpo rollouts, whose branches re-send their parents' contexts, else off; SmolLM2
     # keys+values are ~23 KB per token in bf16)
     prefix_cache_tokens: int | None = None
-    use_vllm: bool = False  # GPU: generate with agents.vllm_rollout.VLLMSampler
+    use_vllm: bool = False  # GPU: generate with judges.llm.vllm_backend.VLLMSampler
     vllm_gpu_memory_utilization: float = 0.3
     mask_truncated_completions: bool = False
     # rollout engine: "chain" | "tree" (Tree-GRPO) | "arpo" (agents.branched)

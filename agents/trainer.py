@@ -102,7 +102,7 @@ class RLTrainer:
         self.pad_token_id = int(self.policy.tokenizer.pad_token_id)
         self.device = next(self.policy.parameters()).device
         if backend is None and config.use_vllm:
-            from agents.vllm_rollout import VLLMSampler
+            from judges.llm.vllm_backend import VLLMSampler
 
             backend = VLLMSampler.from_policy(
                 self.policy, gpu_memory_utilization=config.vllm_gpu_memory_utilization)

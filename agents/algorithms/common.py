@@ -1,7 +1,7 @@
 """Building blocks shared by every algorithm: masked statistics, KL estimators, the clipped
 surrogate and loss aggregation (``loss_type``).
 
-Notation (see ``/work/shared/reference/algorithms.md``): ``logp`` current policy, ``old`` the
+Notation (TRL 1.16 / verl 0.9.1 names, docs/defaults.md): ``logp`` current policy, ``old`` the
 behaviour policy, ``ref`` the frozen reference; ``M`` the loss mask (1 on policy tokens, 0 on
 padding and on environment/tool tokens); ``L`` a per-token loss matrix ``(B, T)``.
 """

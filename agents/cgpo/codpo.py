@@ -1,10 +1,10 @@
-"""CODPO: Constrained Online DPO (CGPO Option I; reference section 6.4).
+"""CODPO: Constrained Online DPO (CGPO Option I; arXiv 2409.20370, Section 4).
 
 Per prompt with ``K`` generations, ``r`` the reward and ``Σ`` the constraint-satisfying set:
 
 * ``a⁺ = argmax r`` over the positives (every constraint passes); no positive → skip the prompt;
 * ``a⁻ = argmin r`` over the negatives; no negative → the lowest-reward generation other than
-  ``a⁺`` (the "lowest overall" of the spec, which differs only when all rewards tie; with
+  ``a⁺`` (the "lowest overall" of TRL PR #2190, which differs only when all rewards tie; with
   ``K = 1`` it is ``a⁺`` itself and the DPO term is ``−log σ(0)``).
 
 Loss per kept prompt (DPO with the DPO-positive length-normalised NLL regulariser)::

@@ -1,4 +1,4 @@
-"""CRPG: Calibrated-Regularized Policy Gradient (CGPO Option I; reference section 6.3).
+"""CRPG: Calibrated-Regularized Policy Gradient (CGPO Option I; arXiv 2409.20370, Section 4).
 
 REINFORCE on the sequence log-probability with a batch-mean baseline, on the calibrated,
 constraint-gated and KL-gated reward::

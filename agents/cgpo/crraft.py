@@ -1,4 +1,4 @@
-"""CRRAFT: Calibrated-Regularized Reward-rAnked FineTuning (CGPO Option II; reference 6.5).
+"""CRRAFT: Calibrated-Regularized Reward-rAnked FineTuning (CGPO Option II; arXiv 2409.20370, Section 4).
 
 Per prompt ``s_i`` with ``K`` generations:
 

@@ -1,4 +1,4 @@
-"""CGPO reward shaping shared by the three optimizers (reference section 6.2, 6.3).
+"""CGPO reward shaping shared by the three optimizers (arXiv 2409.20370, Section 4: calibrated and constraint-regularized reward).
 
 Calibrated reward, with ``ā`` the baseline response of the prompt (golden SFT answer or a
 π_ref sample generated before RLHF)::

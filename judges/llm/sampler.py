@@ -15,7 +15,7 @@ learns from are exactly the ids sampled, multi-turn included. Implementations:
   (:class:`judges.llm.transformers_backend.TransformersChat`: ``rlenvs eval``, ``rlenvs serve``,
   the main job, the local LLM judges) generates through it.
 * :class:`HFGenerateSampler` -- plain ``model.generate``; the reference the tests compare with.
-* vLLM behind the same protocol (``agents.vllm_rollout.VLLMSampler`` today).
+* :class:`judges.llm.vllm_backend.VLLMSampler` -- vLLM behind the same protocol.
 
 Sampling parameters are :class:`judges.llm.base.SamplingParams`, the one sampling type of the
 house; :func:`SamplingConfig` builds one with a trainer's defaults.

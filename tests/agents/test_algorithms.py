@@ -1,5 +1,5 @@
 """Fidelity of every estimator and loss against independent numpy/hand computations of the
-equations in /work/shared/reference/algorithms.md."""
+equations in the papers (PPO, GRPO, DAPO, GSPO, RLOO) and TRL/verl."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Fidelity of the CGPO optimizers (CRPG, CRRAFT, CODPO) against hand/numpy computations of
-the equations in /work/shared/reference/algorithms.md, section 6."""
+the equations of the CGPO paper (arXiv 2409.20370, Section 4)."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def test_crpg_all_equal_rewards_give_zero_gradient():
 
 # ------------------------------------------------------------------ CRRAFT
 def _crraft_by_hand(r, cal, passed, kl, kl_max, base_passed, base_kl):
-    """Literal per-prompt loop of reference 6.5."""
+    """Literal per-prompt loop of CRRAFT (arXiv 2409.20370)."""
     out = []
     for i in range(r.shape[0]):
         ok = [j for j in range(r.shape[1]) if passed[i, j] and kl[i, j] <= kl_max]

@@ -210,8 +210,10 @@ def test_vllm_backend_gives_every_request_its_own_seed(monkeypatch):
             out = types.SimpleNamespace(text="ok")
             return [types.SimpleNamespace(outputs=[out]) for _ in conversations]
 
+    gpu = types.SimpleNamespace(current_platform=types.SimpleNamespace(is_cpu=lambda: False))
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=FakeLLM,
                                                                    SamplingParams=FakeParams))
+    monkeypatch.setitem(sys.modules, "vllm.platforms", gpu)
     from judges.llm.vllm_backend import VLLMChat
 
     chat = VLLMChat("some-model")

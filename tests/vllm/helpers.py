@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from agents.generation import Generation, SamplingConfig
+from judges.llm.sampler import Generation, SamplingConfig
 
 
 def trainer_logprobs(policy: Any, prompt: Sequence[int], completion: Sequence[int],

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from agents.chat_tokens import ChatTokenizer
-from agents.vllm_rollout import VLLMSampler
+from judges.llm.vllm_backend import VLLMSampler
 from tests.vllm.helpers import (
     assert_engine_follows,
     assert_turns_were_sampled,

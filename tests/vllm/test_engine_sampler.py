@@ -13,10 +13,10 @@ import torch
 
 import rlenvs
 from agents.chat_tokens import ChatTokenizer
-from agents.generation import SamplingConfig
 from agents.policy import CausalLMPolicy, LoraSettings
 from agents.rollout import RolloutCollector
-from agents.vllm_rollout import VLLMSampler, engine_model
+from judges.llm.sampler import SamplingConfig
+from judges.llm.vllm_backend import VLLMSampler, engine_model
 from tests.vllm.helpers import (
     Recorder,
     assert_turns_were_sampled,
