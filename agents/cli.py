@@ -28,7 +28,7 @@ __all__ = ["add_train_parser", "add_plot_parser", "cmd_train", "cmd_plot", "main
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``train`` (train a policy with an RL algorithm on an environment)."""
-    from agents.presets import PRESETS
+    from agents.run.presets import PRESETS
 
     p = subparsers.add_parser("train", help="train a policy on an environment (GRPO, PPO, ...)",
                               description="Train a policy with RL on an rlenvs environment.")
@@ -161,7 +161,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     from agents.policy import CausalLMPolicy, LoraSettings
-    from agents.presets import make_trainer
+    from agents.run.presets import make_trainer
 
     lora = LoraSettings(r=args.lora_r, lora_alpha=2 * args.lora_r) if args.lora else None
     value_head = args.algo == "ppo"
@@ -178,7 +178,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       "metrics": summary["metrics"]}, indent=2, default=str))
     if not args.no_plot:
         try:
-            from agents.plot import plot_run
+            from agents.run.plot import plot_run
 
             print(f"plot: {plot_run(summary['output_dir'])}")
         except ImportError as e:
@@ -189,7 +189,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _checked(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Env id, env kwargs and settings, each checked; the output folder prepared."""
     import rlenvs
-    from agents.checkpoint import prepare_output_dir, run_identity
+    from agents.run.checkpoint import prepare_output_dir, run_identity
 
     if args.env and args.env_opt not in (args.env, "rlenvs/Arithmetic-v0"):
         raise ValueError(f"two environments given: {args.env!r} and --env {args.env_opt!r}")
@@ -201,7 +201,7 @@ def _checked(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, A
                          f"got {args.policy!r}")
     settings = _settings(args)
     config = config_for(args.algo, settings)
-    # the identity Trainer.train() records (agents.trainer.Trainer.run_identity), checked here
+    # the identity Trainer.train() records (agents.trainers.base.Trainer.run_identity), checked here
     # before the model loads; the trainer deletes an overwritten run's files and writes run.json
     identity = run_identity(_trainer_class(args.algo).algorithm, env_id, env_kwargs,
                             _model_name(args.policy),
@@ -213,7 +213,7 @@ def _checked(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, A
 
 def _trainer_class(algo: str) -> Any:
     import agents
-    from agents.presets import PRESETS
+    from agents.run.presets import PRESETS
 
     return getattr(agents, PRESETS[algo][0])
 
@@ -224,7 +224,7 @@ def config_for(algo: str, settings: dict[str, Any]) -> Any:
     import dataclasses
 
     import agents
-    from agents.presets import PRESETS
+    from agents.run.presets import PRESETS
 
     if algo not in PRESETS:
         raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(PRESETS)}")
@@ -245,7 +245,7 @@ def config_for(algo: str, settings: dict[str, Any]) -> Any:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """``train --demo``: the main job's GRPO demo, with its before/after table."""
-    from agents.demo import run_training_demo
+    from agents.run.demo import run_training_demo
     from rlenvs.evaluation import print_table
 
     demo = run_training_demo(Path(args.output_dir), minutes=args.demo_minutes, seed=args.seed,
@@ -280,7 +280,7 @@ def _model_name(policy: str) -> str:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from agents.plot import plot_run
+    from agents.run.plot import plot_run
 
     try:
         path = plot_run(args.run_dir, args.out)

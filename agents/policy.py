@@ -237,7 +237,7 @@ class PolicyChat:
     """
 
     def __init__(self, policy: CausalLMPolicy, backend: Any) -> None:
-        from agents.chat_tokens import ChatTokenizer
+        from agents.rollout.chat_tokens import ChatTokenizer
 
         self.policy = policy
         self.backend = backend

@@ -10,7 +10,7 @@ import json
 import resource
 import tempfile
 
-from agents.metrics import read_metrics
+from agents.run.metrics import read_metrics
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Held-out accuracy before/after the GRPO demo, over several seeds (issue 7's "done when").
 
-Runs :func:`agents.demo.run_training_demo` (SmolLM2-135M-Instruct + LoRA, level-1 arithmetic,
+Runs :func:`agents.run.demo.run_training_demo` (SmolLM2-135M-Instruct + LoRA, level-1 arithmetic,
 dense-then-binary reward) once per seed, each in its own process, and reports greedy held-out
 pass@1 before and after, the paired gain, its mean and standard deviation over seeds, the steps
 taken, the step of the dense->binary switch and the minutes each run took.
@@ -21,7 +21,7 @@ from typing import Any
 
 _CHILD = """
 import json, sys
-from agents.demo import run_training_demo
+from agents.run.demo import run_training_demo
 args = json.loads(sys.argv[1])
 result = run_training_demo(args["out_dir"], minutes=args["minutes"], seed=args["seed"],
                            eval_episodes=args["eval_episodes"], progress=False,

@@ -32,7 +32,7 @@ import torch
 from _cpu import add_cpu_argument, reexec_with
 
 import rlenvs
-from agents.chat_tokens import ChatTokenizer
+from agents.rollout.chat_tokens import ChatTokenizer
 from judges.llm.cpu_dtype import cpu_facts
 from judges.llm.embedded import load_embedded_model, load_embedded_tokenizer
 from judges.llm.sampler import SamplingConfig, TorchSampler

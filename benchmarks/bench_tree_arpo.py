@@ -21,7 +21,7 @@ per reply, sometimes on a wrong or intermediate expression) and otherwise answer
 ``\\boxed{}``, with a random-length preamble so token counts vary; ARPO's entropy is
 :class:`ScriptedEntropy` (a seeded U(0, 1) draw per call). Tokens are counted with the SmolLM2
 tokenizer (``--token-count``). The rollouts run at the message level
-(:class:`~agents.tree_rollout.TreeRollout`, :class:`~agents.arpo.ARPORollout`; the chain
+(:class:`~agents.rollout.tree.TreeRollout`, :class:`~agents.rollout.arpo.ARPORollout`; the chain
 baseline is ``TreeRollout`` with ``ts_l = 0``). These are structural numbers of the algorithms,
 not model behaviour:
 
@@ -72,9 +72,9 @@ def _prefill_stats(backend: Any) -> dict[str, float]:
 
 def _chain(policy: Any, backend: Any, env: Any, seeds: list[int], per_prompt: int,
            max_new: int, seed: int) -> dict[str, float]:
-    from agents.branched import rollout_metrics
-    from agents.chat_tokens import ChatTokenizer
-    from agents.rollout import RolloutCollector
+    from agents.rollout.branched import rollout_metrics
+    from agents.rollout.chain import RolloutCollector
+    from agents.rollout.chat_tokens import ChatTokenizer
     from judges.llm.sampler import SamplingConfig
 
     _fresh_cache(backend)
@@ -90,8 +90,8 @@ def _chain(policy: Any, backend: Any, env: Any, seeds: list[int], per_prompt: in
 
 def _branched(kind: str, policy: Any, backend: Any, env: Any, seeds: list[int], max_new: int,
               seed: int, **knobs: Any) -> dict[str, float]:
-    from agents.branched import BranchedCollector
-    from agents.chat_tokens import ChatTokenizer
+    from agents.rollout.branched import BranchedCollector
+    from agents.rollout.chat_tokens import ChatTokenizer
     from judges.llm.sampler import SamplingConfig
 
     _fresh_cache(backend)
@@ -171,7 +171,7 @@ def _solve(kind: str, v: list[int]) -> int:
 
 
 class ScriptedToolAgent:
-    """A seeded stochastic ToolMath agent: a :data:`agents.tree_rollout.GenerateFn` that uses
+    """A seeded stochastic ToolMath agent: a :data:`agents.rollout.tree.GenerateFn` that uses
     the env's real ``calculator`` tool (hermes ``<tool_call>{...}</tool_call>`` format).
 
     Per reply (one draw sequence from its own ``random.Random(seed)``, in call order; the reply
@@ -240,7 +240,7 @@ class ScriptedEntropy:
     """ARPO ``entropy_fn`` for the scripted agent: every call returns a fresh draw
     ``H ~ U(0, 1)`` from ``random.Random(seed)`` (call order), independent of the context.
 
-    ARPO uses it exactly as it uses :class:`agents.arpo.ChatEntropy` with a model: H_init at a
+    ARPO uses it exactly as it uses :class:`agents.rollout.arpo.ChatEntropy` with a model: H_init at a
     rollout's start, H_t after each tool result, ΔH = H_t − H_init, and the branch probability
     P = clip(τ + β_H·ΔH, 0, 1). With i.i.d. uniform H, ΔH is triangular on (−1, 1), so with
     τ = 0.5, β_H = 0.2 the probability P lies in (0.3, 0.7), mean 0.5. It has no ``batch``
@@ -259,7 +259,7 @@ class ScriptedEntropy:
 def _token_counter(kind: str) -> Any:
     """Reply -> tokens: SmolLM2 tokenizer ids of the reply + 1 for the end-of-turn token (what
     the sampler counts for a stopped reply), or whitespace words."""
-    from agents.tree_rollout import whitespace_tokens
+    from agents.rollout.tree import whitespace_tokens
 
     if kind == "whitespace":
         return whitespace_tokens
@@ -271,8 +271,8 @@ def _token_counter(kind: str) -> Any:
 
 def _scripted_metrics(rollout: Any, rows: list[Any], branches: int, seconds: float,
                       **extra: float) -> dict[str, float]:
-    """The ``rollout/*`` keys of :func:`agents.branched.rollout_metrics` from a message-level
-    rollout's :class:`~agents.tree_rollout.Budget` and rows."""
+    """The ``rollout/*`` keys of :func:`agents.rollout.branched.rollout_metrics` from a message-level
+    rollout's :class:`~agents.rollout.tree.Budget` and rows."""
     budget, n = rollout.budget, max(len(rows), 1)
     depths = [len(r.rewards) for r in rows] or [0]
     out = {"rollout/trajectories": float(len(rows)),
@@ -299,8 +299,8 @@ def _scripted_run(kind: str, args: argparse.Namespace, env: Any, seeds: list[int
     """One rollout with a fresh :class:`ScriptedToolAgent` (same seed for every kind). A chain
     rollout is Tree-GRPO with ``ts_l = 0`` (``ts_m`` independent chains per prompt, no
     expansion, no pruning) on the same code path."""
-    from agents.arpo import ARPORollout
-    from agents.tree_rollout import TreeRollout, TreeRolloutConfig
+    from agents.rollout.arpo import ARPORollout
+    from agents.rollout.tree import TreeRollout, TreeRolloutConfig
 
     agent = ScriptedToolAgent(seed, p_tool=args.p_tool, p_wrong_call=args.p_wrong_call,
                               p_copy=args.p_copy, p_guess=args.p_guess,
@@ -324,7 +324,7 @@ def _scripted_run(kind: str, args: argparse.Namespace, env: Any, seeds: list[int
 
 def part_a(policy: Any, backend: Any, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     import rlenvs
-    from agents.tree_rollout import TreeRolloutConfig
+    from agents.rollout.tree import TreeRolloutConfig
 
     env = rlenvs.make(args.env, **{args.turns_kwarg: args.max_turns}, **args.env_kwargs)
     seeds = [seed * 1000 + k for k in range(args.prompts)]
@@ -351,7 +351,7 @@ def part_a(policy: Any, backend: Any, args: argparse.Namespace, seed: int) -> di
 
 def part_b(policy: Any, backend: Any, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     import rlenvs
-    from agents.arpo import ARPOConfig
+    from agents.rollout.arpo import ARPOConfig
 
     env = rlenvs.make(args.env, **{args.turns_kwarg: args.max_turns}, **args.env_kwargs)
     seeds = [seed * 1000 + k for k in range(args.prompts)]
@@ -376,9 +376,9 @@ def part_b(policy: Any, backend: Any, args: argparse.Namespace, seed: int) -> di
 
 
 def part_c(args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    from agents.config import GRPOConfig
-    from agents.grpo_trainer import GRPOTrainer
     from agents.policy import CausalLMPolicy
+    from agents.trainers.config import GRPOConfig
+    from agents.trainers.grpo import GRPOTrainer
 
     out: dict[str, Any] = {}
     leaves = 1 + args.ts_l * args.ts_n

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import CausalLMPolicy, LoraSettings
-from agents.cgpo_trainer import CGPOConfig, CGPOTask, CGPOTrainer
+from agents.trainers.cgpo import CGPOConfig, CGPOTask, CGPOTrainer
 from judges.moj import MixtureOfJudges, ifeval_constraint
 from judges.verdict import Verdict
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from agents import CausalLMPolicy, GRPOConfig, GRPOTrainer, LoraSettings
-from agents.plot import plot_run
+from agents.run.plot import plot_run
 
 
 def main() -> None:

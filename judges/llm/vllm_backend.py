@@ -7,7 +7,7 @@ runs (``tests/vllm``, SmolLM2 on CPU).
 
 * Prompts go in as token ids and the sampled ids come back as they were sampled; nothing is
   decoded and re-encoded, so the trainer scores exactly the ids vLLM drew (multi-turn included:
-  :class:`agents.rollout.RolloutCollector` appends the ids and the environment's reply ids).
+  :class:`agents.rollout.chain.RolloutCollector` appends the ids and the environment's reply ids).
 * Each returned log-probability is that of the distribution sampled from (temperature, top-k,
   top-p applied: vLLM's ``logprobs_mode="processed_logprobs"``, as TRL sets it), which is what
   the trainer's forward recomputes (the policy divides the logits by the temperature). The

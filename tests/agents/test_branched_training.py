@@ -12,21 +12,21 @@ import pytest
 import torch
 
 import rlenvs
-from agents.arpo import ARPOConfig, ARPORollout, ChatEntropy
-from agents.batch import collate
-from agents.branched import (
+from agents.policy import PolicyOutput
+from agents.rollout.arpo import ARPOConfig, ARPORollout, ChatEntropy
+from agents.rollout.batch import collate
+from agents.rollout.branched import (
     BranchedCollector,
     SamplerChat,
     TokenContexts,
     branched_trajectory,
     merge_rollout_metrics,
 )
-from agents.chat_tokens import ChatTokenizer
-from agents.config import GRPOConfig, PPOConfig
-from agents.grpo_trainer import GRPOTrainer, given_advantages, trajectory_sample
-from agents.policy import PolicyOutput
-from agents.rollout import RolloutCollector, Trajectory
-from agents.tree_rollout import BranchedTrajectory, TreeRolloutConfig
+from agents.rollout.chain import RolloutCollector, Trajectory
+from agents.rollout.chat_tokens import ChatTokenizer
+from agents.rollout.tree import BranchedTrajectory, TreeRolloutConfig
+from agents.trainers.config import GRPOConfig, PPOConfig
+from agents.trainers.grpo import GRPOTrainer, given_advantages, trajectory_sample
 from judges import Verdict
 from judges.llm.sampler import Generation, SamplingConfig, TorchSampler
 from rlenvs.core import LLMEnv, Turn
@@ -401,7 +401,7 @@ def test_config_validation_and_aliases():
     with pytest.raises(ValueError, match="initial_rollouts"):
         GRPOConfig(rollout="arpo", rollout_budget=4, initial_rollouts=5,
                    per_device_train_batch_size=4)
-    from agents.ppo_trainer import PPOTrainer
+    from agents.trainers.ppo import PPOTrainer
     from judges.llm.sampler import HFGenerateSampler
 
     tiny = tiny_policy()

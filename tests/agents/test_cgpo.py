@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.cgpo import (
+from agents.algorithms.cgpo import (
     BASELINE,
     SKIP,
     calibrated_reward,

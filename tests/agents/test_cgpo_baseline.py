@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from agents.cgpo_trainer import Baseline, CGPOConfig, CGPOTask, CGPOTrainer
+from agents.trainers.cgpo import Baseline, CGPOConfig, CGPOTask, CGPOTrainer
 from judges.verdict import Verdict
 from tests.agents.toy_envs import tiny_policy
 

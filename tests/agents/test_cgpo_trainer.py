@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from agents.cgpo_trainer import CGPOConfig, CGPOTask, CGPOTrainer
+from agents.trainers.cgpo import CGPOConfig, CGPOTask, CGPOTrainer
 
 
 def test_cgpo_task_validation():

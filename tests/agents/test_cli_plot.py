@@ -54,7 +54,7 @@ def test_cli_reports_bad_input(tmp_path, capsys):
 
 
 def test_plot_marks_the_schedule_switch(tmp_path):
-    from agents.plot import plot_run
+    from agents.run.plot import plot_run
 
     records = [{"kind": "eval", "step": 0, "eval/pass@1": 0.5}]
     for step in range(1, 6):
@@ -70,7 +70,7 @@ def test_plot_marks_the_schedule_switch(tmp_path):
 def test_plot_band_stays_in_the_reward_range_and_steps_are_whole(tmp_path):
     """Issue 18 item 12: a [0, 1] reward with a wide std drew a band below 0; two steps gave
     ticks 1.2, 1.4, ..."""
-    from agents.plot import draw_run
+    from agents.run.plot import draw_run
 
     records = [{"kind": "train", "step": s, "reward": r, "reward_std": 0.6, "pass_rate": r}
                for s, r in ((1, 0.1), (2, 0.9))]

@@ -15,7 +15,7 @@ from verl.utils import torch_functional as verl_F
 
 from agents.algorithms import AdaptiveKLController
 from agents.algorithms.ppo import adaptive_kl_input
-from agents.config import GRPOConfig, PPOConfig
+from agents.trainers.config import GRPOConfig, PPOConfig
 
 VERL_YAML = Path(verl.__file__).parent / "trainer" / "config" / "_generated_ppo_trainer.yaml"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents import GRPOConfig, GRPOTrainer, PPOConfig, PPOTrainer
-from agents.metrics import read_metrics
+from agents.run.metrics import read_metrics
 from tests.agents.toy_envs import tiny_policy
 
 
@@ -39,7 +39,7 @@ def test_ppo_teaches_a_tiny_model_to_shout(tmp_path):
 def test_grpo_improves_smollm2_on_level1_arithmetic(tmp_path):
     """SmolLM2 with LoRA, dense-then-binary reward: the sampled pass rate rises."""
     from agents import CausalLMPolicy, LoraSettings
-    from agents.demo import demo_env_kwargs
+    from agents.run.demo import demo_env_kwargs
 
     policy = CausalLMPolicy.from_embedded(lora=LoraSettings(r=16, lora_alpha=32))
     config = GRPOConfig(output_dir=str(tmp_path), max_steps=8, learning_rate=2e-4,

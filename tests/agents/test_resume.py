@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from agents.checkpoint import list_checkpoints
-from agents.metrics import read_metrics
+from agents.run.checkpoint import list_checkpoints
+from agents.run.metrics import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 VOLATILE = ("time/", "tokens_per_second", "eval/seconds")
@@ -121,8 +121,8 @@ def test_a_fresh_run_into_a_used_folder_needs_overwrite(tmp_path, capsys):
 
 
 def test_a_legacy_checkpoint_without_run_json_is_checked_by_its_meta(tmp_path, capsys):
-    from agents.checkpoint import save_checkpoint
     from agents.cli import main
+    from agents.run.checkpoint import save_checkpoint
 
     run = tmp_path / "run"  # what a GRPO trainer on Arithmetic left before run.json existed
     save_checkpoint(run, 2, {"policy": {}}, meta={"algorithm": "grpo",
@@ -148,7 +148,7 @@ def test_the_python_api_gets_the_same_guard(tmp_path):
     import pytest
 
     from agents import GRPOTrainer
-    from agents.checkpoint import RunMismatch
+    from agents.run.checkpoint import RunMismatch
     from tests.agents.toy_envs import tiny_policy
 
     run = tmp_path / "run"
@@ -198,7 +198,7 @@ def test_a_resumed_auto_dtype_run_samples_in_the_dtype_it_started_with(tmp_path,
     """generation_dtype="auto" is measured per process; a resume on a CPU that now measures
     the other way must keep sampling in the checkpoint's dtype."""
     from agents import GRPOTrainer
-    from agents.metrics import read_metrics
+    from agents.run.metrics import read_metrics
     from tests.agents.toy_envs import tiny_policy
 
     run = tmp_path / "run"

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import rlenvs
-from agents.batch import collate
-from agents.chat_tokens import ChatTokenizer
-from agents.grpo_trainer import trajectory_sample
-from agents.rollout import RolloutCollector, step_token_ends
+from agents.rollout.batch import collate
+from agents.rollout.chain import RolloutCollector, step_token_ends
+from agents.rollout.chat_tokens import ChatTokenizer
+from agents.trainers.grpo import trajectory_sample
 from judges.llm.sampler import HFGenerateSampler, SamplingConfig, TorchSampler
 
 
@@ -75,7 +75,7 @@ def test_sampler_logprobs_match_trainer_recomputation(tiny):
     prompts = _prompts(tiny.tokenizer)
     cfg = SamplingConfig(max_new_tokens=8, temperature=0.7)
     gens = _sampler(tiny).generate(prompts, cfg, seed=0)
-    from agents.batch import Sample
+    from agents.rollout.batch import Sample
 
     samples = [Sample(p, g.token_ids, torch.ones(len(g.token_ids)))
                for p, g in zip(prompts, gens, strict=True)]

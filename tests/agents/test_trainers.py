@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from agents import GRPOConfig, GRPOTrainer, PPOConfig, PPOTrainer, RLOOConfig, RLOOTrainer
-from agents.metrics import read_metrics
+from agents.run.metrics import read_metrics
 from tests.agents.toy_envs import tiny_policy
 
 BASE = dict(max_steps=2, per_device_train_batch_size=4, gradient_accumulation_steps=2,
@@ -207,7 +207,7 @@ def test_physical_micro_batching_does_not_change_the_gradient(tmp_path, loss_typ
 
 
 def test_length_sorted_chunks_respect_size_and_token_cap():
-    from agents.batch import Sample, length_sorted_chunks
+    from agents.rollout.batch import Sample, length_sorted_chunks
 
     samples = [Sample([1] * 5, [2] * n, torch.ones(n)) for n in (3, 10, 7, 1, 10)]
     chunks = length_sorted_chunks(samples, size=2)

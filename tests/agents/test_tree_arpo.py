@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import rlenvs
-from agents.arpo import ARPOConfig, ARPORollout, ChatEntropy, attribute_advantages
-from agents.tree_rollout import (
+from agents.rollout.arpo import ARPOConfig, ARPORollout, ChatEntropy, attribute_advantages
+from agents.rollout.tree import (
     BranchedTrajectory,
     TreeRollout,
     TreeRolloutConfig,

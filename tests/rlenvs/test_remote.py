@@ -80,7 +80,7 @@ def test_load_concurrent_sessions_have_zero_errors():
 
 def test_grpo_trainer_steps_on_an_env_served_by_another_process(tmp_path):
     from agents import GRPOConfig, GRPOTrainer
-    from agents.metrics import read_metrics
+    from agents.run.metrics import read_metrics
     from tests.agents.toy_envs import tiny_policy
 
     args = ["agents-test/Uppercase-v0", "--import", "tests.agents.toy_envs:register_toy_envs"]

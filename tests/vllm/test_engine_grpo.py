@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from agents.chat_tokens import ChatTokenizer
+from agents.rollout.chat_tokens import ChatTokenizer
 from judges.llm.vllm_backend import VLLMSampler
 from tests.vllm.helpers import (
     assert_engine_follows,

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import rlenvs
-from agents.chat_tokens import ChatTokenizer
 from agents.policy import CausalLMPolicy, LoraSettings
-from agents.rollout import RolloutCollector
+from agents.rollout.chain import RolloutCollector
+from agents.rollout.chat_tokens import ChatTokenizer
 from judges.llm.sampler import SamplingConfig
 from judges.llm.vllm_backend import VLLMSampler, engine_model
 from tests.vllm.helpers import (

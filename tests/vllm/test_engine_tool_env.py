@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from agents.chat_tokens import ChatTokenizer
+from agents.rollout.chat_tokens import ChatTokenizer
 from tests.vllm.helpers import (
     assert_engine_follows,
     assert_turns_were_sampled,

@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from agents.batch import Sample, collate
-from agents.config import GRPOConfig
-from agents.grpo_trainer import GRPOTrainer
 from agents.policy import PolicyOutput
+from agents.rollout.batch import Sample, collate
+from agents.trainers.config import GRPOConfig
+from agents.trainers.grpo import GRPOTrainer
 
 
 def fixture(batch: int = 4, width: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.config import GRPOConfig, RLOOConfig
+from agents.trainers.config import GRPOConfig, RLOOConfig
 from tests.agents.fidelity.harness import fixture, ours_grpo, trl_grpo, trl_rloo
 
 TOL = dict(rtol=1e-6, atol=1e-7)

@@ -18,7 +18,7 @@ from agents.algorithms import (
     rloo_advantages,
     value_loss,
 )
-from agents.config import GRPOConfig
+from agents.trainers.config import GRPOConfig
 from tests.agents.fidelity.harness import fixture, ours_grpo
 
 TOL = dict(rtol=1e-6, atol=1e-7)

@@ -1,6 +1,6 @@
 """Named algorithm presets: ``grpo``, ``dr_grpo``, ``dapo``, ``gspo``, ``rloo``, ``ppo``,
 ``process`` -> (trainer class, config settings). Settings follow the reference recipes
-(see the docstrings of :mod:`agents.config`)."""
+(see the docstrings of :mod:`agents.trainers.config`)."""
 
 from __future__ import annotations
 

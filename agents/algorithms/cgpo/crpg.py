@@ -14,14 +14,14 @@ so the loss whose gradient is ``−g`` is ``−(1/Z) Σ_i A_i · Σ_t M_i,t · l
 * ``normalize="tokens"`` (TRL PR #2190): ``Z = Σ_i,t M_i,t``, the completion tokens of the batch.
 
 No ratio and no clipping. ``KL(s, a)`` is the sequence k1 from rollout-time log-probs
-(:func:`agents.cgpo.reward.sequence_kl`, no gradient).
+(:func:`agents.algorithms.cgpo.reward.sequence_kl`, no gradient).
 """
 
 from __future__ import annotations
 
 import torch
 
-from agents.cgpo.reward import constraint_regularized_reward, kl_gate
+from agents.algorithms.cgpo.reward import constraint_regularized_reward, kl_gate
 
 __all__ = ["crpg_rewards", "crpg_loss", "CRPG_NORMALIZE"]
 

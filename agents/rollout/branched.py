@@ -1,8 +1,8 @@
-"""Branched rollouts (Tree-GRPO, ARPO) as token :class:`~agents.rollout.Trajectory` rows.
+"""Branched rollouts (Tree-GRPO, ARPO) as token :class:`~agents.rollout.chain.Trajectory` rows.
 
-:class:`~agents.tree_rollout.TreeRollout` and :class:`~agents.arpo.ARPORollout` work on message
+:class:`~agents.rollout.tree.TreeRollout` and :class:`~agents.rollout.arpo.ARPORollout` work on message
 lists. To train on them, this module runs them on the trainer's own sampler and turns every row
-back into the token layout of a chain rollout (:mod:`agents.rollout`):
+back into the token layout of a chain rollout (:mod:`agents.rollout.chain`):
 
 * :class:`TokenContexts` remembers what the sampler produced: for a conversation it gives the
   exact token context a chain rollout would have built — prompt ids (chat template of the
@@ -12,12 +12,12 @@ back into the token layout of a chain rollout (:mod:`agents.rollout`):
   header; mask 0). Siblings that share a prefix therefore share identical prefix ids.
 * :class:`SamplerGenerate` is the ``generate(conversations) -> replies`` the rollouts call: it
   samples from those contexts with the :class:`~judges.llm.sampler.GenerationBackend` and records
-  each generation. :class:`SamplerChat` gives :class:`~agents.arpo.ChatEntropy` its
+  each generation. :class:`SamplerChat` gives :class:`~agents.rollout.arpo.ChatEntropy` its
   ``generate_with_logprobs`` from the same sampler (top-k log-probs of the untempered logits).
 * :func:`branched_trajectory` converts one row; the row's precomputed advantage goes to
   ``Trajectory.advantages`` per token (ARPO: each turn's attributed advantage; hard attribution
   drops a shared turn from the loss of every row but its owner via ``Trajectory.loss_mask``).
-* :class:`BranchedCollector` ties it together for :meth:`agents.trainer.RLTrainer.collect`.
+* :class:`BranchedCollector` ties it together for :meth:`agents.trainers.base.RLTrainer.collect`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agents.chat_tokens import ChatTokenizer
-from agents.rollout import Trajectory
-from agents.tree_rollout import BranchedTrajectory
+from agents.rollout.chain import Trajectory
+from agents.rollout.chat_tokens import ChatTokenizer
+from agents.rollout.tree import BranchedTrajectory
 from judges.llm.sampler import Generation, GenerationBackend, SamplingConfig
 
 __all__ = ["TokenContext", "TokenContexts", "SamplerGenerate", "SamplerChat",
@@ -179,7 +179,7 @@ class SamplerGenerate:
 
 
 class SamplerChat:
-    """The ``generate_with_logprobs`` that :class:`~agents.arpo.ChatEntropy` needs, on the
+    """The ``generate_with_logprobs`` that :class:`~agents.rollout.arpo.ChatEntropy` needs, on the
     trainer's sampler: ``k`` tokens sampled after the exact token context, each with the top
     log-probabilities of the untempered next-token distribution (vLLM ``logprobs=k`` style).
     The probe tokens are discarded (they only measure uncertainty); ``tokens_generated``
@@ -320,13 +320,13 @@ class BranchedCollector:
     Args:
         kind: ``"tree"`` or ``"arpo"``.
         backend / chat / sampling / max_episode_tokens: as for
-            :class:`~agents.rollout.RolloutCollector`.
+            :class:`~agents.rollout.chain.RolloutCollector`.
         stop_token_id: end-of-turn id (for replies not sampled here).
-        tree: a :class:`~agents.tree_rollout.TreeRolloutConfig` (``kind="tree"``).
-        arpo: an :class:`~agents.arpo.ARPOConfig` (``kind="arpo"``).
+        tree: a :class:`~agents.rollout.tree.TreeRolloutConfig` (``kind="tree"``).
+        arpo: an :class:`~agents.rollout.arpo.ARPOConfig` (``kind="arpo"``).
         entropy_tokens / entropy_top_logprobs / entropy_temperature: ARPO's entropy probe
             (k tokens after the tool result, top-``entropy_top_logprobs`` truncated entropy
-            normalised by ln|V|, :class:`~agents.arpo.ChatEntropy`).
+            normalised by ln|V|, :class:`~agents.rollout.arpo.ChatEntropy`).
     """
 
     def __init__(self, kind: str, backend: GenerationBackend, chat: ChatTokenizer,
@@ -334,8 +334,8 @@ class BranchedCollector:
                  max_episode_tokens: int | None = None, tree: Any = None, arpo: Any = None,
                  entropy_tokens: int = 20, entropy_top_logprobs: int = 10,
                  entropy_temperature: float = 1.0) -> None:
-        from agents.arpo import ARPORollout, ChatEntropy
-        from agents.tree_rollout import TreeRollout
+        from agents.rollout.arpo import ARPORollout, ChatEntropy
+        from agents.rollout.tree import TreeRollout
 
         if kind not in ("tree", "arpo"):
             raise ValueError(f"kind must be 'tree' or 'arpo', got {kind!r}")

@@ -5,7 +5,7 @@ or the environment's own verdict), an optimizer ``O_l ∈ {crpg, crraft, codpo}`
 generations per prompt, ``KL_max,l`` and a fixed weight ``ρ_l``. One step:
 
     for each task l:  roll out B_l prompts × K_l,  score (reward, pass, calibrated reward),
-                      loss_l = O_l(...)   (formulas in :mod:`agents.cgpo`),
+                      loss_l = O_l(...)   (formulas in :mod:`agents.algorithms.cgpo`),
                       backward(ρ_l · loss_l)          (gradients accumulate across tasks)
     one optimizer update  w ← w − α·∇ Σ_l ρ_l·loss_l
 
@@ -43,8 +43,7 @@ from typing import Any
 
 import torch
 
-from agents.batch import Sample, collate
-from agents.cgpo import (
+from agents.algorithms.cgpo import (
     codpo_loss,
     codpo_select,
     crpg_loss,
@@ -53,9 +52,10 @@ from agents.cgpo import (
     crraft_select,
     sequence_kl,
 )
-from agents.chat_tokens import ChatTokenizer
 from agents.policy import CausalLMPolicy
-from agents.rollout import RolloutCollector, Trajectory
+from agents.rollout.batch import Sample, collate
+from agents.rollout.chain import RolloutCollector, Trajectory
+from agents.rollout.chat_tokens import ChatTokenizer
 from judges.llm.sampler import SamplingConfig, TorchSampler
 
 __all__ = ["CGPOTask", "CGPOConfig", "CGPOTrainer", "OPTIMIZERS", "Baseline", "BaselineSource"]
@@ -108,7 +108,7 @@ class CGPOConfig:
     crpg_normalize: str = "sequences"
     max_grad_norm: float | None = 1.0
     seed: int = 0
-    generation_dtype: str = "auto"  # or "bfloat16"/"float32" (see agents.config.TrainConfig)
+    generation_dtype: str = "auto"  # or "bfloat16"/"float32" (see agents.trainers.config.TrainConfig)
 
 
 class CGPOTrainer:

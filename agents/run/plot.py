@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from agents.metrics import read_metrics
+from agents.run.metrics import read_metrics
 
 __all__ = ["plot_run", "draw_run"]
 

@@ -21,11 +21,11 @@ from agents.algorithms.ppo import (
     kl_penalized_rewards,
     value_loss,
 )
-from agents.batch import MicroBatch, Sample
-from agents.config import PPOConfig
-from agents.grpo_trainer import _rollout_stats, _stack, trajectory_sample
 from agents.policy import PolicyOutput
-from agents.trainer import RLTrainer
+from agents.rollout.batch import MicroBatch, Sample
+from agents.trainers.base import RLTrainer
+from agents.trainers.config import PPOConfig
+from agents.trainers.grpo import _rollout_stats, _stack, trajectory_sample
 
 __all__ = ["PPOTrainer"]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from agents.batch import Sample, collate, length_sorted_chunks
 from agents.policy import CausalLMPolicy, PolicyOutput
+from agents.rollout.batch import Sample, collate, length_sorted_chunks
 
 __all__ = ["frozen_reference", "score_samples"]
 

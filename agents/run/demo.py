@@ -36,7 +36,7 @@ def demo_env_kwargs(switch_step: int = 6, switch_success_rate: float = 0.75) -> 
 
 def demo_config(out_dir: str | Path, minutes: float, seed: int, eval_episodes: int) -> Any:
     """The demo's GRPO settings (TRL names): LoRA-sized learning rate, bf16 autocast."""
-    from agents.config import GRPOConfig
+    from agents.trainers.config import GRPOConfig
 
     return GRPOConfig(
         output_dir=str(out_dir),
@@ -78,8 +78,8 @@ def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, s
     """
     import torch
 
-    from agents.grpo_trainer import GRPOTrainer
     from agents.policy import CausalLMPolicy, LoraSettings
+    from agents.trainers.grpo import GRPOTrainer
 
     if minutes <= 0:
         raise ValueError("minutes must be > 0")
@@ -115,7 +115,7 @@ def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, s
         "metrics": summary["metrics"],
     }
     try:
-        from agents.plot import plot_run
+        from agents.run.plot import plot_run
 
         result["plot"] = str(plot_run(out_dir, title="GRPO: SmolLM2-135M on Arithmetic level 1"))
     except ImportError as e:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agents.chat_tokens import ChatTokenizer
+from agents.rollout.chat_tokens import ChatTokenizer
 from judges.llm.sampler import GenerationBackend, SamplingConfig
 
 __all__ = ["Trajectory", "RolloutCollector", "step_token_ends"]

@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.batch import MicroBatch, Sample, collate, length_sorted_chunks
-from agents.branched import merge_rollout_metrics, rollout_metrics
-from agents.chat_tokens import ChatTokenizer
-from agents.checkpoint import (
+from agents.policy import CausalLMPolicy, PolicyChat, PolicyOutput
+from agents.rollout.batch import MicroBatch, Sample, collate, length_sorted_chunks
+from agents.rollout.branched import merge_rollout_metrics, rollout_metrics
+from agents.rollout.chain import RolloutCollector, Trajectory
+from agents.rollout.chat_tokens import ChatTokenizer
+from agents.run.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     prepare_output_dir,
@@ -33,10 +35,8 @@ from agents.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from agents.config import TrainConfig
-from agents.metrics import MetricsLogger, merge_step_stats, truncate_metrics
-from agents.policy import CausalLMPolicy, PolicyChat, PolicyOutput
-from agents.rollout import RolloutCollector, Trajectory
+from agents.run.metrics import MetricsLogger, merge_step_stats, truncate_metrics
+from agents.trainers.config import TrainConfig
 from judges.llm.sampler import GenerationBackend, SamplingConfig, TorchSampler
 
 __all__ = ["RLTrainer", "TrainerState"]
@@ -173,7 +173,7 @@ class RLTrainer:
 
     def run_identity(self) -> dict[str, Any]:
         """What makes a run this run (``run.json``): algorithm, env, model, every setting that
-        changes what is learned (``agents.checkpoint.run_identity``)."""
+        changes what is learned (``agents.run.checkpoint.run_identity``)."""
         peft = getattr(self.policy.model, "peft_config", None) or {}
         lora_r = getattr(peft.get("default"), "r", None) if isinstance(peft, dict) else None
         return run_identity(self.algorithm, self.env_id, self.env_kwargs,
@@ -224,8 +224,8 @@ class RLTrainer:
         }
 
     def evaluate(self, episodes: int | None = None, seed: int | None = None) -> dict[str, Any]:
-        """Greedy held-out evaluation (:func:`agents.evaluation.evaluate_policy`)."""
-        from agents.evaluation import evaluate_policy
+        """Greedy held-out evaluation (:func:`agents.run.evaluation.evaluate_policy`)."""
+        from agents.run.evaluation import evaluate_policy
 
         cfg = self.config
         return evaluate_policy(
@@ -346,7 +346,7 @@ class RLTrainer:
     def forward_no_grad(self, samples: Sequence[Sample], reference: bool = False,
                         with_values: bool = False) -> list[PolicyOutput]:
         """Per-sample old or reference log-probs (and values), without gradients."""
-        from agents.scoring import score_samples
+        from agents.logprobs import score_samples
 
         return score_samples(
             self.policy, samples, pad_token_id=self.pad_token_id,
@@ -358,7 +358,7 @@ class RLTrainer:
 
     def setup_reference(self) -> None:
         """Frozen reference policy: the adapters switched off (LoRA) or a copy of the start."""
-        from agents.scoring import frozen_reference
+        from agents.logprobs import frozen_reference
 
         if self.ref_policy is None:
             self.ref_policy = frozen_reference(self.policy)
@@ -367,7 +367,7 @@ class RLTrainer:
         """Roll out ``num_prompts`` new training prompts (``config.rows_per_prompt`` rows each).
 
         ``rollout="chain"``: ``num_generations`` independent episodes per prompt;
-        ``"tree"`` / ``"arpo"``: :class:`agents.branched.BranchedCollector` (rows carry their
+        ``"tree"`` / ``"arpo"``: :class:`agents.rollout.branched.BranchedCollector` (rows carry their
         tree / ARPO advantages). ``rollout/*`` metrics of the call are added to the round's.
         """
         cfg = self.config
@@ -406,7 +406,7 @@ class RLTrainer:
                 raise ValueError(f"rollout='arpo' measures entropy from the sampler's top "
                                  f"log-probs; {type(self.backend).__name__}.generate() has no "
                                  f"top_logprobs (use judges.llm.sampler.TorchSampler)")
-        from agents.branched import BranchedCollector
+        from agents.rollout.branched import BranchedCollector
 
         return BranchedCollector(
             kind, self.backend, self.chat, self.sampling, self.policy.stop_token_ids[0],

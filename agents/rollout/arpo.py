@@ -51,7 +51,7 @@ from typing import Any
 import torch
 
 from agents.algorithms.grpo import group_advantages
-from agents.tree_rollout import (
+from agents.rollout.tree import (
     BranchedTrajectory,
     Budget,
     GenerateFn,

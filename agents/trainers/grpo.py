@@ -19,11 +19,11 @@ from agents.algorithms.dapo import groups_with_signal, overlong_penalty
 from agents.algorithms.grpo import group_advantages, grpo_token_loss
 from agents.algorithms.process import process_advantages
 from agents.algorithms.rloo import rloo_advantages, rloo_kl_rewards, rloo_sequence_loss
-from agents.batch import MicroBatch, Sample
-from agents.config import GRPOConfig, RLOOConfig
 from agents.policy import PolicyOutput
-from agents.rollout import Trajectory
-from agents.trainer import RLTrainer
+from agents.rollout.batch import MicroBatch, Sample
+from agents.rollout.chain import Trajectory
+from agents.trainers.base import RLTrainer
+from agents.trainers.config import GRPOConfig, RLOOConfig
 
 __all__ = ["GRPOTrainer", "RLOOTrainer", "trajectory_sample"]
 

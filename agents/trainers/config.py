@@ -64,7 +64,7 @@ class TrainConfig:
     use_vllm: bool = False  # GPU: generate with judges.llm.vllm_backend.VLLMSampler
     vllm_gpu_memory_utilization: float = 0.3
     mask_truncated_completions: bool = False
-    # rollout engine: "chain" | "tree" (Tree-GRPO) | "arpo" (agents.branched)
+    # rollout engine: "chain" | "tree" (Tree-GRPO) | "arpo" (agents.rollout.branched)
     rollout: str = "chain"
     # Tree-GRPO (arXiv 2509.21240; word aliases in agents.algorithms.verl_names): rows per prompt = ts_m * ts_k
     ts_m: int = 2  # trees_per_prompt: roots, each gets one full chain first
@@ -93,7 +93,7 @@ class TrainConfig:
     save_final_checkpoint: bool = True
     resume_from_checkpoint: str | bool | None = None  # True / "latest" / a checkpoint folder
     # a fresh run into a folder that holds another run's checkpoints/metrics deletes them
-    # (False: refused; agents.checkpoint.prepare_output_dir)
+    # (False: refused; agents.run.checkpoint.prepare_output_dir)
     overwrite_output_dir: bool = False
     eval_steps: int = 0  # 0 = only before and after training (if eval_episodes > 0)
     eval_episodes: int = 0
@@ -159,15 +159,15 @@ class TrainConfig:
         return self.generation_batch_size // self.rows_per_prompt
 
     def tree_config(self) -> Any:
-        """The :class:`agents.tree_rollout.TreeRolloutConfig` of these settings."""
-        from agents.tree_rollout import TreeRolloutConfig
+        """The :class:`agents.rollout.tree.TreeRolloutConfig` of these settings."""
+        from agents.rollout.tree import TreeRolloutConfig
 
         return TreeRolloutConfig(ts_m=self.ts_m, ts_n=self.ts_n, ts_l=self.ts_l, ts_k=self.ts_k,
                                  advantage_mode=self.tree_advantage)
 
     def arpo_config(self) -> Any:
-        """The :class:`agents.arpo.ARPOConfig` of these settings."""
-        from agents.arpo import ARPOConfig
+        """The :class:`agents.rollout.arpo.ARPOConfig` of these settings."""
+        from agents.rollout.arpo import ARPOConfig
 
         m = self.rollout_budget or self.num_generations
         return ARPOConfig(n=m, initial_rollouts=self.initial_rollouts or max(1, m // 2),
