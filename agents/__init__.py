@@ -44,7 +44,7 @@ __all__ = [
 
 _LAZY = {
     "GRPOTrainer": "agents.trainers.grpo",
-    "RLOOTrainer": "agents.trainers.grpo",
+    "RLOOTrainer": "agents.trainers.rloo",
     "PPOTrainer": "agents.trainers.ppo",
     "RLTrainer": "agents.trainers.base",
     "CGPOTrainer": "agents.trainers.cgpo",

@@ -242,7 +242,7 @@ class GRPOConfig(TrainConfig):
 
         _choice(self, "loss_type", tuple(LOSS_TYPES))
         _choice(self, "scale_rewards", SCALE_REWARDS)
-        _choice(self, "importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS + ("sequence_sum",))
+        _choice(self, "importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS)
         _choice(self, "advantage_estimator", ("grpo", "rloo", "process"))
         _choice(self, "kl_estimator", tuple(KL_ALIASES))
         _choice(self, "dynamic_sampling_metric", ("reward", "passed"))
@@ -252,9 +252,7 @@ class GRPOConfig(TrainConfig):
         if self.rollout != "chain":
             blocked = {"advantage_estimator": self.advantage_estimator != "grpo",
                        "dynamic_sampling": self.dynamic_sampling,
-                       "overlong_buffer_len": self.overlong_buffer_len is not None,
-                       "importance_sampling_level": self.importance_sampling_level
-                       == "sequence_sum"}
+                       "overlong_buffer_len": self.overlong_buffer_len is not None}
             bad = [k for k, v in blocked.items() if v]
             if bad:
                 raise ValueError(
@@ -274,14 +272,21 @@ class GRPOConfig(TrainConfig):
 
 @dataclass
 class RLOOConfig(GRPOConfig):
-    """TRL ``RLOOConfig`` defaults: KL (k1, summed) in the reward, sequence-level ratio."""
+    """TRL ``RLOOConfig`` defaults: KL (k1, summed) in the reward, sequence-level ratio (the
+    loss of :class:`agents.trainers.rloo.RLOOTrainer`; ``importance_sampling_level`` does not
+    apply to it)."""
 
     num_generations: int = 2
     beta: float = 0.05
     advantage_estimator: str = "rloo"
-    importance_sampling_level: str = "sequence_sum"
     normalize_advantages: bool = False
     reward_clip_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.importance_sampling_level != "token":
+            raise ValueError("RLOO's importance ratio is always per sequence (its own loss); "
+                             "importance_sampling_level applies to GRPOConfig only")
 
 
 @dataclass

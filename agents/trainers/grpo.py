@@ -1,5 +1,5 @@
-"""``GRPOTrainer`` (GRPO, Dr. GRPO, DAPO, GSPO, verl-style RLOO, process-reward GRPO) and
-``RLOOTrainer`` (TRL's RLOO), on any rlenvs environment.
+"""``GRPOTrainer`` (GRPO, Dr. GRPO, DAPO, GSPO, verl-style RLOO, process-reward GRPO) on any
+rlenvs environment (TRL's RLOO, with its own loss, is :mod:`agents.trainers.rloo`).
 
 Per round: sample ``prompts_per_generation`` prompts × ``num_generations`` episodes (DAPO's
 dynamic sampling keeps sampling until enough groups have reward variance), turn episode rewards
@@ -18,14 +18,14 @@ from agents.algorithms.common import token_loss_weights
 from agents.algorithms.dapo import groups_with_signal, overlong_penalty
 from agents.algorithms.grpo import group_advantages, grpo_token_loss
 from agents.algorithms.process import process_advantages
-from agents.algorithms.rloo import rloo_advantages, rloo_kl_rewards, rloo_sequence_loss
+from agents.algorithms.rloo import rloo_advantages
 from agents.policy import PolicyOutput
 from agents.rollout.batch import MicroBatch, Sample
 from agents.rollout.chain import Trajectory
 from agents.trainers.base import RLTrainer
-from agents.trainers.config import GRPOConfig, RLOOConfig
+from agents.trainers.config import GRPOConfig
 
-__all__ = ["GRPOTrainer", "RLOOTrainer", "trajectory_sample"]
+__all__ = ["GRPOTrainer", "trajectory_sample"]
 
 
 def trajectory_sample(traj: Trajectory, mask_truncated: bool = False) -> Sample:
@@ -55,9 +55,16 @@ class GRPOTrainer(RLTrainer):
         if self.config.beta > 0:
             self.setup_reference()
 
-    @property
-    def _trl_rloo(self) -> bool:
-        return self.config.importance_sampling_level == "sequence_sum"
+    def needs_old_logprobs(self) -> bool:
+        """Whether the rollout-time log-probs must be recomputed (off-policy steps)."""
+        cfg = self.config
+        return cfg.num_iterations > 1 or \
+            cfg.steps_per_generation != cfg.gradient_accumulation_steps
+
+    def shape_rewards(self, samples: list[Sample], rewards: torch.Tensor
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Rewards the advantages are computed from (GRPO: the episode rewards as they are)."""
+        return rewards, {}
 
     # ----------------------------------------------------------------- rollouts -> samples
     def make_samples(self) -> tuple[list[Sample], dict[str, Any]]:
@@ -66,23 +73,14 @@ class GRPOTrainer(RLTrainer):
         samples = [trajectory_sample(t, cfg.mask_truncated_completions) for t in kept]
         rewards, raw, penalty = self._rewards(kept)
         groups = torch.tensor([t.group for t in kept])
-        needs_old = (cfg.num_iterations > 1 or cfg.steps_per_generation
-                     != cfg.gradient_accumulation_steps or (self._trl_rloo and cfg.beta > 0))
-        if needs_old:
+        if self.needs_old_logprobs():
             for s, out in zip(samples, self.forward_no_grad(samples), strict=True):
                 s.tokens["old_logprobs"] = out.logprobs
         if cfg.beta > 0:
             for s, out in zip(samples, self.forward_no_grad(samples, reference=True), strict=True):
                 s.tokens["ref_logprobs"] = out.logprobs
-        stats: dict[str, Any] = {}
-        if self._trl_rloo and cfg.beta > 0:
-            width = max(len(s.completion_ids) for s in samples)
-            old = _stack([s.tokens["old_logprobs"] for s in samples], width)
-            ref = _stack([s.tokens["ref_logprobs"] for s in samples], width)
-            mask = _stack([s.mask for s in samples], width)
-            clip = getattr(cfg, "reward_clip_range", None)
-            rewards, kl = rloo_kl_rewards(rewards, old, ref, mask, cfg.beta, clip)
-            stats["kl"] = float(kl.mean())
+        rewards, shaped = self.shape_rewards(samples, rewards)
+        stats: dict[str, Any] = dict(shaped)
         advantages, adv_stats = self._advantages(kept, samples, rewards, groups)
         stats.update(adv_stats)
         for s, a in zip(samples, advantages, strict=True):
@@ -159,10 +157,7 @@ class GRPOTrainer(RLTrainer):
                                           cfg.reward_std_epsilon)
             return list(adv), stats
         if cfg.advantage_estimator == "rloo":
-            adv = rloo_advantages(rewards, groups)
-            if getattr(cfg, "normalize_advantages", False) and adv.numel() > 1:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-4)  # TRL: nanstd + 1e-4
-            return list(adv), stats
+            return list(rloo_advantages(rewards, groups)), stats
         steps, ends = [], []
         for t in trajs:
             s_t, e_t = _process_steps(t)
@@ -177,7 +172,7 @@ class GRPOTrainer(RLTrainer):
         cfg = self.config
         chosen = [samples[i] for i in indices]
         width = max(len(s.completion_ids) for s in chosen)
-        mask = _stack([s.mask for s in chosen], width)
+        mask = stack_rows([s.mask for s in chosen], width)
         batch = len(chosen)
         micro = cfg.per_device_train_batch_size if batch % cfg.per_device_train_batch_size == 0 \
             else batch
@@ -205,33 +200,26 @@ class GRPOTrainer(RLTrainer):
         mask = mb.mask
         logp = out.logprobs
         old = mb.tokens.get("old_logprobs", logp.detach())
-        if self._trl_rloo:
-            seq_loss, flags = rloo_sequence_loss(logp, old, mb.scalars["advantage"], mask,
-                                                 cfg.epsilon, cfg.epsilon_high)
-            loss = (seq_loss * mb.scalars["seq_weight"]).sum()
-            info = {k: v[:, None].expand_as(mask) for k, v in flags.items()}
-        else:
-            per_token, info = grpo_token_loss(
-                logp, old, mb.tokens["advantages"], mask,
-                epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, delta=cfg.delta,
-                dual_clip=cfg.dual_clip, importance_sampling_level=cfg.importance_sampling_level,
-                beta=cfg.beta, ref_logp=mb.tokens.get("ref_logprobs"),
-                kl_estimator=cfg.kl_estimator, bias_correction_kl=cfg.use_bias_correction_kl,
-                verl_clamps=cfg.semantics == "verl",
-            )
-            loss = (per_token * mb.tokens["weights"]).sum()
+        loss, info = self.policy_loss(logp, old, mb)
         if cfg.entropy_coef != 0.0:
             if out.entropy is None:
                 raise ValueError("entropy_coef != 0 needs the per-token entropy")
             loss = loss - cfg.entropy_coef * (out.entropy * mb.tokens["entropy_weights"]).sum()
         return loss, _token_stats(mask, out, info)
 
-
-class RLOOTrainer(GRPOTrainer):
-    """TRL-style RLOO: leave-one-out baseline, KL in the reward, sequence-level ratio."""
-
-    config_class = RLOOConfig
-    algorithm = "rloo"
+    def policy_loss(self, logp: torch.Tensor, old: torch.Tensor, mb: MicroBatch
+                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The clipped token-level surrogate (+ KL term), weighted by ``loss_type``."""
+        cfg = self.config
+        per_token, info = grpo_token_loss(
+            logp, old, mb.tokens["advantages"], mb.mask,
+            epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, delta=cfg.delta,
+            dual_clip=cfg.dual_clip, importance_sampling_level=cfg.importance_sampling_level,
+            beta=cfg.beta, ref_logp=mb.tokens.get("ref_logprobs"),
+            kl_estimator=cfg.kl_estimator, bias_correction_kl=cfg.use_bias_correction_kl,
+            verl_clamps=cfg.semantics == "verl",
+        )
+        return (per_token * mb.tokens["weights"]).sum(), info
 
 
 def given_advantages(trajs: list[Trajectory]) -> list[torch.Tensor] | None:
@@ -269,7 +257,7 @@ def _process_steps(t: Trajectory) -> tuple[list[float], list[int]]:
     return rewards, ends
 
 
-def _stack(rows: list[torch.Tensor], width: int) -> torch.Tensor:
+def stack_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
     out = torch.zeros((len(rows), width), dtype=torch.float32)
     for i, r in enumerate(rows):
         out[i, : len(r)] = r

@@ -25,7 +25,7 @@ from agents.policy import PolicyOutput
 from agents.rollout.batch import MicroBatch, Sample
 from agents.trainers.base import RLTrainer
 from agents.trainers.config import PPOConfig
-from agents.trainers.grpo import _rollout_stats, _stack, trajectory_sample
+from agents.trainers.grpo import _rollout_stats, stack_rows, trajectory_sample
 
 __all__ = ["PPOTrainer"]
 
@@ -54,12 +54,12 @@ class PPOTrainer(RLTrainer):
         samples = [trajectory_sample(t, cfg.mask_truncated_completions) for t in trajs]
         width = max(len(s.completion_ids) for s in samples)
         outs = self.forward_no_grad(samples, with_values=True)
-        old = _stack([o.logprobs for o in outs], width)
-        values = _stack([o.values for o in outs], width)
-        mask = _stack([s.mask for s in samples], width)
+        old = stack_rows([o.logprobs for o in outs], width)
+        values = stack_rows([o.values for o in outs], width)
+        mask = stack_rows([s.mask for s in samples], width)
         ref = None
         if cfg.kl_coef > 0:
-            ref = _stack([o.logprobs for o in self.forward_no_grad(samples, reference=True)],
+            ref = stack_rows([o.logprobs for o in self.forward_no_grad(samples, reference=True)],
                          width)
         scores = []
         for t in trajs:
@@ -107,7 +107,7 @@ class PPOTrainer(RLTrainer):
     def prepare_step(self, samples: list[Sample], indices: list[int]) -> None:
         chosen = [samples[i] for i in indices]
         width = max(len(s.completion_ids) for s in chosen)
-        weights = token_loss_weights(_stack([s.mask for s in chosen], width), "dapo")
+        weights = token_loss_weights(stack_rows([s.mask for s in chosen], width), "dapo")
         for row, s in enumerate(chosen):
             s.tokens["weights"] = weights[row, : len(s.completion_ids)].clone()
 

@@ -216,3 +216,17 @@ def test_length_sorted_chunks_respect_size_and_token_cap():
     assert sorted(i for c in capped for i in c) == list(range(5))
     for c in capped:
         assert len(c) == 1 or len(c) * max(samples[i].length for i in c) <= 25
+
+
+def test_rloo_is_its_own_trainer_not_a_grpo_setting():
+    from agents.trainers.grpo import GRPOTrainer as Grpo
+    from agents.trainers.rloo import RLOOTrainer as Rloo
+
+    # the sequence-level loss belongs to RLOOTrainer; no config value switches GRPO into it
+    assert Rloo.policy_loss is not Grpo.policy_loss
+    assert Rloo.shape_rewards is not Grpo.shape_rewards
+    with pytest.raises(ValueError, match="importance_sampling_level"):
+        GRPOConfig(importance_sampling_level="sequence_sum")
+    with pytest.raises(ValueError, match="always per sequence"):
+        RLOOConfig(importance_sampling_level="sequence")
+    assert RLOOConfig().importance_sampling_level == "token"

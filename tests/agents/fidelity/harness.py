@@ -11,8 +11,9 @@ import torch
 
 from agents.policy import PolicyOutput
 from agents.rollout.batch import Sample, collate
-from agents.trainers.config import GRPOConfig
+from agents.trainers.config import GRPOConfig, RLOOConfig
 from agents.trainers.grpo import GRPOTrainer
+from agents.trainers.rloo import RLOOTrainer
 
 
 def fixture(batch: int = 4, width: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -40,7 +41,8 @@ def ours_grpo(cfg: GRPOConfig, data: dict[str, torch.Tensor], step: list[int] | 
     """Our trainer's loss for one optimizer step over rows ``step`` of the generation batch
     ``data`` (default: all rows), micro-batched as ``chunks`` (any regrouping). Returns the
     loss and d loss / d logp."""
-    trainer = object.__new__(GRPOTrainer)
+    # RLOO has its own trainer (its own loss); everything else in the GRPO family is GRPOTrainer
+    trainer = object.__new__(RLOOTrainer if isinstance(cfg, RLOOConfig) else GRPOTrainer)
     trainer.config = cfg
     logp = data["logp"].clone().requires_grad_(True)
     entropy = data["entropy"].clone().requires_grad_(True)
@@ -62,7 +64,7 @@ def ours_grpo(cfg: GRPOConfig, data: dict[str, torch.Tensor], step: list[int] | 
         mb.scalars = {k: v.double() for k, v in mb.scalars.items()}
         mb.mask = mb.mask.double()
         out = PolicyOutput(logprobs=logp[rows], entropy=entropy[rows])
-        loss, _ = GRPOTrainer.compute_loss(trainer, out, mb)
+        loss, _ = trainer.compute_loss(out, mb)
         total = total + loss
     total.backward()
     return total.detach(), logp.grad
