@@ -51,18 +51,21 @@ def test_greedy_replies_equal_transformers_generate(chat32: TransformersChat) ->
 
 
 def test_stop_string_counts_tokens_through_the_stop(chat32: TransformersChat) -> None:
-    free = chat32.generate_completions(PROMPTS[1:2], SamplingParams(max_new_tokens=16))[0]
-    words = free.text.split()
-    assert len(words) >= 2, free.text
+    tok = chat32.tokenizer
+    ids = prompt_ids(tok, PROMPTS[1])
+    [gen] = chat32.engine.generate([ids], SamplingParams(max_new_tokens=16), seeds=[0])
+    free = tok.decode(gen.token_ids, skip_special_tokens=True)
+    words = free.split()
+    assert len(words) >= 2, free
     stop = words[1]
     [cut] = chat32.generate_completions(PROMPTS[1:2], SamplingParams(max_new_tokens=16,
                                                                      stop=(stop,)))
-    assert cut.text == free.text[: free.text.find(stop)]
+    assert cut.text == free[: free.find(stop)]
     assert cut.finish_reason == "stop"
-    assert 0 < cut.completion_tokens < free.completion_tokens or free.finish_reason == "stop"
-    # the counted tokens are the fewest whose text reaches the stop string
-    generated = chat32.tokenizer(free.text, add_special_tokens=False)["input_ids"]
-    assert cut.completion_tokens <= len(generated)
+    # tokens counted = the fewest leading tokens whose text reaches the stop (linear scan)
+    expected = next(k for k in range(1, len(gen.token_ids) + 1)
+                    if stop in tok.decode(gen.token_ids[:k], skip_special_tokens=True))
+    assert cut.completion_tokens == expected < len(gen.token_ids)
 
 
 def test_row_seeds_make_a_row_independent_of_its_batch(chat32: TransformersChat) -> None:
