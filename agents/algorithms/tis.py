@@ -17,7 +17,11 @@ Names follow TRL 1.16 (``vllm_importance_sampling_correction``, ``vllm_importanc
 ``vllm_importance_sampling_clip_max`` / ``_clip_min``) and so do the metrics
 (``sampling/sampling_logp_difference/{mean,max}``, ``sampling/importance_sampling_ratio/
 {min,mean,max}``). The weights carry no gradient: they change the measure, not the objective.
-The trainer multiplies the per-token policy loss by them (TRL: ``per_token_loss * ratio``).
+:class:`agents.trainers.grpo.GRPOTrainer` multiplies the per-token policy loss by them and
+leaves the KL term as it is (TRL 1.16: ``per_token_loss * ratio`` before ``+ beta * kl``;
+verl: ``pg_losses * rollout_is_weights``). One difference in the metrics: in the sequence modes
+a row with no loss token (a masked truncated completion) is left out of the ratio statistics,
+where TRL counts its ratio of 1.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import math
 
 import torch
 
-__all__ = ["TIS_MODES", "sampler_correction_weights"]
+__all__ = ["TIS_MODES", "check_bounds", "sampler_correction_weights", "row_correction_weights"]
 
 TIS_MODES = ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
 # exp() of a log-ratio beyond this overflows nothing but means nothing either (verl's bound)
@@ -58,13 +62,7 @@ def sampler_correction_weights(
         names plus ``sampling/importance_sampling_ratio/bounded_frac`` (share of weighted units
         -- tokens or rows -- that were clipped or masked).
     """
-    if mode not in TIS_MODES:
-        raise ValueError(f"vllm_importance_sampling_mode must be one of {list(TIS_MODES)}, "
-                         f"got {mode!r}")
-    if cap is None and cap_min is None:
-        raise ValueError("importance sampling needs a bound: cap and/or cap_min")
-    if cap is not None and cap_min is not None and cap_min > cap:
-        raise ValueError(f"cap_min ({cap_min}) must not exceed cap ({cap})")
+    check_bounds(mode, cap, cap_min)
     if trainer_logprobs.shape != sampler_logprobs.shape or trainer_logprobs.shape != mask.shape:
         raise ValueError(f"shapes differ: trainer {tuple(trainer_logprobs.shape)}, sampler "
                          f"{tuple(sampler_logprobs.shape)}, mask {tuple(mask.shape)}")
@@ -100,6 +98,60 @@ def sampler_correction_weights(
         "sampling/importance_sampling_ratio/bounded_frac": _stat(flagged.float(), torch.mean),
     }
     return weights.detach(), metrics
+
+
+def check_bounds(mode: str, cap: float | None, cap_min: float | None) -> None:
+    """Refuse a mode or bounds :func:`sampler_correction_weights` cannot use (config time)."""
+    if mode not in TIS_MODES:
+        raise ValueError(f"vllm_importance_sampling_mode must be one of {list(TIS_MODES)}, "
+                         f"got {mode!r}")
+    if cap is None and cap_min is None:
+        raise ValueError("importance sampling needs a bound: cap (vllm_importance_sampling_"
+                         "clip_max) and/or cap_min (vllm_importance_sampling_clip_min)")
+    for name, bound in (("cap", cap), ("cap_min", cap_min)):
+        if bound is not None and (isinstance(bound, bool) or
+                                  not (isinstance(bound, (int, float)) and bound > 0)):
+            raise ValueError(f"{name} must be a positive number or None, got {bound!r}")
+    if cap is not None and cap_min is not None and cap_min > cap:
+        raise ValueError(f"cap_min ({cap_min}) must not exceed cap ({cap})")
+
+
+def row_correction_weights(
+    trainer_logprobs: list[torch.Tensor],
+    sampler_logprobs: list[list[float] | None],
+    masks: list[torch.Tensor],
+    mode: str = "token_truncate",
+    cap: float | None = 3.0,
+    cap_min: float | None = None,
+) -> tuple[list[torch.Tensor], dict[str, float]]:
+    """:func:`sampler_correction_weights` of rows of different lengths (a trainer's samples).
+
+    Row ``i`` has ``len(masks[i])`` tokens: the trainer's log-probs of them, the sampler's (a
+    list of floats; ``None`` or NaN entries where the engine gave none: weight 1) and the loss
+    mask. Returns each row's weights (same length) and the batch's metrics.
+    """
+    if not len(trainer_logprobs) == len(sampler_logprobs) == len(masks):
+        raise ValueError(f"{len(trainer_logprobs)} trainer rows, {len(sampler_logprobs)} "
+                         f"sampler rows, {len(masks)} masks")
+    if not masks:
+        raise ValueError("no rows to weight")
+    width = max(1, max(len(m) for m in masks))
+    shape = (len(masks), width)
+    trainer = torch.zeros(shape)
+    sampler = torch.full(shape, math.nan)
+    mask = torch.zeros(shape)
+    for i, (t, s, m) in enumerate(zip(trainer_logprobs, sampler_logprobs, masks, strict=True)):
+        n = len(m)
+        if len(t) != n or (s is not None and len(s) != n):
+            raise ValueError(f"row {i}: {len(t)} trainer log-probs, "
+                             f"{None if s is None else len(s)} sampler log-probs, {n} mask "
+                             "entries (one per completion id)")
+        trainer[i, :n] = t.detach().float()
+        if s is not None:
+            sampler[i, :n] = torch.tensor([math.nan if x is None else float(x) for x in s])
+        mask[i, :n] = m
+    weights, metrics = sampler_correction_weights(trainer, sampler, mask, mode, cap, cap_min)
+    return [weights[i, : len(m)].clone() for i, m in enumerate(masks)], metrics
 
 
 def _stat(values: torch.Tensor, fn: object) -> float:
