@@ -11,12 +11,14 @@ Subclasses implement three hooks:
 
 ``LLMEnv`` does the rest: seeding, ``options={"task": ...}``, type checks, turn limits, the reward
 schedule, the ``info`` contract (``verdict``, ``reward_components``, ``step_rewards``,
-``tool_calls``) and ``clone()``.
+``tool_calls``, ``state_key``) and ``clone()``.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,7 +151,7 @@ class LLMEnv(gym.Env[list, str]):
         messages.extend(self.initial_messages(task))
         self._episode = Episode(task=task, messages=messages)
         self.on_reset()
-        info = {"task": task, "turn": 0}
+        info = {"task": task, "turn": 0, "state_key": self.state_key()}
         return copy.deepcopy(messages), copy.deepcopy(info)
 
     def on_reset(self) -> None:
@@ -198,6 +200,7 @@ class LLMEnv(gym.Env[list, str]):
         if verdict.steps is not None:
             info["step_rewards"] = list(verdict.steps)
         info.update(turn.info)
+        info["state_key"] = self.state_key()
         return (
             copy.deepcopy(episode.messages),
             reward,
@@ -227,6 +230,29 @@ class LLMEnv(gym.Env[list, str]):
         twin.action_space = copy.deepcopy(self.action_space)
         self._clone_into(twin)
         return twin
+
+    # ----------------------------------------------------------------- state identity
+    def state_key(self) -> str:
+        """A short hash naming the environment's current state (``info["state_key"]`` after
+        ``reset`` and every ``step``): equal keys mean the environment stands in the same state,
+        whatever the policy wrote to get there.
+
+        It covers the task, the turn, whether the episode ended, every message the environment
+        wrote (system, user and tool messages: prompt, feedback, tool results; not the policy's
+        replies) and the subclass's hidden state (:meth:`state_extra`). GiGPO groups the steps
+        taken from one state (anchor states, :mod:`agents.algorithms.gigpo`).
+        """
+        episode = self._require_episode()
+        said = [m for m in episode.messages if m.get("role") != "assistant"]
+        payload = {"task": episode.task, "turn": episode.turn, "done": episode.done,
+                   "messages": said, "extra": self.state_extra()}
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=repr)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+    def state_extra(self) -> Any:
+        """Hidden episode state that shapes what comes next, for :meth:`state_key` (JSON-able;
+        none here: a subclass with tool sessions, budgets or memory of past replies adds it)."""
+        return None
 
     def _clone_into(self, twin: LLMEnv) -> None:
         """Copy subclass state into ``twin`` (called by ``clone``)."""

@@ -9,6 +9,14 @@ from agents.algorithms.common import (
     token_loss_weights,
 )
 from agents.algorithms.dapo import groups_with_signal, overlong_penalty
+from agents.algorithms.gigpo import (
+    anchor_states,
+    discounted_returns,
+    gigpo_advantages,
+    spread_over_turns,
+    step_advantages,
+)
+from agents.algorithms.gmpo import gmpo_sequence_loss
 from agents.algorithms.grpo import group_advantages, grpo_token_loss
 from agents.algorithms.ppo import (
     AdaptiveKLController,
@@ -18,6 +26,7 @@ from agents.algorithms.ppo import (
     value_loss,
 )
 from agents.algorithms.process import process_advantages
+from agents.algorithms.raft import raft_advantages, reinforce_rej_advantages
 from agents.algorithms.rloo import rloo_advantages, rloo_kl_rewards, rloo_sequence_loss
 
 __all__ = [
@@ -29,6 +38,14 @@ __all__ = [
     "token_loss_weights",
     "groups_with_signal",
     "overlong_penalty",
+    "anchor_states",
+    "discounted_returns",
+    "gigpo_advantages",
+    "spread_over_turns",
+    "step_advantages",
+    "gmpo_sequence_loss",
+    "raft_advantages",
+    "reinforce_rej_advantages",
     "group_advantages",
     "grpo_token_loss",
     "AdaptiveKLController",

@@ -81,9 +81,16 @@ VERL_PATHS: dict[str, tuple[str, Callable[[str, Any], Any] | None]] = {
     _A + "ppo_mini_batch_size": ("ppo_mini_batch_size", None),
     "data.train_batch_size": ("train_batch_size", None),
     _A + "policy_loss.loss_mode": ("importance_sampling_level",
-                                   _choose({"vanilla": "token", "gspo": "sequence_token"})),
+                                   _choose({"vanilla": "token", "gspo": "sequence_token",
+                                            "geo_mean": "geo_mean"})),
+    # gigpo: verl-agent's recipe; raft / reinforce_rej: the RAFT++ paper's verl fork
     "algorithm.adv_estimator": ("advantage_estimator",
-                                _choose({"grpo": "grpo", "rloo": "rloo", "gae": "gae"})),
+                                _choose({"grpo": "grpo", "rloo": "rloo", "gae": "gae",
+                                         "gigpo": "gigpo", "raft": "raft",
+                                         "reinforce_rej": "reinforce_rej"})),
+    "algorithm.gigpo.step_advantage_w": ("step_advantage_w", None),
+    "algorithm.gigpo.mode": ("scale_rewards", _choose({"mean_norm": "none",
+                                                       "mean_std_norm": "group"})),
     "algorithm.norm_adv_by_std_in_grpo": ("scale_rewards", _choose({True: "group",
                                                                     False: "none"})),
     "algorithm.gamma": ("gamma", None),
@@ -117,7 +124,9 @@ VERL_SHORT: dict[str, str] = {
                                      "use_kl_in_reward", "kl_ctrl.type", "kl_ctrl.kl_coef",
                                      "kl_ctrl.horizon", "kl_ctrl.target_kl", "filter_groups.enable",
                                      "filter_groups.metric",
-                                     "filter_groups.max_num_gen_batches")},
+                                     "filter_groups.max_num_gen_batches", "gigpo.mode",
+                                     "gigpo.step_advantage_w", "gigpo.enable_similarity",
+                                     "gigpo.similarity_thresh")},
     **{"overlong_buffer." + k: "reward_model.overlong_buffer." + k
        for k in ("enable", "len", "penalty_factor")},
     "max_response_length": "data.max_response_length",
@@ -206,6 +215,9 @@ VERL_DEFAULT_ONLY: dict[str, Any] = {
     "algorithm.rollout_correction.loss_type": "ppo_clip",
     "algorithm.rollout_correction.rollout_is_batch_normalize": False,
     "algorithm.use_pf_ppo": False,
+    # verl-agent's string-similarity step groups: ours are the environment's state keys
+    "algorithm.gigpo.enable_similarity": False,
+    "algorithm.gigpo.similarity_thresh": 0.95,
 }
 
 # verl's None here means "not set": keep ours

@@ -1,6 +1,7 @@
-"""Named algorithm presets: ``grpo``, ``dr_grpo``, ``dapo``, ``gspo``, ``rloo``, ``ppo``,
-``process`` -> (trainer class, config settings). Settings follow the reference recipes
-(see the docstrings of :mod:`agents.trainers.config`)."""
+"""Named algorithm presets: ``grpo``, ``dr_grpo``, ``dapo``, ``gspo``, ``gmpo``, ``gigpo``,
+``raft++``, ``reinforce_rej``, ``rloo``, ``ppo``, ``process`` -> (trainer class, config
+settings). Settings follow the reference recipes (see the docstrings of
+:mod:`agents.trainers.config`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "gspo": ("GRPOTrainer", {"importance_sampling_level": "sequence", "loss_type": "grpo",
                              "epsilon": 3e-4, "epsilon_high": 4e-4}),
     "process": ("GRPOTrainer", {"advantage_estimator": "process"}),
+    # GMPO: token-clipped geometric mean, log-space clip (e^-0.4, e^0.4) (TRL GMPOConfig default)
+    "gmpo": ("GRPOTrainer", {"importance_sampling_level": "geo_mean", "epsilon": 0.4,
+                             "epsilon_high": 0.4}),
+    # GiGPO: episode + anchor-state step groups; mean_norm, gamma 0.95, w 1 (verl-agent scripts)
+    "gigpo": ("GRPOTrainer", {"advantage_estimator": "gigpo", "scale_rewards": "none",
+                              "gamma": 0.95, "step_advantage_w": 1.0}),
+    "raft++": ("GRPOTrainer", {"advantage_estimator": "raft"}),
+    "reinforce_rej": ("GRPOTrainer", {"advantage_estimator": "reinforce_rej"}),
     "rloo": ("RLOOTrainer", {}),
     "ppo": ("PPOTrainer", {}),
 }

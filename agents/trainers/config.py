@@ -1,6 +1,7 @@
 """Trainer configurations with TRL's names, plus a mapping layer for verl's names.
 
-``GRPOConfig`` covers GRPO, Dr. GRPO, DAPO, GSPO, verl-style RLOO and process-reward GRPO;
+``GRPOConfig`` covers GRPO, Dr. GRPO, DAPO, GSPO, GMPO, verl-style RLOO, process-reward GRPO,
+GiGPO, RAFT++ and Reinforce-Rej;
 ``RLOOConfig`` is TRL's RLOO; ``PPOConfig`` is PPO with a value head. ``from_dict`` accepts
 either naming (``clip_ratio_high``, ``loss_agg_mode``, ``rollout.n``, ``filter_groups.enable``,
 ``kl_ctrl.type``...) and says which key it does not know.
@@ -23,6 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["TrainConfig", "GRPOConfig", "RLOOConfig", "PPOConfig"]
+
+# GRPOConfig.advantage_estimator: agents.algorithms.{grpo,rloo,process,gigpo,raft}
+ADVANTAGE_ESTIMATORS = ("grpo", "rloo", "process", "gigpo", "raft", "reinforce_rej")
 
 
 @dataclass
@@ -210,7 +214,10 @@ class GRPOConfig(TrainConfig):
     """GRPO and friends. Presets: Dr. GRPO = ``loss_type="dr_grpo", scale_rewards="none"``;
     DAPO = ``epsilon_high=0.28, loss_type="dapo", dynamic_sampling=True,
     overlong_buffer_len=...``; GSPO = ``importance_sampling_level="sequence",
-    loss_type="grpo", epsilon=3e-4, epsilon_high=4e-4``.
+    loss_type="grpo", epsilon=3e-4, epsilon_high=4e-4``; GMPO = ``importance_sampling_level=
+    "geo_mean", epsilon=0.4, epsilon_high=0.4`` (log-space clip); GiGPO =
+    ``advantage_estimator="gigpo", scale_rewards="none"``; RAFT++ = ``advantage_estimator="raft"``;
+    Reinforce-Rej = ``advantage_estimator="reinforce_rej"`` (agents.run.presets).
     """
 
     beta: float = 0.0
@@ -225,8 +232,13 @@ class GRPOConfig(TrainConfig):
     scale_rewards: str = "group"
     reward_std_epsilon: float = 1e-4
     importance_sampling_level: str = "token"
-    advantage_estimator: str = "grpo"  # grpo | rloo | process
+    advantage_estimator: str = "grpo"  # grpo | rloo | process | gigpo | raft | reinforce_rej
     entropy_coef: float = 0.0
+    # GiGPO (advantage_estimator="gigpo", agents.algorithms.gigpo; verl-agent names)
+    gamma: float = 0.95  # discount of the step-level returns (algorithm.gamma)
+    step_advantage_w: float = 1.0  # ω, weight of the anchor-state step advantage
+    # Reinforce-Rej (advantage_estimator="reinforce_rej", agents.algorithms.raft): A = r − b
+    reinforce_baseline: float = 0.5  # b: rlenvs' 1/0 reward -> the paper's ±1 signs
     # DAPO
     dynamic_sampling: bool = False
     dynamic_sampling_metric: str = "reward"  # reward | passed
@@ -238,12 +250,13 @@ class GRPOConfig(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         from agents.algorithms.common import KL_ALIASES, LOSS_TYPES
+        from agents.algorithms.gmpo import GMPO_LEVEL
         from agents.algorithms.grpo import IMPORTANCE_SAMPLING_LEVELS, SCALE_REWARDS
 
         _choice(self, "loss_type", tuple(LOSS_TYPES))
         _choice(self, "scale_rewards", SCALE_REWARDS)
-        _choice(self, "importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS)
-        _choice(self, "advantage_estimator", ("grpo", "rloo", "process"))
+        _choice(self, "importance_sampling_level", (*IMPORTANCE_SAMPLING_LEVELS, GMPO_LEVEL))
+        _choice(self, "advantage_estimator", ADVANTAGE_ESTIMATORS)
         _choice(self, "kl_estimator", tuple(KL_ALIASES))
         _choice(self, "dynamic_sampling_metric", ("reward", "passed"))
         if self.rollout == "chain" and self.num_generations < 2 and \
@@ -268,6 +281,11 @@ class GRPOConfig(TrainConfig):
             raise ValueError("overlong_buffer_len must be in (0, max_completion_length]")
         if self.gen_batch_size is not None and self.gen_batch_size < 1:
             raise ValueError("gen_batch_size must be >= 1")
+        if not 0 <= self.gamma <= 1 or self.step_advantage_w < 0:
+            raise ValueError("need 0 <= gamma <= 1 and step_advantage_w >= 0 (GiGPO)")
+        if self.advantage_estimator == "gigpo" and self.scale_rewards == "batch":
+            raise ValueError("GiGPO normalises within its groups: scale_rewards must be 'group' "
+                             "(mean_std_norm) or 'none' (mean_norm), not 'batch'")
 
 
 @dataclass

@@ -14,10 +14,13 @@ from typing import Any
 
 import torch
 
-from agents.algorithms.common import token_loss_weights
+from agents.algorithms.common import kl_estimate, masked_mean, token_loss_weights
 from agents.algorithms.dapo import groups_with_signal, overlong_penalty
+from agents.algorithms.gigpo import anchor_states, gigpo_advantages, spread_over_turns
+from agents.algorithms.gmpo import GMPO_LEVEL, gmpo_sequence_loss
 from agents.algorithms.grpo import group_advantages, grpo_token_loss
 from agents.algorithms.process import process_advantages
+from agents.algorithms.raft import raft_advantages, reinforce_rej_advantages
 from agents.algorithms.rloo import rloo_advantages
 from agents.policy import PolicyOutput
 from agents.rollout.batch import MicroBatch, Sample
@@ -158,6 +161,15 @@ class GRPOTrainer(RLTrainer):
             return list(adv), stats
         if cfg.advantage_estimator == "rloo":
             return list(rloo_advantages(rewards, groups)), stats
+        if cfg.advantage_estimator == "gigpo":
+            return self._gigpo_advantages(trajs, samples, rewards, groups)
+        if cfg.advantage_estimator in ("raft", "reinforce_rej"):
+            adv, kept = raft_advantages(rewards, groups) if cfg.advantage_estimator == "raft" \
+                else reinforce_rej_advantages(rewards, groups, cfg.reinforce_baseline)
+            for s, keep in zip(samples, kept.tolist(), strict=True):
+                if not keep:  # rejected: out of the loss and of its token / row counts
+                    s.mask = torch.zeros_like(s.mask)
+            return list(adv), {f"{cfg.advantage_estimator}/kept_frac": float(kept.float().mean())}
         steps, ends = [], []
         for t in trajs:
             s_t, e_t = _process_steps(t)
@@ -166,6 +178,23 @@ class GRPOTrainer(RLTrainer):
         width = max(len(s.completion_ids) for s in samples)
         table = process_advantages(steps, ends, groups.tolist(), width, cfg.reward_std_epsilon)
         return [table[i, : len(s.completion_ids)] for i, s in enumerate(samples)], stats
+
+    def _gigpo_advantages(self, trajs: list[Trajectory], samples: list[Sample],
+                          rewards: torch.Tensor, groups: torch.Tensor
+                          ) -> tuple[list[torch.Tensor], dict[str, float]]:
+        """GiGPO: every turn's tokens get A^E + ω·A^S, the step groups being the states of
+        ``info["state_key"]`` (:mod:`agents.algorithms.gigpo`); reward shaping on top of the
+        turn rewards (overlong) counts in the last step."""
+        cfg = self.config
+        steps = [[float(r) for r in t.rewards] for t in trajs]
+        for row, total, t in zip(steps, rewards.tolist(), trajs, strict=True):
+            row[-1] += total - t.total_reward
+        per_step, stats = gigpo_advantages(
+            steps, [anchor_states(t.infos) for t in trajs], groups.tolist(), gamma=cfg.gamma,
+            step_advantage_w=cfg.step_advantage_w, scale_rewards=cfg.scale_rewards,
+            epsilon=cfg.reward_std_epsilon)
+        return [spread_over_turns(a, t.turn_ends, len(s.completion_ids))
+                for a, t, s in zip(per_step, trajs, samples, strict=True)], stats
 
     # ----------------------------------------------------------------- loss
     def prepare_step(self, samples: list[Sample], indices: list[int]) -> None:
@@ -183,9 +212,11 @@ class GRPOTrainer(RLTrainer):
             # TRL 1.16: the generation batch's tokens × GA / spg (not this step's own tokens)
             tokens = float(sum(float(x.mask.sum()) for x in samples))
             normalizer = tokens * cfg.gradient_accumulation_steps / int(cfg.steps_per_generation)
+        # RAFT++ / Reinforce-Rej: rejected rows (mask 0) leave the row count (the paper's 1/|D|)
+        rejecting = cfg.advantage_estimator in ("raft", "reinforce_rej")
         weights = token_loss_weights(mask, cfg.loss_type,
                                      cfg.loss_scale_factor or cfg.max_completion_length, micro,
-                                     skip_empty_rows=verl, token_normalizer=normalizer)
+                                     skip_empty_rows=verl or rejecting, token_normalizer=normalizer)
         # entropy bonus: verl aggregates it like the loss; TRL takes the token mean of each
         # micro-batch divided by the accumulation steps, whatever the loss_type
         entropy_w = weights if verl else token_loss_weights(mask, "bnpo", micro_batch_size=micro)
@@ -211,6 +242,8 @@ class GRPOTrainer(RLTrainer):
                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The clipped token-level surrogate (+ KL term), weighted by ``loss_type``."""
         cfg = self.config
+        if cfg.importance_sampling_level == GMPO_LEVEL:
+            return self._gmpo_loss(logp, old, mb)
         per_token, info = grpo_token_loss(
             logp, old, mb.tokens["advantages"], mb.mask,
             epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, delta=cfg.delta,
@@ -220,6 +253,35 @@ class GRPOTrainer(RLTrainer):
             verl_clamps=cfg.semantics == "verl",
         )
         return (per_token * mb.tokens["weights"]).sum(), info
+
+    def _gmpo_loss(self, logp: torch.Tensor, old: torch.Tensor, mb: MicroBatch
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """GMPO (:mod:`agents.algorithms.gmpo`): one geometric-mean term per sequence, averaged
+        over the step's sequences (``loss_type`` does not apply, as in TRL and verl). Sampler
+        correction weights enter as their per-sequence geometric mean (verl). The KL term: TRL's
+        ``GMPOTrainer`` (sequence-averaged), or under verl semantics aggregated like verl's KL
+        loss (``loss_type`` weights)."""
+        cfg = self.config
+        seq_loss, flags = gmpo_sequence_loss(logp, old, mb.tokens["advantages"], mb.mask,
+                                             cfg.epsilon, cfg.epsilon_high)
+        correction = mb.tokens.get("sampler_weights")
+        if correction is not None:
+            seq_loss = seq_loss * torch.exp(masked_mean(torch.log(correction + 1e-10), mb.mask,
+                                                        dim=-1))
+        loss = (seq_loss * mb.scalars["seq_weight"]).sum()
+        info = {"clipped_low": flags["low"], "clipped_high": flags["high"]}
+        if cfg.beta != 0.0:
+            ref = mb.tokens.get("ref_logprobs")
+            if ref is None:
+                raise ValueError("beta > 0 needs ref_logprobs (reference log-probabilities)")
+            kl = kl_estimate(logp, ref, cfg.kl_estimator, clamp=cfg.semantics == "verl")
+            if cfg.semantics == "verl":
+                loss = loss + cfg.beta * (kl * mb.tokens["weights"]).sum()
+            else:
+                loss = loss + cfg.beta * (masked_mean(kl, mb.mask, dim=-1)
+                                          * mb.scalars["seq_weight"]).sum()
+            info["kl"] = kl.detach()
+        return loss, info
 
 
 def given_advantages(trajs: list[Trajectory]) -> list[torch.Tensor] | None:

@@ -109,6 +109,11 @@ class UnaryFeedbackEnv(LLMEnv):
             info=out_info,
         )
 
+    def state_extra(self) -> Any:
+        """The earlier answers when a repeat is penalised (they change future rewards); without
+        a penalty every wrong attempt leads to the same state (for :meth:`state_key`)."""
+        return {"answers": self.episode.extra["answers"]} if self.repeat_penalty else None
+
     def _clone_into(self, twin: LLMEnv) -> None:
         assert isinstance(twin, UnaryFeedbackEnv)
         twin.inner = self.inner.clone()

@@ -271,6 +271,14 @@ class ToolEnv(LLMEnv):
             info["truncated_reason"] = "turn limit"
         return obs, reward, terminated, truncated, info
 
+    def state_extra(self) -> Any:
+        """Tool sessions (a Python session's cells), calls used against the budget, nudges
+        given, and the wrapped env's own state (for :meth:`state_key`)."""
+        extra = self.episode.extra
+        return {"tool_state": extra["tool_state"], "tool_calls": len(extra["tool_calls"]),
+                "nudges": extra["nudges"], "truncate": extra["truncate"],
+                "inner": self.inner.state_key()}
+
     def _clone_into(self, twin: LLMEnv) -> None:
         assert isinstance(twin, ToolEnv)
         twin.inner = self.inner.clone()
