@@ -2,7 +2,9 @@
 
 Level 1: one addition/subtraction of 1-digit numbers; 2: of 2-digit numbers; 3: two of them;
 4: two operations with multiplication; 5: three operations on 3-digit numbers with parentheses.
-The answer goes in ``\\boxed{}``; ``judges.math.verify_math`` scores it.
+The answer goes in ``\\boxed{}``; ``judges.math.verify_math`` scores it. Every task carries a
+worked ``solution`` (one line per operation, in evaluation order) for methods that learn from
+reference solutions (GHPO hints); it is never shown to the policy.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from rlenvs.envs.math_judge import make_math_judge
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ProceduralSource
 
-__all__ = ["ArithmeticEnv", "LEVELS", "make_arithmetic_task"]
+__all__ = ["ArithmeticEnv", "LEVELS", "make_arithmetic_task", "worked_solution"]
 
 # level -> (digits per operand, number of operations, operators)
 LEVELS: dict[int, tuple[int, int, str]] = {
@@ -48,7 +50,41 @@ def make_arithmetic_task(rng: np.random.Generator, level: int) -> dict[str, Any]
         "question": expr,
         "answer": str(value),
         "level": level,
+        "solution": worked_solution(expr),
     }
+
+
+def worked_solution(expr: str) -> str:
+    """A step-by-step solution of ``expr``: one ``a op b = c`` line per operation in evaluation
+    order (parentheses and ``*`` first, then left to right), then the boxed answer.
+
+    >>> print(worked_solution("3 + 4 * 2"))
+    4 * 2 = 8
+    3 + 8 = 11
+    The answer is \\boxed{11}.
+    """
+    import ast
+
+    _evaluate(expr)  # validates the characters and the operators
+    lines: list[str] = []
+    ops = {ast.Add: ("+", int.__add__), ast.Sub: ("-", int.__sub__), ast.Mult: ("*", int.__mul__)}
+
+    def walk(node: ast.AST) -> int:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant):
+            return int(node.value)
+        if isinstance(node, ast.UnaryOp):
+            return -walk(node.operand)
+        assert isinstance(node, ast.BinOp)
+        a, b = walk(node.left), walk(node.right)
+        symbol, apply = ops[type(node.op)]
+        value = apply(a, b)
+        lines.append(f"{a} {symbol} {b if b >= 0 else f'({b})'} = {value}")
+        return value
+
+    value = walk(ast.parse(expr, mode="eval"))
+    return "\n".join(lines + [f"The answer is \\boxed{{{value}}}."])
 
 
 def _evaluate(expr: str) -> int:
