@@ -152,8 +152,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     env_id = _env_checked(args.env or args.env_opt, env_kwargs)
     if args.out:
         check_out_path(args.out)
+    system_prompt = None
+    if args.system_prompt_file:
+        from rlenvs.policies import read_system_prompt
+
+        try:
+            system_prompt = read_system_prompt(args.system_prompt_file)
+        except ValueError as e:
+            raise UsageError(f"--system-prompt-file: {e}") from None
     _policy_checked(args)
-    result = evaluate(env_id, _policy(args), episodes=args.episodes, samples=args.samples,
+    policy = _policy(args)
+    if system_prompt is not None:
+        from rlenvs.policies import SystemPromptPolicy
+
+        policy = SystemPromptPolicy(policy, system_prompt)
+    result = evaluate(env_id, policy, episodes=args.episodes, samples=args.samples,
                       seed=args.seed, out=args.out, env_kwargs=env_kwargs,
                       sampling=_sampling(args, args.samples), progress=not args.quiet)
     print_table(f"{env_id} — {result.policy}", result.table_rows())
@@ -273,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: 0 (greedy) for one sample, 0.8 for several")
     p.add_argument("--out", default=None, help="JSONL transcripts (summary beside it)")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--system-prompt-file", default=None, metavar="FILE",
+                   help="text the policy sees at the top of its system message (a text file, "
+                        "or a JSON file's 'system_prompt': the experience library of "
+                        "`rlenvs train --algo training_free_grpo`)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 

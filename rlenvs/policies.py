@@ -3,7 +3,9 @@
 A ``Policy`` is ``judges.llm.ChatModel``: ``generate(conversations, sampling) -> replies``.
 Local models sample through the trainers' engine (:class:`judges.llm.sampler.TorchSampler`:
 the fused Llama decoder for SmolLM2), so an evaluation runs on the same fast path as training.
-``load_policy`` builds one from a short spec:
+``load_policy`` builds one from a short spec, and :class:`SystemPromptPolicy` gives any policy
+text at the top of its system message (``rlenvs eval --system-prompt-file``: e.g. the experience
+library Training-Free GRPO writes):
 
 =======================  ==========================================================
 ``"smollm2"``            the embedded SmolLM2-135M-Instruct (CPU, dtype measured)
@@ -21,7 +23,8 @@ from typing import Any
 
 from judges.llm.base import ChatModel, Messages, SamplingParams
 
-__all__ = ["Policy", "FunctionPolicy", "load_policy", "as_policy", "SamplingParams"]
+__all__ = ["Policy", "FunctionPolicy", "SystemPromptPolicy", "read_system_prompt", "load_policy",
+           "as_policy", "SamplingParams"]
 
 Policy = ChatModel
 
@@ -37,6 +40,76 @@ class FunctionPolicy:
         self, conversations: Sequence[Messages], sampling: SamplingParams | None = None
     ) -> list[str]:
         return [self.fn(conv) for conv in conversations]
+
+
+class SystemPromptPolicy:
+    """``policy`` conditioned on ``text``: every conversation it answers starts with ``text``
+    (prepended to the conversation's system message, or as a new system message when there is
+    none). The environment, its transcripts and its judges never see the text.
+
+    Replies keep the wrapped policy's per-conversation seeds (``generate_completions``)."""
+
+    def __init__(self, policy: Any, text: str) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("SystemPromptPolicy needs non-empty text")
+        import hashlib
+
+        self.policy = as_policy(policy)
+        self.text = text
+        self.batch_size = getattr(self.policy, "batch_size", 16)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+        self.name = f"{getattr(self.policy, 'name', type(self.policy).__name__)} + system " \
+                    f"prompt {digest}"
+
+    def conversation(self, messages: Messages) -> Messages:
+        """``messages`` as the wrapped policy sees them."""
+        out = [dict(m) for m in messages]
+        if out and out[0].get("role") == "system" and isinstance(out[0].get("content"), str):
+            out[0]["content"] = f"{self.text}\n\n{out[0]['content']}"
+        else:
+            out.insert(0, {"role": "system", "content": self.text})
+        return out
+
+    def generate(
+        self, conversations: Sequence[Messages], sampling: SamplingParams | None = None
+    ) -> list[str]:
+        return self.policy.generate([self.conversation(c) for c in conversations], sampling)
+
+    @property
+    def generate_completions(self) -> Callable[..., Any] | None:
+        inner = getattr(self.policy, "generate_completions", None)
+        if inner is None:
+            return None
+
+        def call(conversations: Sequence[Messages], sampling: SamplingParams | None = None,
+                 **kwargs: Any) -> Any:
+            return inner([self.conversation(c) for c in conversations], sampling, **kwargs)
+
+        return call
+
+
+def read_system_prompt(path: str | Path) -> str:
+    """Text for :class:`SystemPromptPolicy` from a file: a JSON object's ``"system_prompt"``
+    (the experience library of ``rlenvs train --algo training_free_grpo``) or the file's text;
+    ``ValueError`` with a one-line reason otherwise."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"system prompt file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("system_prompt"), str):
+            raise ValueError(f"{path}: a JSON system prompt file needs a string "
+                             "'system_prompt' (an experience library has one)")
+        text = data["system_prompt"]
+    if not text.strip():
+        raise ValueError(f"{path}: the system prompt is empty")
+    return text
 
 
 def as_policy(policy: Any) -> ChatModel:
