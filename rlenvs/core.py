@@ -12,6 +12,10 @@ Subclasses implement three hooks:
 ``LLMEnv`` does the rest: seeding, ``options={"task": ...}``, type checks, turn limits, the reward
 schedule, the ``info`` contract (``verdict``, ``reward_components``, ``step_rewards``,
 ``tool_calls``, ``state_key``) and ``clone()``.
+
+``rlenvs.make`` / ``gymnasium.make`` wrap the environment (Gymnasium's checker and order
+enforcing, ``TimeLimit`` when asked for); the outermost wrapper, ``Cloneable``, gives the
+wrapped environment ``clone()`` too, and :func:`clone_env` branches any wrapper stack.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from judges import Verdict
 from rlenvs.rewards import RewardSchedule, make_schedule
 from rlenvs.spaces import ChatMessages, UnicodeText
 
-__all__ = ["LLMEnv", "Turn", "Episode", "EpisodeEndedError"]
+__all__ = ["LLMEnv", "Turn", "Episode", "EpisodeEndedError", "Cloneable", "clone_env"]
 
 
 class EpisodeEndedError(RuntimeError):
@@ -261,3 +265,52 @@ class LLMEnv(gym.Env[list, str]):
         if self._episode is None:
             raise EpisodeEndedError("call reset() first")
         return self._episode
+
+
+# ----------------------------------------------------------------- branching a wrapped environment
+
+def clone_env(env: gym.Env) -> gym.Env:
+    """An independent copy of ``env`` -- wrappers included -- and its episode so far.
+
+    The innermost environment is branched with its own ``clone()`` (``LLMEnv``, ``RemoteEnv``);
+    every wrapper around it is copied with its state (``TimeLimit``'s elapsed steps,
+    ``OrderEnforcing``'s reset flag, a user wrapper's counters) and put around the twin in the
+    same order, so stepping the twin leaves ``env`` unchanged and vice versa.
+    """
+    layers: list[gym.Wrapper] = []
+    inner: Any = env
+    while isinstance(inner, gym.Wrapper):
+        layers.append(inner)
+        inner = inner.env
+    branch = getattr(inner, "clone", None)
+    if not callable(branch):
+        raise TypeError(f"{type(inner).__name__} has no clone(): only environments that can "
+                        "branch an episode (rlenvs' LLMEnv, RemoteEnv) can be cloned")
+    twin: Any = branch()
+    memo: dict[int, Any] = {id(inner): twin}  # a wrapper's reference to the env -> the twin
+    for layer in reversed(layers):
+        copied = copy.copy(layer)
+        try:
+            state = {k: v for k, v in vars(layer).items() if k != "env"}
+            copied.__dict__.update(copy.deepcopy(state, memo))
+        except Exception as e:  # noqa: BLE001 - any copy failure: say which wrapper
+            raise TypeError(f"cannot clone the {type(layer).__name__} wrapper: its state does "
+                            f"not copy ({type(e).__name__}: {e})") from e
+        copied.env = twin
+        memo[id(layer)] = copied
+        twin = copied
+    return twin
+
+
+class Cloneable(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """The outermost wrapper of every environment registered with ``rlenvs.register``: gives
+    what ``rlenvs.make`` and ``gymnasium.make`` return a ``clone()`` (Gymnasium's wrappers do
+    not forward methods), which keeps every wrapper and its state (:func:`clone_env`)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+
+    def clone(self) -> gym.Env:
+        """An independent copy of this environment, its wrappers and its episode so far."""
+        return clone_env(self)

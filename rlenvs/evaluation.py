@@ -3,7 +3,8 @@
 Episode ``i`` is ``reset(seed=seed + i)``, so the same seed gives the same tasks. The ``k``
 samples of an episode are ``clone()``-s of the reset environment (the same task), which is what
 ``pass@k`` needs. Multi-turn episodes are stepped in lock-step rounds, each split into batches
-of the policy's ``batch_size`` (the progress bar moves per batch, with a token rate).
+of the policy's ``batch_size`` (the progress bar moves per batch: episodes done, replies
+generated and the token rate; it stays on screen when done).
 
 Reproducible: sample ``j`` of episode ``i`` draws its turn-``t`` reply with its own seed
 (derived from ``seed, i, j, t``), so replies do not depend on the batch size or on which other
@@ -132,7 +133,8 @@ def evaluate(
     records: list[dict[str, Any]] = []
     sink = out.open("w", encoding="utf-8") if out is not None else None
     bar = _progress(len(runs), f"eval {env_id}", progress)
-    tokens = 0
+    tokens = replies = 0
+    generating = time.perf_counter()
     try:
         turn = 0
         while active := [r for r in runs if not r["done"]]:
@@ -151,10 +153,12 @@ def evaluate(
                             sink.write(json.dumps(records[-1], ensure_ascii=False,
                                                   default=str) + "\n")
                             sink.flush()
+                replies += len(batch)
                 bar.update(sum(r["done"] for r in batch))
-                rate = tokens / max(time.perf_counter() - started, 1e-9)
-                bar.set_postfix_str(f"turn {turn + 1}, {rate:.0f} tok/s" if tokens else
-                                    f"turn {turn + 1}")
+                rate = tokens / max(time.perf_counter() - generating, 1e-9)
+                # moves with every batch, also in a turn where no episode ends (multi-turn)
+                bar.set_postfix_str(f"turn {turn + 1}, {replies} replies" +
+                                    (f", {rate:.0f} tok/s" if tokens else ""))
             turn += 1
     finally:
         bar.close()
@@ -357,13 +361,15 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
 
 
 def print_table(title: str, rows: Sequence[tuple[str, str]]) -> None:
-    """Print metric rows as a rich table."""
+    """Print metric rows as a rich table (as plain text: ``[...]`` is shown, not read as markup,
+    so a row's ``[judge]`` label stays visible)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title)
+    table = Table(title=Text(title))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(Text(k), Text(v))
     Console().print(table)

@@ -16,11 +16,14 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
 
 __all__ = ["register", "make", "list_envs", "UnknownEnvError", "load_plugins", "ENTRY_POINT_GROUP",
            "env_kwargs", "describe_env", "check_env_kwargs"]
 
 ENTRY_POINT_GROUP = "rlenvs.envs"
+# the outermost wrapper of every registered env: `make(id).clone()` (rlenvs.core.Cloneable)
+_CLONEABLE = WrapperSpec(name="Cloneable", entry_point="rlenvs.core:Cloneable", kwargs={})
 _REGISTERED: set[str] = set()
 _PLUGINS_LOADED = False
 
@@ -36,12 +39,17 @@ def register(id: str, entry_point: Any, **kwargs: Any) -> None:
     """Register an environment (same arguments as ``gymnasium.register``).
 
     Re-registering an id with the same entry point is a no-op, so plugins may be loaded twice.
+    The environment's outermost wrapper is ``rlenvs.core.Cloneable`` (after any
+    ``additional_wrappers`` given), so ``make(id).clone()`` branches it, wrappers included.
     """
     existing = gym.registry.get(id)
     if existing is not None and existing.entry_point == entry_point:
         _REGISTERED.add(id)
         return
-    gym.register(id=id, entry_point=entry_point, **kwargs)
+    wrappers = tuple(kwargs.pop("additional_wrappers", None) or ())
+    if not any(w.entry_point == _CLONEABLE.entry_point for w in wrappers):
+        wrappers += (_CLONEABLE,)
+    gym.register(id=id, entry_point=entry_point, additional_wrappers=wrappers, **kwargs)
     _REGISTERED.add(id)
 
 

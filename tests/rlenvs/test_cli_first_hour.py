@@ -236,3 +236,83 @@ def test_generation_dtype_is_measured_by_default_and_recorded(tmp_path):
                       sampling=SamplingParams(temperature=0.0, max_new_tokens=4))
     assert result.summary["config"]["hardware"]["generation_dtype"] == "float32"
     assert policy.model.dtype == torch.float32
+
+
+class _Counted:
+    """A policy that reports finish reasons and token counts, as the local and HTTP backends do
+    (7 tokens a reply)."""
+
+    name = "counted"
+    batch_size = 1
+
+    def __init__(self, reply=None):
+        self.reply = reply or _oracle
+
+    def generate(self, conversations, sampling=None):
+        return [c.text for c in self.generate_completions(conversations, sampling)]
+
+    def generate_completions(self, conversations, sampling=None, seeds=None):
+        from judges.llm.base import Completion
+
+        # a first reply ends on its own, a later one is cut at the length limit
+        return [Completion(self.reply(c), "stop" if len(c) <= 2 else "length", 20, 7)
+                for c in conversations]
+
+
+def _frames(err: str) -> list[str]:
+    return [f for f in re.split(r"[\r\n]", err) if f.strip()]
+
+
+def test_eval_progress_moves_with_every_batch_shows_a_rate_and_stays(capsys):
+    """Issue 18 item 6: the bar sat at 0/N for the whole generation, jumped once at the end and
+    disappeared (leave=False). It moves per batch with a token rate, also in a multi-turn turn
+    where no episode ends, and the finished bar stays on screen."""
+    capsys.readouterr()
+    evaluate("rlenvs/Arithmetic-v0", _Counted(), episodes=3)
+    frames = _frames(capsys.readouterr().err)
+    for done in ("1/3", "2/3", "3/3"):
+        assert any(done in f and "tok/s" in f for f in frames), (done, frames)
+    assert "3/3" in frames[-1] and "3 replies" in frames[-1]  # left on screen, not cleared
+    # a feedback env: every turn-1 reply is wrong, so no episode ends in turn 1
+    evaluate("rlenvs/ArithmeticFeedback-v0", _Counted(lambda m: "\\boxed{-1}"), episodes=2,
+             env_kwargs={"max_attempts": 2})
+    frames = _frames(capsys.readouterr().err)
+    assert any("0/2" in f and "turn 1, 1 replies" in f for f in frames), frames
+    assert any("0/2" in f and "turn 1, 2 replies" in f for f in frames), frames
+    assert "2/2" in frames[-1] and "turn 2, 4 replies" in frames[-1]
+
+
+def test_transcripts_carry_finish_reasons_and_token_counts(tmp_path):
+    """Issue 18 item 3: transcripts had no finish reason or token count."""
+    out = tmp_path / "r.jsonl"
+    evaluate("rlenvs/ArithmeticFeedback-v0", _Counted(lambda m: "\\boxed{-1}"), episodes=2,
+             env_kwargs={"max_attempts": 2}, out=out, progress=False)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["completion_tokens"] for r in records] == [[7, 7], [7, 7]]
+    assert [r["finish_reasons"] for r in records] == [["stop", "length"]] * 2
+    summary = json.loads((tmp_path / "r.jsonl.summary.json").read_text())
+    assert summary["finish_reasons"] == {"length": 2, "stop": 2}
+    assert summary["completion_tokens"] == 28
+
+
+def test_the_main_jobs_summary_says_which_judge_scored_each_row(tmp_path, capsys, monkeypatch):
+    """Issue 18 item 11: a row scored by a smoke test looked like any other; now every row names
+    its judge, in summary.json and in the printed table (where rich read `[judge]` as markup and
+    dropped it), and a Chat-v0 row without a real judge is marked unscored, not 1.000."""
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns when not on a terminal
+    from rlenvs.policies import FunctionPolicy
+    from rlenvs.suite import SUITE, run_main_job
+
+    assert run_main_job(tmp_path, episodes=1, seed=0, max_new_tokens=8, chat_judge="none",
+                        policy=FunctionPolicy(lambda m: "\\boxed{0}", name="zero")) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary) == {env_id for env_id, _, _ in SUITE} & set(rlenvs.list_envs())
+    assert summary["rlenvs/Chat-v0"] == {"scored_by": "unscored (no real judge configured)",
+                                         "scored": False}
+    for env_id, _, judge in SUITE:
+        if env_id != "rlenvs/Chat-v0":
+            assert summary[env_id]["scored_by"] == judge and summary[env_id]["scored"], env_id
+    printed = capsys.readouterr().out
+    assert "unscored" in printed and "[unit tests in a sandbox]" in printed
+    assert "[exact answer (lenient: last number)]" in printed
+    assert not (tmp_path / "Chat-v0.jsonl").exists()
