@@ -19,6 +19,8 @@ from agents.run.presets import make_trainer
 from tests.agents.fidelity.harness import _trl_self, fixture, ours_grpo
 
 TOL = dict(rtol=1e-6, atol=1e-7)
+# level 1, lenient answers, 0.1 for a boxed wrong answer: SmolLM2's replies differ in reward
+ARITHMETIC = {"level": 1, "lenient": True, "format_credit": 0.1, "reward": "dense"}
 
 
 def _cfg(**kw):
@@ -140,18 +142,20 @@ def test_names_and_bad_input():
 
 @pytest.mark.slow
 def test_gmpo_trains_smollm2_on_arithmetic(tmp_path):
-    """One on-policy step: every ratio is 1, so GMPO's loss is −mean_i A_i, which GRPO's
-    group-centred advantages make 0 (a token-level loss would weigh rows by length and not
-    vanish); the gradient does not vanish, and the weights move."""
+    """One on-policy step with a float32 sampler (no sampler correction): every ratio is 1, so
+    GMPO's loss is −mean_i A_i, which GRPO's group-centred advantages make 0 (a token-level loss
+    would weigh rows by length and not vanish); the gradient does not vanish, and the weights
+    move. Dense reward with format credit (SmolLM2 rarely boxes its answer): graded rewards."""
     from agents import CausalLMPolicy
 
     policy = CausalLMPolicy.from_embedded()
     before = {k: v.detach().clone() for k, v in policy.named_parameters()}
-    settings = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=8,
+    settings = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=12,
                     num_generations=4, max_completion_length=48, learning_rate=1e-5,
-                    progress=False, save_final_checkpoint=False, seed=0)
+                    progress=False, save_final_checkpoint=False, seed=0,
+                    generation_dtype="float32")  # the trainer's own math: ratios exactly 1
     trainer = make_trainer("gmpo", policy, "rlenvs/Arithmetic-v0", settings,
-                           env_kwargs={"level": 1, "lenient": True})
+                           env_kwargs=ARITHMETIC)
     assert trainer.config.importance_sampling_level == "geo_mean"
     summary = trainer.train()
     record = [r for r in read_metrics(summary["metrics"]) if r["kind"] == "train"][-1]

@@ -128,9 +128,10 @@ def _run_smollm2(tmp_path, algo):
 
     policy = CausalLMPolicy.from_embedded()
     before = {k: v.detach().clone() for k, v in policy.named_parameters()}
-    settings = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=8,
+    settings = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=12,
                     num_generations=4, max_completion_length=48, learning_rate=1e-5,
-                    progress=False, save_final_checkpoint=False, seed=0)
+                    progress=False, save_final_checkpoint=False, seed=0,
+                    generation_dtype="float32")  # the trainer's own math: ratios exactly 1
     trainer = make_trainer(algo, policy, "rlenvs/Arithmetic-v0", settings,
                            env_kwargs={"level": 1, "lenient": True})
     seen = {}
