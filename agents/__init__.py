@@ -6,10 +6,14 @@
 ...                       env_kwargs={"level": 1, "lenient": True})
 >>> summary = trainer.train()
 
-Tree-GRPO / ARPO rollouts are a config switch (rows per prompt: ``ts_m·ts_k`` / ``rollout_budget``):
+Tree-GRPO / ARPO rollouts are GRPO's nested rollout config (rows per prompt: ``ts_m·ts_k`` /
+``rollout_budget``; ``GRPOConfig.from_dict`` and ``--set`` take the flat names too):
 
->>> GRPOConfig(rollout="tree", ts_m=2, ts_n=2, ts_l=1, ts_k=3, per_device_train_batch_size=6)
->>> GRPOConfig(rollout="arpo", rollout_budget=8, initial_rollouts=4, per_device_train_batch_size=8)
+>>> from agents import RolloutConfig
+>>> GRPOConfig(rollout=RolloutConfig("tree", ts_m=2, ts_n=2, ts_l=1, ts_k=3),
+...            per_device_train_batch_size=6)
+>>> GRPOConfig(rollout=RolloutConfig("arpo", rollout_budget=8, initial_rollouts=4),
+...            per_device_train_batch_size=8)
 
 Environments are used only through ``reset`` / ``step`` / ``clone`` (and the reward schedule's
 ``advance``). Heavy modules (torch, transformers) load on first use.
@@ -31,6 +35,7 @@ __all__ = [
     "RLOOConfig",
     "PPOConfig",
     "TrainConfig",
+    "RolloutConfig",
     "CausalLMPolicy",
     "LoraSettings",
     "RolloutCollector",
@@ -54,6 +59,7 @@ _LAZY = {
     "RLOOConfig": "agents.trainers.config",
     "PPOConfig": "agents.trainers.config",
     "TrainConfig": "agents.trainers.config",
+    "RolloutConfig": "agents.trainers.config",
     "CausalLMPolicy": "agents.policy",
     "LoraSettings": "agents.policy",
     "RolloutCollector": "agents.rollout.chain",

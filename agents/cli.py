@@ -231,6 +231,11 @@ def config_for(algo: str, settings: dict[str, Any]) -> Any:
     cls_name, preset = PRESETS[algo]
     config_class = getattr(agents, cls_name).config_class
     types = {f.name: str(f.type) for f in dataclasses.fields(config_class)}
+    if "rollout" in types:  # the nested rollout settings' flat spellings (--set ts_m=2)
+        from agents.trainers.config import RolloutConfig
+
+        types.update({f.name: str(f.type) for f in dataclasses.fields(RolloutConfig)
+                      if f.name != "kind"})
     for key, value in settings.items():
         kind = types.get(key, "")
         numeric = kind.split(" | ")[0] in ("int", "float")

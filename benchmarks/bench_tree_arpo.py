@@ -394,11 +394,11 @@ def part_c(args: argparse.Namespace, seed: int) -> dict[str, Any]:
                          beam_size=args.beam_size, branch_probability=args.branch_probability,
                          entropy_weight=args.entropy_weight, entropy_tokens=args.entropy_tokens,
                          arpo_branch_on=args.branch_on)
-        cfg = GRPOConfig(max_steps=10_000, max_time_s=args.time_budget, seed=seed,
-                         learning_rate=args.lr, max_completion_length=args.max_completion_length,
-                         per_device_train_batch_size=rows[kind] * args.prompts, progress=False,
-                         output_dir=f"{args.run_dir}/{kind}-{seed}", save_final_checkpoint=False,
-                         **knobs)
+        cfg = GRPOConfig.from_dict(dict(
+            max_steps=10_000, max_time_s=args.time_budget, seed=seed, learning_rate=args.lr,
+            max_completion_length=args.max_completion_length,
+            per_device_train_batch_size=rows[kind] * args.prompts, progress=False,
+            output_dir=f"{args.run_dir}/{kind}-{seed}", save_final_checkpoint=False, **knobs))
         started = time.perf_counter()
         trainer = GRPOTrainer(CausalLMPolicy.from_embedded(), args.env, cfg,
                               env_kwargs={args.turns_kwarg: args.max_turns, **args.env_kwargs})

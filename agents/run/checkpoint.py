@@ -124,13 +124,25 @@ class RunMismatch(ValueError):
 def run_identity(algorithm: str, env_id: str, env_kwargs: dict[str, Any], model: str,
                  settings: dict[str, Any]) -> dict[str, Any]:
     """What makes two runs the same run: algorithm, env (+ kwargs), model and a fingerprint of
-    every setting that changes what is learned (step budget, logging and paths excluded)."""
-    learned = {k: v for k, v in settings.items() if k not in _RUN_CONTROL}
+    every setting that changes what is learned (step budget, logging and paths excluded).
+    Nested settings (``rollout``) are recorded by dotted name (``rollout.ts_m``), so a
+    mismatch names the one that differs."""
+    learned = {k: v for k, v in _dotted(settings).items() if k not in _RUN_CONTROL}
     blob = json.dumps({"env_kwargs": env_kwargs, "settings": learned}, sort_keys=True,
                       default=str)
     return {"algorithm": algorithm, "env_id": env_id, "env_kwargs": env_kwargs, "model": model,
             "fingerprint": hashlib.sha256(blob.encode()).hexdigest()[:16],
             "settings": learned}
+
+
+def _dotted(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def prepare_output_dir(output_dir: str | Path, identity: dict[str, Any], resume: bool,

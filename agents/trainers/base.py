@@ -366,9 +366,10 @@ class RLTrainer:
     def collect(self, num_prompts: int) -> list[Trajectory]:
         """Roll out ``num_prompts`` new training prompts (``config.rows_per_prompt`` rows each).
 
-        ``rollout="chain"``: ``num_generations`` independent episodes per prompt;
-        ``"tree"`` / ``"arpo"``: :class:`agents.rollout.branched.BranchedCollector` (rows carry their
-        tree / ARPO advantages). ``rollout/*`` metrics of the call are added to the round's.
+        Chain rollouts (``rollout.kind="chain"``, or a config without a rollout): ``num_generations``
+        independent episodes per prompt; ``"tree"`` / ``"arpo"``:
+        :class:`agents.rollout.branched.BranchedCollector` (rows carry their tree / ARPO
+        advantages). ``rollout/*`` metrics of the call are added to the round's.
         """
         cfg = self.config
         seeds = [cfg.train_seed + self.state.next_prompt + k for k in range(num_prompts)]
@@ -389,9 +390,10 @@ class RLTrainer:
     def _make_branched_collector(self) -> Any:
         """``None`` for chain rollouts, else a validated tree / ARPO collector."""
         cfg = self.config
-        kind = getattr(cfg, "rollout", "chain")
+        kind = _rollout_kind(cfg)
         if kind == "chain":
             return None
+        rollout = cfg.rollout
         if not self.supports_branched_rollouts:
             raise ValueError(f"rollout={kind!r} needs a trainer that trains on the rollout's own "
                              f"advantages (GRPOTrainer); {type(self).__name__} only supports "
@@ -413,7 +415,8 @@ class RLTrainer:
             max_episode_tokens=cfg.max_episode_tokens,
             tree=cfg.tree_config() if kind == "tree" else None,
             arpo=cfg.arpo_config() if kind == "arpo" else None,
-            entropy_tokens=cfg.entropy_tokens, entropy_top_logprobs=cfg.entropy_top_logprobs,
+            entropy_tokens=rollout.entropy_tokens,
+            entropy_top_logprobs=rollout.entropy_top_logprobs,
             entropy_temperature=cfg.temperature if cfg.temperature > 0 else 1.0)
 
     # ----------------------------------------------------------------- internals
@@ -491,7 +494,13 @@ class RLTrainer:
 def _prefix_cache_tokens(config: TrainConfig) -> int:
     if config.prefix_cache_tokens is not None:
         return int(config.prefix_cache_tokens)
-    return 16384 if config.rollout != "chain" else 0
+    return 16384 if _rollout_kind(config) != "chain" else 0
+
+
+def _rollout_kind(config: TrainConfig) -> str:
+    """``"chain"``, ``"tree"`` or ``"arpo"``: the config's rollout (configs without one: chain)."""
+    rollout = getattr(config, "rollout", None)
+    return "chain" if rollout is None else str(rollout.kind)
 
 
 def _seed_everything(seed: int) -> None:

@@ -11,19 +11,22 @@ gradient_accumulation_steps`` completions; one generation round samples
 ``per_device_train_batch_size × steps_per_generation`` completions
 (= that / ``num_generations`` prompts) and is reused ``num_iterations`` times.
 
-``rollout`` picks how a round is sampled: ``"chain"`` (``num_generations`` independent episodes
-per prompt), ``"tree"`` (Tree-GRPO: ``ts_m·ts_k`` rows per prompt) or ``"arpo"`` (ARPO
-entropy-based branching: ``rollout_budget`` rows per prompt); the generation batch must be a
-multiple of those rows per prompt (:attr:`TrainConfig.rows_per_prompt`).
+``GRPOConfig.rollout`` (a :class:`RolloutConfig`; only GRPO takes one) picks how a round is
+sampled: ``kind="chain"`` (``num_generations`` independent episodes per prompt), ``"tree"``
+(Tree-GRPO: ``ts_m·ts_k`` rows per prompt) or ``"arpo"`` (ARPO entropy-based branching:
+``rollout_budget`` rows per prompt); the generation batch must be a multiple of those rows per
+prompt (:attr:`TrainConfig.rows_per_prompt`). ``from_dict`` also takes the flat spellings
+(``rollout="tree"``, ``ts_m=2``, ``trees_per_prompt=2``, ``rollout.ts_m``) of the CLI's
+``--rollout``/``--set`` and of config files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrainConfig", "GRPOConfig", "RLOOConfig", "PPOConfig"]
+__all__ = ["TrainConfig", "RolloutConfig", "GRPOConfig", "RLOOConfig", "PPOConfig"]
 
 # GRPOConfig.advantage_estimator: agents.algorithms.{grpo,rloo,process,gigpo,raft}
 ADVANTAGE_ESTIMATORS = ("grpo", "rloo", "process", "gigpo", "raft", "reinforce_rej")
@@ -68,24 +71,6 @@ class TrainConfig:
     use_vllm: bool = False  # GPU: generate with judges.llm.vllm_backend.VLLMSampler
     vllm_gpu_memory_utilization: float = 0.3
     mask_truncated_completions: bool = False
-    # rollout engine: "chain" | "tree" (Tree-GRPO) | "arpo" (agents.rollout.branched)
-    rollout: str = "chain"
-    # Tree-GRPO (arXiv 2509.21240; word aliases in agents.algorithms.verl_names): rows per prompt = ts_m * ts_k
-    ts_m: int = 2  # trees_per_prompt: roots, each gets one full chain first
-    ts_n: int = 2  # expansions_per_round: nodes drawn (with replacement) per tree per round
-    ts_l: int = 1  # expansion_rounds: each drawn node is continued to a new leaf
-    ts_k: int = 3  # leaves_kept: leaves kept per tree (<= 1 + ts_l * ts_n)
-    tree_advantage: str = "intra+inter"  # intra | inter | intra+inter (Tree-GRPO's sum)
-    # ARPO (arXiv 2507.19849): rows per prompt = rollout_budget (M)
-    rollout_budget: int | None = None  # M, final trajectories per prompt (None: num_generations)
-    initial_rollouts: int | None = None  # N, chains started from the prompt (None: M // 2)
-    beam_size: int = 2  # B: a source makes at most B - 1 branch attempts per round
-    branch_probability: float = 0.5  # tau: P(branch) = clip(tau + entropy_weight * dH, 0, 1)
-    entropy_weight: float = 0.2  # beta_H (reference scripts 0.2)
-    entropy_tokens: int = 20  # k: tokens sampled after a tool result to measure entropy
-    entropy_top_logprobs: int = 10  # entropy over the top-k log-probs (reference: vLLM top-10)
-    arpo_attribution: str = "soft"  # soft | hard advantage attribution of shared prefixes
-    arpo_branch_on: str = "tool"  # branch after tool calls (ARPO) or after "any" env reply
     # precision / performance
     max_micro_batch_tokens: int | None = 768  # physical micro-batch cap (padded tokens)
     bf16: bool = False  # autocast the training forward/backward to bf16 (fp32 master weights)
@@ -115,20 +100,7 @@ class TrainConfig:
         if self.steps_per_generation is None:
             self.steps_per_generation = self.gradient_accumulation_steps
         _positive(self, "steps_per_generation")
-        if self.steps_per_generation % self.gradient_accumulation_steps:
-            raise ValueError(
-                f"steps_per_generation ({self.steps_per_generation}) must be a multiple of "
-                f"gradient_accumulation_steps ({self.gradient_accumulation_steps})"
-            )
-        self._check_rollout()
-        if self.generation_batch_size % self.rows_per_prompt:
-            what = {"chain": "num_generations", "tree": "ts_m * ts_k",
-                    "arpo": "rollout_budget"}[self.rollout]
-            raise ValueError(
-                f"the generation batch (per_device_train_batch_size × steps_per_generation = "
-                f"{self.generation_batch_size}) must be divisible by {what} "
-                f"({self.rows_per_prompt}), the rows per prompt"
-            )
+        self._check_batch_geometry()
         if self.learning_rate < 0:
             raise ValueError("learning_rate must be >= 0")
         if self.lr_scheduler_type not in ("constant", "linear", "cosine"):
@@ -143,6 +115,20 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 
+    def _check_batch_geometry(self) -> None:
+        """A generation round splits into whole optimizer steps and whole prompts."""
+        if self.steps_per_generation % self.gradient_accumulation_steps:
+            raise ValueError(
+                f"steps_per_generation ({self.steps_per_generation}) must be a multiple of "
+                f"gradient_accumulation_steps ({self.gradient_accumulation_steps})"
+            )
+        if self.generation_batch_size % self.rows_per_prompt:
+            raise ValueError(
+                f"the generation batch (per_device_train_batch_size × steps_per_generation = "
+                f"{self.generation_batch_size}) must be divisible by {self._rows_named()} "
+                f"({self.rows_per_prompt}), the rows per prompt"
+            )
+
     @property
     def generation_batch_size(self) -> int:
         """Completions sampled per generation round."""
@@ -150,46 +136,15 @@ class TrainConfig:
 
     @property
     def rows_per_prompt(self) -> int:
-        """Training rows per prompt: ``num_generations`` (chain), ``ts_m·ts_k`` (tree),
-        ``rollout_budget`` (ARPO's M; default ``num_generations``)."""
-        if self.rollout == "tree":
-            return self.ts_m * self.ts_k
-        if self.rollout == "arpo":
-            return self.rollout_budget or self.num_generations
+        """Training rows per prompt (``num_generations``; GRPO's tree / ARPO rollouts differ)."""
         return self.num_generations
+
+    def _rows_named(self) -> str:
+        return "num_generations"
 
     @property
     def prompts_per_generation(self) -> int:
         return self.generation_batch_size // self.rows_per_prompt
-
-    def tree_config(self) -> Any:
-        """The :class:`agents.rollout.tree.TreeRolloutConfig` of these settings."""
-        from agents.rollout.tree import TreeRolloutConfig
-
-        return TreeRolloutConfig(ts_m=self.ts_m, ts_n=self.ts_n, ts_l=self.ts_l, ts_k=self.ts_k,
-                                 advantage_mode=self.tree_advantage)
-
-    def arpo_config(self) -> Any:
-        """The :class:`agents.rollout.arpo.ARPOConfig` of these settings."""
-        from agents.rollout.arpo import ARPOConfig
-
-        m = self.rollout_budget or self.num_generations
-        return ARPOConfig(n=m, initial_rollouts=self.initial_rollouts or max(1, m // 2),
-                          beam_size=self.beam_size, branch_probability=self.branch_probability,
-                          entropy_weight=self.entropy_weight, attribution=self.arpo_attribution,
-                          branch_on=self.arpo_branch_on)
-
-    def _check_rollout(self) -> None:
-        _choice(self, "rollout", ("chain", "tree", "arpo"))
-        if self.rollout == "tree":
-            self.tree_config()  # raises with the offending ts_* knob
-        elif self.rollout == "arpo":
-            if self.rollout_budget is not None and self.rollout_budget < 1:
-                raise ValueError("rollout_budget (ARPO's M) must be >= 1")
-            _positive(self, "entropy_tokens", "entropy_top_logprobs")
-            if not 0 <= self.branch_probability <= 1:
-                raise ValueError("branch_probability (tau) must be in [0, 1]")
-            self.arpo_config()  # raises on initial_rollouts / beam_size / attribution
 
     @property
     def optimizer_batch_size(self) -> int:
@@ -205,8 +160,146 @@ class TrainConfig:
         :mod:`agents.algorithms.verl_names`)."""
         from agents.algorithms.verl_names import translate
 
-        return cls(**translate(_flatten(values), {f.name for f in dataclasses.fields(cls)},
-                               cls.__name__))
+        flat = _flatten(values)
+        known = {f.name for f in dataclasses.fields(cls)}
+        if "rollout" not in known:
+            _refuse_rollout(flat, cls.__name__)
+            return cls(**translate(flat, known, cls.__name__))
+        out = translate(flat, known | _ROLLOUT_FLAT, cls.__name__)
+        out["rollout"] = _gather_rollout(out)
+        return cls(**out)
+
+
+@dataclass
+class RolloutConfig:
+    """How a GRPO round is sampled (``GRPOConfig.rollout``); only trainers that train on a
+    rollout's own advantages take one.
+
+    ``kind="chain"``: ``num_generations`` independent episodes per prompt (the other settings
+    are unused). ``"tree"``: Tree-GRPO (arXiv 2509.21240), ``ts_m·ts_k`` rows per prompt.
+    ``"arpo"``: ARPO's entropy-based branching after tool calls (arXiv 2507.19849),
+    ``rollout_budget`` rows per prompt.
+    """
+
+    kind: str = "chain"  # "chain" | "tree" (Tree-GRPO) | "arpo" (agents.rollout.branched)
+    # Tree-GRPO (word aliases in agents.algorithms.verl_names): rows per prompt = ts_m * ts_k
+    ts_m: int = 2  # trees_per_prompt: roots, each gets one full chain first
+    ts_n: int = 2  # expansions_per_round: nodes drawn (with replacement) per tree per round
+    ts_l: int = 1  # expansion_rounds: each drawn node is continued to a new leaf
+    ts_k: int = 3  # leaves_kept: leaves kept per tree (<= 1 + ts_l * ts_n)
+    tree_advantage: str = "intra+inter"  # intra | inter | intra+inter (Tree-GRPO's sum)
+    # ARPO: rows per prompt = rollout_budget (M)
+    rollout_budget: int | None = None  # M, final trajectories per prompt (None: num_generations)
+    initial_rollouts: int | None = None  # N, chains started from the prompt (None: M // 2)
+    beam_size: int = 2  # B: a source makes at most B - 1 branch attempts per round
+    branch_probability: float = 0.5  # tau: P(branch) = clip(tau + entropy_weight * dH, 0, 1)
+    entropy_weight: float = 0.2  # beta_H (reference scripts 0.2)
+    entropy_tokens: int = 20  # k: tokens sampled after a tool result to measure entropy
+    entropy_top_logprobs: int = 10  # entropy over the top-k log-probs (reference: vLLM top-10)
+    arpo_attribution: str = "soft"  # soft | hard advantage attribution of shared prefixes
+    arpo_branch_on: str = "tool"  # branch after tool calls (ARPO) or after "any" env reply
+
+    def __post_init__(self) -> None:
+        if self.kind not in ROLLOUT_KINDS:
+            raise ValueError(f"rollout must be one of {list(ROLLOUT_KINDS)}, got {self.kind!r}")
+        if self.kind == "tree":
+            for name in ("ts_m", "ts_n", "ts_l", "ts_k"):
+                value = getattr(self, name)
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError(f"{name} must be an integer, got {value!r}")
+            self.tree_config()  # raises with the offending ts_* knob
+        elif self.kind == "arpo":
+            if self.rollout_budget is not None and (not isinstance(self.rollout_budget, int)
+                                                    or self.rollout_budget < 1):
+                raise ValueError("rollout_budget (ARPO's M) must be a positive integer")
+            _positive(self, "entropy_tokens", "entropy_top_logprobs")
+            if not isinstance(self.branch_probability, (int, float)) or \
+                    not 0 <= self.branch_probability <= 1:
+                raise ValueError("branch_probability (tau) must be in [0, 1]")
+
+    def rows_per_prompt(self, num_generations: int) -> int:
+        """Training rows per prompt: ``num_generations`` (chain), ``ts_m·ts_k`` (tree),
+        ``rollout_budget`` (ARPO's M; default ``num_generations``)."""
+        if self.kind == "tree":
+            return self.ts_m * self.ts_k
+        if self.kind == "arpo":
+            return self.rollout_budget or num_generations
+        return num_generations
+
+    def rows_named(self) -> str:
+        return {"chain": "num_generations", "tree": "ts_m * ts_k",
+                "arpo": "rollout_budget"}[self.kind]
+
+    def tree_config(self) -> Any:
+        """The :class:`agents.rollout.tree.TreeRolloutConfig` of these settings."""
+        from agents.rollout.tree import TreeRolloutConfig
+
+        return TreeRolloutConfig(ts_m=self.ts_m, ts_n=self.ts_n, ts_l=self.ts_l, ts_k=self.ts_k,
+                                 advantage_mode=self.tree_advantage)
+
+    def arpo_config(self, num_generations: int) -> Any:
+        """The :class:`agents.rollout.arpo.ARPOConfig` of these settings (``M`` defaults to
+        ``num_generations``)."""
+        from agents.rollout.arpo import ARPOConfig
+
+        m = self.rollout_budget or num_generations
+        return ARPOConfig(n=m, initial_rollouts=self.initial_rollouts or max(1, m // 2),
+                          beam_size=self.beam_size, branch_probability=self.branch_probability,
+                          entropy_weight=self.entropy_weight, attribution=self.arpo_attribution,
+                          branch_on=self.arpo_branch_on)
+
+    @classmethod
+    def coerce(cls, value: Any) -> RolloutConfig:
+        """A :class:`RolloutConfig` from itself, a kind (``"tree"``) or a dict of its fields."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            return cls(kind=value)
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - _ROLLOUT_FIELDS)
+            if unknown:
+                raise ValueError(f"RolloutConfig has no setting {unknown[0]!r}; known: "
+                                 f"{sorted(_ROLLOUT_FIELDS)}")
+            return cls(**value)
+        raise TypeError(f"rollout must be a RolloutConfig, a kind ({list(ROLLOUT_KINDS)}) or a "
+                        f"dict of RolloutConfig settings, got {type(value).__name__}")
+
+
+ROLLOUT_KINDS = ("chain", "tree", "arpo")
+_ROLLOUT_FIELDS = frozenset(f.name for f in dataclasses.fields(RolloutConfig))
+# flat spellings from_dict maps into the nested config: "ts_m", "rollout.ts_m", "rollout.kind"
+_ROLLOUT_FLAT = (_ROLLOUT_FIELDS - {"kind"}) | {f"rollout.{n}" for n in _ROLLOUT_FIELDS}
+
+
+def _gather_rollout(out: dict[str, Any]) -> RolloutConfig:
+    """Pop every rollout setting of ``out`` (``rollout``: kind, dict or config; flat and
+    ``rollout.``-prefixed names) into one :class:`RolloutConfig`."""
+    spec = out.pop("rollout", None)
+    values = (dataclasses.asdict(spec) if isinstance(spec, RolloutConfig) else
+              {"kind": spec} if isinstance(spec, str) else dict(spec or {}))
+    given = {name: "rollout" for name in values} if not isinstance(spec, RolloutConfig) else {}
+    for name in sorted(_ROLLOUT_FIELDS):
+        for key in (name, f"rollout.{name}"):
+            if key not in out:
+                continue
+            value = out.pop(key)
+            if name in given and values[name] != value:
+                raise ValueError(f"{given[name]}={values[name]!r} and {key}={value!r} both set "
+                                 f"the rollout's {name} and disagree")
+            values[name], given[name] = value, key
+    return RolloutConfig.coerce(values)
+
+
+def _refuse_rollout(flat: dict[str, Any], cls_name: str) -> None:
+    """A config without a rollout takes chain episodes only: ``rollout="chain"`` is dropped,
+    any other rollout setting is refused by name."""
+    if flat.get("rollout") == "chain":
+        flat.pop("rollout")
+    bad = sorted(k for k in flat if k == "rollout" or k in _ROLLOUT_FLAT)
+    if bad:
+        raise ValueError(f"{cls_name} takes no rollout settings ({', '.join(bad)}): tree / ARPO "
+                         f"rollouts train on the rollout's own advantages, which only GRPO "
+                         f"does (GRPOConfig.rollout); {cls_name} samples independent episodes")
 
 
 @dataclass
@@ -246,9 +339,14 @@ class GRPOConfig(TrainConfig):
     gen_batch_size: int | None = None  # prompts per generation batch (verl data.gen_batch_size)
     overlong_buffer_len: int | None = None
     overlong_penalty_factor: float = 1.0
+    # how a round is sampled: chain / tree (Tree-GRPO) / arpo; a kind or a dict is coerced
+    rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig())
 
     def __post_init__(self) -> None:
+        self.rollout = RolloutConfig.coerce(self.rollout)
         super().__post_init__()
+        if self.rollout.kind == "arpo":
+            self.arpo_config()  # raises on initial_rollouts / beam_size / attribution
         from agents.algorithms.common import KL_ALIASES, LOSS_TYPES
         from agents.algorithms.gmpo import GMPO_LEVEL
         from agents.algorithms.grpo import IMPORTANCE_SAMPLING_LEVELS, SCALE_REWARDS
@@ -259,17 +357,17 @@ class GRPOConfig(TrainConfig):
         _choice(self, "advantage_estimator", ADVANTAGE_ESTIMATORS)
         _choice(self, "kl_estimator", tuple(KL_ALIASES))
         _choice(self, "dynamic_sampling_metric", ("reward", "passed"))
-        if self.rollout == "chain" and self.num_generations < 2 and \
+        if self.rollout.kind == "chain" and self.num_generations < 2 and \
                 self.advantage_estimator != "process":
             raise ValueError("num_generations must be >= 2 (a group needs a baseline)")
-        if self.rollout != "chain":
+        if self.rollout.kind != "chain":
             blocked = {"advantage_estimator": self.advantage_estimator != "grpo",
                        "dynamic_sampling": self.dynamic_sampling,
                        "overlong_buffer_len": self.overlong_buffer_len is not None}
             bad = [k for k, v in blocked.items() if v]
             if bad:
                 raise ValueError(
-                    f"rollout={self.rollout!r} brings its own advantages (tree / ARPO "
+                    f"rollout={self.rollout.kind!r} brings its own advantages (tree / ARPO "
                     f"attribution); it cannot be combined with {', '.join(bad)} "
                     f"(use advantage_estimator='grpo', no dynamic sampling or overlong shaping)")
         if self.epsilon < 0 or (self.epsilon_high is not None and self.epsilon_high < 0):
@@ -286,6 +384,23 @@ class GRPOConfig(TrainConfig):
         if self.advantage_estimator == "gigpo" and self.scale_rewards == "batch":
             raise ValueError("GiGPO normalises within its groups: scale_rewards must be 'group' "
                              "(mean_std_norm) or 'none' (mean_norm), not 'batch'")
+
+    @property
+    def rows_per_prompt(self) -> int:
+        """Training rows per prompt (:meth:`RolloutConfig.rows_per_prompt`)."""
+        return self.rollout.rows_per_prompt(self.num_generations)
+
+    def _rows_named(self) -> str:
+        return self.rollout.rows_named()
+
+    def tree_config(self) -> Any:
+        """The rollout's :class:`agents.rollout.tree.TreeRolloutConfig`."""
+        return self.rollout.tree_config()
+
+    def arpo_config(self) -> Any:
+        """The rollout's :class:`agents.rollout.arpo.ARPOConfig` (``M`` defaults to
+        ``num_generations``)."""
+        return self.rollout.arpo_config(self.num_generations)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from agents.rollout.branched import (
 from agents.rollout.chain import RolloutCollector, Trajectory
 from agents.rollout.chat_tokens import ChatTokenizer
 from agents.rollout.tree import BranchedTrajectory, TreeRolloutConfig
-from agents.trainers.config import GRPOConfig, PPOConfig
+from agents.trainers.config import GRPOConfig, PPOConfig, RolloutConfig
 from agents.trainers.grpo import GRPOTrainer, given_advantages, trajectory_sample
 from judges import Verdict
 from judges.llm.sampler import Generation, SamplingConfig, TorchSampler
@@ -286,8 +286,9 @@ def test_given_advantages_pass_through_to_the_loss():
 
 # ---------------------------------------------------------------------------- training
 def run(tmp_path: Any, **settings: Any) -> tuple[GRPOTrainer, list[dict[str, Any]]]:
-    cfg = GRPOConfig(max_steps=2, max_completion_length=6, learning_rate=1e-3, progress=False,
-                     output_dir=str(tmp_path), save_final_checkpoint=False, **settings)
+    cfg = GRPOConfig.from_dict(dict(max_steps=2, max_completion_length=6, learning_rate=1e-3,
+                                    progress=False, output_dir=str(tmp_path),
+                                    save_final_checkpoint=False, **settings))
     trainer = GRPOTrainer(tiny_policy(letters_only=True), ENV, cfg)
     summary = trainer.train()
     records = [json.loads(line) for line in open(summary["metrics"])]
@@ -310,8 +311,9 @@ def test_tree_training_run(tmp_path):
 
 
 def test_tree_samples_carry_tree_advantages(tmp_path):
-    cfg = GRPOConfig(rollout="tree", ts_m=2, ts_n=2, ts_l=1, ts_k=2, max_completion_length=6,
-                     per_device_train_batch_size=4, progress=False, output_dir=str(tmp_path))
+    cfg = GRPOConfig(rollout=RolloutConfig("tree", ts_m=2, ts_n=2, ts_l=1, ts_k=2),
+                     max_completion_length=6, per_device_train_batch_size=4, progress=False,
+                     output_dir=str(tmp_path))
     trainer = GRPOTrainer(tiny_policy(letters_only=True), ENV, cfg)
     samples, stats = trainer.make_samples()
     assert len(samples) == 4 and stats["num_completions"] == 4
@@ -355,9 +357,9 @@ def test_chain_reports_rollout_metrics(tmp_path):
 
 
 def test_tree_resume_reproduces_the_run(tmp_path):
-    settings = dict(rollout="tree", ts_m=1, ts_n=1, ts_l=1, ts_k=2, max_completion_length=4,
-                    per_device_train_batch_size=2, learning_rate=1e-3, progress=False,
-                    save_steps=1)
+    settings = dict(rollout=RolloutConfig("tree", ts_m=1, ts_n=1, ts_l=1, ts_k=2),
+                    max_completion_length=4, per_device_train_batch_size=2, learning_rate=1e-3,
+                    progress=False, save_steps=1)
     straight = GRPOTrainer(tiny_policy(letters_only=True), ENV, GRPOConfig(
         max_steps=2, output_dir=str(tmp_path / "a"), **settings)).train()
     GRPOTrainer(tiny_policy(letters_only=True), ENV, GRPOConfig(
@@ -386,10 +388,11 @@ def test_config_validation_and_aliases():
     cfg = GRPOConfig.from_dict({"rollout": "tree", "trees_per_prompt": 3, "expansions_per_round": 1,
                                 "expansion_rounds": 2, "leaves_kept": 2,
                                 "per_device_train_batch_size": 6})
-    assert (cfg.ts_m, cfg.ts_n, cfg.ts_l, cfg.ts_k, cfg.rows_per_prompt) == (3, 1, 2, 2, 6)
+    assert (cfg.rollout.ts_m, cfg.rollout.ts_n, cfg.rollout.ts_l, cfg.rollout.ts_k,
+            cfg.rows_per_prompt) == (3, 1, 2, 2, 6)
     assert cfg.prompts_per_generation == 1
     with pytest.raises(ValueError, match="ts_k=4 exceeds"):
-        GRPOConfig(rollout="tree", ts_k=4, per_device_train_batch_size=8)
+        GRPOConfig(rollout=RolloutConfig("tree", ts_k=4), per_device_train_batch_size=8)
     with pytest.raises(ValueError, match="divisible by ts_m \\* ts_k \\(6\\)"):
         GRPOConfig(rollout="tree", per_device_train_batch_size=8)
     with pytest.raises(ValueError, match="dynamic_sampling"):
@@ -399,9 +402,8 @@ def test_config_validation_and_aliases():
     arpo = GRPOConfig(rollout="arpo", num_generations=4, per_device_train_batch_size=4)
     assert arpo.arpo_config().n == 4 and arpo.arpo_config().initial_rollouts == 2
     with pytest.raises(ValueError, match="initial_rollouts"):
-        GRPOConfig(rollout="arpo", rollout_budget=4, initial_rollouts=5,
+        GRPOConfig(rollout=RolloutConfig("arpo", rollout_budget=4, initial_rollouts=5),
                    per_device_train_batch_size=4)
-    from agents.trainers.ppo import PPOTrainer
     from judges.llm.sampler import HFGenerateSampler
 
     tiny = tiny_policy()
@@ -410,9 +412,14 @@ def test_config_validation_and_aliases():
                                           per_device_train_batch_size=4),
                     backend=HFGenerateSampler(tiny.model, tiny.stop_token_ids))
 
+    with pytest.raises(ValueError, match="PPOConfig takes no rollout settings \\(rollout\\)"):
+        PPOConfig.from_dict({"rollout": "tree", "per_device_train_batch_size": 6})
+
+    class ChainOnly(GRPOTrainer):  # a trainer whose loss does not take the rows' advantages
+        supports_branched_rollouts = False
+
     with pytest.raises(ValueError, match="only supports rollout='chain'"):
-        PPOTrainer(tiny_policy(value_head=True), ENV, PPOConfig(rollout="tree",
-                                                                per_device_train_batch_size=6))
+        ChainOnly(tiny, ENV, GRPOConfig(rollout="tree", per_device_train_batch_size=6))
 
 
 def test_cli_rollout_flag_and_set_overrides():
@@ -423,13 +430,15 @@ def test_cli_rollout_flag_and_set_overrides():
     args = parser.parse_args(["train", "--rollout", "tree", "--set", "ts_m=3", "--set",
                               "ts_k=2", "--batch-size", "6", "--env", ENV])
     cfg = GRPOConfig.from_dict(_settings(args))
-    assert (cfg.rollout, cfg.ts_m, cfg.ts_k, cfg.rows_per_prompt) == ("tree", 3, 2, 6)
+    assert (cfg.rollout.kind, cfg.rollout.ts_m, cfg.rollout.ts_k, cfg.rows_per_prompt) == \
+        ("tree", 3, 2, 6)
     args = parser.parse_args(["train", "--rollout", "arpo", "--set", "rollout_budget=4",
                               "--set", "arpo_attribution=hard", "--set", "arpo_branch_on=any",
                               "--batch-size", "8"])
     cfg = GRPOConfig.from_dict(_settings(args))
     arpo = cfg.arpo_config()
-    assert (cfg.rollout, arpo.n, arpo.attribution, arpo.branch_on) == ("arpo", 4, "hard", "any")
+    assert (cfg.rollout.kind, arpo.n, arpo.attribution, arpo.branch_on) == \
+        ("arpo", 4, "hard", "any")
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--rollout", "beam"])
 
@@ -442,9 +451,9 @@ def test_smollm2_tree_and_arpo_training_step(tmp_path):
     policy = CausalLMPolicy.from_embedded()
     for kind, extra in [("tree", dict(ts_m=2, ts_n=1, ts_l=1, ts_k=2)),
                         ("arpo", dict(rollout_budget=4, initial_rollouts=2, entropy_tokens=8))]:
-        cfg = GRPOConfig(rollout=kind, max_steps=1, max_completion_length=64,
-                         per_device_train_batch_size=4, progress=False,
-                         output_dir=str(tmp_path / kind), save_final_checkpoint=False, **extra)
+        cfg = GRPOConfig(rollout=RolloutConfig(kind, **extra), max_steps=1,
+                         max_completion_length=64, per_device_train_batch_size=4, progress=False,
+                         output_dir=str(tmp_path / kind), save_final_checkpoint=False)
         trainer = GRPOTrainer(policy, "rlenvs/ToolMath-v0", cfg,
                               env_kwargs={"max_turns": 2})
         summary = trainer.train()
