@@ -27,15 +27,31 @@ class UsageError(Exception):
     """A mistake in the command line: reported as one line, exit code 2."""
 
 
+def _says_nothing(default: Any) -> bool:
+    """A default not worth printing: none, an off flag, an empty repeatable option."""
+    return default is None or default is False or default == [] or default is argparse.SUPPRESS
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: X)`` after each option's help, unless X says nothing or the help already
+    states its default in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if _says_nothing(action.default) or "default" in text:
+            return text
+        return super()._get_help_string(action) or ""
+
+
 class _Parser(argparse.ArgumentParser):
     """Every (sub-)command shows its defaults in ``--help``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        if "help" not in kwargs and kwargs.get("default") is not None:
+        if "help" not in kwargs and not _says_nothing(kwargs.get("default")):
             kwargs["help"] = "(default: %(default)s)"  # argparse skips a default without help
         return super().add_argument(*args, **kwargs)
 
@@ -265,7 +281,10 @@ def _run_command(add_parser: Any, argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rlenvs", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="rlenvs", description="LLM tasks as Gymnasium environments: list, "
+                     "evaluate, view and serve them, serve a policy, run the main job; packages "
+                     "add more commands (train, plot, serve-env ...). `rlenvs COMMAND --help` "
+                     "for each.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -285,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=None,
                    help="default: 0 (greedy) for one sample, 0.8 for several")
     p.add_argument("--out", default=None, help="JSONL transcripts (summary beside it)")
-    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment option (JSON value), repeatable: --env-kwarg level=2; "
+                        "`rlenvs list --details` names each env's")
     p.add_argument("--system-prompt-file", default=None, metavar="FILE",
                    help="text the policy sees at the top of its system message (a text file, "
                         "or a JSON file's 'system_prompt': the experience library of "
@@ -310,15 +331,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy_args(p)
     p.add_argument("--episodes", type=positive_int, default=10,
                    help="seeded episodes per env family")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output-dir", "--out-dir", dest="out_dir", default="results")
+    p.add_argument("--seed", type=int, default=0, help="episode i uses task seed SEED+i")
+    p.add_argument("--output-dir", "--out-dir", dest="out_dir", default="results",
+                   help="transcripts, summaries, the GRPO run (grpo/)")
     p.add_argument("--chat-judge", default="reference",
                    help="judge of the Chat-v0 row: reference (reference-guided over the "
                         "embedded model), smollm2, an http(s):// judge server, or none "
                         "(row marked unscored)")
     p.add_argument("--train-minutes", type=float, default=4.0,
                    help="length of the GRPO demo run (0 skips training)")
-    p.add_argument("--train-eval-episodes", type=positive_int, default=60)
+    p.add_argument("--train-eval-episodes", type=positive_int, default=60,
+                   help="held-out greedy episodes before and after the GRPO run")
     p.set_defaults(func=cmd_main)
 
     for name, add_parser in sorted(_commands().items()):

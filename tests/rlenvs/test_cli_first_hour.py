@@ -28,11 +28,15 @@ def _oracle(messages):
 
 
 def test_user_errors_are_one_line_exit_2_before_any_model_loads(tmp_path):
+    (tmp_path / "a-file").write_text("")
     cases = [
         (["eval", "rlenvs/Arithmetic-v0", "--episodes", "0"], "must be at least 1"),
         (["eval", "rlenvs/Arithmetic-v0", "--samples", "0"], "must be at least 1"),
         (["eval", "rlenvs/Arithmetic-v0", "--env-kwarg", "levle=2"], "did you mean 'level'"),
         (["eval", "rlenvs/Arithmetic-v0", "--out", str(tmp_path)], "is a directory"),
+        # item 4: a path that cannot be created was found only after every episode had run
+        (["eval", "rlenvs/Arithmetic-v0", "--out", str(tmp_path / "a-file" / "r.jsonl")],
+         "cannot write there"),
         (["eval", "rlenvs/Arithmetic-v0", "--policy", "http://127.0.0.1:9/v1"],
          "server not reachable"),
         (["train", "--env", "rlenvs/Arithmetic-v0", "--set", "beta=abc",
@@ -68,6 +72,22 @@ def test_help_shows_defaults_and_no_design_note():
     for command, default in [("eval", "(default: 20)"), ("train", "(default: 20)"),
                              ("serve", "(default: 8000)")]:
         assert default in _cli(command, "--help").stdout, command
+    # every command's help, packages' commands included: plain text, and no default that says
+    # nothing (argparse printed "(default: None)", "(default: False)", "(default: [])")
+    import argparse
+
+    from rlenvs.cli import build_parser
+
+    assert "``" not in top
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert {"list", "eval", "serve", "view", "main", "train", "plot", "serve-env"} \
+        <= set(commands.choices)
+    for name, sub in commands.choices.items():
+        text = " ".join(sub.format_help().split())
+        for noise in ("(default: None)", "(default: False)", "(default: [])"):
+            assert noise not in text, (name, noise)
+    assert "(default: 16)" in " ".join(commands.choices["eval"].format_help().split())
 
 
 def test_one_vocabulary_trl_names_with_the_old_flags_as_aliases():
