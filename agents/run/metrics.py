@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics", "merge_step_stats"]
+__all__ = ["MetricsLogger", "read_metrics", "truncate_metrics", "merge_step_stats",
+           "merge_logged_rounds"]
 
 
 def _clean(value: Any) -> Any:
@@ -51,10 +52,17 @@ class MetricsLogger:
         self.bar.set_postfix_str(self._left(initial_step))
 
     def log(self, record: dict[str, Any], advance: int = 0) -> None:
+        """Append ``record`` as one line (and update the bar, see :meth:`progress`)."""
         clean = {k: _clean(v) for k, v in record.items()}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(clean) + "\n")
             f.flush()
+        self.progress(clean, advance)
+
+    def progress(self, record: dict[str, Any], advance: int = 0) -> None:
+        """Move the bar ``advance`` steps; a train record's reward, pass rate and stage go
+        into its text."""
+        clean = {k: _clean(v) for k, v in record.items()}
         if advance:
             self.bar.update(advance)
         if clean.get("kind") == "train":
@@ -131,4 +139,29 @@ def merge_step_stats(stats: list[dict[str, float]]) -> dict[str, float]:
         elif k in ("loss", "grad_norm"):
             out[k] = v / len(stats)
     out["optimizer_steps"] = float(len(stats))
+    return out
+
+
+# the last round's value, not the mean, in a line that covers several rounds
+_LAST = frozenset({"kind", "step", "round", "learning_rate", "stage"})
+
+
+def merge_logged_rounds(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One metrics line for several rounds (``logging_steps`` > 1), as TRL logs: every number
+    is the mean over the rounds that have it; ``step``, ``round``, ``learning_rate``, the
+    reward ``stage`` and anything not a number are the last round's; ``logged_rounds`` counts
+    the rounds."""
+    if len(records) == 1:
+        return dict(records[0])
+    out: dict[str, Any] = {}
+    for record in records:
+        out.update(record)
+    for key in out:
+        if key in _LAST:
+            continue
+        values = [r[key] for r in records if isinstance(r.get(key), (int, float))
+                  and not isinstance(r.get(key), bool)]
+        if values and len(values) == sum(key in r for r in records):
+            out[key] = sum(values) / len(values)
+    out["logged_rounds"] = len(records)
     return out

@@ -35,7 +35,12 @@ from agents.run.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from agents.run.metrics import MetricsLogger, merge_step_stats, truncate_metrics
+from agents.run.metrics import (
+    MetricsLogger,
+    merge_logged_rounds,
+    merge_step_stats,
+    truncate_metrics,
+)
 from agents.trainers.config import TrainConfig
 from judges.llm.sampler import GenerationBackend, SamplingConfig, TorchSampler
 
@@ -53,6 +58,8 @@ class TrainerState:
     last_save_step: int = 0
     last_eval_step: int = -1
     evals: list[dict[str, Any]] = field(default_factory=list)
+    # train records of the rounds since the last metrics line (``logging_steps`` > 1)
+    pending_logs: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RLTrainer:
@@ -93,9 +100,7 @@ class RLTrainer:
             torch.set_num_threads(config.torch_num_threads)
         _seed_everything(config.seed)
         self.policy = self._make_policy(policy)
-        self.env, self.env_id, self.env_kwargs = _make_env(env, env_kwargs)
-        self.eval_env_kwargs = dict(eval_env_kwargs if eval_env_kwargs is not None
-                                    else self.env_kwargs)
+        self._setup_env(env, env_kwargs, eval_env_kwargs)
         self.output_dir = Path(config.output_dir)
         self.state = TrainerState()
         self.chat = ChatTokenizer(self.policy.tokenizer)
@@ -121,6 +126,13 @@ class RLTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.ref_policy: CausalLMPolicy | None = None
         self.logger: MetricsLogger | None = None
+
+    def _setup_env(self, env: Any, env_kwargs: dict[str, Any] | None,
+                   eval_env_kwargs: dict[str, Any] | None) -> None:
+        """``self.env`` (training), ``self.env_id``, ``self.env_kwargs``, ``self.eval_env_kwargs``."""
+        self.env, self.env_id, self.env_kwargs = _make_env(env, env_kwargs)
+        self.eval_env_kwargs = dict(eval_env_kwargs if eval_env_kwargs is not None
+                                    else self.env_kwargs)
 
     def _make_sampler(self, dtype: str) -> TorchSampler:
         return TorchSampler(self.policy.model, stop_token_ids=self.policy.stop_token_ids,
@@ -152,6 +164,30 @@ class RLTrainer:
         """The (already normalised) loss of a micro-batch and summable statistics."""
         raise NotImplementedError
 
+    def micro_batches(self, samples: list[Sample]) -> list[list[int]]:
+        """How one optimizer step's samples are split into forward/backward passes (indices
+        into ``samples``): similar lengths together, ``per_device_train_batch_size`` rows and
+        ``max_micro_batch_tokens`` padded tokens at most (the loss does not depend on it)."""
+        cfg = self.config
+        return length_sorted_chunks(samples, cfg.per_device_train_batch_size,
+                                    cfg.max_micro_batch_tokens)
+
+    def step_record(self, step_stats: list[dict[str, float]]) -> dict[str, float]:
+        """The round's metrics from its optimizer steps' summed statistics
+        (:func:`agents.run.metrics.merge_step_stats`)."""
+        return merge_step_stats(step_stats)
+
+    def advance_reward_schedule(self, rollout_stats: dict[str, Any]) -> dict[str, Any]:
+        """After a round: advance the environment's reward schedule (``advance(step=...,
+        success_rate=...)``); returns the record entries naming the stage the round's rewards
+        were under (``{"stage": ...}``, nothing without a staged schedule)."""
+        schedule = self.reward_schedule
+        stage = getattr(schedule, "stage", None)
+        if schedule is not None:
+            schedule.advance(step=self.state.global_step,
+                             success_rate=rollout_stats.get("pass_rate"))
+        return {"stage": stage} if stage is not None else {}  # no "stage": null noise
+
     def steps_per_round(self, num_updates: int) -> int:
         """How many ``global_step``s a round with ``num_updates`` optimizer updates counts for."""
         return num_updates
@@ -176,9 +212,12 @@ class RLTrainer:
         changes what is learned (``agents.run.checkpoint.run_identity``)."""
         peft = getattr(self.policy.model, "peft_config", None) or {}
         lora_r = getattr(peft.get("default"), "r", None) if isinstance(peft, dict) else None
-        return run_identity(self.algorithm, self.env_id, self.env_kwargs,
+        return run_identity(self.algorithm, self.env_id, self._identity_env_kwargs(),
                             str(getattr(self.policy, "name", "") or "unnamed"),
                             {**self.config.to_dict(), "lora_r": lora_r})
+
+    def _identity_env_kwargs(self) -> dict[str, Any]:
+        return self.env_kwargs
 
     def train(self) -> dict[str, Any]:
         """Run until ``max_steps``; returns a summary (last metrics, evaluations, paths)."""
@@ -207,12 +246,14 @@ class RLTrainer:
                     self.save()
                 if cfg.max_time_s is not None and time.perf_counter() - started > cfg.max_time_s:
                     break
+            self._flush_logs()
             if cfg.eval_episodes and self.state.last_eval_step != self.state.global_step:
                 self._evaluate()
             if cfg.save_final_checkpoint and self.state.last_save_step != self.state.global_step:
                 self.save()
         finally:
             self.logger.close()
+            self.logger = None
         return {
             "algorithm": self.algorithm,
             "env_id": self.env_id,
@@ -222,6 +263,11 @@ class RLTrainer:
             "output_dir": str(self.output_dir),
             "metrics": str(metrics_path),
         }
+
+    def step(self) -> dict[str, Any]:
+        """One round outside :meth:`train` (no output folder, nothing written): collect,
+        optimizer step(s), weight sync, reward schedule; returns the round's metrics record."""
+        return self._round()
 
     def evaluate(self, episodes: int | None = None, seed: int | None = None) -> dict[str, Any]:
         """Greedy held-out evaluation (:func:`agents.run.evaluation.evaluate_policy`)."""
@@ -276,21 +322,17 @@ class RLTrainer:
         self.backend.sync_weights(self.policy.model)
         self.state.rounds += 1
         ended = time.perf_counter()
-        schedule = self.reward_schedule
-        stage = getattr(schedule, "stage", None)  # the stage this round's rewards were under
-        if schedule is not None:
-            schedule.advance(step=self.state.global_step,
-                             success_rate=rollout_stats.get("pass_rate"))
+        stage = self.advance_reward_schedule(rollout_stats)
         record = dict(rollout_stats)
         record.update(merge_rollout_metrics(self._rollout_metrics))
-        record.update(merge_step_stats(stats_all))
+        record.update(self.step_record(stats_all))
         policy_tokens = rollout_stats.get("completions/policy_tokens", 0)
         record.update({
             "kind": "train",
             "step": self.state.global_step,
             "round": self.state.rounds,
             "learning_rate": self.scheduler.get_last_lr()[0],
-            **({"stage": stage} if stage is not None else {}),  # no "stage": null noise
+            **stage,
             "time/generation": generated_at - started,
             "time/train": ended - generated_at,
             "time/step": (ended - started) / max(counted, 1),
@@ -299,16 +341,32 @@ class RLTrainer:
             "generation/dtype": _dtype_label(self.backend),
             "cpu/capability": torch.backends.cpu.get_cpu_capability(),
         })
-        assert self.logger is not None
-        self.logger.log(record, advance=counted)
+        self._log_round(record, counted)
         return record
+
+    def _log_round(self, record: dict[str, Any], counted: int) -> None:
+        """Every ``logging_steps`` optimizer steps one ``metrics.jsonl`` line: the mean of the
+        rounds since the last line (TRL's averaging; step, round, learning rate and stage are the
+        last round's). Unwritten rounds are part of the checkpoint, so a resumed run writes the
+        same lines as an uninterrupted one."""
+        if self.logger is None:  # step() outside train()
+            return
+        self.logger.progress(record, advance=counted)
+        self.state.pending_logs.append(record)
+        every, step = self.config.logging_steps, self.state.global_step
+        if step // every > (step - counted) // every or step >= self.config.max_steps:
+            self._flush_logs()
+
+    def _flush_logs(self) -> None:
+        if self.state.pending_logs and self.logger is not None:
+            self.logger.log(merge_logged_rounds(self.state.pending_logs))
+            self.state.pending_logs = []
 
     def _optimizer_step(self, samples: list[Sample]) -> dict[str, float]:
         cfg = self.config
         self.policy.train()
         sums: dict[str, float] = {}
-        for chunk in length_sorted_chunks(samples, cfg.per_device_train_batch_size,
-                                          cfg.max_micro_batch_tokens):
+        for chunk in self.micro_batches(samples):
             mb = collate([samples[i] for i in chunk], self.pad_token_id, chunk).to(self.device)
             with self._autocast():
                 out = self.policy(mb.input_ids, mb.attention_mask, mb.position_ids,
