@@ -360,9 +360,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv.remove("--debug")
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that left early (`rlenvs list | head`) shows up here
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # not an error of ours: stop quietly, as `head`'s writers do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141
     except Exception as e:
         if debug:
             raise

@@ -57,6 +57,18 @@ def test_user_errors_are_one_line_exit_2_before_any_model_loads(tmp_path):
     assert "Traceback" in debug.stderr
 
 
+def test_a_reader_that_stops_early_gets_no_error():
+    """`rlenvs list --details | head` printed "error: [Errno 32] Broken pipe"."""
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first line is written: EPIPE, every time
+    try:
+        run = subprocess.run([sys.executable, "-m", "rlenvs.cli", "list", "--details"],
+                             stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(writer)
+    assert run.stderr == "" and run.returncode == 141
+
+
 def test_make_suggests_the_kwarg_and_list_details_names_them():
     with pytest.raises(TypeError, match=r"'levle' \(did you mean 'level'\?\)"):
         rlenvs.make("rlenvs/Arithmetic-v0", levle=2)
