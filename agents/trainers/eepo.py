@@ -13,7 +13,10 @@ distinct replies within a prompt's stage (``eepo/stage{1,2}_distinct``).
 
 The stage-2 rows were drawn from ``theta'`` but are trained as ``theta``'s (as in the paper,
 whose objective is GRPO's unchanged): with ``num_iterations = 1`` the ratio is 1 at the step,
-and recomputed old log-probs come from the restored ``theta``.
+recomputed old log-probs come from the restored ``theta``, and the engine-mismatch correction
+(``vllm_importance_sampling_correction``) does not reweight or mask them: their
+``sampler_logprobs`` are NaN after the round (``theta'``'s are not ``theta``'s engine's; the
+stage metrics above are taken before).
 
     rlenvs train --env rlenvs/Arithmetic-v0 --algo eepo --num-generations 8 \\
         --set unlearning_rate=1e-5 --set entropy_threshold=0.3
@@ -21,6 +24,7 @@ and recomputed old log-probs come from the restored ``theta``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +133,12 @@ class EEPOTrainer(GRPOTrainer):
                 self.restore(snapshot)
         stats.update(_stage_stats("stage1", first))
         stats.update(_stage_stats("stage2", second))
+        if snapshot is not None:
+            # drawn from theta' on purpose: these are not theta's engine log-probs, so the
+            # sampler correction (vllm_importance_sampling_correction) leaves the rows alone
+            # (NaN = "the engine gave none": weight 1), as the paper trains them unweighted
+            for t in second:
+                t.sampler_logprobs = [math.nan] * len(t.sampler_logprobs)
         trajs = []
         for k in range(num_prompts):
             trajs.extend(first[k * g1 : (k + 1) * g1])
