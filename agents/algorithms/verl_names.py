@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["VERL_PATHS", "VERL_SHORT", "VERL_INERT_PREFIXES", "VERL_DEFAULT_ONLY", "WORD_ALIASES",
-           "translate"]
+           "TRL_DEPRECATED", "translate"]
 
 _A = "actor_rollout_ref.actor."
 _R = "actor_rollout_ref.rollout."
@@ -111,6 +111,10 @@ VERL_PATHS: dict[str, tuple[str, Callable[[str, Any], Any] | None]] = {
     "reward_model.overlong_buffer.penalty_factor": ("overlong_penalty_factor", None),
     "critic.cliprange_value": ("cliprange_value", None),
     "trainer.total_training_steps": ("max_steps", None),
+    # decoupled rollout correction (bypass_mode=False): pi_old / pi_rollout weights the policy
+    # loss; TRL's vllm_importance_sampling_* (mode, clip_max, clip_min), see _rollout_correction
+    "algorithm.rollout_correction.rollout_is": ("rollout_is", None),
+    "algorithm.rollout_correction.rollout_is_threshold": ("rollout_is_threshold", None),
 }
 
 # bare shorthands -> the one full path they stand for
@@ -207,8 +211,6 @@ VERL_DEFAULT_ONLY: dict[str, Any] = {
     _A + "policy_loss.kl_cov_ratio": 0.0002,
     _A + "policy_loss.ppo_kl_coef": 0.1,
     _A + "policy_loss.dro_beta": None,
-    "algorithm.rollout_correction.rollout_is": None,
-    "algorithm.rollout_correction.rollout_is_threshold": 2.0,
     "algorithm.rollout_correction.rollout_rs": None,
     "algorithm.rollout_correction.rollout_rs_threshold": None,
     "algorithm.rollout_correction.bypass_mode": False,
@@ -226,6 +228,8 @@ _UNSET_IF_NONE = {"max_steps", "seed", "gen_batch_size"}
 # our own words for the Tree-GRPO knobs
 WORD_ALIASES = {"trees_per_prompt": "ts_m", "expansions_per_round": "ts_n",
                 "expansion_rounds": "ts_l", "leaves_kept": "ts_k"}
+# TRL 1.16's deprecated names of settings we have under their new name
+TRL_DEPRECATED = {"vllm_importance_sampling_cap": "vllm_importance_sampling_clip_max"}
 
 
 def _is_interpolation(value: Any) -> bool:
@@ -253,6 +257,9 @@ def translate(values: dict[str, Any], known: set[str], cls_name: str) -> dict[st
             continue
         if key in WORD_ALIASES:
             out[WORD_ALIASES[key]] = value
+            continue
+        if TRL_DEPRECATED.get(key) in known:
+            out.setdefault(TRL_DEPRECATED[key], value)
             continue
         path = VERL_SHORT.get(key, key)
         kind = _verl_kind(path)
@@ -330,6 +337,12 @@ def _resolve(verl: dict[str, tuple[str, Any]], known: set[str], cls_name: str,
         v["beta"] = v.get("beta", 0.001) if use_kl_loss else 0.0
         if "kl_loss_type" in v:
             v["kl_estimator"] = v.pop("kl_loss_type")
+    level, threshold = v.pop("rollout_is", None), v.pop("rollout_is_threshold", 2.0)
+    if "vllm_importance_sampling_correction" in known:
+        out.update(_rollout_correction(level, threshold))
+    elif level is not None:
+        raise ValueError(f"{verl['rollout_is'][0]}={level!r} has no effect in {cls_name}; "
+                         "leave it at its default")
     if v.pop("overlong_enable", True) is False:
         for k in ("overlong_buffer_len", "overlong_penalty_factor"):
             v.pop(k, None)
@@ -364,6 +377,34 @@ def _resolve(verl: dict[str, tuple[str, Any]], known: set[str], cls_name: str,
         if name not in explicit:
             out[name] = value
     return out
+
+
+def _rollout_correction(level: Any, threshold: Any) -> dict[str, Any]:
+    """verl's ``rollout_is`` (None | token | sequence) and ``rollout_is_threshold`` (an upper
+    bound: truncated IS; ``"lower_upper"``: IcePop masking) as TRL's settings. verl's default
+    is no correction (TRL's is ``sequence_mask``)."""
+    if level is None:
+        return {"vllm_importance_sampling_correction": False}
+    if level not in ("token", "sequence"):
+        raise ValueError(f"algorithm.rollout_correction.rollout_is={level!r} is not supported; "
+                         "choose one of [None, 'token', 'sequence']")
+    bad = ValueError(f"algorithm.rollout_correction.rollout_is_threshold={threshold!r}: give an "
+                     "upper bound (2.0) or 'lower_upper' bounds ('0.5_2.0'), both positive, "
+                     "lower <= upper")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, str)):
+        raise bad
+    text = str(threshold).strip()
+    try:
+        lower, upper = (float(x) for x in text.split("_", 1)) if "_" in text else \
+            (None, float(text))
+    except ValueError as e:
+        raise bad from e
+    if upper <= 0 or (lower is not None and not 0 < lower <= upper):
+        raise bad
+    return {"vllm_importance_sampling_correction": True,
+            "vllm_importance_sampling_mode": f"{level}_{'truncate' if lower is None else 'mask'}",
+            "vllm_importance_sampling_clip_max": upper,
+            "vllm_importance_sampling_clip_min": lower}
 
 
 def _batch_sizes(v: dict[str, Any], ppo: bool) -> None:

@@ -106,11 +106,10 @@ class RLTrainer:
         self.chat = ChatTokenizer(self.policy.tokenizer)
         self.pad_token_id = int(self.policy.tokenizer.pad_token_id)
         self.device = next(self.policy.parameters()).device
-        if backend is None and config.use_vllm:
-            from judges.llm.vllm_backend import VLLMSampler
+        if backend is None and config.use_vllm:  # vllm_mode: colocate | server
+            from agents.generation import vllm_backend
 
-            backend = VLLMSampler.from_policy(
-                self.policy, gpu_memory_utilization=config.vllm_gpu_memory_utilization)
+            backend = vllm_backend(self.policy, config)
         self._own_sampler = backend is None
         self.sampling = SamplingConfig(config.max_completion_length, config.temperature,
                                        config.top_p, config.top_k)
@@ -306,6 +305,9 @@ class RLTrainer:
         started = time.perf_counter()
         self._rollout_metrics = []
         samples, rollout_stats = self.make_samples()
+        sleep = getattr(self.backend, "sleep", None)  # vLLM sleep mode: free it while training
+        if callable(sleep):
+            sleep()
         generated_at = time.perf_counter()
         steps = self.plan(samples)
         counted = self.steps_per_round(len(steps))

@@ -69,7 +69,20 @@ class TrainConfig:
     # keys+values are ~23 KB per token in bf16)
     prefix_cache_tokens: int | None = None
     use_vllm: bool = False  # GPU: generate with judges.llm.vllm_backend.VLLMSampler
+    # vLLM (TRL names; docs/multi_gpu_vllm.md): "colocate" = an in-process engine sharing the
+    # machine (vllm_gpu_memory_utilization of the GPU; on vLLM's CPU build a KV cache of
+    # VLLM_CPU_KVCACHE_SPACE GiB, default 0.5); sleep mode frees its GPU memory while the trainer
+    # trains (CUDA/ROCm/XPU only). "server" = an external `vllm serve` (VLLM_SERVER_DEV_MODE=1,
+    # --logprobs-mode processed_logprobs) that reloads the merged weights the trainer writes to
+    # vllm_server_weights_dir (a folder the server can read; None: a temporary one) every round
+    vllm_mode: str = "colocate"
     vllm_gpu_memory_utilization: float = 0.3
+    vllm_enable_sleep_mode: bool = False
+    vllm_server_base_url: str | None = None  # None: http://{vllm_server_host}:{vllm_server_port}
+    vllm_server_host: str = "0.0.0.0"
+    vllm_server_port: int = 8000
+    vllm_server_timeout: float = 240.0  # seconds to wait for the server to come up
+    vllm_server_weights_dir: str | None = None
     mask_truncated_completions: bool = False
     # precision / performance
     max_micro_batch_tokens: int | None = 768  # physical micro-batch cap (padded tokens)
@@ -111,6 +124,7 @@ class TrainConfig:
             raise ValueError("need temperature >= 0, 0 < top_p <= 1, top_k >= 0")
         if self.prefix_cache_tokens is not None and self.prefix_cache_tokens < 0:
             raise ValueError("prefix_cache_tokens must be >= 0 (0 = off) or None (auto)")
+        self._check_vllm()
         for name in ("save_steps", "eval_steps", "eval_episodes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -145,6 +159,18 @@ class TrainConfig:
     @property
     def prompts_per_generation(self) -> int:
         return self.generation_batch_size // self.rows_per_prompt
+
+    def _check_vllm(self) -> None:
+        _choice(self, "vllm_mode", ("colocate", "server"))
+        if not 0 < self.vllm_gpu_memory_utilization <= 1:
+            raise ValueError("vllm_gpu_memory_utilization must be in (0, 1]")
+        if self.vllm_mode == "server" and self.vllm_enable_sleep_mode:
+            raise ValueError("vllm_enable_sleep_mode applies to vllm_mode='colocate'; a server "
+                             "is started with its own flags (vllm serve --enable-sleep-mode)")
+        if not 0 < self.vllm_server_port < 65536:
+            raise ValueError(f"vllm_server_port must be in 1..65535, got {self.vllm_server_port}")
+        if not self.vllm_server_timeout > 0:
+            raise ValueError("vllm_server_timeout must be > 0 (seconds)")
 
     @property
     def optimizer_batch_size(self) -> int:
@@ -339,6 +365,15 @@ class GRPOConfig(TrainConfig):
     gen_batch_size: int | None = None  # prompts per generation batch (verl data.gen_batch_size)
     overlong_buffer_len: int | None = None
     overlong_penalty_factor: float = 1.0
+    # sampler/trainer mismatch (TRL 1.16 names and defaults; verl algorithm.rollout_correction.*
+    # in agents.algorithms.verl_names): each token's policy loss is weighted by a bounded
+    # pi_trainer / pi_sampler (agents.algorithms.tis) whenever the sampler's log-probs are not
+    # the trainer's own (vLLM, a TorchSampler in bf16); the old log-probs are then computed once
+    # per round. Modes: token_truncate | token_mask | sequence_truncate | sequence_mask
+    vllm_importance_sampling_correction: bool = True
+    vllm_importance_sampling_mode: str = "sequence_mask"
+    vllm_importance_sampling_clip_max: float | None = 3.0  # C_max (TRL's deprecated ..._cap)
+    vllm_importance_sampling_clip_min: float | None = None  # C_min
     # how a round is sampled: chain / tree (Tree-GRPO) / arpo; a kind or a dict is coerced
     rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig())
 
@@ -350,7 +385,10 @@ class GRPOConfig(TrainConfig):
         from agents.algorithms.common import KL_ALIASES, LOSS_TYPES
         from agents.algorithms.gmpo import GMPO_LEVEL
         from agents.algorithms.grpo import IMPORTANCE_SAMPLING_LEVELS, SCALE_REWARDS
+        from agents.algorithms.tis import check_bounds
 
+        check_bounds(self.vllm_importance_sampling_mode, self.vllm_importance_sampling_clip_max,
+                     self.vllm_importance_sampling_clip_min)
         _choice(self, "loss_type", tuple(LOSS_TYPES))
         _choice(self, "scale_rewards", SCALE_REWARDS)
         _choice(self, "importance_sampling_level", (*IMPORTANCE_SAMPLING_LEVELS, GMPO_LEVEL))
@@ -414,9 +452,14 @@ class RLOOConfig(GRPOConfig):
     advantage_estimator: str = "rloo"
     normalize_advantages: bool = False
     reward_clip_range: tuple[float, float] | None = None
+    vllm_importance_sampling_correction: bool = False  # TRL's RLOOTrainer has none
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.vllm_importance_sampling_correction:
+            raise ValueError("vllm_importance_sampling_correction applies to GRPOConfig: TRL's "
+                             "RLOO has no sampler correction and RLOOTrainer's sequence-level "
+                             "loss does not take one")
         if self.importance_sampling_level != "token":
             raise ValueError("RLOO's importance ratio is always per sequence (its own loss); "
                              "importance_sampling_level applies to GRPOConfig only")

@@ -22,6 +22,7 @@ from agents.algorithms.grpo import group_advantages, grpo_token_loss
 from agents.algorithms.process import process_advantages
 from agents.algorithms.raft import raft_advantages, reinforce_rej_advantages
 from agents.algorithms.rloo import rloo_advantages
+from agents.algorithms.tis import row_correction_weights
 from agents.policy import PolicyOutput
 from agents.rollout.batch import MicroBatch, Sample
 from agents.rollout.chain import Trajectory
@@ -64,6 +65,16 @@ class GRPOTrainer(RLTrainer):
         return cfg.num_iterations > 1 or \
             cfg.steps_per_generation != cfg.gradient_accumulation_steps
 
+    def sampler_correction_on(self) -> bool:
+        """Whether the loss is weighted by pi_trainer / pi_sampler (``vllm_importance_sampling_
+        correction``, :mod:`agents.algorithms.tis`): the correction is on and the sampler's
+        log-probs are not the trainer's own -- vLLM (its own kernels), any engine in bf16. A
+        float32 TorchSampler runs the trainer's float32 math (no correction, no extra pass)."""
+        cfg = self.config
+        if not cfg.vllm_importance_sampling_correction:
+            return False
+        return not (getattr(self.backend, "dtype", None) == torch.float32 and not cfg.bf16)
+
     def shape_rewards(self, samples: list[Sample], rewards: torch.Tensor
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         """Rewards the advantages are computed from (GRPO: the episode rewards as they are)."""
@@ -76,14 +87,24 @@ class GRPOTrainer(RLTrainer):
         samples = [trajectory_sample(t, cfg.mask_truncated_completions) for t in kept]
         rewards, raw, penalty = self._rewards(kept)
         groups = torch.tensor([t.group for t in kept])
-        if self.needs_old_logprobs():
+        correct = self.sampler_correction_on()
+        if self.needs_old_logprobs() or correct:  # one pass serves both
             for s, out in zip(samples, self.forward_no_grad(samples), strict=True):
                 s.tokens["old_logprobs"] = out.logprobs
+        correction: dict[str, float] = {}
+        if correct:
+            weights, correction = row_correction_weights(
+                [s.tokens["old_logprobs"] for s in samples], [t.sampler_logprobs for t in kept],
+                [s.mask for s in samples], cfg.vllm_importance_sampling_mode,
+                cfg.vllm_importance_sampling_clip_max, cfg.vllm_importance_sampling_clip_min)
+            for s, w in zip(samples, weights, strict=True):
+                s.tokens["sampler_weights"] = w
         if cfg.beta > 0:
             for s, out in zip(samples, self.forward_no_grad(samples, reference=True), strict=True):
                 s.tokens["ref_logprobs"] = out.logprobs
         rewards, shaped = self.shape_rewards(samples, rewards)
         stats: dict[str, Any] = dict(shaped)
+        stats.update(correction)
         advantages, adv_stats = self._advantages(kept, samples, rewards, groups)
         stats.update(adv_stats)
         for s, a in zip(samples, advantages, strict=True):
@@ -240,18 +261,30 @@ class GRPOTrainer(RLTrainer):
 
     def policy_loss(self, logp: torch.Tensor, old: torch.Tensor, mb: MicroBatch
                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The clipped token-level surrogate (+ KL term), weighted by ``loss_type``."""
+        """The clipped token-level surrogate (+ KL term), weighted by ``loss_type``; the
+        surrogate (not the KL term) times the sampler correction weights when there are some
+        (TRL 1.16 and verl alike)."""
         cfg = self.config
         if cfg.importance_sampling_level == GMPO_LEVEL:
             return self._gmpo_loss(logp, old, mb)
-        per_token, info = grpo_token_loss(
-            logp, old, mb.tokens["advantages"], mb.mask,
-            epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, delta=cfg.delta,
-            dual_clip=cfg.dual_clip, importance_sampling_level=cfg.importance_sampling_level,
-            beta=cfg.beta, ref_logp=mb.tokens.get("ref_logprobs"),
-            kl_estimator=cfg.kl_estimator, bias_correction_kl=cfg.use_bias_correction_kl,
-            verl_clamps=cfg.semantics == "verl",
-        )
+
+        def token_loss(beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            return grpo_token_loss(
+                logp, old, mb.tokens["advantages"], mb.mask,
+                epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, delta=cfg.delta,
+                dual_clip=cfg.dual_clip, importance_sampling_level=cfg.importance_sampling_level,
+                beta=beta, ref_logp=mb.tokens.get("ref_logprobs"),
+                kl_estimator=cfg.kl_estimator, bias_correction_kl=cfg.use_bias_correction_kl,
+                verl_clamps=cfg.semantics == "verl",
+            )
+
+        per_token, info = token_loss(cfg.beta)
+        correction = mb.tokens.get("sampler_weights")
+        if correction is not None:
+            if cfg.beta == 0.0:
+                per_token = per_token * correction
+            else:  # w * surrogate + beta * kl
+                per_token = per_token + (correction - 1.0) * token_loss(0.0)[0]
         return (per_token * mb.tokens["weights"]).sum(), info
 
     def _gmpo_loss(self, logp: torch.Tensor, old: torch.Tensor, mb: MicroBatch

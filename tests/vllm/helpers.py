@@ -3,6 +3,8 @@ recording wrapper around a real engine."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +34,19 @@ def logprob_gaps(policy: Any, prompts: Sequence[Sequence[int]], gens: Sequence[G
     return torch.cat(gaps)
 
 
+def report(name: str, gaps: torch.Tensor) -> dict[str, float]:
+    """Max / mean of ``gaps``, printed and appended to ``$RLENVS_VLLM_REPORT`` (test_launch.py
+    shows that file: the measured log-prob agreement)."""
+    numbers = {"max_abs_diff": float(gaps.max()), "mean_abs_diff": float(gaps.mean()),
+               "tokens": int(gaps.numel())}
+    print(f"\nlogprob agreement [{name}]: {json.dumps(numbers)}")
+    out = os.environ.get("RLENVS_VLLM_REPORT")
+    if out:
+        with open(out, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"check": name, **numbers}) + "\n")
+    return numbers
+
+
 class Recorder:
     """Passes calls to a real engine and keeps every (prompt, generation) it returned."""
 
@@ -50,9 +65,11 @@ class Recorder:
 
 
 def grpo_trainer_with_vllm(env: str, output_dir: Any, **overrides: Any) -> tuple[Any, Any]:
-    """A one-step GRPO trainer on SmolLM2 with ``use_vllm=True`` (it starts its own engine),
-    its sampling recorded (:class:`Recorder`) and the trajectories it trains on kept in
-    ``trainer.kept_trajectories``. Returns ``(trainer, a copy of the policy before the step)``.
+    """A one-step GRPO trainer on SmolLM2 with ``use_vllm=True`` (it starts its own engine, or
+    connects to a server with ``vllm_mode="server"``), its sampling recorded
+    (:class:`Recorder`), the trajectories it trains on kept in ``trainer.kept_trajectories`` and
+    the samples made of them in ``trainer.kept_samples``. Returns ``(trainer, a copy of the
+    policy before the step)``.
     """
     import copy
 
@@ -80,6 +97,15 @@ def grpo_trainer_with_vllm(env: str, output_dir: Any, **overrides: Any) -> tuple
         return trajs
 
     trainer.collect = keep
+    trainer.kept_samples = []
+    make_samples = trainer.make_samples
+
+    def keep_samples() -> Any:
+        samples, stats = make_samples()
+        trainer.kept_samples.extend(samples)
+        return samples, stats
+
+    trainer.make_samples = keep_samples
     return trainer, before
 
 

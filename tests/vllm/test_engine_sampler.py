@@ -5,8 +5,6 @@ token-out over a multi-turn episode. One engine for the module."""
 from __future__ import annotations
 
 import copy
-import json
-import os
 
 import pytest
 import torch
@@ -21,6 +19,7 @@ from tests.vllm.helpers import (
     Recorder,
     assert_turns_were_sampled,
     logprob_gaps,
+    report,
     trainer_logprobs,
 )
 
@@ -50,17 +49,6 @@ def prompts(policy):
     return [chat.prompt_ids([{"role": "user", "content": q}]) for q in QUESTIONS]
 
 
-def _report(name: str, gaps: torch.Tensor) -> dict[str, float]:
-    numbers = {"max_abs_diff": float(gaps.max()), "mean_abs_diff": float(gaps.mean()),
-               "tokens": int(gaps.numel())}
-    print(f"\nlogprob agreement [{name}]: {json.dumps(numbers)}")
-    out = os.environ.get("RLENVS_VLLM_REPORT")
-    if out:
-        with open(out, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"check": name, **numbers}) + "\n")
-    return numbers
-
-
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_logprobs_match_the_trainer_forward(policy, sampler, prompts, temperature):
     config = SamplingConfig(max_new_tokens=16, temperature=temperature)
@@ -69,7 +57,7 @@ def test_logprobs_match_the_trainer_forward(policy, sampler, prompts, temperatur
         assert len(g.token_ids) == len(g.logprobs) > 0
         assert g.finished == (g.token_ids[-1] in policy.stop_token_ids)
     gaps = logprob_gaps(policy, prompts * 2, gens, temperature)
-    numbers = _report(f"T={temperature}", gaps)
+    numbers = report(f"T={temperature}", gaps)
     assert numbers["max_abs_diff"] < MAX_GAP and numbers["mean_abs_diff"] < MEAN_GAP
     # per-request seeds: a row's draw does not depend on its batch
     alone = sampler.generate([prompts[1]], config, seed=3 + 1)
@@ -108,7 +96,7 @@ def _check_sync(base: CausalLMPolicy, student: CausalLMPolicy, sampler: VLLMSamp
         after = sampler.generate(prompts, greedy)
         assert after[0].token_ids != before[0].token_ids  # the outputs visibly changed
         gaps = logprob_gaps(student, prompts, after, 1.0)
-        numbers = _report(f"after sync ({name})", gaps)
+        numbers = report(f"after sync ({name})", gaps)
         assert numbers["max_abs_diff"] < MAX_GAP
         if not student.is_peft:  # the engine holds the student's very tensors' values
             torch.testing.assert_close(engine_model(sampler.llm).model.embed_tokens.weight,
