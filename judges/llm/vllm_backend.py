@@ -130,13 +130,7 @@ class VLLMSampler:
         """One continuation per prompt. ``top_logprobs > 0`` also returns, per generated token,
         the ``top_logprobs`` largest log-probabilities (of the processed distribution).
         ``seeds`` (instead of ``seed``) gives each prompt its own seed."""
-        if len(prompts) == 0:
-            raise ValueError("generate() needs at least one prompt")
-        if any(len(p) == 0 for p in prompts):
-            raise ValueError("every prompt needs at least one token")
-        if top_logprobs < 0:
-            raise ValueError("top_logprobs must be >= 0")
-        row_seeds = _row_seeds(len(prompts), seed, seeds)
+        row_seeds = _request_seeds(prompts, top_logprobs, seed, seeds)
         params = [self._params(config, s, top_logprobs) for s in row_seeds]
         requests = [{"prompt_token_ids": [int(t) for t in p]} for p in prompts]
         self.wake_up()
@@ -214,6 +208,18 @@ def vllm_params(vllm: Any, sampling: SamplingParams, seed: int | None, **extra: 
         n=1, temperature=sampling.temperature, top_p=sampling.top_p,
         top_k=sampling.top_k if sampling.top_k > 0 else -1,
         max_tokens=sampling.max_new_tokens, seed=seed, **extra)
+
+
+def _request_seeds(prompts: Sequence[Sequence[int]], top_logprobs: int, seed: int | None,
+                   seeds: Sequence[int | None] | None) -> list[int | None]:
+    """Check a ``generate`` call's arguments; the seed of each prompt."""
+    if len(prompts) == 0:
+        raise ValueError("generate() needs at least one prompt")
+    if any(len(p) == 0 for p in prompts):
+        raise ValueError("every prompt needs at least one token")
+    if top_logprobs < 0:
+        raise ValueError("top_logprobs must be >= 0")
+    return _row_seeds(len(prompts), seed, seeds)
 
 
 def _row_seeds(n: int, seed: int | None,
@@ -339,13 +345,7 @@ class VLLMServerSampler:
                  seed: int | None = None, top_logprobs: int = 0,
                  seeds: Sequence[int | None] | None = None) -> list[Generation]:
         """One continuation per prompt (the protocol of :meth:`VLLMSampler.generate`)."""
-        if len(prompts) == 0:
-            raise ValueError("generate() needs at least one prompt")
-        if any(len(p) == 0 for p in prompts):
-            raise ValueError("every prompt needs at least one token")
-        if top_logprobs < 0:
-            raise ValueError("top_logprobs must be >= 0")
-        row_seeds = _row_seeds(len(prompts), seed, seeds)
+        row_seeds = _request_seeds(prompts, top_logprobs, seed, seeds)
         payloads = [self._payload(p, config, s, top_logprobs)
                     for p, s in zip(prompts, row_seeds, strict=True)]
         workers = min(self.max_concurrency, len(payloads))

@@ -144,6 +144,8 @@ def assert_engine_follows(trainer: Any, before: Any, prompts: Sequence[Sequence[
     gens = trainer.backend.generate(prompts, greedy)
     now = float(logprob_gaps(trainer.policy, prompts, gens, 1.0).max())
     old = float(logprob_gaps(before, prompts, gens, 1.0).max())
+    print(f"\nengine after the step: max log-prob gap to the updated policy {now:.2e}, to the "
+          f"policy before the step {old:.2e}")
     assert now < max_gap, f"engine vs updated policy: max gap {now}"
     assert old > now + max_gap, f"the step did not reach the engine (old {old}, new {now})"
     return now

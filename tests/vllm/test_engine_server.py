@@ -146,8 +146,11 @@ def test_grpo_round_in_server_mode_updates_the_served_model(server, tmp_path):
     chat = ChatTokenizer(trainer.policy.tokenizer)
     prompts = [chat.prompt_ids([{"role": "user", "content": q}])
                for q in ("What is 12 + 30?", "What is 5 * 6?")]
-    gap = assert_engine_follows(trainer, before, prompts, max_gap=1e-3)
-    print(f"\nserver after the step: max gap to the updated policy {gap:.2e}")
+    assert_engine_follows(trainer, before, prompts, max_gap=1e-3)
+    started = time.perf_counter()
+    trainer.backend.sync_weights(trainer.policy.model)  # what each round's push costs here
+    print(f"\nserver weight push (540 MB fp32 write + reload): "
+          f"{time.perf_counter() - started:.1f} s")
 
 
 def test_the_connection_check_reads_this_servers_config(server):
