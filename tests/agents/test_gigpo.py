@@ -18,8 +18,8 @@ from agents.algorithms.gigpo import (
     gigpo_advantages,
     spread_over_turns,
 )
-from agents.run.metrics import read_metrics
-from agents.run.presets import PRESETS, make_trainer
+from agents.run.presets import PRESETS
+from tests.agents.smollm2_step import smollm2_step
 
 # Task 0: three episodes; task 1: two. "s1" in both tasks is two different states (other task).
 STEP_REWARDS = [[0.0, 1.0], [0.0, 0.0, 1.0], [0.0], [0.0, 0.0], [1.0]]
@@ -120,6 +120,11 @@ def test_verl_agent_names():
     with pytest.raises(ValueError, match="enable_similarity"):
         GRPOConfig.from_dict({"algorithm.gigpo.enable_similarity": True})
     assert PRESETS["gigpo"][1]["advantage_estimator"] == "gigpo"
+    from agents.cli import config_for  # what `rlenvs train --algo gigpo` builds
+
+    cfg = config_for("gigpo", {"step_advantage_w": 0.5})
+    assert (cfg.advantage_estimator, cfg.scale_rewards, cfg.gamma, cfg.step_advantage_w) == \
+        ("gigpo", "none", 0.95, 0.5)
 
 
 @pytest.mark.slow
@@ -127,44 +132,22 @@ def test_gigpo_trains_smollm2_on_a_multi_turn_env(tmp_path):
     """ArithmeticFeedback-v0 (up to 3 attempts, unary feedback) with SmolLM2, one step: the
     trainer gives every turn's tokens its GiGPO advantage, logs the step groups, and moves the
     weights. Level 1 with lenient answers, so SmolLM2's attempts differ in reward."""
-    from agents import CausalLMPolicy
-
-    policy = CausalLMPolicy.from_embedded()
-    before = {k: v.detach().clone() for k, v in policy.named_parameters()}
-    settings = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=8,
-                    num_generations=4, max_completion_length=24, learning_rate=1e-5,
-                    progress=False, save_final_checkpoint=False, seed=0, temperature=1.0)
-    env_kwargs = {"max_attempts": 3, "env_kwargs": {"level": 1, "lenient": True}}
-    trainer = make_trainer("gigpo", policy, "rlenvs/ArithmeticFeedback-v0", settings,
-                           env_kwargs=env_kwargs)
-    seen: dict = {}
-    collect, make_samples = trainer.collect, trainer.make_samples
-
-    def spy_collect(n):
-        seen["trajs"] = collect(n)
-        return seen["trajs"]
-
-    def spy_make_samples():
-        seen["samples"], seen["stats"] = make_samples()
-        return seen["samples"], seen["stats"]
-
-    trainer.collect, trainer.make_samples = spy_collect, spy_make_samples
-    summary = trainer.train()
-    trajs, samples, stats = seen["trajs"], seen["samples"], seen["stats"]
+    run = smollm2_step(tmp_path, "gigpo", "rlenvs/ArithmeticFeedback-v0",
+                       {"max_attempts": 3, "env_kwargs": {"level": 1, "lenient": True}},
+                       max_completion_length=32)
+    trajs, stats = run.trajectories, run.stats
     assert stats["completions/mean_turns"] > 1.0  # some episodes needed another attempt
-    assert stats["gigpo/step_groups"] > 2  # two tasks' reset states and at least one later one
+    assert stats["gigpo/step_groups"] > 3  # three tasks' reset states and at least one later one
     per_step, _ = gigpo_advantages(
         [t.rewards for t in trajs], [anchor_states(t.infos) for t in trajs],
         [t.group for t in trajs], gamma=0.95, step_advantage_w=1.0, scale_rewards="none")
     assert any(abs(a) > 0 for row in per_step for a in row), "no signal in this batch"
-    for s, t, want in zip(samples, trajs, per_step, strict=True):
+    for s, t, want in zip(run.samples, trajs, per_step, strict=True):
         got = s.tokens["advantages"]
         assert torch.isfinite(got).all()
         for k, end in enumerate(t.turn_ends):  # a turn's last policy token has its step's A
             assert got[end].item() == pytest.approx(want[k], abs=1e-6)
-    records = [r for r in read_metrics(summary["metrics"]) if r["kind"] == "train"]
-    assert records[-1]["step"] == 1
-    assert math.isfinite(records[-1]["loss"]) and math.isfinite(records[-1]["grad_norm"])
-    assert records[-1]["gigpo/step_groups"] == stats["gigpo/step_groups"]
-    after = dict(policy.named_parameters())
-    assert any(not torch.equal(v, after[k]) for k, v in before.items()), "no weight moved"
+    assert run.record["step"] == 1
+    assert math.isfinite(run.record["loss"]) and math.isfinite(run.record["grad_norm"])
+    assert run.record["gigpo/step_groups"] == stats["gigpo/step_groups"]
+    assert run.moved, "no weight moved"

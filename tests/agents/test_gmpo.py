@@ -14,9 +14,8 @@ from verl.workers.config import ActorConfig
 
 from agents import GRPOConfig
 from agents.algorithms.gmpo import gmpo_sequence_loss
-from agents.run.metrics import read_metrics
-from agents.run.presets import make_trainer
 from tests.agents.fidelity.harness import _trl_self, fixture, ours_grpo
+from tests.agents.smollm2_step import smollm2_step
 
 TOL = dict(rtol=1e-6, atol=1e-7)
 # level 1, lenient answers, 0.1 for a boxed wrong answer: SmolLM2's replies differ in reward
@@ -133,6 +132,9 @@ def test_names_and_bad_input():
 
     assert PRESETS["gmpo"][1] == {"importance_sampling_level": "geo_mean", "epsilon": 0.4,
                                   "epsilon_high": 0.4}
+    from agents.cli import config_for  # what `rlenvs train --algo gmpo` builds
+
+    assert config_for("gmpo", {}).importance_sampling_level == "geo_mean"
     with pytest.raises(ValueError, match="importance_sampling_level"):
         GRPOConfig(importance_sampling_level="geometric")
     with pytest.raises(ValueError, match="log-space"):
@@ -146,21 +148,9 @@ def test_gmpo_trains_smollm2_on_arithmetic(tmp_path):
     GMPO's loss is −mean_i A_i, which GRPO's group-centred advantages make 0 (a token-level loss
     would weigh rows by length and not vanish); the gradient does not vanish, and the weights
     move. Dense reward with format credit (SmolLM2 rarely boxes its answer): graded rewards."""
-    from agents import CausalLMPolicy
-
-    policy = CausalLMPolicy.from_embedded()
-    before = {k: v.detach().clone() for k, v in policy.named_parameters()}
-    settings = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=12,
-                    num_generations=4, max_completion_length=48, learning_rate=1e-5,
-                    progress=False, save_final_checkpoint=False, seed=0,
-                    generation_dtype="float32")  # the trainer's own math: ratios exactly 1
-    trainer = make_trainer("gmpo", policy, "rlenvs/Arithmetic-v0", settings,
-                           env_kwargs=ARITHMETIC)
-    assert trainer.config.importance_sampling_level == "geo_mean"
-    summary = trainer.train()
-    record = [r for r in read_metrics(summary["metrics"]) if r["kind"] == "train"][-1]
-    assert record["frac_reward_zero_std"] < 1.0, "no signal in this batch"
-    assert math.isfinite(record["loss"]) and abs(record["loss"]) < 1e-6
-    assert record["grad_norm"] > 0 and record["clip_ratio/region_mean"] == 0.0
-    after = dict(policy.named_parameters())
-    assert any(not torch.equal(v, after[k]) for k, v in before.items()), "no weight moved"
+    run = smollm2_step(tmp_path, "gmpo", "rlenvs/Arithmetic-v0", ARITHMETIC)
+    assert run.trainer.config.importance_sampling_level == "geo_mean"
+    assert run.record["frac_reward_zero_std"] < 1.0, "no signal in this batch"
+    assert math.isfinite(run.record["loss"]) and abs(run.record["loss"]) < 1e-6
+    assert run.record["grad_norm"] > 0 and run.record["clip_ratio/region_mean"] == 0.0
+    assert run.moved, "no weight moved"

@@ -14,8 +14,8 @@ from agents import GRPOConfig, GRPOTrainer
 from agents.algorithms.raft import raft_advantages, reinforce_rej_advantages
 from agents.policy import PolicyOutput
 from agents.rollout.batch import Sample, collate
-from agents.run.metrics import read_metrics
-from agents.run.presets import PRESETS, make_trainer
+from agents.run.presets import PRESETS
+from tests.agents.smollm2_step import smollm2_step
 
 # groups: 0 mixed, 1 all wrong, 2 all right, 3 graded, 4 a single response
 REWARDS = torch.tensor([1, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0.3, 0.7, 0.7, 0.1, 2.0])
@@ -121,55 +121,37 @@ def test_presets_and_verl_names():
     for name in ("raft", "reinforce_rej"):
         cfg = GRPOConfig.from_dict({"algorithm.adv_estimator": name})
         assert cfg.advantage_estimator == name
+    from agents.cli import config_for  # what `rlenvs train --algo raft++` builds
+
+    assert config_for("raft++", {"num_generations": 4}).advantage_estimator == "raft"
+    assert config_for("reinforce_rej", {}).advantage_estimator == "reinforce_rej"
 
 
-def _run_smollm2(tmp_path, algo):
-    from agents import CausalLMPolicy
-
-    policy = CausalLMPolicy.from_embedded()
-    before = {k: v.detach().clone() for k, v in policy.named_parameters()}
-    settings = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=12,
-                    num_generations=4, max_completion_length=48, learning_rate=1e-5,
-                    progress=False, save_final_checkpoint=False, seed=0,
-                    generation_dtype="float32")  # the trainer's own math: ratios exactly 1
-    trainer = make_trainer(algo, policy, "rlenvs/Arithmetic-v0", settings,
-                           env_kwargs={"level": 1, "lenient": True})
-    seen = {}
-    make_samples = trainer.make_samples
-
-    def spy():
-        seen["samples"], stats = make_samples()
-        return seen["samples"], stats
-
-    trainer.make_samples = spy
-    summary = trainer.train()
-    record = [r for r in read_metrics(summary["metrics"]) if r["kind"] == "train"][-1]
-    after = dict(policy.named_parameters())
-    moved = any(not torch.equal(v, after[k]) for k, v in before.items())
-    return record, seen["samples"], moved
+ARITHMETIC = {"level": 1, "lenient": True}  # binary: 1 when the last number is right
 
 
 @pytest.mark.slow
 def test_raft_plus_plus_trains_smollm2_on_arithmetic(tmp_path):
     """On-policy every ratio is 1: RAFT++'s token-mean loss over the kept (correct) responses is
     exactly −1, whatever their number or length; rejected rows have no loss tokens."""
-    record, samples, moved = _run_smollm2(tmp_path, "raft++")
-    assert 0 < record["raft/kept_frac"] < 1, "no signal in this batch"
-    assert record["loss"] == pytest.approx(-1.0, abs=1e-5)
-    for s in samples:
+    run = smollm2_step(tmp_path, "raft++", "rlenvs/Arithmetic-v0", ARITHMETIC)
+    assert 0 < run.record["raft/kept_frac"] < 1, "no signal in this batch"
+    assert run.record["loss"] == pytest.approx(-1.0, abs=1e-5)
+    for s in run.samples:
         assert s.scalars["advantage"] in (0.0, 1.0)
         assert (s.scalars["advantage"] == 1.0) == bool(s.mask.any())
-    assert moved, "no weight moved"
+    assert run.moved, "no weight moved"
 
 
 @pytest.mark.slow
 def test_reinforce_rej_trains_smollm2_on_arithmetic(tmp_path):
     """On-policy the loss is −Σ A·M / Σ M over the kept groups' tokens, A = r − 0.5 = ±0.5."""
-    record, samples, moved = _run_smollm2(tmp_path, "reinforce_rej")
-    assert 0 < record["reinforce_rej/kept_frac"] <= 1, "no signal in this batch"
-    tokens = sum(float(s.mask.sum()) for s in samples)
-    want = -sum(float((s.tokens["advantages"] * s.mask).sum()) for s in samples) / tokens
-    assert math.isfinite(record["loss"]) and record["loss"] == pytest.approx(want, abs=1e-5)
-    kept = [s.scalars["advantage"] for s in samples if s.mask.any()]
+    run = smollm2_step(tmp_path, "reinforce_rej", "rlenvs/Arithmetic-v0", ARITHMETIC)
+    assert 0 < run.record["reinforce_rej/kept_frac"] <= 1, "no signal in this batch"
+    tokens = sum(float(s.mask.sum()) for s in run.samples)
+    want = -sum(float((s.tokens["advantages"] * s.mask).sum()) for s in run.samples) / tokens
+    assert math.isfinite(run.record["loss"])
+    assert run.record["loss"] == pytest.approx(want, abs=1e-5)
+    kept = [s.scalars["advantage"] for s in run.samples if s.mask.any()]
     assert kept and set(kept) <= {-0.5, 0.5} and -0.5 in kept and 0.5 in kept
-    assert moved, "no weight moved"
+    assert run.moved, "no weight moved"
