@@ -45,6 +45,13 @@ __all__ = [
     "SamplingConfig",
     "GenerationBackend",
     "run_training_demo",
+    "GHPOTrainer",
+    "GHPOConfig",
+    "EEPOTrainer",
+    "EEPOConfig",
+    "TrainingFreeGRPO",
+    "TrainingFreeConfig",
+    "collect_preferences",
 ]
 
 _LAZY = {
@@ -69,6 +76,13 @@ _LAZY = {
     "SamplingConfig": "judges.llm.sampler",
     "GenerationBackend": "judges.llm.sampler",
     "run_training_demo": "agents.run.demo",
+    "GHPOTrainer": "agents.trainers.ghpo",
+    "GHPOConfig": "agents.trainers.ghpo",
+    "EEPOTrainer": "agents.trainers.eepo",
+    "EEPOConfig": "agents.trainers.eepo",
+    "TrainingFreeGRPO": "agents.trainers.training_free",
+    "TrainingFreeConfig": "agents.trainers.training_free",
+    "collect_preferences": "agents.preferences",
 }
 
 
