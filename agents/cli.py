@@ -9,6 +9,7 @@ sets ``func`` to a handler taking the parsed namespace and returning an exit cod
         --batch-size 6          # Tree-GRPO: rows per prompt = ts_m * ts_k
     rlenvs train --env rlenvs/ToolMath-v0 --rollout arpo --set rollout_budget=8 \
         --set initial_rollouts=4 --set entropy_weight=0.2
+    rlenvs train --algo cgpo --config cgpo.json   # multi-task CGPO: tasks, judges, optimizers
     rlenvs plot runs/x
 """
 
@@ -70,7 +71,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="start over in an output folder that holds a previous run")
     p.add_argument("--config", default=None,
                    help="JSON or YAML file of settings (TRL names, or verl names/nested "
-                        "sections as in a verl YAML config)")
+                        "sections as in a verl YAML config; --algo cgpo: shared settings and "
+                        "a 'tasks' list, see docs/cgpo.md)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config setting, e.g. --set beta=0.04 --set loss_type=grpo")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
@@ -156,7 +158,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     try:  # every check that needs no model comes first: mistakes cost seconds, not a load
-        env_id, env_kwargs, settings = _checked(args)
+        if args.algo == "cgpo":
+            config, tasks = _checked_cgpo(args)
+        else:
+            env_id, env_kwargs, settings = _checked(args)
     except (TypeError, ValueError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
@@ -170,10 +175,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         policy = CausalLMPolicy.from_pretrained(_model_name(args.policy), lora=lora,
                                                 value_head=value_head)
-    trainer = make_trainer(args.algo, policy, env_id, settings, env_kwargs=env_kwargs)
+    if args.algo == "cgpo":
+        from agents.trainers.cgpo import CGPOTrainer
+
+        trainer = CGPOTrainer(policy, tasks, config)
+    else:
+        trainer = make_trainer(args.algo, policy, env_id, settings, env_kwargs=env_kwargs)
     summary = trainer.train()
     last = summary["last"]
     shown = {k: last[k] for k in ("reward", "pass_rate", "stage") if last.get(k) is not None}
+    for task in getattr(trainer, "tasks", []):  # CGPO: each task's constraint violations
+        key = f"{task.name}/violation_rate"
+        if last.get(key) is not None:
+            shown[key] = last[key]
     print(json.dumps({"steps": summary["steps"], **shown, "evals": summary["evals"],
                       "metrics": summary["metrics"]}, indent=2, default=str))
     if not args.no_plot:
@@ -209,6 +223,42 @@ def _checked(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, A
     prepare_output_dir(args.output_dir, identity, resume=args.resume, overwrite=args.overwrite,
                        check_only=True)
     return env_id, env_kwargs, settings
+
+
+def _checked_cgpo(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    """CGPO's config and tasks (judges imported, environments made once), and the output
+    folder checked against the run it would record -- all before any model loads."""
+    import rlenvs
+    from agents.run.cgpo_config import cgpo_from_dict
+    from agents.run.checkpoint import prepare_output_dir, run_identity
+    from agents.trainers.cgpo import resolve_tasks, task_identity, tasks_env_id
+
+    settings = _settings(args)
+    env_kwargs = parse_key_values(args.env_kwarg, "--env-kwarg")
+    named = args.env or (args.env_opt if args.env_opt != "rlenvs/Arithmetic-v0" else None)
+    if "tasks" in settings and named:
+        raise ValueError(f"--env {named!r}: with --algo cgpo the environments come from the "
+                         f"config's tasks")
+    env_id = rlenvs.registration.resolve_id(args.env or args.env_opt)
+    config, tasks = cgpo_from_dict(settings, env_id=env_id, env_kwargs=env_kwargs)
+    for task in tasks:
+        task.env = rlenvs.registration.resolve_id(task.env)
+        try:
+            rlenvs.make(task.env, **task.env_kwargs).close()
+        except TypeError as e:
+            raise ValueError(f"task {task.name!r}: {task.env} does not take these env_kwargs "
+                             f"({e})") from None
+    if args.policy not in ("smollm2", "embedded", "default") and not Path(args.policy).is_dir():
+        raise ValueError(f"--policy must be 'smollm2' or a local model folder, "
+                         f"got {args.policy!r}")
+    resolved = resolve_tasks(tasks, config)
+    identity = run_identity("cgpo", tasks_env_id(resolved),
+                            {"tasks": [task_identity(t) for t in resolved]},
+                            _model_name(args.policy),
+                            {**config.to_dict(), "lora_r": args.lora_r if args.lora else None})
+    prepare_output_dir(args.output_dir, identity, resume=args.resume, overwrite=args.overwrite,
+                       check_only=True)
+    return config, tasks
 
 
 def _trainer_class(algo: str) -> Any:

@@ -25,24 +25,27 @@ concise-reply reward ``1 − min(words / 120, 1)``. Math and code prompts have a
 ``ā`` (the boxed gold answer; the reference solution in a code block): the Mixture of Judges
 calibrates against it, ``R_calib = σ(4·(r(a) − r(ā)))``.
 
-Writes ``<out-dir>/metrics.jsonl`` (one line per step and task: reward, constraint-violation
-rate, KL, calibrated reward, loss, ...; plus ``"kind": "eval"`` lines) and
-``<out-dir>/violation_rates.png``. Training batches are small and their prompts change every
-step, so the violation rate is also measured before and after training on the same held-out
-prompts (``--eval-prompts`` × ``--eval-samples`` sampled replies per task).
+The trainer is :class:`agents.CGPOTrainer` on the base trainer's round, so the run writes what
+every ``rlenvs train`` run writes: ``<out-dir>/metrics.jsonl`` (one line per step: each task's
+reward, constraint-violation rate, KL, calibrated reward, loss, ... prefixed by its name; plus
+``"kind": "eval"`` lines), checkpoints (``--save-steps``; ``--resume`` continues a killed run
+exactly), ``curves.png`` (``rlenvs plot``) and ``<out-dir>/violation_rates.png``. Training
+batches are small and their prompts change every step, so the violation rate is also measured
+before and after training on the same held-out prompts (``--eval-prompts`` greedy replies per
+task, scored by the task's judges). The same run from a config file:
+``rlenvs train --algo cgpo --config cgpo.json`` (docs/cgpo.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agents import CausalLMPolicy, LoraSettings
-from agents.trainers.cgpo import CGPOConfig, CGPOTask, CGPOTrainer
+from agents import CausalLMPolicy, CGPOConfig, CGPOTask, CGPOTrainer, LoraSettings
+from agents.run.metrics import read_metrics
 from judges.moj import MixtureOfJudges, ifeval_constraint
 from judges.verdict import Verdict
 
@@ -120,9 +123,9 @@ def plot_violation_rates(records: list[dict[str, Any]], out: Path, window: int =
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, color in zip(TASK_NAMES, ("tab:blue", "tab:orange", "tab:green"), strict=True):
-        rows = [r for r in records if r["task"] == name]
+        rows = [r for r in records if f"{name}/violation_rate" in r]
         steps = [r["step"] for r in rows]
-        rates = [r["violation_rate"] for r in rows]
+        rates = [r[f"{name}/violation_rate"] for r in rows]
         ax.plot(steps, rates, color=color, alpha=0.3)
         ax.plot(steps, moving_average(rates, window), color=color,
                 label=f"{name} ({window}-step mean)")
@@ -147,28 +150,17 @@ def moving_average(values: list[float], window: int) -> list[float]:
             for i in range(len(values))]
 
 
-def evaluate(trainer: CGPOTrainer, prompts: int, samples: int, seed: int
-               ) -> dict[str, dict[str, float]]:
-    """Per task: violation rate and mean reward of ``samples`` sampled replies to each of
-    ``prompts`` held-out prompts (task seeds from 10**6, far from the training seeds)."""
-    out = {}
-    for task, env in zip(trainer.tasks, trainer.envs, strict=True):
-        seeds = [10**6 + i for i in range(prompts)]
-        trajs = trainer.collector.collect(env, seeds, samples, seed=seed)
-        firsts = [trajs[g * samples] for g in range(prompts)]
-        baselines = [trainer.judge_baseline(task, env, t.seed, t.task) for t in firsts]
-        scored = trainer.score_all(task, trajs, [baselines[i // samples]
-                                                 for i in range(len(trajs))])
-        out[task.name] = {"violation_rate": sum(not s[1] for s in scored) / len(scored),
-                          "reward": sum(s[0] for s in scored) / len(scored)}
-    return out
+def held_out(record: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Per task: violation rate and mean reward of one ``"kind": "eval"`` record."""
+    return {name: {"violation_rate": record[f"eval/{name}/violation_rate"],
+                   "reward": record[f"eval/{name}/reward"]} for name in TASK_NAMES}
 
 
 def summarize(records: list[dict[str, Any]], window: int) -> dict[str, tuple[float, float]]:
     """Per task: mean violation rate over the first and the last ``window`` steps."""
     out = {}
     for name in TASK_NAMES:
-        rates = [r["violation_rate"] for r in records if r["task"] == name]
+        rates = [r[f"{name}/violation_rate"] for r in records if f"{name}/violation_rate" in r]
         if rates:
             w = min(window, len(rates))
             out[name] = (sum(rates[:w]) / w, sum(rates[-w:]) / w)
@@ -179,7 +171,8 @@ def summarize(records: list[dict[str, Any]], window: int) -> dict[str, tuple[flo
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=12.0,
-                        help="training wall-clock budget (the two evaluations come on top)")
+                        help="wall-clock budget (the evaluation before training counts, the "
+                             "one after comes on top)")
     parser.add_argument("--steps", type=int, default=200, help="at most this many updates")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default="runs/cgpo_demo")
@@ -192,63 +185,46 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--window", type=int, default=5, help="steps averaged in the summary")
     parser.add_argument("--eval-prompts", type=int, default=8,
                         help="held-out prompts per task for the before/after evaluation (0: off)")
-    parser.add_argument("--eval-samples", type=int, default=2, help="replies per eval prompt")
+    parser.add_argument("--save-steps", type=int, default=0,
+                        help="checkpoint every N steps (0: only at the end)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out-dir from its latest checkpoint")
     args = parser.parse_args(argv)
 
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     policy = CausalLMPolicy.from_embedded(lora=LoraSettings(r=16, lora_alpha=32))
-    config = CGPOConfig(learning_rate=args.learning_rate, seed=args.seed,
-                        max_completion_length=args.max_completion_length, temperature=0.9)
+    config = CGPOConfig(
+        output_dir=str(out_dir), max_steps=args.steps, max_time_s=60 * args.minutes,
+        learning_rate=args.learning_rate, seed=args.seed,
+        train_seed=1000 * args.seed,  # different prompts per seed
+        max_completion_length=args.max_completion_length, temperature=0.9,
+        eval_episodes=args.eval_prompts, save_steps=args.save_steps,
+        resume_from_checkpoint=True if args.resume else None,
+        overwrite_output_dir=not args.resume)
     optimizers = parse_optimizers(args.optimizers)
     trainer = CGPOTrainer(policy, build_tasks(args.k, args.prompts, optimizers), config)
-    trainer.next_seed = [1000 * args.seed] * len(trainer.tasks)  # different prompts per seed
-
-    from tqdm.auto import tqdm
-
-    records: list[dict[str, Any]] = []
-    metrics_path = out_dir / "metrics.jsonl"
-    evals: dict[str, dict[str, dict[str, float]]] = {}
     start = time.monotonic()
-    with metrics_path.open("w") as f, tqdm(total=args.steps, desc="cgpo") as bar:
-        if args.eval_prompts > 0:
-            evals["before"] = evaluate(trainer, args.eval_prompts, args.eval_samples, args.seed)
-            f.write(json.dumps({"kind": "eval", "step": 0, **evals["before"]}) + "\n")
-        train_start = time.monotonic()
-        for step in range(1, args.steps + 1):
-            metrics = trainer.step()
-            elapsed = time.monotonic() - train_start  # training time, evaluations excluded
-            for name in TASK_NAMES:
-                row = {"kind": "train", "step": step, "elapsed_s": round(elapsed, 1), "task": name,
-                       **{k.split("/", 1)[1]: v for k, v in metrics.items()
-                          if k.startswith(f"{name}/")},
-                       "grad_norm": metrics.get("grad_norm")}
-                records.append(row)
-                f.write(json.dumps(row) + "\n")
-            f.flush()
-            bar.update(1)
-            bar.set_postfix({f"viol/{n}": f"{metrics[f'{n}/violation_rate']:.2f}"
-                             for n in TASK_NAMES})
-            if elapsed >= 60 * args.minutes:
-                break
-        if args.eval_prompts > 0:
-            evals["after"] = evaluate(trainer, args.eval_prompts, args.eval_samples, args.seed)
-            f.write(json.dumps({"kind": "eval", "step": step, **evals["after"]}) + "\n")
-    png = plot_violation_rates(records, out_dir / "violation_rates.png", args.window, evals)
-    summary = summarize(records, args.window)
+    summary = trainer.train()
     minutes = (time.monotonic() - start) / 60
-    print(f"{step} steps, {elapsed / 60:.1f} min training, {minutes:.1f} min with evaluations "
-          f"(seed {args.seed}, optimizers {optimizers}); "
-          f"metrics: {metrics_path}; plot: {png}")
-    for name, (first, last) in summary.items():
+    records = [r for r in read_metrics(summary["metrics"]) if r["kind"] == "train"]
+    evals = ({"before": held_out(summary["evals"][0]), "after": held_out(summary["evals"][-1])}
+             if len(summary["evals"]) > 1 else {})
+    png = plot_violation_rates(records, out_dir / "violation_rates.png", args.window, evals)
+    from agents.run.plot import plot_run
+
+    curves = plot_run(out_dir, title="Multi-task CGPO: SmolLM2-135M + LoRA")
+    result = summarize(records, args.window)
+    print(f"{summary['steps']} steps, {minutes:.1f} min with evaluations (seed {args.seed}, "
+          f"optimizers {optimizers}); metrics: {summary['metrics']}; plots: {png}, {curves}")
+    for name, (first, last) in result.items():
         line = (f"  {name:5s} violation rate, training batches (mean of first/last {args.window}"
                 f" steps): {first:.2f} -> {last:.2f}")
         if evals:
-            line += (f"; held-out ({args.eval_prompts}x{args.eval_samples} replies): "
+            line += (f"; held-out ({args.eval_prompts} greedy replies): "
                      f"{evals['before'][name]['violation_rate']:.2f} -> "
                      f"{evals['after'][name]['violation_rate']:.2f}")
         print(line)
-    return {"train": summary, **evals}
+    return {"train": result, **evals}
 
 
 if __name__ == "__main__":

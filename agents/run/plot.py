@@ -2,7 +2,8 @@
 
 Reads ``<run_dir>/metrics.jsonl``: training reward (± std), training pass rate, held-out greedy
 accuracy (eval pass@1), entropy and KL, with a vertical line where the reward schedule switched
-from dense to binary.
+from dense to binary. A multi-task run (CGPO: its records name their ``tasks``) also gets each
+task's reward, constraint pass rate and held-out pass@1.
 """
 
 from __future__ import annotations
@@ -71,9 +72,21 @@ def draw_run(run_dir: str | Path, title: str | None = None) -> Any:
         ax.plot(steps, reward, label="train reward", color="tab:blue")
         ax.fill_between(steps, low, high, alpha=0.15, color="tab:blue",
                         label="± std, within [0, 1]" if bounded else "± std")
+    tasks = next((r["tasks"] for r in reversed(train) if isinstance(r.get("tasks"), list)), [])
+    colors = [f"C{i + 4}" for i in range(len(tasks))]
+    for name, color in zip(tasks, colors, strict=True):
+        ax.plot(steps, [_num(r, f"{name}/reward") for r in train], "--", color=color,
+                linewidth=1, label=f"{name} reward")
     ax.set_title("reward")
     ax.set_xlabel("step")
     ax = axes[1]
+    for name, color in zip(tasks, colors, strict=True):
+        ax.plot(steps, [_num(r, f"{name}/pass_rate") for r in train], "--", color=color,
+                linewidth=1, label=f"{name} constraints pass (sampled)")
+        held = [r for r in evals if f"eval/{name}/pass@1" in r]
+        if held:
+            ax.plot([r["step"] for r in held], [_num(r, f"eval/{name}/pass@1") for r in held],
+                    "s:", color=color, label=f"{name} held-out pass@1")
     if train:
         ax.plot(steps, [_num(r, "pass_rate") for r in train], label="train pass rate (sampled)",
                 color="tab:orange")

@@ -27,6 +27,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "reinforce_rej": ("GRPOTrainer", {"advantage_estimator": "reinforce_rej"}),
     "rloo": ("RLOOTrainer", {}),
     "ppo": ("PPOTrainer", {}),
+    # multi-task CGPO: settings + a "tasks" list, or one task on the env (docs/cgpo.md)
+    "cgpo": ("CGPOTrainer", {}),
 }
 
 
@@ -40,6 +42,11 @@ def make_trainer(algo: str, policy: Any, env: Any, settings: dict[str, Any] | No
     cls_name, preset = PRESETS[algo]
     cls = getattr(agents, cls_name)
     values = {**preset, **(settings or {})}
+    if algo == "cgpo":
+        from agents.run.cgpo_config import cgpo_from_dict
+
+        config, tasks = cgpo_from_dict(values, env_id=env, env_kwargs=env_kwargs)
+        return cls(policy, tasks, config, **kwargs)
     if values.get("overlong_buffer_len") == "quarter":
         length = int(values.get("max_completion_length",
                                 cls.config_class.__dataclass_fields__["max_completion_length"]

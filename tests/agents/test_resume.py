@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from agents.run.checkpoint import list_checkpoints
@@ -28,13 +29,16 @@ def _stable(records):
     return [{k: v for k, v in r.items() if not k.startswith(VOLATILE)} for r in records]
 
 
-def test_kill_9_and_resume_reproduces_the_run(tmp_path):
+def _kill_and_resume(tmp_path: Path, *job: str) -> tuple[list, list, list]:
+    """Run the job straight, and again killed with SIGKILL once checkpoint-2 exists, then
+    resumed; returns (straight records, killed+resumed records, records before the kill that
+    the checkpoint covers)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     straight = tmp_path / "straight"
-    subprocess.run(_job(straight), cwd=ROOT, env=env, check=True, timeout=300)
+    subprocess.run(_job(straight, *job), cwd=ROOT, env=env, check=True, timeout=300)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_job(killed, "--delay", "1.5"), cwd=ROOT, env=env)
+    proc = subprocess.Popen(_job(killed, *job, "--delay", "1.5"), cwd=ROOT, env=env)
     deadline = time.time() + 240
     try:
         while time.time() < deadline:
@@ -56,9 +60,12 @@ def test_kill_9_and_resume_reproduces_the_run(tmp_path):
     saved = max(int(p.name.split("-")[1]) for p in list_checkpoints(killed))
     before = [r for r in read_metrics(killed / "metrics.jsonl") if r["step"] <= saved]
 
-    subprocess.run(_job(killed, "--resume"), cwd=ROOT, env=env, check=True, timeout=300)
-    a = read_metrics(straight / "metrics.jsonl")
-    b = read_metrics(killed / "metrics.jsonl")
+    subprocess.run(_job(killed, *job, "--resume"), cwd=ROOT, env=env, check=True, timeout=300)
+    return read_metrics(straight / "metrics.jsonl"), read_metrics(killed / "metrics.jsonl"), before
+
+
+def test_kill_9_and_resume_reproduces_the_run(tmp_path):
+    a, b, before = _kill_and_resume(tmp_path)
     # the steps before the checkpoint were not re-run (their records, timings included, stay)
     assert b[: len(before)] == before
     assert len({r["reward"] for r in a if r["kind"] == "train"}) > 1
@@ -68,6 +75,26 @@ def test_kill_9_and_resume_reproduces_the_run(tmp_path):
     assert stages == ["dense", "dense", "dense", "binary"]
     # step 3 (after the resume point) had a real gradient
     assert [r for r in b if r["kind"] == "train"][2]["grad_norm"] > 0
+
+
+@pytest.mark.slow
+def test_cgpo_kill_9_and_resume_reproduces_the_run(tmp_path):
+    """Multi-task CGPO (CRPG, CODPO, CRRAFT) resumes exactly like the other trainers: weights,
+    optimizer, RNG, each task's prompt position and each task's reward schedule."""
+    a, b, before = _kill_and_resume(tmp_path, "--algo", "cgpo")
+    assert b[: len(before)] == before
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    assert [r["kind"] for r in a] == ["eval", "train", "train", "eval", "train", "train", "eval"]
+    assert _stable(a) == _stable(b)
+    train = [r for r in b if r["kind"] == "train"]
+    assert len({r["upper/reward"] for r in train}) > 1
+    assert [r["retry/stage"] for r in train] == ["dense", "dense", "dense", "binary"]
+    assert train[0]["shout/baseline_used"] == 1.0  # CRRAFT's fallback to ā (KL 0 at the start)
+    assert train[0]["upper/gated_reward"] > 0 and train[0]["retry/kept"] > 0
+    # step 3 (after the resume point) had a real gradient
+    assert train[2]["grad_norm"] > 0 and train[2]["retry/loss"] != 0
+    evals = [r for r in b if r["kind"] == "eval"]
+    assert all(0 <= r["eval/shout/pass@1"] <= 1 and "eval/retry/reward" in r for r in evals)
 
 
 # ----------------------------------------------------------------- whose run a folder holds
