@@ -150,6 +150,18 @@ def test_no_forgetting_above_the_entropy_threshold_or_at_rate_zero(tmp_path):
             assert torch.allclose(logp[mask > 0], sampled[mask > 0], atol=1e-4)
 
 
+def test_the_sampler_correction_leaves_the_unlearned_rows_alone(tmp_path):
+    """A bf16 engine turns GRPO's sampler correction on; EEPO's stage-2 rows (drawn from
+    theta' on purpose) get weight 1 on every token, as the paper trains them."""
+    trainer = _trainer(tmp_path, generation_dtype="bfloat16")
+    assert trainer.sampler_correction_on()
+    samples, stats = trainer.make_samples()
+    assert stats["eepo/forgot"] == 1.0 and len(samples) == 8
+    for k, s in enumerate(samples):
+        if k % 4 >= 2:
+            assert torch.all(s.tokens["sampler_weights"] == 1.0), k
+
+
 def test_eepo_trains_end_to_end_with_its_metrics(tmp_path):
     from agents.run.metrics import read_metrics
 
