@@ -27,6 +27,12 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "reinforce_rej": ("GRPOTrainer", {"advantage_estimator": "reinforce_rej"}),
     "rloo": ("RLOOTrainer", {}),
     "ppo": ("PPOTrainer", {}),
+    # GHPO: all-wrong groups re-sampled with 25/50/75% of the reference solution (arXiv 2507.10628)
+    "ghpo": ("GHPOTrainer", {}),
+    # EEPO: two-stage rollouts, temporary unlearning between them (arXiv 2510.05837)
+    "eepo": ("EEPOTrainer", {}),
+    # Training-Free GRPO: an experience library in context, no gradient (arXiv 2510.08191)
+    "training_free_grpo": ("TrainingFreeGRPO", {}),
     # multi-task CGPO: settings + a "tasks" list, or one task on the env (docs/cgpo.md)
     "cgpo": ("CGPOTrainer", {}),
 }
