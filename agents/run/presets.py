@@ -1,7 +1,7 @@
 """Named algorithm presets: ``grpo``, ``dr_grpo``, ``dapo``, ``gspo``, ``gmpo``, ``gigpo``,
-``raft++``, ``reinforce_rej``, ``rloo``, ``ppo``, ``process`` -> (trainer class, config
-settings). Settings follow the reference recipes (see the docstrings of
-:mod:`agents.trainers.config`)."""
+``raft++``, ``reinforce_rej``, ``ghpo``, ``eepo``, ``training_free_grpo``, ``rloo``, ``ppo``,
+``process``, ``cgpo`` -> (trainer class, config settings). Settings follow the reference
+recipes (see the docstrings of :mod:`agents.trainers.config`)."""
 
 from __future__ import annotations
 
