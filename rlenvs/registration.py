@@ -86,11 +86,15 @@ def list_envs() -> list[str]:
     return sorted(ids)
 
 
+_URL_SCHEMES = ("http://", "https://", "ws://", "wss://")
+
+
 def resolve_id(id: str) -> str:
-    """The registered id for ``id``; ``"Arithmetic-v0"`` resolves to ``"rlenvs/Arithmetic-v0"``."""
+    """The registered id for ``id``; ``"Arithmetic-v0"`` resolves to ``"rlenvs/Arithmetic-v0"``.
+    A served environment's URL (``http://HOST:PORT/ENV-ID``) is an id as it stands."""
     if not isinstance(id, str):
         raise TypeError(f"env id must be a str, got {type(id).__name__}")
-    if id in gym.registry:
+    if id.startswith(_URL_SCHEMES) or id in gym.registry:
         return id
     if f"rlenvs/{id}" in gym.registry:
         return f"rlenvs/{id}"
@@ -111,7 +115,7 @@ def make(id: str, **kwargs: Any) -> gym.Env:
     An ``http(s)://HOST:PORT/ENV-ID`` (or ``ws(s)://``) id connects to an environment server
     (``rlenvs serve-env`` or any OpenEnv server) and returns a ``RemoteEnv``.
     """
-    if isinstance(id, str) and id.startswith(("http://", "https://", "ws://", "wss://")):
+    if isinstance(id, str) and id.startswith(_URL_SCHEMES):
         from rlenvs.serving.client import RemoteEnv
 
         return RemoteEnv(id, **kwargs)

@@ -209,6 +209,10 @@ class RemoteEnv(gym.Env[list, str]):
             self._drop()
 
     def __del__(self) -> None:
+        import sys
+
+        if sys.is_finalizing():  # websockets' close joins its reader thread, which the exiting
+            return  # interpreter has stopped: it would hang the exit (the OS closes the socket)
         try:
             self._drop()
         except Exception:  # noqa: BLE001
