@@ -22,6 +22,7 @@ and session limit come back as ``RemoteEnvError`` with the server's error code.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -209,11 +210,9 @@ class RemoteEnv(gym.Env[list, str]):
             self._drop()
 
     def __del__(self) -> None:
-        import sys
-
-        if sys.is_finalizing():  # websockets' close joins its reader thread, which the exiting
-            return  # interpreter has stopped: it would hang the exit (the OS closes the socket)
         try:
+            if sys.is_finalizing():  # websockets' close joins its reader thread, which the
+                return  # exiting interpreter has stopped: it would hang (the OS closes the socket)
             self._drop()
         except Exception:  # noqa: BLE001
             pass

@@ -47,6 +47,7 @@ def test_eval_and_train_take_a_served_envs_url(tmp_path):
              "--max-completion-length", "4", "--output-dir", str(run), "--no-plot", "--quiet"],
             capture_output=True, text=True, timeout=240)
         assert done.returncode == 0, done.stderr[-2000:]
+        assert "Exception ignored" not in done.stderr, done.stderr[-2000:]  # a quiet exit
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["kind"] == "train"] == [1]
     assert json.loads((run / "run.json").read_text())["env_id"] == url
