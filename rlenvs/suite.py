@@ -9,12 +9,14 @@ none``); a smoke test never stands in for a score.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from judges.llm.base import ChatModel, SamplingParams
 
-__all__ = ["SUITE", "run_main_job", "chat_judge_kwargs"]
+__all__ = ["SUITE", "run_main_job", "chat_judge_kwargs", "threads_for_load"]
 
 # (env id, env kwargs, the judge that scores the row) -- one per family; families whose env is
 # not registered are skipped. Chat-v0's judge is chosen at run time (chat_judge_kwargs).
@@ -47,11 +49,32 @@ def chat_judge_kwargs(chat_judge: str) -> tuple[dict[str, Any] | None, str]:
                      "server or none")
 
 
+def threads_for_load() -> int | None:
+    """``1`` when the machine is already busy (1-minute load average within half a core of the
+    core count), else ``None`` (torch's default). With OpenMP's spin-waiting, two threads on
+    contended cores can be many times slower than one (10 Arithmetic episodes on this 2-core
+    machine beside two busy processes: 55 s with two threads, 21 s with one; idle: 9 s / 12 s)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - not on every platform
+        return None
+    return 1 if load >= (os.cpu_count() or 1) - 0.5 else None
+
+
 def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
                  max_new_tokens: int = 256, chat_judge: str = "reference") -> int:
-    """Evaluate ``policy`` on the suite, print a summary table, write results to ``out_dir``."""
+    """Evaluate ``policy`` on the suite, print a summary table, write results to ``out_dir``.
+    A local torch model on a busy machine generates with one thread (:func:`threads_for_load`)."""
     import rlenvs
     from rlenvs.evaluation import evaluate, policy_label, print_table
+
+    threads = threads_for_load()
+    torch = sys.modules.get("torch")  # loaded with a local model; HTTP policies need none
+    if threads is not None and torch is not None and \
+            isinstance(getattr(policy, "model", None), torch.nn.Module):
+        torch.set_num_threads(threads)
+        print(f"machine busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): "
+              f"generating with {threads} torch thread", flush=True)
 
     chat_kwargs, chat_label = chat_judge_kwargs(chat_judge)
     known = set(rlenvs.list_envs())

@@ -23,7 +23,7 @@ __all__ = ["run_training_demo", "DEMO_ENV", "demo_env_kwargs", "demo_config"]
 DEMO_ENV = "rlenvs/Arithmetic-v0"
 
 
-def demo_env_kwargs(switch_step: int = 6, switch_success_rate: float = 0.75) -> dict[str, Any]:
+def demo_env_kwargs(switch_step: int = 12, switch_success_rate: float = 0.75) -> dict[str, Any]:
     """Level-1 arithmetic with lenient answers, format credit and a dense→binary schedule."""
     return {
         "level": 1,
@@ -35,7 +35,13 @@ def demo_env_kwargs(switch_step: int = 6, switch_success_rate: float = 0.75) -> 
 
 
 def demo_config(out_dir: str | Path, minutes: float, seed: int, eval_episodes: int) -> Any:
-    """The demo's GRPO settings (TRL names): LoRA-sized learning rate, bf16 autocast."""
+    """The demo's GRPO settings (TRL names): LoRA-sized learning rate, bf16 autocast.
+
+    A round samples 4 prompts × 6 completions and takes 3 optimizer steps of 8 completions on
+    them (TRL's ``steps_per_generation``; the later two are off-policy, clipped against the
+    round's log-probs). On this 2-core CPU beside other work a round took ~20-25 s: the
+    4-minute budget held 30 steps (10 rounds; one step of all 24 completions per round held 7)
+    and held-out accuracy went 0.55 -> 0.70 (seed 0, 60 episodes)."""
     from agents.trainers.config import GRPOConfig
 
     return GRPOConfig(
@@ -44,7 +50,8 @@ def demo_config(out_dir: str | Path, minutes: float, seed: int, eval_episodes: i
         max_time_s=max(30.0, minutes * 60.0),
         learning_rate=2e-4,
         per_device_train_batch_size=8,
-        gradient_accumulation_steps=3,
+        gradient_accumulation_steps=1,
+        steps_per_generation=3,
         num_generations=6,
         max_completion_length=64,
         temperature=1.0,
@@ -67,10 +74,9 @@ def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, s
     """Train SmolLM2 with GRPO for about ``minutes`` (plus two evaluations) and report.
 
     ``overwrite``: replace a previous run in ``out_dir`` (``False``: refuse, as ``train``
-    does without ``--overwrite``). ``threads``: torch CPU threads. ``None`` keeps torch's default unless the machine is
-    already busy (load average within half a core of the core count), where one thread is
-    used: with OpenMP's spin-waiting, two threads on contended cores can be tens of times
-    slower than one.
+    does without ``--overwrite``). ``threads``: torch CPU threads. ``None`` keeps torch's
+    default unless the machine is already busy, where one thread is used
+    (:func:`rlenvs.suite.threads_for_load`).
 
     Returns a dict with ``accuracy_before`` / ``accuracy_after`` (greedy, held-out),
     ``steps``, ``switched_at`` (step of the dense→binary switch, or ``None``), ``minutes``,
@@ -83,8 +89,10 @@ def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, s
 
     if minutes <= 0:
         raise ValueError("minutes must be > 0")
-    if threads is None and _machine_busy():
-        threads = 1
+    if threads is None:
+        from rlenvs.suite import threads_for_load
+
+        threads = threads_for_load()
     if threads is not None:
         torch.set_num_threads(threads)
     out_dir = Path(out_dir)
@@ -125,13 +133,3 @@ def run_training_demo(out_dir: str | Path = "runs/demo", minutes: float = 4.0, s
     path.write_text(json.dumps(result, indent=2, default=str))
     result["summary"] = str(path)
     return result
-
-
-def _machine_busy() -> bool:
-    import os
-
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # pragma: no cover - not on every platform
-        return False
-    return load >= (os.cpu_count() or 1) - 0.5
