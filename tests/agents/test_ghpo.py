@@ -49,8 +49,11 @@ class SecretEnv(LLMEnv):
 
 
 class NoSolutionEnv(SecretEnv):
+    """Secret tasks without a reference solution; the word varies with the seed (every
+    registered env meets tests/rlenvs/test_env_api.py's contract: seeds give different tasks)."""
+
     def sample_task(self, rng: np.random.Generator) -> dict[str, Any]:
-        return {"kind": "secret", "word": "KIWI"}
+        return {"kind": "secret", "word": ("KIWI", "LIME", "FIG")[int(rng.integers(3))]}
 
 
 rlenvs.register("agents-test/Secret-v0", entry_point=SecretEnv)
