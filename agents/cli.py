@@ -61,7 +61,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast for training passes")
+    p.add_argument("--bf16", nargs="?", const="true", choices=["true", "false", "auto"],
+                   help="bf16 autocast for the training passes (--bf16 alone: true; auto: where "
+                        "this CPU/GPU runs bf16 fast -- fp32 on an AVX2-only CPU)")
     p.add_argument("--eval-episodes", type=int, default=0, help="held-out greedy episodes")
     p.add_argument("--eval-steps", type=int, default=0)
     p.add_argument("--save-steps", type=int, default=0)
@@ -113,8 +115,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["overwrite_output_dir"] = True
     if args.threads:
         settings["torch_num_threads"] = args.threads
-    if args.bf16:
-        settings["bf16"] = True
+    if args.bf16 is not None:
+        settings["bf16"] = {"true": True, "false": False}.get(args.bf16, args.bf16)
     settings.update(parse_key_values(args.set, "--set"))
     return settings
 

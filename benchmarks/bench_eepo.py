@@ -114,7 +114,7 @@ def main() -> None:
     settings = {"max_steps": args.steps, "learning_rate": args.lr,
                 "num_generations": args.num_generations, "per_device_train_batch_size": rows,
                 "gradient_accumulation_steps": 1, "max_completion_length": args.max_new_tokens,
-                "temperature": 1.0, "bf16": True, "eval_episodes": args.eval_episodes,
+                "temperature": 1.0, "bf16": "auto", "eval_episodes": args.eval_episodes,
                 "eval_max_new_tokens": 128, "save_final_checkpoint": False}
     env_kwargs = {"level": args.level, "lenient": True, "format_credit": 0.1,
                   "reward": "dense"}

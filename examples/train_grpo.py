@@ -33,7 +33,7 @@ def main() -> None:
         gradient_accumulation_steps=3,
         max_completion_length=64,
         loss_type="dapo",                # TRL's default token-level normalisation
-        bf16=True,                       # autocast the training passes (fp32 master weights)
+        bf16="auto",                     # bf16 autocast where this CPU/GPU runs bf16 fast
         eval_episodes=40,                # greedy accuracy on held-out seeds, before and after
     )
     env_kwargs = {

@@ -35,7 +35,8 @@ def demo_env_kwargs(switch_step: int = 12, switch_success_rate: float = 0.75) ->
 
 
 def demo_config(out_dir: str | Path, minutes: float, seed: int, eval_episodes: int) -> Any:
-    """The demo's GRPO settings (TRL names): LoRA-sized learning rate, bf16 autocast.
+    """The demo's GRPO settings (TRL names): LoRA-sized learning rate, bf16 autocast where
+    the CPU runs bf16 natively (``bf16="auto"``; fp32 on an AVX2-only CPU, where it is ~17x faster).
 
     A round samples 4 prompts × 6 completions and takes 3 optimizer steps of 8 completions on
     them (TRL's ``steps_per_generation``; the later two are off-policy, clipped against the
@@ -58,7 +59,7 @@ def demo_config(out_dir: str | Path, minutes: float, seed: int, eval_episodes: i
         beta=0.0,
         loss_type="dapo",
         scale_rewards="group",
-        bf16=True,
+        bf16="auto",
         seed=seed,
         train_seed=seed * 100_000,
         eval_episodes=eval_episodes,

@@ -106,6 +106,7 @@ class RLTrainer:
         self.chat = ChatTokenizer(self.policy.tokenizer)
         self.pad_token_id = int(self.policy.tokenizer.pad_token_id)
         self.device = next(self.policy.parameters()).device
+        self.bf16 = train_bf16(config.bf16, self.device)  # resolved "auto"
         if backend is None and config.use_vllm:  # vllm_mode: colocate | server
             from agents.generation import vllm_backend
 
@@ -294,6 +295,7 @@ class RLTrainer:
             "algorithm": self.algorithm_state(),
             "config": self.config.to_dict(),
             "generation_dtype": _dtype_label(self.backend),
+            "train_bf16": self.bf16,
         }
         return save_checkpoint(self.output_dir, self.state.global_step, payload,
                                keep=self.config.save_total_limit,
@@ -341,6 +343,7 @@ class RLTrainer:
             "tokens_per_second/generation": policy_tokens / max(generated_at - started, 1e-9),
             "tokens_per_second/total": policy_tokens / max(ended - started, 1e-9),
             "generation/dtype": _dtype_label(self.backend),
+            "train/dtype": "bfloat16" if self.bf16 else "float32",
             "cpu/capability": torch.backends.cpu.get_cpu_capability(),
         })
         self._log_round(record, counted)
@@ -399,7 +402,7 @@ class RLTrainer:
         return self.config.temperature if self.config.temperature > 0 else 1.0
 
     def _autocast(self) -> Any:
-        if self.config.bf16:
+        if self.bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return torch.autocast(self.device.type, enabled=False)
 
@@ -545,6 +548,8 @@ class RLTrainer:
             # "auto" measured again in this process may pick the other dtype on a busy CPU;
             # the resumed run samples as the run it continues did
             self._use_backend(self._make_sampler(saved))
+        if self.config.bf16 == "auto" and isinstance(payload.get("train_bf16"), bool):
+            self.bf16 = payload["train_bf16"]  # likewise for the training passes' autocast
         self.backend.sync_weights(self.policy.model)
         truncate_metrics(metrics_path, self.state.global_step,
                          keep_eval_at_step=self.state.last_eval_step == self.state.global_step)
@@ -585,6 +590,24 @@ def _make_env(env: Any, env_kwargs: dict[str, Any] | None) -> tuple[Any, str, di
         raise ValueError("pass an environment made with rlenvs.make (it needs a spec for "
                          "evaluation), or its id and env_kwargs")
     return env, spec.id, dict(spec.kwargs or {})
+
+
+def train_bf16(setting: bool | str, device: torch.device) -> bool:
+    """Whether the training passes autocast to bf16: ``True``/``False`` as given; ``"auto"``:
+    on CUDA where the GPU supports bf16, on CPU where bf16 measures faster than fp32
+    (:func:`judges.llm.cpu_dtype.fastest_cpu_dtype`, the measurement ``generation_dtype="auto"``
+    uses; ``RLENVS_GENERATION_DTYPE`` forces both). On an AVX2-only CPU a SmolLM2 LoRA
+    forward+backward of 8x110 tokens took 153 s under bf16 autocast and 9 s in fp32; with native
+    bf16 (AVX-512-BF16) 5.1 s vs 7.9 s."""
+    if setting != "auto":
+        return bool(setting)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        from judges.llm.cpu_dtype import resolve_dtype
+
+        return resolve_dtype("auto") == torch.bfloat16
+    return False
 
 
 def _dtype_label(backend: Any) -> str:

@@ -86,7 +86,10 @@ class TrainConfig:
     mask_truncated_completions: bool = False
     # precision / performance
     max_micro_batch_tokens: int | None = 768  # physical micro-batch cap (padded tokens)
-    bf16: bool = False  # autocast the training forward/backward to bf16 (fp32 master weights)
+    # autocast the training forward/backward to bf16 (fp32 master weights); "auto": where this
+    # device runs bf16 fast (CUDA with bf16; a CPU where judges.llm.cpu_dtype measures bf16
+    # faster, i.e. native AVX-512-BF16/AMX -- emulated bf16 on an AVX2-only CPU is ~17x slower)
+    bf16: bool | str = False
     torch_num_threads: int | None = None
     # logging, checkpoints, evaluation
     logging_steps: int = 1
@@ -118,6 +121,8 @@ class TrainConfig:
             raise ValueError("learning_rate must be >= 0")
         if self.lr_scheduler_type not in ("constant", "linear", "cosine"):
             raise ValueError("lr_scheduler_type must be 'constant', 'linear' or 'cosine'")
+        if self.bf16 not in (True, False, "auto"):
+            raise ValueError(f"bf16 must be true, false or 'auto', got {self.bf16!r}")
         if self.generation_dtype not in ("auto", "bfloat16", "float32"):
             raise ValueError("generation_dtype must be 'auto', 'bfloat16' or 'float32'")
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:

@@ -73,7 +73,7 @@ class GRPOTrainer(RLTrainer):
         cfg = self.config
         if not cfg.vllm_importance_sampling_correction:
             return False
-        return not (getattr(self.backend, "dtype", None) == torch.float32 and not cfg.bf16)
+        return not (getattr(self.backend, "dtype", None) == torch.float32 and not self.bf16)
 
     def shape_rewards(self, samples: list[Sample], rewards: torch.Tensor
                       ) -> tuple[torch.Tensor, dict[str, float]]:
