@@ -113,6 +113,9 @@ _RUN_CONTROL = frozenset({
     "save_total_limit", "save_final_checkpoint", "eval_steps", "eval_episodes",
     "eval_max_new_tokens", "torch_num_threads", "max_time_s", "logging_steps",
     "overwrite_output_dir",
+    # where and how the vLLM engine runs (same weights, same sampling): a resumed run may move
+    "vllm_server_base_url", "vllm_server_host", "vllm_server_port", "vllm_server_timeout",
+    "vllm_server_weights_dir", "vllm_gpu_memory_utilization", "vllm_enable_sleep_mode",
 })
 _RUN_OUTPUTS = ("metrics.jsonl", "curves.png", RUN_FILE)
 

@@ -150,3 +150,20 @@ def test_a_resume_names_the_nested_setting_that_differs(tmp_path):
     prepare_output_dir(tmp_path, identity(one), resume=True)  # the same run
     with pytest.raises(RunMismatch, match=r"rollout\.ts_m=1->2"):
         prepare_output_dir(tmp_path, identity(two), resume=True)
+
+
+def test_a_resume_may_move_the_vllm_server_but_not_change_the_correction(tmp_path):
+    from agents.run.checkpoint import RunMismatch, prepare_output_dir, run_identity
+
+    def identity(**kw):
+        cfg = GRPOConfig(per_device_train_batch_size=8, **kw)
+        return run_identity("grpo", "agents-test/Uppercase-v0", {}, "tiny", cfg.to_dict())
+
+    prepare_output_dir(tmp_path, identity(vllm_server_port=8000), resume=False)
+    prepare_output_dir(tmp_path, identity(vllm_server_port=9000, vllm_server_host="10.0.0.2",
+                                          vllm_server_weights_dir="/shared/w",
+                                          vllm_gpu_memory_utilization=0.5,
+                                          vllm_server_timeout=600.0), resume=True)
+    with pytest.raises(RunMismatch, match="vllm_importance_sampling_correction"):
+        prepare_output_dir(tmp_path, identity(vllm_importance_sampling_correction=False),
+                           resume=True)
