@@ -7,6 +7,14 @@ size. This module computes the same function (Llama/SmolLM2 architecture: RMSNor
 attention, SwiGLU MLP) with q/k/v and gate/up projections fused into one matrix each, keys and
 values written in place into a preallocated cache, and nothing else per step.
 
+On CPU the projection and output weights are reordered once per :meth:`LlamaDecoder.load` into
+oneDNN's blocked layout (the pre-packing ``torch.compile`` applies to frozen CPU linears), which
+runs the few-row matrix products of decoding faster than ``F.linear`` on plain row-major weights:
+on an AVX2-only CPU, one thread, fp32, the 49152x576 output projection took 14 ms instead of 29
+at batch 8 and the fused MLP 0.33 ms instead of 0.69. Where oneDNN cannot pack a dtype (bf16
+without AVX-512/AVX-NE-CONVERT) or is absent, the plain weights are used (``packed=False`` forces
+that).
+
 Only plain Llama configurations are accepted (:func:`supports`); anything else (bias terms,
 scaled RoPE, sliding windows...) falls back to the ``transformers`` path in
 :class:`judges.llm.sampler.TorchSampler`.
@@ -37,19 +45,35 @@ def supports(model: Any) -> bool:
     )
 
 
+def _pack(weight: torch.Tensor) -> torch.Tensor | None:
+    """``weight`` (out, in) reordered for oneDNN's linear, or ``None`` where it cannot be."""
+    if weight.device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, 8)  # 8: a batch-size hint
+        probe = torch.zeros(1, weight.shape[1], dtype=weight.dtype)
+        torch.ops.mkldnn._linear_pointwise(probe, packed, None, "none", [], "")
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return None
+    return packed
+
+
 class LlamaDecoder:
     """Prefill + one-token decode steps over a static KV cache (inference only).
 
     Args:
         model: a ``transformers`` Llama causal LM holding the weights to use.
         dtype: compute dtype (bf16 by default).
+        packed: reorder the weights for oneDNN's linear (CPU); ``None``: where possible.
     """
 
-    def __init__(self, model: Any, dtype: torch.dtype = torch.bfloat16) -> None:
+    def __init__(self, model: Any, dtype: torch.dtype = torch.bfloat16,
+                 packed: bool | None = None) -> None:
         if not supports(model):
             raise ValueError("LlamaDecoder supports plain Llama configurations only")
         c = model.config
         self.dtype = dtype
+        self.packed = packed is not False
         self.n_layers = c.num_hidden_layers
         self.n_heads = c.num_attention_heads
         self.n_kv = c.num_key_value_heads
@@ -84,6 +108,25 @@ class LlamaDecoder:
                 "gate_up": torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).to(d),
                 "down": mlp.down_proj.weight.detach().to(d).clone(),
             })
+        if self.packed:  # all or nothing: one layout for every projection
+            lm_head = _pack(self.lm_head)
+            layers = [{k: _pack(w[k]) for k in ("qkv", "o", "gate_up", "down")}
+                      for w in self.layers] if lm_head is not None else []
+            if lm_head is None or any(v is None for w in layers for v in w.values()):
+                self.packed = False
+            else:
+                self.lm_head = lm_head  # the embedding keeps its plain copy
+                for w, p in zip(self.layers, layers, strict=True):
+                    w.update(p)
+
+    def _linear(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if self.packed:
+            return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
+        return F.linear(x, weight)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """fp32 logits of final hidden states (B, hidden) -> (B, V)."""
+        return self._linear(hidden, self.lm_head).float()
 
     # ----------------------------------------------------------------- pieces
     def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -127,7 +170,7 @@ class LlamaDecoder:
         end = start + t
         for i, w in enumerate(self.layers):
             y = self._norm(x, w["in_norm"])
-            qkv = F.linear(y, w["qkv"])
+            qkv = self._linear(y, w["qkv"])
             q = qkv[..., : h * hd].view(b, t, h, hd).transpose(1, 2)
             k = qkv[..., h * hd : (h + kv) * hd].view(b, t, kv, hd).transpose(1, 2)
             v = qkv[..., (h + kv) * hd :].view(b, t, kv, hd).transpose(1, 2)
@@ -140,10 +183,10 @@ class LlamaDecoder:
             else:
                 att = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask,
                                                      enable_gqa=True)
-            x = x + F.linear(att.transpose(1, 2).reshape(b, t, h * hd), w["o"])
+            x = x + self._linear(att.transpose(1, 2).reshape(b, t, h * hd), w["o"])
             y = self._norm(x, w["post_norm"])
-            gate, up = F.linear(y, w["gate_up"]).chunk(2, dim=-1)
-            x = x + F.linear(F.silu(gate) * up, w["down"])
+            gate, up = self._linear(y, w["gate_up"]).chunk(2, dim=-1)
+            x = x + self._linear(F.silu(gate) * up, w["down"])
         return self._norm(x[:, -1], self.final_norm)
 
     # ----------------------------------------------------------------- API
@@ -162,7 +205,7 @@ class LlamaDecoder:
         # a padding query attends to itself only (keeps its row finite; nobody attends to it)
         mask = (causal & valid[:, None, :].bool()) | torch.eye(p, dtype=torch.bool)
         hidden = self._forward(ids, positions, 0, mask[:, None])
-        return F.linear(hidden, self.lm_head).float()
+        return self.logits(hidden)
 
     @torch.inference_mode()
     def step(self, ids: torch.Tensor, positions: torch.Tensor, column: int,
@@ -170,7 +213,7 @@ class LlamaDecoder:
         """One token per row at cache ``column``; ``valid`` (B, column+1) marks real keys."""
         mask = valid[:, None, None, : column + 1].bool()
         hidden = self._forward(ids[:, None], positions[:, None], column, mask)
-        return F.linear(hidden, self.lm_head).float()
+        return self.logits(hidden)
 
     def select(self, index: torch.Tensor) -> None:
         """Keep only the cache rows ``index`` (drops finished rows, or fans prompts out)."""

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["PrefixKVCache"]
 
@@ -103,7 +102,7 @@ class PrefixKVCache:
         mask = causal[None] & valid[:, None, :width]
         mask[:, torch.arange(s), a + torch.arange(s)] = True  # padding queries see themselves
         hidden = dec._forward(ids, positions, a, mask[:, None])
-        logits = F.linear(hidden, dec.lm_head).float()
+        logits = dec.logits(hidden)
         for i, (prompt, n, suffix) in enumerate(zip(prompts, lens, suffixes, strict=True)):
             m = len(suffix)
             keep = torch.cat([torch.arange(a - n, a), torch.arange(width - m, width)])
