@@ -10,7 +10,6 @@ from rlenvs.tools.calculator import calculate, calculator
 from rlenvs.tools.feedback import UnaryFeedbackEnv
 from rlenvs.tools.masks import render_with_mask
 from rlenvs.tools.mcp_client import MCPToolbox
-from rlenvs.tools.mcp_server import build_mcp_server
 from rlenvs.tools.parsing import (
     AnyParser,
     HermesParser,
@@ -49,3 +48,13 @@ __all__ = [
     "MCPToolbox",
     "build_mcp_server",
 ]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562
+    # imported on first use: `python -m rlenvs.tools.mcp_server` imports this package first, and an
+    # eager import here would load the module twice (runpy's RuntimeWarning)
+    if name == "build_mcp_server":
+        from rlenvs.tools.mcp_server import build_mcp_server
+
+        return build_mcp_server
+    raise AttributeError(f"module 'rlenvs.tools' has no attribute {name!r}")

@@ -67,3 +67,17 @@ def test_rlenvs_tools_served_over_mcp_stdio():
         assert not bad.ok and bad.error
         found = tools["search"].invoke({"query": "capital of France"})
         assert found.ok and found.output
+
+
+def test_the_server_module_starts_without_a_double_import_warning():
+    """`python -m rlenvs.tools.mcp_server` (the README's command) used to print runpy's
+    RuntimeWarning: the package imported the module eagerly before it ran as __main__."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m",
+                           "rlenvs.tools.mcp_server"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "RuntimeWarning" not in proc.stderr, proc.stderr
+    from rlenvs.tools import build_mcp_server  # still importable from the package
+
+    assert callable(build_mcp_server)
