@@ -7,6 +7,9 @@ taken, the step of the dense->binary switch and the minutes each run took.
 
     python benchmarks/bench_demo_seeds.py --seeds 0 1 2 --minutes 4 --eval-episodes 60 \\
         --out benchmarks/results/demo_seeds.json
+
+``--cpu avx2`` runs each seed as on an AVX2-only CPU (bf16 emulated); the CPU facts (model,
+torch's capability, threads, the dtypes chosen) are recorded with every row.
 """
 
 from __future__ import annotations
@@ -19,25 +22,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _cpu import add_cpu_argument, cpu_env  # this folder is on sys.path when run as a script
+
 _CHILD = """
 import json, sys
 from agents.run.demo import run_training_demo
 args = json.loads(sys.argv[1])
+from judges.llm.cpu_dtype import cpu_facts, resolve_dtype
 result = run_training_demo(args["out_dir"], minutes=args["minutes"], seed=args["seed"],
                            eval_episodes=args["eval_episodes"], progress=False,
                            threads=args["threads"])
+result["cpu"] = cpu_facts(resolve_dtype("auto"))
 print("RESULT " + json.dumps(result, default=str), flush=True)
 """
 
 
 def run_seed(seed: int, minutes: float, eval_episodes: int, out_dir: Path,
-             threads: int | None) -> dict[str, Any]:
+             threads: int | None, cpu: str = "native") -> dict[str, Any]:
     payload = json.dumps({"out_dir": str(out_dir / f"seed-{seed}"), "minutes": minutes,
                           "seed": seed, "eval_episodes": eval_episodes, "threads": threads})
     from bench_grpo import run_worker  # this folder is on sys.path when run as a script
 
     return run_worker([sys.executable, "-c", _CHILD, payload],
-                      {**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+                      {**os.environ, "TOKENIZERS_PARALLELISM": "false", **cpu_env(cpu)})
 
 
 def main() -> None:
@@ -48,18 +55,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--run-dir", default="runs/demo-seeds")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    add_cpu_argument(parser)
     args = parser.parse_args()
 
     rows = []
     print(f"{'seed':>4} {'before':>7} {'after':>7} {'gain':>6} {'steps':>5} {'switch':>6} "
           f"{'minutes':>7}", flush=True)
     for seed in args.seeds:
-        r = run_seed(seed, args.minutes, args.eval_episodes, Path(args.run_dir), args.threads)
+        r = run_seed(seed, args.minutes, args.eval_episodes, Path(args.run_dir), args.threads,
+                     args.cpu)
         gain = r["accuracy_after"] - r["accuracy_before"]
         rows.append({"seed": seed, "before": r["accuracy_before"], "after": r["accuracy_after"],
                      "gain": gain, "steps": r["steps"], "switched_at": r.get("switched_at"),
                      "minutes": r["minutes"], "threads": r.get("threads"),
-                     "plot": r.get("plot")})
+                     "plot": r.get("plot"), "cpu": r.get("cpu")})
         print(f"{seed:>4} {r['accuracy_before']:>7.3f} {r['accuracy_after']:>7.3f} "
               f"{gain:>+6.3f} {r['steps']:>5} {str(r.get('switched_at')):>6} "
               f"{r['minutes']:>7.1f}", flush=True)
