@@ -93,7 +93,19 @@ def _convert(gguf: Path, target: Path) -> None:
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()  # the one-time conversion stays quiet
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # transformers' GGUF reader draws its own tqdm bar, which disable_progress_bar() does not
+    # reach: its module's tqdm is swapped for a silent one while the file is read.
+    import importlib
+
+    reader = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+    noisy = getattr(reader, "tqdm", None)
+    if noisy is not None:
+        reader.tqdm = lambda *args, **kwargs: noisy(*args, **{**kwargs, "disable": True})
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    finally:
+        if noisy is not None:
+            reader.tqdm = noisy
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
