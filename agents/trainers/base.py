@@ -57,6 +57,9 @@ class TrainerState:
     next_group: int = 0
     last_save_step: int = 0
     last_eval_step: int = -1
+    # wall-clock seconds of train() so far, over every resume (``max_time_s`` budget, and the
+    # progress of a time-budgeted linear/cosine learning-rate schedule)
+    elapsed_s: float = 0.0
     evals: list[dict[str, Any]] = field(default_factory=list)
     # train records of the rounds since the last metrics line (``logging_steps`` > 1)
     pending_logs: list[dict[str, Any]] = field(default_factory=list)
@@ -123,6 +126,7 @@ class RLTrainer:
             params, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
             eps=config.adam_epsilon, weight_decay=config.weight_decay,
         )
+        self._clock: tuple[float, float] | None = None  # (perf_counter, elapsed_s) at train()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.ref_policy: CausalLMPolicy | None = None
         self.logger: MetricsLogger | None = None
@@ -232,19 +236,21 @@ class RLTrainer:
             metrics_path.unlink()
         self.logger = MetricsLogger(metrics_path, cfg.max_steps, self.state.global_step,
                                     cfg.progress, desc=f"{self.algorithm} {self.env_id}",
-                                    max_time_s=cfg.max_time_s)
+                                    max_time_s=None if cfg.max_time_s is None
+                                    else max(cfg.max_time_s - self.state.elapsed_s, 0.0))
         last: dict[str, Any] = {}
-        started = time.perf_counter()
+        self._clock = (time.perf_counter(), self.state.elapsed_s)
         try:
             if cfg.eval_episodes and self.state.last_eval_step < 0:
                 self._evaluate()
             while self.state.global_step < cfg.max_steps:
                 last = self._round()
+                self.state.elapsed_s = self._elapsed()
                 if self._due(cfg.eval_steps, self.state.last_eval_step) and cfg.eval_episodes:
                     self._evaluate()
                 if self._due(cfg.save_steps, self.state.last_save_step):
                     self.save()
-                if cfg.max_time_s is not None and time.perf_counter() - started > cfg.max_time_s:
+                if cfg.max_time_s is not None and self._elapsed() > cfg.max_time_s:
                     break
             self._flush_logs()
             if cfg.eval_episodes and self.state.last_eval_step != self.state.global_step:
@@ -252,6 +258,8 @@ class RLTrainer:
             if cfg.save_final_checkpoint and self.state.last_save_step != self.state.global_step:
                 self.save()
         finally:
+            self.state.elapsed_s = self._elapsed()
+            self._clock = None
             self.logger.close()
             self.logger = None
         return {
@@ -285,6 +293,7 @@ class RLTrainer:
         """Write a checkpoint of the current state (``checkpoint-<global_step>``)."""
         schedule = self.reward_schedule
         self.state.last_save_step = self.state.global_step
+        self.state.elapsed_s = self._elapsed()  # the time spent up to this save counts on resume
         payload = {
             "policy": self.policy.trainable_state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -504,10 +513,19 @@ class RLTrainer:
         if cfg.lr_scheduler_type == "constant":
             return 1.0
         progress = (step - warmup) / max(1, cfg.max_steps - warmup)
+        if cfg.max_time_s:  # a time budget: the schedule ends with whichever budget ends first
+            progress = max(progress, self._elapsed() / cfg.max_time_s)
         progress = min(max(progress, 0.0), 1.0)
         if cfg.lr_scheduler_type == "linear":
             return 1.0 - progress
         return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def _elapsed(self) -> float:
+        """Seconds of :meth:`train` so far, earlier sessions of a resumed run included."""
+        if self._clock is None:
+            return self.state.elapsed_s
+        started, before = self._clock
+        return before + time.perf_counter() - started
 
     def _due(self, every: int, last: int) -> bool:
         step = self.state.global_step

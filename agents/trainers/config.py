@@ -38,8 +38,12 @@ class TrainConfig:
 
     output_dir: str = "runs/agents"
     max_steps: int = 100
-    max_time_s: float | None = None  # stop after the round that crosses this wall-clock budget
+    # stop after the round that crosses this wall-clock budget (seconds of train(), summed over
+    # the sessions of a resumed run)
+    max_time_s: float | None = None
     learning_rate: float = 1e-6
+    # "linear" / "cosine" decay to 0 over max_steps -- or over max_time_s, whichever runs out
+    # first, so a time-budgeted run (the demo) ends its decay with its budget
     lr_scheduler_type: str = "constant"
     warmup_steps: int = 0
     warmup_ratio: float = 0.0
