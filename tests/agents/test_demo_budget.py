@@ -50,3 +50,18 @@ def test_the_main_job_generates_with_one_thread_when_busy(tmp_path, monkeypatch)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_long_demo_trains_with_the_long_budget_settings(tmp_path):
+    """From LONG_DEMO_MINUTES on: groups of 16, dynamic sampling, clip-higher and a learning rate
+    that decays over the time budget (the short settings collapse entropy on long budgets)."""
+    from agents.run.demo import LONG_DEMO_MINUTES
+
+    short = demo_config(tmp_path, minutes=LONG_DEMO_MINUTES - 1, seed=0, eval_episodes=0)
+    assert short.lr_scheduler_type == "constant" and not short.dynamic_sampling
+    cfg = demo_config(tmp_path, minutes=18.5, seed=1, eval_episodes=200)
+    assert cfg.max_time_s == 18.5 * 60 and cfg.max_steps > 500  # time ends it, not steps
+    assert cfg.num_generations == 16 and cfg.prompts_per_generation == 2
+    assert cfg.steps_per_generation // cfg.gradient_accumulation_steps == 2
+    assert cfg.lr_scheduler_type == "linear" and cfg.dynamic_sampling
+    assert cfg.epsilon_high == 0.28 and cfg.epsilon == 0.2 and cfg.loss_type == "dapo"
