@@ -8,6 +8,12 @@ taken, the step of the dense->binary switch and the minutes each run took.
     python benchmarks/bench_demo_seeds.py --seeds 0 1 2 --minutes 4 --eval-episodes 60 \\
         --out benchmarks/results/demo_seeds.json
 
+Issue 20's measurement (the demo's long-budget settings; the two evaluations fit in 20 minutes)::
+
+    python benchmarks/bench_demo_seeds.py --seeds 0 1 2 --minutes 18.5 --eval-episodes 200 \\
+        --threads 2 --cpu avx2 --out benchmarks/results/demo_seeds_avx2_long.json
+
+``--threads``: without it a busy machine at start gives a seed one thread (the demo's rule).
 ``--cpu avx2`` runs each seed as on an AVX2-only CPU (bf16 emulated); the CPU facts (model,
 torch's capability, threads, the dtypes chosen) are recorded with every row.
 """

@@ -55,7 +55,9 @@ def demo_config(out_dir: str | Path, minutes: float, seed: int, eval_episodes: i
     settings are DAPO's: groups of 16 (2 prompts a round, 2 steps of 16), dynamic sampling (groups
     with one reward for all are dropped and more prompts drawn, so every step learns from
     problems at the edge of what the policy can do), clip-higher (``epsilon_high=0.28``) against
-    the entropy collapse, and a learning rate decaying linearly to 0 over the time budget."""
+    the entropy collapse, and a learning rate decaying linearly to 0 over the time budget.
+    AVX2-only CPU, 2 threads, 18.5 minutes, 3 seeds, 200 held-out episodes: 0.535 -> 0.908,
+    +0.373 +- 0.040 in 162-164 steps (``benchmarks/results/demo_seeds_avx2_long.json``)."""
     from agents.trainers.config import GRPOConfig
 
     common = dict(
