@@ -245,7 +245,6 @@ class RLTrainer:
                 self._evaluate()
             while self.state.global_step < cfg.max_steps:
                 last = self._round()
-                self.state.elapsed_s = self._elapsed()
                 if self._due(cfg.eval_steps, self.state.last_eval_step) and cfg.eval_episodes:
                     self._evaluate()
                 if self._due(cfg.save_steps, self.state.last_save_step):

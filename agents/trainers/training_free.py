@@ -294,6 +294,7 @@ def semantic_groups(records: list[dict[str, Any]], epsilon: float = 1e-6
 class _State:
     step: int = 0
     next_task: int = 0
+    elapsed_s: float = 0.0  # seconds of train() so far, every session of a resumed run
     evals: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -461,24 +462,33 @@ class TrainingFreeGRPO:
             truncate_metrics(metrics, self.state.step)
         elif metrics.exists():
             metrics.unlink()
+        before = self.state.elapsed_s  # max_time_s is the run's total, as in the RL trainers
         logger = MetricsLogger(metrics, cfg.max_steps, self.state.step, cfg.progress,
-                               desc=f"{self.algorithm} {self.env_id}", max_time_s=cfg.max_time_s)
+                               desc=f"{self.algorithm} {self.env_id}",
+                               max_time_s=None if cfg.max_time_s is None
+                               else max(cfg.max_time_s - before, 0.0))
         last: dict[str, Any] = {}
         started = time.perf_counter()
+
+        def elapsed() -> float:
+            return before + time.perf_counter() - started
+
         try:
             if cfg.eval_episodes and not self.state.evals:
                 self._evaluate(logger)
             while self.state.step < cfg.max_steps:
                 last = self.step()
                 logger.log(last, advance=1)
+                self.state.elapsed_s = elapsed()
                 self.save()
                 if cfg.eval_steps and self.state.step % cfg.eval_steps == 0 and \
                         self.state.step < cfg.max_steps and cfg.eval_episodes:
                     self._evaluate(logger)
-                if cfg.max_time_s is not None and time.perf_counter() - started > cfg.max_time_s:
+                if cfg.max_time_s is not None and elapsed() > cfg.max_time_s:
                     break
             if cfg.eval_episodes and self.state.evals[-1]["step"] != self.state.step:
                 self._evaluate(logger)
+            self.state.elapsed_s = elapsed()
             self.save()
         finally:
             logger.close()
@@ -502,7 +512,7 @@ class TrainingFreeGRPO:
             "experiences": list(self.library.items),
             "system_prompt": self.library.system_prompt(),
             "state": {"step": self.state.step, "next_task": self.state.next_task,
-                      "evals": self.state.evals},
+                      "elapsed_s": self.state.elapsed_s, "evals": self.state.evals},
             "history": self.state.history,
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -520,6 +530,7 @@ class TrainingFreeGRPO:
         state = data.get("state", {})
         self.state = _State(step=int(state.get("step", 0)),
                             next_task=int(state.get("next_task", 0)),
+                            elapsed_s=float(state.get("elapsed_s", 0.0)),
                             evals=list(state.get("evals", [])),
                             history=list(data.get("history", [])))
 
