@@ -10,7 +10,8 @@ learns from are exactly the ids sampled, multi-turn included. Implementations:
   bf16, fp32 where bf16 is emulated; :mod:`judges.llm.cpu_dtype`); Llama models on the fused
   :class:`judges.llm.llama_decoder.LlamaDecoder` with a static KV cache and an optional
   cross-call prefix cache, any other architecture through its ``transformers`` forward;
-  identical prompts prefilled once and fanned out (a GRPO group, a judge's k votes), finished
+  identical prompts prefilled once and fanned out (a GRPO group, a judge's k votes), the head
+  all prompts of a call share (the chat template's system prompt) prefilled once, finished
   rows dropped from the batch, and no logits processors per token. Every local chat model
   (:class:`judges.llm.transformers_backend.TransformersChat`: ``rlenvs eval``, ``rlenvs serve``,
   the main job, the local LLM judges) generates through it.
@@ -32,6 +33,7 @@ import torch
 
 from judges.llm.base import SamplingParams
 from judges.llm.cpu_dtype import resolve_dtype
+from judges.llm.prefix_cache import PrefixKVCache, shared_prefix
 from judges.llm.weights import copy_policy_weights, merged_state_dict
 
 __all__ = [
@@ -260,8 +262,6 @@ class TorchSampler:
         self._decoder: Any = None
         self.prefix_cache: Any = None
         if prefix_cache_tokens and self.fast:
-            from judges.llm.prefix_cache import PrefixKVCache
-
             self.prefix_cache = PrefixKVCache(prefix_cache_tokens)
         self.sync_weights(model)
 
@@ -326,8 +326,11 @@ class TorchSampler:
         for k in keys:
             unique.setdefault(k, len(unique))
         fan_out = torch.tensor([unique[k] for k in keys], dtype=torch.long)
-        if self.prefix_cache is not None and isinstance(engine, _FastEngine):
-            logits, mask = self.prefix_cache.prefill(engine, list(unique), steps)
+        cache = self.prefix_cache
+        if cache is None and isinstance(engine, _FastEngine) and shared_prefix(list(unique)):
+            cache = PrefixKVCache(1 << 30, keep_prompts=False)  # this call's common prefix
+        if cache is not None and isinstance(engine, _FastEngine):
+            logits, mask = cache.prefill(engine, list(unique), steps, share_common=True)
         else:
             ids, mask = _left_pad(list(unique), self.pad_token_id)
             logits = engine.prefill(ids, mask, steps)
