@@ -4,8 +4,11 @@ The peer is one ``model.generate`` call per batch (no scores kept, no post-proce
 cutting each row at its stop token), on the model as loaded (fp32) and on a bf16 copy (the
 faster variant where the CPU has native bf16); ours is the trainer's sampler in its default
 ``dtype="auto"`` (bf16 or fp32, whichever this CPU runs faster), which also returns per-token
-log-probabilities. The peer's *best* dtype is the one to compare with. ``--cpu avx2`` runs both
-sides as on an AVX2-only CPU (bf16 emulated); the output records the CPU facts.
+log-probabilities, prefills the head all prompts of a call share (the chat template's system
+prompt) and each distinct prompt once, and drops finished rows; ``generate`` prefills every row
+in full and decodes until the last row ends. The peer's *best* dtype is the one to compare
+with. ``--cpu avx2`` runs both sides as on an AVX2-only CPU (bf16 emulated); the output records
+the CPU facts.
 
 Same model (SmolLM2-135M-Instruct), same prompts (rlenvs Arithmetic level 2, chat
 template), same ``max_new_tokens``; runs alternate (ours, generate, ours, ...) so machine noise
