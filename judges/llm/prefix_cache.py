@@ -109,7 +109,8 @@ class PrefixKVCache:
         (:func:`shared_prefix`) once at batch one, unless the cache already holds it."""
         dec = engine.decoder
         common = shared_prefix(prompts) if share_common else 0
-        if common and self.longest_prefix(prompts[0][:common])[1] < common - 1:
+        if common and common <= self.max_tokens and \
+                self.longest_prefix(prompts[0][:common])[1] < common - 1:
             head = tuple(prompts[0][:common])
             self.prefill(engine, [head], 0)
             if not self.keep_prompts:

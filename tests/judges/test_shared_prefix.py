@@ -96,3 +96,14 @@ def test_a_kept_prefix_cache_stores_the_head_for_later_calls(model, prompts):
         for x, y in zip(got, want, strict=True):
             assert x.token_ids == y.token_ids
             assert x.logprobs == pytest.approx(y.logprobs, abs=1e-4)
+
+
+def test_a_head_larger_than_the_kept_cache_is_not_run_apart(model, prompts):
+    """A head the cache could not keep would be run at batch one for nothing: plain prefill."""
+    head = shared_prefix(prompts)
+    sampler = TorchSampler(model, dtype=torch.float32, prefix_cache_tokens=head - 1)
+    spy = _Spy(sampler._decoder)
+    gens = sampler.generate(prompts, SamplingConfig(3, temperature=0.0))
+    assert spy.shapes[0] == (len(prompts), max(len(p) for p in prompts))
+    plain = TorchSampler(model, dtype=torch.float32).generate(prompts, SamplingConfig(3, 0.0))
+    assert [g.token_ids for g in gens] == [g.token_ids for g in plain]
