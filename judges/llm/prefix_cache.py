@@ -113,7 +113,7 @@ class PrefixKVCache:
                 self.longest_prefix(prompts[0][:common])[1] < common - 1:
             head = tuple(prompts[0][:common])
             self.prefill(engine, [head], 0)
-            if not self.keep_prompts:
+            if head not in self.entries:  # a cache keeping its prompts has stored it already
                 self._store(head, [c[0].clone() for c in dec.cache_k],
                             [c[0].clone() for c in dec.cache_v])
         found = [self.longest_prefix(p) for p in prompts]
