@@ -128,9 +128,11 @@ def test_an_unscored_reward_fails_the_mixture_and_cannot_calibrate_upwards():
 
     moj = MixtureOfJudges(GenerativeRewardModel(Mute(), k=2), {})
     v = moj("Red.", {**TASK, "answer": "red"})
-    assert not v.passed and v.score == 0.0 and "reward" in v.details["violations"]
+    # issue 26: an unscored reward is a fault (not a constraint violation): unscored, named
+    assert not v.passed and v.score == 0.0 and "reward" in v.details["faults"]
+    assert v.details["unscored"] is True and v.details["violations"] == []
     calibrated = moj("Red.", {**TASK, "baseline": "Blue."})
-    assert not calibrated.passed and calibrated.score == 0.0
+    assert not calibrated.passed and calibrated.score == 0.0 and calibrated.details["unscored"]
 
     def good_reward(response, task):  # scores every response, except the baseline: unscored
         if response == task.get("baseline"):
@@ -139,6 +141,7 @@ def test_an_unscored_reward_fails_the_mixture_and_cannot_calibrate_upwards():
 
     upward = MixtureOfJudges(good_reward, {})("Red.", {**TASK, "baseline": "Blue."})
     assert not upward.passed and upward.score == 0.0  # not σ(4·(0.3 − 0)) = 0.77
+    assert upward.details["unscored"] and upward.details["faults"] == ["reward_baseline"]
 
 
 class Down:
