@@ -29,7 +29,13 @@ Untrusted code never runs in the calling process. Modules:
 """
 
 from judges.code.extract import extract_code
-from judges.code.humaneval import humaneval_program, humaneval_tests, load_humaneval
+from judges.code.humaneval import (
+    humaneval_contract,
+    humaneval_helpers,
+    humaneval_program,
+    humaneval_tests,
+    load_humaneval,
+)
 from judges.code.run_tests import run_tests
 from judges.code.sandbox import SandboxLimits, SandboxResult, run_python, sandbox_info
 from judges.code.server import SandboxUnavailable
@@ -39,6 +45,8 @@ __all__ = [
     "SandboxResult",
     "SandboxUnavailable",
     "extract_code",
+    "humaneval_contract",
+    "humaneval_helpers",
     "humaneval_program",
     "humaneval_tests",
     "load_humaneval",

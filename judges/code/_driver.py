@@ -6,17 +6,27 @@ the driver reaches it only through two pipes and reads its answers as plain data
 (``_wire``). What a test sees of the program:
 
 * plain data (``bool``/``int``/``float``/``str``/``bytes``/containers of them, numpy arrays
-  and scalars of non-object dtypes): exact builtin copies, compared by the driver's own code;
+  and scalars of non-object dtypes) and the standard library's value types (``_values``:
+  OrderedDict, Counter, namedtuple, dataclass, enum, Fraction, Decimal, range, ...): exact
+  copies rebuilt as the standard types, compared by the driver's own code;
+* iterators and generators: pulled item by item as the test iterates them;
 * every other object (functions, classes, instances): a :class:`ProgramObject` handle. Tests
   may call it and read its attributes (each answer is again data or a handle); every operator
   (comparison, arithmetic, hashing, ``len``, ``iter``, ``bool``, indexing, ``format``...)
   raises :class:`UntrustedComparison` instead of asking the program;
 * modules: the driver's own copy of the module of that name (never the program's);
 * exceptions: a fresh instance of the nearest builtin exception class, message kept
-  (``RuntimeError`` for control-flow ones such as ``StopIteration`` or ``SystemExit``).
+  (``RuntimeError`` for ``StopIteration``, as in a generator); ``SystemExit``,
+  ``KeyboardInterrupt`` and ``GeneratorExit`` fail the test whatever it catches.
+
+Names: a test sees the driver's builtins, the driver's own modules, the task's helpers (trusted
+source run here) and, from the program, only the names the task requires it to define.
 
 Arguments travel the other way as data, by value: the program works on copies, so it cannot
-change what the test holds (a test's expected value computed from its own inputs, say). The driver's memory, modules and result
+change what the test holds while it computes a result. A call that returns ``None`` (a
+procedure, such as an in-place sort) has its changes to its arguments copied back into the
+test's objects. A test's callables (``key=len``, a lambda) are passed as references and run
+here when the program calls them. The driver's memory, modules and result
 descriptor are out of the program's reach by construction: separate process, the result pipe
 never opened in the program process, the driver non-dumpable (no ``ptrace``,
 ``/proc/<pid>/mem`` or ``/proc/<pid>/fd`` access for a process without ``CAP_SYS_PTRACE``).
@@ -25,6 +35,7 @@ never opened in the program process, the driver non-dumpable (no ``ptrace``,
 from __future__ import annotations
 
 import builtins
+import collections
 import os
 import resource
 import signal
@@ -42,8 +53,13 @@ _CONTROL = ("StopIteration", "StopAsyncIteration", "GeneratorExit", "KeyboardInt
 _BUILTIN_EXCS = {k: v for k, v in _program._BUILTIN_EXCS.items() if k not in _CONTROL}
 
 
-class UntrustedComparison(TypeError):
-    """A test applied an operator to an object whose behaviour the program controls."""
+UntrustedComparison = _wire.UntrustedComparison
+_EXITS = ("SystemExit", "KeyboardInterrupt", "GeneratorExit")
+
+
+class ProgramExit(BaseException):
+    """The program raised a control-flow exception (``SystemExit``...): the test fails, and
+    no ``except`` clause of the test decides otherwise."""
 
 
 class ProgramGone(RuntimeError):
@@ -57,19 +73,41 @@ class Connection:
         self.pid, self.call_fd, self.reply_fd = pid, call_fd, reply_fd
         self.seq, self.broken, self.status = 0, None, None
         self.last_error = (None, "", "")  # (exception raised for the program, class, traceback)
+        self.exited: tuple[str, str] | None = None  # a control-flow exception in this test
+        self.callables: list = []  # the test's callables the program may call
 
     def request(self, op: str, *payload):
         if self.broken:
             raise ProgramGone(self.broken)
         self.seq += 1
+        seq = self.seq
         try:
-            _program.send(self.call_fd, [self.seq, op, *payload])
+            _program.send(self.call_fd, [seq, op, *payload])
             reply = self.receive()
+            while type(reply) is list and len(reply) == 5 and reply[:2] == [seq, "cb"]:
+                self._run_callable(seq, reply[2:])
+                reply = self.receive()
         except (OSError, EOFError, _wire.WireError, ValueError, TypeError) as exc:
             raise ProgramGone(self._break(exc)) from None
-        if type(reply) is not list or len(reply) < 2 or reply[0] != self.seq:
+        if type(reply) is not list or len(reply) < 2 or reply[0] != seq:
             raise ProgramGone(self._break(_wire.WireError("reply out of sequence")))
         return reply
+
+    def _run_callable(self, seq: int, call: list) -> None:
+        """The program calls a test's callable: run it here, send back its result."""
+        index, args, kwargs = call
+        if type(index) is not int or not 0 <= index < len(self.callables):
+            raise _wire.WireError("unknown test callable")
+        args, kwargs = self.value(args), self.value(kwargs)
+        if type(args) is not list or type(kwargs) is not dict or not all(
+                type(k) is str for k in kwargs):
+            raise _wire.WireError("malformed callable arguments")
+        try:
+            reply = [seq, "cbret", self.node(self.callables[index](*args, **kwargs))]
+        except Exception as exc:
+            reply = [seq, "cberr", type(exc).__name__ if type(exc).__name__ in _BUILTIN_EXCS
+                     else "RuntimeError", str(exc)[:_program.MAX_FIELD]]
+        _program.send(self.call_fd, reply)
 
     def receive(self):
         header = _program._read(self.reply_fd, 8)
@@ -106,9 +144,22 @@ class Connection:
 
     def value(self, node):
         try:
-            return _wire.decode(node, self.handle)
+            return _wire.decode(node, self.handle, iterator=self.iterator,
+                                callback=self.callable, builtin=_builtin_type)
+        except UntrustedComparison:
+            raise
         except Exception as exc:
             raise ProgramGone(self._break(_wire.WireError(f"bad value: {exc}"))) from None
+
+    def iterator(self, index: int, type_name: str) -> ProgramIterator:
+        it = object.__new__(ProgramIterator)
+        it._index, it._type_name, it._conn = index, type_name[:100], self
+        return it
+
+    def callable(self, index: int):
+        if not 0 <= index < len(self.callables):
+            raise _wire.WireError("unknown test callable")
+        return self.callables[index]
 
     def handle(self, index: int, type_name: str) -> ProgramObject:
         obj = object.__new__(ProgramObject)
@@ -118,11 +169,29 @@ class Connection:
         return obj
 
     def node(self, x):
-        return _wire.encode(x, _handle_node)
+        return _wire.encode(x, self._handle_node, owner=False)
 
-    def answer(self, reply):
+    def _handle_node(self, x):
+        if type(x) is ProgramObject or type(x) is ProgramIterator:
+            return ["h", object.__getattribute__(x, "_index"), ""]
+        if callable(x):
+            self.callables.append(x)
+            return ["cb", len(self.callables) - 1]
+        return _wire._other(x, None)
+
+    def answer(self, reply, args=None, kwargs=None):
+        if reply[1] == "ok" and len(reply) == 4 and args is not None:
+            if type(reply[3]) is not list or len(reply[3]) != 2:
+                raise ProgramGone(self._break(_wire.WireError("malformed reply")))
+            _copy_back(args, kwargs, self.value(reply[3][0]), self.value(reply[3][1]))
+            return self.value(reply[2])
         if reply[1] == "ok" and len(reply) == 3:
             return self.value(reply[2])
+        if reply[1] == "err" and len(reply) == 6 and reply[2] in _EXITS and all(
+                type(f) is str for f in reply[3:]):
+            self.exited = (reply[4][:200] or reply[2], reply[3])
+            self.last_error = (None, "", reply[5][-_program.MAX_TB:])
+            raise ProgramExit(f"the program raised {reply[2]}")
         if reply[1] == "err" and len(reply) == 6 and all(type(f) is str for f in reply[2:]):
             base = _BUILTIN_EXCS.get(reply[2], RuntimeError)
             try:
@@ -134,10 +203,51 @@ class Connection:
         raise ProgramGone(self._break(_wire.WireError("malformed reply")))
 
 
-def _handle_node(x):
-    if type(x) is ProgramObject:
-        return ["h", object.__getattribute__(x, "_index"), ""]
-    return _wire._other(x, None)
+def _builtin_type(name: str) -> type:
+    value = vars(builtins).get(name)
+    if not isinstance(value, type):
+        raise _wire.WireError("not a builtin type")
+    return value
+
+
+def _copy_back(args: list, kwargs: dict, new_args, new_kwargs) -> None:
+    """A procedure's changes to its arguments, made to the test's own objects in place."""
+    if type(new_args) is list and len(new_args) == len(args):
+        for old, new in zip(args, new_args, strict=True):
+            _merge(old, new, 0)
+    if type(new_kwargs) is dict:
+        for key, old in kwargs.items():
+            if key in new_kwargs:
+                _merge(old, new_kwargs[key], 0)
+
+
+def _merge(old, new, depth: int):
+    """``old`` changed in place to equal ``new`` where both are the same mutable type (nested
+    containers too, so the test's aliases see the change); otherwise ``new``."""
+    t = type(old)
+    if t is not type(new) or depth > _wire.MAX_DEPTH:
+        return new
+    if t is list or t is collections.deque:
+        merged = [_merge(o, n, depth + 1) for o, n in zip(old, new, strict=False)]
+        merged += list(new)[len(old):]
+        old.clear()
+        old.extend(merged)
+    elif isinstance(old, dict):
+        merged = {k: _merge(old[k], v, depth + 1) if k in old else v for k, v in new.items()}
+        old.clear()
+        old.update(merged)
+    elif t is set or t is bytearray:
+        old.clear()
+        if t is set:
+            old.update(new)
+        else:
+            old.extend(new)
+    elif t is tuple and len(old) == len(new):
+        merged = [_merge(o, n, depth + 1) for o, n in zip(old, new, strict=True)]
+        return old if all(m is o for m, o in zip(merged, old, strict=True)) else new
+    else:
+        return new
+    return old
 
 
 def _refuse(op):
@@ -154,12 +264,16 @@ class ProgramObject:
 
     __slots__ = ("_index", "_type_name", "_conn")
 
+    @staticmethod
+    def _wire_index(obj) -> int:
+        return object.__getattribute__(obj, "_index")
+
     def __call__(self, *args, **kwargs):
         conn = object.__getattribute__(self, "_conn")
         index = object.__getattribute__(self, "_index")
         node_args = conn.node(list(args))
         node_kwargs = conn.node(dict(kwargs))
-        return conn.answer(conn.request("call", index, node_args, node_kwargs))
+        return conn.answer(conn.request("call", index, node_args, node_kwargs), args, kwargs)
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -188,6 +302,25 @@ for _op in ("eq ne lt le gt ge bool hash len iter next reversed contains getitem
     setattr(ProgramObject, f"__{_op}__", _refuse(f"__{_op}__"))
 
 
+class ProgramIterator:
+    """A test's handle on an iterator (a generator, say) in the program process: iterating it
+    pulls the program's items one by one, as data; nothing else is asked of the program."""
+
+    __slots__ = ("_index", "_type_name", "_conn")
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        reply = self._conn.request("next", self._index)
+        if reply[1] == "end" and len(reply) == 2:
+            raise StopIteration
+        return self._conn.answer(reply)
+
+    def __repr__(self):
+        return f"<program iterator of type {self._type_name}>"
+
+
 def _describe(exc: BaseException, conn: Connection, filename: str) -> tuple[str, str, str, str]:
     """(type name, message, failing test line, program traceback) of a failed test."""
     from_program = exc is conn.last_error[0]
@@ -204,27 +337,46 @@ def _describe(exc: BaseException, conn: Connection, filename: str) -> tuple[str,
     return name, msg[:_program.MAX_FIELD], line, conn.last_error[2] if from_program else ""
 
 
-def _names(manifest, conn: Connection) -> dict:
-    """A fresh namespace of the program's public names for one test."""
+def _module(name: str):
+    """The driver's own copy of a module (never the program's), or ``None``."""
+    module = sys.modules.get(name)
+    if module is None:
+        try:
+            module = __import__(name, fromlist=["_"])
+        except BaseException:
+            return None
+    return module
+
+
+def _names(manifest, modules, conn: Connection) -> dict:
+    """A fresh namespace for one test: the driver's modules the test uses, then the names the
+    program was required to define (a module there is again the driver's own)."""
     ns = {}
+    for name in modules:
+        module = _module(name)
+        if module is not None:
+            ns[name] = module
     for name, node in manifest:
         if type(node) is list and node[:1] == ["m"] and len(node) == 2:
-            module = sys.modules.get(node[1])
-            if module is None:
-                try:
-                    module = __import__(node[1], fromlist=["_"])
-                except BaseException:
-                    continue
-            ns[name] = module
+            module = _module(node[1]) if type(node[1]) is str else None
+            if module is not None:
+                ns[name] = module
         else:
             ns[name] = conn.value(node)
     return ns
 
 
-def run_tests(conn: Connection, source: str, tests: list, emit) -> None:
-    """Send the program, then run each test; ``emit(*fields)`` writes one record."""
+def run_tests(conn: Connection, source: str, tests: list, emit, contract: dict) -> None:
+    """Send the program, then run each test; ``emit(*fields)`` writes one record.
+
+    ``contract``: ``names`` the program must define (the only ones a test gets from it),
+    ``modules`` (stdlib modules the tests use by name), ``helpers`` (the task's trusted helper
+    code, run in each test's namespace) and ``helpers_source`` (the same, for the program's own
+    calls)."""
+    names = [n for n in contract.get("names", ()) if type(n) is str]
     try:
-        _program.send(conn.call_fd, [0, "program", source])
+        _program.send(conn.call_fd, [0, "program", source, contract.get("helpers_source", ""),
+                                     names])
         first = conn.receive()
     except (OSError, EOFError, _wire.WireError) as exc:
         why = conn.ended() if isinstance(exc, EOFError | OSError) else f"sent {exc}"
@@ -240,19 +392,28 @@ def run_tests(conn: Connection, source: str, tests: list, emit) -> None:
         emit("N", "the program process broke the call protocol before the tests ran")
         return
     emit("P")
-    manifest = [m for m in first[2] if type(m) is list and len(m) == 2 and type(m[0]) is str]
+    manifest = [m for m in first[2] if type(m) is list and len(m) == 2 and m[0] in names]
+    helpers = contract.get("helpers")
     test_builtins = dict(vars(builtins))
     for i, code in enumerate(tests):
         t0 = time.perf_counter()
+        conn.exited = None
         try:
-            ns = _names(manifest, conn)
+            ns = _names(manifest, contract.get("modules", ()), conn)
             ns.update({"__builtins__": test_builtins, "__name__": "__test__"})
+            if helpers is not None:
+                exec(helpers, ns)
             exec(code, ns)
             info = ("", "", "", "")
             ok = True
         except BaseException as exc:
             info = _describe(exc, conn, code.co_filename)
             ok = False
+        if conn.exited is not None:  # whatever the test caught
+            ok, (name, msg) = False, conn.exited
+            info = (name, f"the program raised {name} ({msg}): a control-flow exception ends "
+                    "the test and cannot be caught as an ordinary error"[:_program.MAX_FIELD],
+                    info[2], conn.last_error[2])
         emit("T", str(i), "1" if ok else "0", str(round(time.perf_counter() - t0, 6)), *info)
 
 

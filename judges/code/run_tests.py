@@ -6,16 +6,21 @@ for the design, ``sandbox`` for the OS isolation). The verdict is computed here,
 parent, from the driver's records; the program's output, exit status and anything it prints
 are never taken as evidence of a pass.
 
-What a test sees (``_driver``): the program's plain data (bool/int/float/str/bytes/None and
-containers of them, numpy arrays of non-object dtypes) as exact builtin copies; functions,
-classes and other objects as handles that can be called and read (answers again data or
-handles) but whose every operator - comparison, arithmetic, ``bool``, ``hash``, ``len``,
-``iter``, indexing, ``format`` - raises ``UntrustedComparison`` instead of asking the program;
-modules as the driver's own, unpatched copies. Each test has its own namespace. Exceptions
-from program functions arrive as their nearest builtin exception class (``except ValueError``
-works; the program's own class name is kept in the report). Arguments are passed by value
-(the program cannot change what the test holds); a test's own functions or class instances
-cannot be passed to the program (``TypeError``).
+What a test sees (``_driver``): only the names the task requires of the program
+(``contract``); builtins, modules and the task's helpers are the driver's own. The program's
+plain data (bool/int/float/str/bytes/None and containers of them, numpy arrays of non-object
+dtypes, the standard library's value types: OrderedDict, Counter, defaultdict, deque,
+namedtuple, dataclasses, enums, Fraction, Decimal, range, dict views) arrives as exact copies of
+the standard types; iterators are pulled item by item; functions, classes and other objects as
+handles that can be called and read (answers again data or handles) but whose every operator -
+comparison, arithmetic, ``bool``, ``hash``, ``len``, ``iter``, indexing, ``format`` - raises
+``UntrustedComparison`` instead of asking the program. Each test has its own namespace.
+Exceptions from program functions arrive as their nearest builtin exception class (``except
+ValueError`` works; the program's own class name is kept in the report); ``SystemExit``,
+``KeyboardInterrupt`` and ``GeneratorExit`` fail the test whatever it catches. Arguments are
+passed by value; a call that returns ``None`` has its changes to its arguments copied back. A
+test's callables (``key=len``, lambdas) run in the driver when the program calls them; other
+objects of the test cannot be passed (``TypeError``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from judges.code.contract import test_contract
 from judges.code.rewrite import BadTestSource, compile_test
 from judges.code.sandbox import SandboxLimits, SandboxResult, _execute
 from judges.verdict import Verdict
@@ -41,6 +47,8 @@ def run_tests(
     memory_mb: int = 1024,
     *,
     mode: str | None = None,
+    entry_point: str | None = None,
+    helpers: str | None = None,
     **limits: Any,
 ) -> Verdict:
     """Run ``tests`` against ``program`` in the sandbox and score the fraction that pass.
@@ -54,16 +62,23 @@ def run_tests(
         timeout_s: wall-clock limit for the whole run (program plus all tests).
         memory_mb: address-space limit per process.
         mode: force a sandbox mechanism (see ``sandbox_info``); default: best available.
+        entry_point: the one name the task requires the program to define (HumanEval's
+            entry point); the tests get nothing else from the program. Default: the tests'
+            free names that are not builtins, standard modules or helpers (``contract``).
+        helpers: trusted source of helper functions the task provides (a HumanEval prompt's
+            ``poly``, say): the tests and the program's own calls use these, never the
+            program's redefinitions.
         **limits: other ``SandboxLimits`` fields (``cpu_s``, ``max_output_bytes``, ...).
 
     Returns:
         ``Verdict`` with ``score`` = passed / total, ``passed`` when all pass, a ``reason``
         naming the first failure, and ``details["tests"]`` with one entry per test
-        (``passed``, ``status``, ``error_type``, ``error``, ``line``, ``duration_s``).
+        (``passed``, ``status``, ``error_type``, ``error``, ``line``, ``duration_s``);
+        ``details["required_names"]``: what the tests took from the program.
 
     Raises:
-        TypeError: ``program`` is not a str, ``tests`` is not a str or a sequence of str, or
-            an unknown limit was given (misuse). Everything the program does, including not
+        TypeError: ``program`` is not a str, ``tests`` is not a str or a sequence of str,
+            ``entry_point``/``helpers`` are not str, or an unknown limit was given (misuse). Everything the program does, including not
             compiling, gives a failing ``Verdict`` instead.
     """
     if not isinstance(program, str):
@@ -82,10 +97,17 @@ def run_tests(
         except BadTestSource as exc:
             return Verdict.fail(f"test {i} itself does not compile: {exc}", tests=[],
                                 bad_test=i)
+    try:
+        contract = test_contract(tests, entry_point, helpers)
+    except BadTestSource as exc:
+        return Verdict.fail(f"the task's helpers do not compile: {exc}", tests=[])
     nonce = os.urandom(NONCE_BYTES)
-    job = {"mode": "tests", "source": program, "tests": compiled, "nonce": nonce}
+    job = {"mode": "tests", "source": program, "tests": compiled, "nonce": nonce,
+           "contract": contract}
     raw = _execute(job, lim, mode, finished=lambda data: _complete(data, nonce))
-    return _verdict(raw, len(tests), nonce, lim)
+    verdict = _verdict(raw, len(tests), nonce, lim)
+    verdict.details["required_names"] = list(contract["names"])
+    return verdict
 
 
 def _complete(data: bytes, nonce: bytes) -> bool:

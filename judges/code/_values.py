@@ -1,0 +1,227 @@
+"""The standard library's value types on the wire (stdlib only; used by ``_wire`` in both the
+program process and the test driver).
+
+Each type is read on the sending side through its base type's own methods (a subclass's
+overrides are never asked) into a node, and rebuilt on the receiving side as a real instance of
+the standard type, so equality, hashing, ordering and attribute access are the standard
+library's: ``OrderedDict`` (order-sensitive equality), ``Counter`` (missing key -> 0),
+``defaultdict``, ``deque``, ``namedtuple`` (a class rebuilt from its name and fields),
+dataclasses (rebuilt with the same fields and ``eq``/``frozen``/``order``/``unsafe_hash``),
+enums (rebuilt with the same members), ``Fraction``, ``Decimal``, ``range`` and dict views.
+
+A class crosses as a reference (the ``cls`` child): on the side that owns it, the real class;
+on the other, a class rebuilt once per (reference, description), so two values of one program
+class compare as they would in the program, and values of different classes never compare equal.
+
+Node forms (``tag``, header fields, then child values): ``od``/``C`` OrderedDict/Counter
+(keys and values alternate), ``dd`` defaultdict (factory, then pairs), ``q`` deque (maxlen,
+then items), ``nt`` namedtuple (typename, fields; cls, items), ``dc`` dataclass (name, fields,
+flags; cls, values), ``e`` enum (kind, name, member names; cls, value, member values),
+``fr`` Fraction (numerator, denominator), ``D`` Decimal (text), ``r`` range (start, stop, step),
+``dk``/``dv``/``di`` dict keys/values/items (items; items as pairs).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import decimal
+import enum
+import fractions
+import keyword
+
+MAX_MEMBERS = 4096
+_ENUM_KINDS = ("IntFlag", "Flag", "IntEnum", "StrEnum", "Enum")
+_DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
+# header length of each tag (fields that are raw JSON, not values)
+HEADERS = {"od": 0, "C": 0, "dd": 0, "q": 0, "nt": 2, "dc": 3, "e": 3, "fr": 0, "D": 1,
+           "r": 0, "dk": 0, "dv": 0, "di": 0}
+_classes: dict = {}
+
+
+class WireValueError(ValueError):
+    """A value node that does not describe a value of its type."""
+
+
+def read(x, t, origin):
+    """``(tag, header, children)`` for a stdlib value ``x`` of type ``t``, or ``None``.
+
+    ``origin(cls)`` gives the child that stands for a value's class (``None`` when the class
+    was rebuilt here from a description and has no owner to refer to).
+    """
+    if t is range:
+        return "r", [], [range.start.__get__(x), range.stop.__get__(x), range.step.__get__(x)]
+    if isinstance(x, collections.OrderedDict):
+        return "od", [], _pairs(collections.OrderedDict.items(x))
+    if isinstance(x, collections.Counter):
+        return "C", [], _pairs(zip(dict.keys(x), dict.values(x), strict=True))
+    if isinstance(x, collections.defaultdict):
+        factory = collections.defaultdict.default_factory.__get__(x)
+        return "dd", [], [factory, *_pairs(zip(dict.keys(x), dict.values(x), strict=True))]
+    if isinstance(x, collections.deque):
+        return "q", [], [collections.deque.maxlen.__get__(x), *collections.deque.__iter__(x)]
+    if isinstance(x, tuple) and _is_namedtuple(t):
+        return "nt", [t.__name__, list(t._fields)], [origin(t), *tuple.__iter__(x)]
+    if dataclasses.is_dataclass(t) and not isinstance(x, type):
+        params = t.__dataclass_params__
+        names = [f.name for f in dataclasses.fields(t)]
+        flags = [bool(params.eq), bool(params.frozen), bool(params.order),
+                 bool(params.unsafe_hash)]
+        return "dc", [t.__name__, names, flags], [origin(t), *[object.__getattribute__(x, n)
+                                                               for n in names]]
+    if isinstance(x, enum.Enum):
+        kind = next(k for k in _ENUM_KINDS if isinstance(x, getattr(enum, k)))
+        members = list(t.__members__.items())[:MAX_MEMBERS]
+        return "e", [kind, t.__name__, [n for n, _ in members]], [
+            origin(t), x._value_, *[m._value_ for _, m in members]]
+    if isinstance(x, fractions.Fraction):
+        return "fr", [], [fractions.Fraction.numerator.fget(x),
+                          fractions.Fraction.denominator.fget(x)]
+    if isinstance(x, decimal.Decimal):
+        return "D", [decimal.Decimal.__str__(x)], []
+    if isinstance(x, _DICT_VIEWS[0]):
+        return "dk", [], list(x)
+    if isinstance(x, _DICT_VIEWS[1]):
+        return "dv", [], list(x)
+    if isinstance(x, _DICT_VIEWS[2]):
+        return "di", [], _pairs(x)
+    return None
+
+
+def _pairs(items) -> list:
+    out = []
+    for k, v in items:
+        out += [k, v]
+    return out
+
+
+def _is_namedtuple(t) -> bool:
+    fields = getattr(t, "_fields", None)
+    return type(fields) is tuple and all(type(f) is str for f in fields) and tuple in t.__mro__
+
+
+def build(tag: str, header: list, children: list, local_class):
+    """The value of a node whose children are already rebuilt. ``local_class(cls)`` is true for
+    a class this side owns (it is used as it is); any other reference gets a rebuilt class."""
+    if tag == "od":
+        return collections.OrderedDict(_pairs_of(children))
+    if tag == "C":
+        return collections.Counter(dict(_pairs_of(children)))
+    if tag == "dd":
+        factory = children[0] if children else None
+        if factory is not None and not callable(factory):
+            raise WireValueError("defaultdict factory is not callable")
+        return collections.defaultdict(factory, _pairs_of(children[1:]))
+    if tag == "q":
+        maxlen = children[0] if children else None
+        if maxlen is not None and (type(maxlen) is not int or maxlen < 0):
+            raise WireValueError("bad deque maxlen")
+        return collections.deque(children[1:], maxlen)
+    if tag == "fr":
+        if len(children) != 2 or not all(type(c) is int for c in children) or not children[1]:
+            raise WireValueError("bad Fraction")
+        return fractions.Fraction(children[0], children[1])
+    if tag == "D":
+        if type(header[0]) is not str or len(header[0]) > 1 << 16:
+            raise WireValueError("bad Decimal")
+        return decimal.Decimal(header[0])
+    if tag == "r":
+        if len(children) != 3 or not all(type(c) is int for c in children) or not children[2]:
+            raise WireValueError("bad range")
+        return range(*children)
+    if tag == "dk":
+        return dict.fromkeys(children).keys()
+    if tag == "dv":
+        return dict(enumerate(children)).values()
+    if tag == "di":
+        return dict(_pairs_of(children)).items()
+    if not children:
+        raise WireValueError("value without its class")
+    cls, rest = children[0], children[1:]
+    if tag == "nt":
+        if not local_class(cls):
+            cls = _namedtuple_class(cls, header)
+        if len(rest) != len(cls._fields):
+            raise WireValueError("namedtuple of the wrong length")
+        return tuple.__new__(cls, rest)
+    if tag == "dc":
+        if not local_class(cls):
+            cls = _dataclass_class(cls, header)
+            return cls(*rest)
+        obj = object.__new__(cls)
+        for name, value in zip([f.name for f in dataclasses.fields(cls)], rest, strict=True):
+            object.__setattr__(obj, name, value)
+        return obj
+    if tag == "e":
+        if not rest:
+            raise WireValueError("enum without its value")
+        if not local_class(cls):
+            cls = _enum_class(cls, header, rest[1:])
+        return cls(rest[0])
+    raise WireValueError(f"unknown tag {tag[:10]!r}")
+
+
+def _pairs_of(children: list):
+    if len(children) % 2:
+        raise WireValueError("odd number of keys and values")
+    return zip(children[::2], children[1::2], strict=True)
+
+
+def _names(names, what: str) -> tuple:
+    if type(names) is not list or len(names) > MAX_MEMBERS or not all(
+            type(n) is str and n.isidentifier() and not keyword.iskeyword(n)
+            and not n.startswith("_") for n in names) or len(set(names)) != len(names):
+        raise WireValueError(f"bad {what} names")
+    return tuple(names)
+
+
+def _type_name(name) -> str:
+    if type(name) is not str or not name.isidentifier() or keyword.iskeyword(name):
+        raise WireValueError("bad class name")
+    return name
+
+
+def _cached(key, origin, make):
+    cls = _classes.get(key)
+    if cls is None:
+        if len(_classes) >= MAX_MEMBERS:
+            raise WireValueError("too many distinct classes")
+        cls = _classes[key] = make()
+        cls._wire_origin = origin  # what this class stands for when its values go back
+    return cls
+
+
+def _ref(cls):
+    """A hashable key for a class reference that is not a local class (a handle or None)."""
+    if cls is None:
+        return None
+    index = getattr(type(cls), "_wire_index", None)
+    if index is None:
+        raise WireValueError("bad class reference")
+    return index(cls)
+
+
+def _namedtuple_class(cls, header):
+    name, fields = _type_name(header[0]), _names(header[1], "field")
+    return _cached(("nt", _ref(cls), name, fields), cls,
+                   lambda: collections.namedtuple(name, fields))
+
+
+def _dataclass_class(cls, header):
+    name, fields, flags = _type_name(header[0]), _names(header[1], "field"), header[2]
+    if type(flags) is not list or len(flags) != 4 or not all(type(f) is bool for f in flags):
+        raise WireValueError("bad dataclass flags")
+    eq, frozen, order, unsafe_hash = flags
+    return _cached(("dc", _ref(cls), name, fields, tuple(flags)), cls,
+                   lambda: dataclasses.make_dataclass(name, fields, eq=eq, frozen=frozen,
+                                                      order=order and eq,
+                                                      unsafe_hash=unsafe_hash))
+
+
+def _enum_class(cls, header, values):
+    kind, name, members = header[0], _type_name(header[1]), _names(header[2], "member")
+    if kind not in _ENUM_KINDS or len(values) != len(members):
+        raise WireValueError("bad enum")
+    key_values = tuple(repr(v) for v in values)
+    return _cached(("e", _ref(cls), kind, name, members, key_values), cls,
+                   lambda: getattr(enum, kind)(name, list(zip(members, values, strict=True))))
