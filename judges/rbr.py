@@ -1,5 +1,6 @@
 """Rule-based rewards (RBR, Mu et al. 2024): propositions graded as probabilities, rules per
-response class, and a linear reward fitted on a small labelled set.
+response class, and a linear reward fitted so that reward model + RBR ranks ideal completions
+first.
 
 * A **proposition** is a yes/no fact about a response ("refuses", "apologizes", "is
   judgmental"). :class:`PropositionGrader` asks a judge model each one and reads ``P(yes)``
@@ -10,10 +11,18 @@ response class, and a linear reward fitted on a small labelled set.
 * **Features** for a response of class ``c``: for each proposition, the probability that it has
   its desired value under ``c`` (0 when ``c`` says nothing about it), plus the probability that
   every rule holds (their product), plus a constant 1.
-* The reward is ``clip(w · f, 0, 1)`` (``"linear"``) or ``sigmoid(w · f)`` (``"logistic"``).
-  Default weights put everything on "every rule holds"; :meth:`RuleBasedReward.fit` fits ``w``
-  by ridge least squares or logistic regression (numpy) on labelled examples. Combine the
-  result with another reward through ``judges.combine.combine``.
+* The RBR value is ``w · f``. Default weights put everything on "every rule holds".
+* **The paper's combination**: the reward for RL is the total ``R_rm + w · f`` of a reward model
+  (``R_rm``, e.g. a helpful-only RM, held fixed) and the RBR value: :meth:`RuleBasedReward.plus`
+  is that judge (:class:`TotalReward`; its score is ``σ(R_rm + w · f)``, which orders responses
+  exactly as the total, kept in ``details["components"]["total"]``).
+* **The paper's fit**: :meth:`RuleBasedReward.fit` takes completions labelled ideal or not per
+  prompt, holds the reward model's scores fixed and fits ``w`` to the ranking hinge loss of the
+  *total* over the pairs (ideal, worse completion of the same prompt)
+  (:func:`judges.rbr_fit.fit_ranking_weights`). Fitting ``w`` alone to pointwise targets, blind
+  to the reward model it is added to, misorders pairs once the two are summed.
+* Used alone as a judge, the RBR's score is ``clip(w · f, 0, 1)`` (``"linear"``) or
+  ``sigmoid(w · f)`` (``"logistic"``), ``details["rbr_value"]`` the value ``w · f``.
 
 A grader failure (the judge backend is down) is a failing verdict with the reason
 (``raise_on_error=True`` raises); the response is framed for the grader the way every LLM judge
@@ -29,9 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from judges.rbr_fit import RankingFit, fit_ranking_weights
 from judges.verdict import Verdict
 
-__all__ = ["Proposition", "PropositionGrader", "RuleBasedReward"]
+__all__ = ["Proposition", "PropositionGrader", "RuleBasedReward", "TotalReward"]
+
+JudgeFn = Callable[[str, Mapping[str, Any]], Verdict]
 
 Grader = Callable[[str, Mapping[str, Any]], Mapping[str, float]]
 
@@ -123,29 +135,40 @@ class RuleBasedReward:
             return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
         return min(1.0, max(0.0, z))
 
-    def fit_features(self, x: np.ndarray, y: np.ndarray, l2: float = 1e-3,
-                     steps: int = 2000, lr: float = 0.5) -> np.ndarray:
-        """Fit the weights to targets ``y`` in ``[0, 1]``: ridge least squares for ``linear``,
-        logistic regression by gradient descent for ``logistic``. Returns the weights."""
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        if x.ndim != 2 or x.shape != (len(y), len(self.feature_names)):
-            raise ValueError(f"x must be (n, {len(self.feature_names)}) with n = len(y)")
-        if self.link == "linear":
-            reg = l2 * np.eye(x.shape[1])
-            self.weights = np.linalg.solve(x.T @ x + reg, x.T @ y)
+    def fit(self, examples: Sequence[tuple[str, Mapping[str, Any], bool]],
+            reward_model: JudgeFn | Sequence[float], group_key: str = "prompt",
+            **kwargs: Any) -> RankingFit:
+        """Fit the weights as the paper does: ``examples`` are ``(response, task, ideal)``
+        completions, grouped by prompt (``task[group_key]``); ``reward_model`` is the judge
+        whose score the RBR is added to (or its scores, one per example), held fixed. The
+        weights minimise the hinge loss of ``R_rm + w · f`` over the pairs (ideal, worse
+        completion of the same prompt); ``kwargs`` go to
+        :func:`judges.rbr_fit.fit_ranking_weights` (``margin``, ``l2``, ``steps``, ``lr``).
+        Returns the fit (weights, loss, per-pair gaps)."""
+        if callable(reward_model):
+            verdicts = [reward_model(r, t) for r, t, _ in examples]
+            faults = [i for i, v in enumerate(verdicts) if v.details.get("unscored")]
+            if faults:
+                raise ValueError(f"the reward model could not score examples {faults[:5]}; "
+                                 f"a fit on faults would be a fit on made-up scores")
+            rm_scores = [v.score for v in verdicts]
         else:
-            w = np.zeros(x.shape[1])
-            for _ in range(steps):
-                p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -60, 60)))
-                w -= lr * (x.T @ (p - y) / len(y) + l2 * w)
-            self.weights = w
-        return self.weights
+            rm_scores = [float(s) for s in reward_model]
+        if len(rm_scores) != len(examples):
+            raise ValueError("need one reward-model score per example")
+        missing = [i for i, (_, t, _) in enumerate(examples) if group_key not in t]
+        if missing:
+            raise ValueError(f"examples {missing[:5]} have no {group_key!r} to group them by")
+        x = np.stack([self.features(self.grader(r, t), t[self.class_key])
+                      for r, t, _ in examples])
+        result = fit_ranking_weights(x, rm_scores, [str(t[group_key]) for _, t, _ in examples],
+                                     [bool(good) for _, _, good in examples], **kwargs)
+        self.weights = result.weights
+        return result
 
-    def fit(self, examples: Sequence[tuple[str, Mapping[str, Any], float]], **kwargs: Any
-            ) -> np.ndarray:
-        """Grade ``(response, task, target)`` examples and fit the weights on them."""
-        x = np.stack([self.features(self.grader(r, t), t[self.class_key]) for r, t, _ in examples])
-        return self.fit_features(x, np.array([y for _, _, y in examples], float), **kwargs)
+    def plus(self, reward_model: JudgeFn, name: str = "total") -> TotalReward:
+        """The paper's reward for RL: ``reward_model`` + this RBR (see :class:`TotalReward`)."""
+        return TotalReward(reward_model, self, name=name)
 
     def __call__(self, response: str, task: Mapping[str, Any]) -> Verdict:
         cls = task.get(self.class_key)
@@ -164,4 +187,39 @@ class RuleBasedReward:
         return Verdict(score, score >= self.pass_threshold, f"RBR reward {score:.3f} for {cls}",
                        {"propositions": probs,
                         "features": dict(zip(self.feature_names, f.tolist(), strict=True)),
+                        "rbr_value": float(np.dot(self.weights, f)),
                         "components": {self.name: score}})
+
+
+class TotalReward:
+    """``R_tot = R_rm + w · f``: a reward model's score plus a rule-based reward's value (Mu et
+    al. 2024). The score is ``σ(R_tot)`` (strictly increasing, so it ranks as the total does;
+    ``details["components"]`` has ``rm``, ``rbr`` (``w · f``) and ``total``). Only the reward
+    model's score is read, never its ``passed``. A judge that could not judge (the reward
+    model's or the grader's ``details["unscored"]``) makes the total unscored (a fault: score
+    0, not passed); an RBR that refuses the task (unknown response class) fails it with the
+    reason. ``passed``: ``score >= pass_threshold`` (``R_tot >= 0`` by default).
+    """
+
+    def __init__(self, reward_model: JudgeFn, rbr: RuleBasedReward, name: str = "total",
+                 pass_threshold: float = 0.5) -> None:
+        self.reward_model, self.rbr = reward_model, rbr
+        self.name, self.pass_threshold = name, pass_threshold
+
+    def __call__(self, response: str, task: Mapping[str, Any]) -> Verdict:
+        rm, rbr = self.reward_model(response, task), self.rbr(response, task)
+        parts = {"rm": rm.to_dict(), "rbr": rbr.to_dict()}
+        faults = [n for n, v in (("rm", rm), ("rbr", rbr)) if v.details.get("unscored")]
+        if faults:
+            reasons = "; ".join(f"{n}: {parts[n]['reason']}" for n in faults)
+            return Verdict(0.0, False, f"not scored ({reasons})",
+                           {"unscored": True, "faults": faults, "parts": parts})
+        if "rbr_value" not in rbr.details:
+            return Verdict(0.0, False, f"rbr: {rbr.reason}", {"parts": parts})
+        value = float(rbr.details["rbr_value"])
+        total = rm.score + value
+        score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, total))))
+        return Verdict(score, score >= self.pass_threshold,
+                       f"total reward {total:.3f} = rm {rm.score:.3f} + rbr {value:.3f}",
+                       {"components": {"rm": rm.score, "rbr": value, "total": total},
+                        "parts": parts})
