@@ -9,6 +9,12 @@ Subclasses implement three hooks:
 * ``initial_messages(task) -> list[dict]`` — the prompt the policy sees at ``reset``;
 * ``respond(reply) -> Turn`` — score the reply and say what the environment answers.
 
+Each environment declares ``public_fields``: the task fields the policy may see (what the prompt
+is built from). Every other field (answers, solutions, tests, references, hidden state) is
+private: :meth:`LLMEnv.public_task` is the only view of a task that may leave the judging
+process (``rlenvs serve-env``, adapters' policy-facing outputs). In-process, ``info["task"]``
+keeps the whole task: the trainer and the judges live there.
+
 ``LLMEnv`` does the rest: seeding, ``options={"task": ...}``, type checks, turn limits, the reward
 schedule, the ``info`` contract (``verdict``, ``reward_components``, ``step_rewards``,
 ``tool_calls``, ``state_key``) and ``clone()``.
@@ -85,6 +91,10 @@ class LLMEnv(gym.Env[list, str]):
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    #: task fields the policy may see (an allow-list); every other field is private
+    public_fields: tuple[str, ...] = ()
+    #: ``info`` keys of this env that may cross a wire, beyond the ones every env shares
+    public_info_keys: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -120,8 +130,20 @@ class LLMEnv(gym.Env[list, str]):
         return dict(task)
 
     def initial_messages(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        """The prompt for ``task`` (without the system prompt, which the base adds)."""
+        """The prompt for ``task`` (without the system prompt, which the base adds); built from
+        the task's public fields only (:meth:`public_task`)."""
         raise NotImplementedError
+
+    def public_task(self, task: dict[str, Any]) -> dict[str, Any]:
+        """The part of ``task`` the policy may see: its ``public_fields`` (an allow-list).
+
+        An environment that wraps another (``self.inner``, e.g. a tool or multi-attempt
+        wrapper) and declares no fields of its own shares the wrapped environment's view.
+        """
+        inner = getattr(self, "inner", None)
+        if not self.public_fields and isinstance(inner, LLMEnv):
+            return inner.public_task(task)
+        return {k: copy.deepcopy(task[k]) for k in self.public_fields if k in task}
 
     def respond(self, reply: str) -> Turn:
         """Score ``reply`` in the current episode and say what happens next."""

@@ -1,8 +1,13 @@
-"""``TaskEnv``: a single- or multi-attempt environment = task source + prompt + judge."""
+"""``TaskEnv``: a single- or multi-attempt environment = task source + prompt + judge.
+
+The prompt function sees only the task's public fields (``public_fields``), so a prompt cannot
+show the policy a private field (answer, tests, reference) by construction. A ``TaskEnv`` that
+declares no public fields derives them per task: the fields its prompt function reads.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,6 +29,8 @@ class TaskEnv(LLMEnv):
         prompt: ``task -> user message text``.
         judge: ``(reply, task) -> Verdict``.
         required_keys: keys a task pinned through ``options={"task": ...}`` must have.
+        public_fields: the task fields the policy may see (the prompt is built from them
+            only); default: the class's ``public_fields``, else the fields ``prompt`` reads.
         **kwargs: ``LLMEnv`` options (reward schedule, system prompt, ...).
     """
 
@@ -33,6 +40,7 @@ class TaskEnv(LLMEnv):
         prompt: Callable[[dict[str, Any]], str],
         judge: JudgeFn,
         required_keys: tuple[str, ...] = (),
+        public_fields: tuple[str, ...] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -40,6 +48,8 @@ class TaskEnv(LLMEnv):
         self.prompt = prompt
         self.judge = judge
         self.required_keys = required_keys
+        if public_fields is not None:
+            self.public_fields = tuple(public_fields)
 
     def sample_task(self, rng: np.random.Generator) -> dict[str, Any]:
         return self.source.sample(rng)
@@ -54,8 +64,15 @@ class TaskEnv(LLMEnv):
             )
         return task
 
+    def public_task(self, task: dict[str, Any]) -> dict[str, Any]:
+        if self.public_fields:
+            return super().public_task(task)
+        reads = _Reads(task)
+        self.prompt(reads)  # type: ignore[arg-type]
+        return {k: task[k] for k in task if k in reads.seen}
+
     def initial_messages(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"role": "user", "content": self.prompt(task)}]
+        return [{"role": "user", "content": self.prompt(self.public_task(task))}]
 
     def respond(self, reply: str) -> Turn:
         verdict = self.judge(reply, self.task)
@@ -65,3 +82,21 @@ class TaskEnv(LLMEnv):
             terminated=True,
             reward_components=dict(components) if components else {"score": verdict.score},
         )
+
+
+class _Reads(Mapping[str, Any]):
+    """A read-only task that records which fields are read (iterating it reads them all)."""
+
+    def __init__(self, task: Mapping[str, Any]) -> None:
+        self._task, self.seen = task, set[str]()
+
+    def __getitem__(self, key: str) -> Any:
+        self.seen.add(key)
+        return self._task[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self.seen.update(self._task)
+        return iter(self._task)
+
+    def __len__(self) -> int:
+        return len(self._task)

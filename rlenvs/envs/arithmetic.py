@@ -122,6 +122,7 @@ class ArithmeticEnv(TaskEnv):
         format_credit: score given to a wrong but boxed answer (for the ``"dense"`` schedule).
         **kwargs: ``LLMEnv`` options (``reward="binary"|"dense"``, ``system_prompt``, ...).
     """
+    public_fields = ("id", "question", "level")  # the rest is private (issue 26)
 
     def __init__(
         self,

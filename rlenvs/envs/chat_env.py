@@ -124,6 +124,7 @@ class ChatEnv(TaskEnv):
         judge / judge_model / judge_kwargs / guard: see the module docstring.
         **kwargs: ``LLMEnv`` options (``reward``, ``system_prompt``, ...).
     """
+    public_fields = ("id", "task_type", "prompt")  # the rest is private (issue 26)
 
     def __init__(self, path: str | Path | None = None, dataset: Any = None,
                  prompt_key: str = "prompt", judge: Any = "rules",

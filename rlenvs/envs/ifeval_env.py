@@ -74,6 +74,8 @@ def _make_judge(loose: bool, thinking: bool, require_answer: bool = False):
 
 
 class _InstructionEnv(TaskEnv):
+    public_fields = ("id", "key", "prompt", "base_task", "instruction_id_list", "kwargs")
+
     def __init__(self, source: Any, loose: bool, strip_think: bool, require_answer: bool = False,
                  **kwargs: Any) -> None:
         super().__init__(

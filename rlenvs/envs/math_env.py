@@ -88,6 +88,7 @@ class MathEnv(TaskEnv):
         level: 1 (easy) .. 3 (hard); change it between episodes with ``set_level``.
         lenient / format_credit / numeric_closeness: answer extraction and partial credit.
     """
+    public_fields = ("id", "question", "source", "level")  # the rest is private (issue 26)
 
     def __init__(
         self,
@@ -142,6 +143,7 @@ def _source(path: Any, dataset: Any, default: str, convert: Any, required: tuple
 
 class GSM8KEnv(TaskEnv):
     """Grade-school word problems in GSM8K format (``question`` / ``answer`` with ``####``)."""
+    public_fields = ("id", "question")  # the rest is private (issue 26)
 
     def __init__(self, path: str | None = None, dataset: Any = None, lenient: bool = True,
                  format_credit: float = 0.0, numeric_closeness: float = 0.0, **kwargs: Any):
@@ -156,6 +158,7 @@ class GSM8KEnv(TaskEnv):
 
 class MATHEnv(TaskEnv):
     """Competition problems in MATH format (``problem`` / ``solution`` with ``\\boxed{}``)."""
+    public_fields = ("id", "question", "problem", "level", "type")  # the rest is private (issue 26)
 
     def __init__(self, path: str | None = None, dataset: Any = None, lenient: bool = False,
                  format_credit: float = 0.0, numeric_closeness: float = 0.0, **kwargs: Any):

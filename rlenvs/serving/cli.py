@@ -42,7 +42,10 @@ def serve_env(args: argparse.Namespace) -> int:
     per_env = {i: {**shared, **kwargs.get(i, {})} for i in args.env_ids}
     server = EnvServer(args.env_ids, env_kwargs=per_env, max_sessions=args.max_sessions,
                        idle_timeout_s=args.idle_timeout_s or None,
-                       call_timeout_s=args.call_timeout_s)
+                       call_timeout_s=args.call_timeout_s,
+                       allow_client_tasks=args.allow_client_tasks,
+                       reveal_private=args.reveal_private,
+                       max_message_bytes=args.max_message_bytes)
     print(f"serving {', '.join(server.env_ids)} on http://{args.host}:{args.port} "
           f"(WebSocket /<env id>/ws; first env also at /ws)", flush=True)
     server.run(host=args.host, port=args.port, log_level=args.log_level)
@@ -65,6 +68,14 @@ def add_serve_env_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="close sessions idle this long (0: never)")
     p.add_argument("--call-timeout-s", type=float, default=60.0,
                    help="deadline of each reset/step/fork call")
+    p.add_argument("--allow-client-tasks", action="store_true",
+                   help="accept tasks chosen by the client (reset 'task'); off by default: a "
+                        "client that picks the task picks its answer")
+    p.add_argument("--reveal-private", action="store_true",
+                   help="send tasks' private fields (answers, tests...), whole info and "
+                        "verdict details to clients; for trusted evaluation clients only")
+    p.add_argument("--max-message-bytes", type=int, default=1 << 20,
+                   help="largest WebSocket frame / HTTP body accepted (default 1 MiB)")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="[ENV-ID:]KEY=VALUE",
                    help="keyword argument for the environments (JSON value), repeatable")
     p.add_argument("--import", dest="imports", action="append", default=[],

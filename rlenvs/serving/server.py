@@ -11,6 +11,13 @@ Several environments per server; each is served under its id and the first one a
 So OpenEnv's ``GenericEnvClient(base_url="http://HOST:PORT/rlenvs/ToolMath-v0")`` and
 ``rlenvs.make("http://HOST:PORT/rlenvs/ToolMath-v0")`` both work.
 
+What leaves the server is the public view of each episode (:mod:`rlenvs.serving.public`): no
+task's private field (answer, solution, tests, reference) is ever sent unless the server is
+started with ``reveal_private=True``. A client may not choose the task (``options.task``)
+unless the server is started with ``allow_client_tasks=True``: a client that picks its own
+task and answer would collect a reward for nothing. Frames and request bodies are bounded by
+``max_message_bytes``; sessions by ``max_sessions`` and ``idle_timeout_s``.
+
 >>> server = EnvServer(["rlenvs/Arithmetic-v0", "rlenvs/ToolMath-v0"], max_sessions=32)
 >>> server.run(host="127.0.0.1", port=8000)          # blocking; or: with server.background(): ...
 """
@@ -38,6 +45,7 @@ from rlenvs.serving.protocol import (
     step_payload,
     to_jsonable,
 )
+from rlenvs.serving.public import PublicView
 from rlenvs.serving.sessions import (
     CapacityError,
     DeadlineExceeded,
@@ -53,7 +61,18 @@ class RequestError(ValueError):
     """A request the server refuses (bad fields); becomes a ``VALIDATION_ERROR`` frame."""
 
 
-def _reset_call(data: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+class _TooLarge(RequestError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request larger than the server's limit of {limit} bytes")
+
+
+CLIENT_TASKS_OFF = ("this server does not take client-chosen tasks (reset 'task' / "
+                    "options['task']): it draws its own (send a 'seed' to pick one "
+                    "reproducibly); start it with --allow-client-tasks to allow them")
+
+
+def _reset_call(data: dict[str, Any], allow_client_tasks: bool = False,
+                ) -> tuple[dict[str, Any], str | None]:
     unknown = set(data) - RESET_KEYS
     if unknown:
         raise RequestError(f"unknown reset field(s) {sorted(unknown)}; allowed: "
@@ -66,6 +85,8 @@ def _reset_call(data: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     options = dict(options or {})
     if "task" in data:
         options["task"] = data["task"]
+    if "task" in options and not allow_client_tasks:
+        raise RequestError(CLIENT_TASKS_OFF)
     episode_id = data.get("episode_id")
     if episode_id is not None and not isinstance(episode_id, str):
         raise RequestError("episode_id must be a string")
@@ -91,11 +112,17 @@ class EnvServer:
         max_sessions: live sessions allowed across all envs (more are refused).
         idle_timeout_s: sessions idle this long are closed (``None``: never).
         call_timeout_s: deadline of every environment call (reset, step, fork).
+        allow_client_tasks: accept a task chosen by the client (``options["task"]``); off by
+            default (a client choosing the task chooses its answer).
+        reveal_private: send tasks' private fields, whole ``info`` and verdicts (trusted
+            clients only); off by default.
+        max_message_bytes: the largest WebSocket frame or HTTP request body accepted.
     """
 
     def __init__(self, env_ids: Sequence[str], env_kwargs: dict[str, dict[str, Any]] | None = None,
                  max_sessions: int = 64, idle_timeout_s: float | None = 300.0,
-                 call_timeout_s: float = 60.0) -> None:
+                 call_timeout_s: float = 60.0, allow_client_tasks: bool = False,
+                 reveal_private: bool = False, max_message_bytes: int = 1 << 20) -> None:
         import rlenvs
         from rlenvs.registration import resolve_id
 
@@ -104,6 +131,9 @@ class EnvServer:
         self.env_ids = [resolve_id(i) for i in env_ids]
         self.env_kwargs = {resolve_id(k): v for k, v in (env_kwargs or {}).items()}
         self._make = rlenvs.make
+        self.allow_client_tasks = allow_client_tasks
+        self.view = PublicView(reveal_private=reveal_private)
+        self.max_message_bytes = max_message_bytes
         self.sessions = SessionManager(self._make_env, max_sessions=max_sessions,
                                        idle_timeout_s=idle_timeout_s,
                                        call_timeout_s=call_timeout_s)
@@ -168,10 +198,14 @@ class EnvServer:
     def _http_reset(self, env_id: str) -> Any:
         async def reset(request: Request) -> JSONResponse:
             try:
-                body = await request.json() if await request.body() else {}
-                kwargs, _ = _reset_call(body if isinstance(body, dict) else {})
+                raw = await self._read_body(request)
+                body = json.loads(raw) if raw.strip() else {}
+                kwargs, _ = _reset_call(body if isinstance(body, dict) else {},
+                                        self.allow_client_tasks)
                 session = await self.sessions.open(env_id)
-            except (RequestError, json.JSONDecodeError) as e:
+            except _TooLarge as e:
+                return JSONResponse(error_frame(ErrorCode.VALIDATION_ERROR, str(e))["data"], 413)
+            except (RequestError, ValueError, RecursionError) as e:
                 return JSONResponse(error_frame(ErrorCode.VALIDATION_ERROR, str(e))["data"], 422)
             except CapacityError as e:
                 return JSONResponse(error_frame(ErrorCode.CAPACITY_REACHED, str(e),
@@ -179,12 +213,26 @@ class EnvServer:
             try:
                 obs, info = await self.sessions.call(session, lambda env: env.reset(**kwargs),
                                                      count_step=False)
-                return JSONResponse(step_payload(obs, None, False, False, info))
+                return JSONResponse(step_payload(obs, None, False, False,
+                                                 self.view.info(session.env, info)))
             except Exception as e:  # noqa: BLE001 - reported, never a 500 page
-                return JSONResponse(error_frame(ErrorCode.EXECUTION_ERROR, str(e))["data"], 500)
+                return JSONResponse(error_frame(ErrorCode.EXECUTION_ERROR, self.view.text(
+                    session.env, str(e)))["data"], 500)
             finally:
                 await self.sessions.close(session)
         return reset
+
+    async def _read_body(self, request: Request) -> bytes:
+        """The request body, refused past ``max_message_bytes`` (read no further)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_message_bytes:
+            raise _TooLarge(self.max_message_bytes)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_message_bytes:
+                raise _TooLarge(self.max_message_bytes)
+        return bytes(body)
 
     async def _http_step(self, request: Request) -> JSONResponse:
         return JSONResponse(error_frame(ErrorCode.SESSION_ERROR, "an episode needs a session: "
@@ -228,8 +276,16 @@ class EnvServer:
             session.on_expire = expire
             try:
                 while True:
-                    raw = await websocket.receive_text()
-                    frame = await self._handle(session, raw)
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        break
+                    raw = message.get("text")
+                    if raw is None:
+                        frame = error_frame(ErrorCode.INVALID_JSON, "frames are JSON text, not "
+                                            "binary", session_id=session.id,
+                                            step=session.step_count)
+                    else:
+                        frame = await self._handle(session, raw)
                     if frame is None:  # close
                         break
                     await send(frame)
@@ -246,9 +302,12 @@ class EnvServer:
 
     async def _handle(self, session: Session, raw: str) -> dict[str, Any] | None:
         where = {"session_id": session.id, "step": session.step_count}
+        if len(raw) > self.max_message_bytes:  # uvicorn bounds frames too; this covers others
+            return error_frame(ErrorCode.VALIDATION_ERROR, f"frame larger than the server's "
+                               f"limit of {self.max_message_bytes} bytes", **where)
         try:
             message = json.loads(raw)
-        except json.JSONDecodeError as e:
+        except (ValueError, RecursionError) as e:  # malformed, or nested past the parser
             return error_frame(ErrorCode.INVALID_JSON, f"Invalid JSON: {e}", **where)
         if not isinstance(message, dict):
             return error_frame(ErrorCode.INVALID_JSON, "a frame must be a JSON object", **where)
@@ -257,20 +316,21 @@ class EnvServer:
             if kind == "reset":
                 if not isinstance(data, dict):
                     raise RequestError("reset data must be an object")
-                kwargs, episode_id = _reset_call(data)
+                kwargs, episode_id = _reset_call(data, self.allow_client_tasks)
                 obs, info = await self.sessions.call(
                     session, lambda env: env.reset(**kwargs), count_step=False)
                 session.step_count, session.episode_id = 0, episode_id
                 return {"type": "observation", "data": step_payload(
-                    obs, None, False, False, info, session_id=session.id, step=0)}
+                    obs, None, False, False, self.view.info(session.env, info),
+                    session_id=session.id, step=0)}
             if kind == "step":
                 text = _action_text(data)
                 deadline = self.sessions.deadline(data.get("timeout_s"))
                 obs, reward, terminated, truncated, info = await self.sessions.call(
                     session, lambda env: env.step(text), timeout_s=deadline)
                 return {"type": "observation", "data": step_payload(
-                    obs, reward, terminated, truncated, info, session_id=session.id,
-                    step=session.step_count)}
+                    obs, reward, terminated, truncated, self.view.info(session.env, info),
+                    session_id=session.id, step=session.step_count)}
             if kind == "state":
                 return {"type": "state", "data": self._state(session)}
             if kind == "fork":
@@ -290,8 +350,9 @@ class EnvServer:
         except UnknownSession as e:
             return error_frame(ErrorCode.SESSION_EXPIRED, str(e), **where)
         except Exception as e:  # noqa: BLE001 - an env error is reported, the session lives on
-            return error_frame(ErrorCode.EXECUTION_ERROR, f"{type(e).__name__}: {e}",
-                               error_type=type(e).__name__, **where)
+            text = self.view.text(session.env, f"{type(e).__name__}: {e}")
+            return error_frame(ErrorCode.EXECUTION_ERROR, text, error_type=type(e).__name__,
+                               **where)
 
     def _state(self, session: Session) -> dict[str, Any]:
         env = session.env.unwrapped
@@ -299,7 +360,8 @@ class EnvServer:
         return to_jsonable({
             "episode_id": session.episode_id, "step_count": session.step_count,
             "session_id": session.id, "env_id": session.env_id,
-            "task": getattr(episode, "task", None), "done": getattr(episode, "done", None),
+            "task": self.view.task(session.env, getattr(episode, "task", None)),
+            "done": getattr(episode, "done", None),
         })
 
     # ------------------------------------------------------------------ running
@@ -308,7 +370,7 @@ class EnvServer:
         import uvicorn
 
         uvicorn.run(self.app, host=host, port=port, log_level=log_level, ws_ping_interval=20,
-                    ws_ping_timeout=20)
+                    ws_ping_timeout=20, ws_max_size=self.max_message_bytes)
 
     @contextlib.contextmanager
     def background(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
@@ -318,7 +380,7 @@ class EnvServer:
         import uvicorn
 
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning",
-                                lifespan="on")
+                                lifespan="on", ws_max_size=self.max_message_bytes)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="rlenvs-env-server", daemon=True)
         thread.start()

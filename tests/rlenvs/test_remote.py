@@ -53,7 +53,9 @@ def test_load_concurrent_sessions_have_zero_errors():
                     t0 = time.perf_counter()
                     _, info = env.reset(seed=1000 * k + e)
                     t1 = time.perf_counter()
-                    _, reward, done, _, _ = env.step(f"\\boxed{{{info['task']['answer']}}}")
+                    # the answer stays on the server: the client computes it (+ - * integers)
+                    gold = eval(info["task"]["question"])  # noqa: S307 - our own arithmetic
+                    _, reward, done, _, _ = env.step(f"\\boxed{{{gold}}}")
                     t2 = time.perf_counter()
                     assert done and reward == 1.0
                     with lock:
@@ -115,7 +117,8 @@ def test_vector_env_and_evaluate_run_on_a_remote_env():
         vec = TextVectorEnv(register_remote(f"{url}/rlenvs/Arithmetic-v0"), num_envs=2)
         try:
             obs, infos = vec.reset(seed=0)
-            answers = [f"\\boxed{{{i['task']['answer']}}}" for i in infos]
+            answers = [f"\\boxed{{{eval(i['task']['question'])}}}"  # noqa: S307 - ours
+                       for i in infos]
             _, rewards, terminated, _, _ = vec.step(answers)
             assert list(rewards) == [1.0, 1.0] and all(terminated)
         finally:

@@ -21,8 +21,10 @@ CALL = '<tool_call>{"name": "python", "arguments": {"code": "print(4161 * 32)"}}
 
 @pytest.fixture(scope="module")
 def base():
+    # these tests pin their own tasks: a server that allows client tasks (off by default,
+    # tests/redteam/test_wire_private.py)
     server = EnvServer(["rlenvs/Arithmetic-v0", "rlenvs/ToolMath-v0"], max_sessions=8,
-                       idle_timeout_s=60)
+                       idle_timeout_s=60, allow_client_tasks=True)
     with server.background() as url:
         yield url
 
@@ -62,11 +64,16 @@ def test_remote_env_passes_check_env_and_matches_the_local_env(base):
     local = rlenvs.make("rlenvs/Arithmetic-v0")
     obs_r, info_r = remote.reset(seed=5)
     obs_l, info_l = local.reset(seed=5)
-    assert obs_r == obs_l and info_r["task"] == info_l["task"]
+    # the wire carries the task's public view only (its answer stays on the server)
+    assert obs_r == obs_l and info_r["task"] == local.unwrapped.public_task(info_l["task"])
+    assert "answer" not in info_r["task"] and "answer" in info_l["task"]
     reply = f"\\boxed{{{info_l['task']['answer']}}}"
     got_r, got_l = remote.step(reply), local.step(reply)
     assert got_r[:4] == got_l[:4]
-    assert got_r[4]["verdict"] == got_l[4]["verdict"]  # a judges.Verdict again
+    verdict_r, verdict_l = got_r[4]["verdict"], got_l[4]["verdict"]  # a judges.Verdict again
+    assert isinstance(verdict_r, type(verdict_l))
+    assert (verdict_r.score, verdict_r.passed, verdict_r.reason) == (
+        verdict_l.score, verdict_l.passed, verdict_l.reason)
     with pytest.raises(RemoteEnvError, match=r"EXECUTION_ERROR.*step 2.*EpisodeEndedError"):
         remote.step("more")
     remote.close()
