@@ -10,6 +10,11 @@ The dataset has TRL's conversational ``prompt`` column (the environment's reset 
 and a ``task`` column (the task as JSON). The reward function pins each completion's task with
 ``reset(options={"task": ...})`` and returns the environment's reward for the completion, so
 the environment's judges and reward schedule decide, exactly as in rlenvs' own trainers.
+
+Only the ``prompt`` column reaches the policy, and it is built from the task's public fields
+(``env.public_task``). The ``task`` column holds the whole task, answer included: TRL hands
+dataset columns other than the prompt to reward functions only (judge side, in-process), and
+the reward function needs the reference to judge.
 """
 
 from __future__ import annotations

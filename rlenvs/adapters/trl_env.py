@@ -17,7 +17,9 @@ environment's tools and each call is **stepped through the rlenvs environment** 
 parser, argument validation, sandbox, per-episode budgets and tool state as in rlenvs' own
 rollouts); the result is the tool message the environment produced. The final answer is the
 model's last message, scored by :func:`rlenvs.adapters.env_reward_func` (which never re-runs
-tools). ``tool_log`` on each instance records the calls of its current episode.
+tools). ``tool_log`` on each instance records the calls of its current episode. What goes back
+to the model is the tool messages the environment wrote (never ``info`` or the task), and
+``reset`` returns nothing, so no private field of the row's task reaches the model.
 
 TRL needs a chat template that renders tool calls and tool results, and a response parser for
 the model's tool calls. A ChatML model whose own template lacks tools (SmolLM2) gets both from

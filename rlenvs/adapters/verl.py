@@ -10,6 +10,11 @@
   ``start_interaction`` / ``generate_response`` / ``calculate_score`` /
   ``finalize_interaction``), driving any multi-turn rlenvs env (tool envs, unary feedback).
   It does not import verl; subclass-free duck typing keeps verl optional.
+
+What reaches the policy is the prompt (``verl_rows``' ``prompt``: the task's public fields only)
+and the interaction's feedback text; the verdict's reason an interaction returns is withheld
+when it names a private value (:mod:`rlenvs.serving.public`). ``reward_model.ground_truth`` and
+``extra_info`` hold the whole task: verl hands them to the reward function only (judge side).
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import uuid
 from typing import Any
 
 from rlenvs.adapters.final_answer import score_final_answer
+from rlenvs.serving.public import PublicView
 
 __all__ = ["compute_score", "verl_rows", "EnvInteraction"]
 
 _ENVS: dict[tuple[str, str], Any] = {}
+_PUBLIC = PublicView()
 
 
 def _env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Any:
@@ -127,7 +134,8 @@ class EnvInteraction:
         feedback = "" if state["done"] else "\n".join(
             m["content"] for m in obs[seen:] if m["role"] != "assistant")
         return state["done"], feedback, float(reward), {
-            "reason": info["verdict"].reason, "passed": info["verdict"].passed,
+            "reason": _PUBLIC.text(state["env"], info["verdict"].reason),
+            "passed": info["verdict"].passed,
             "reward_components": info["reward_components"],
         }
 

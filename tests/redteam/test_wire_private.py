@@ -234,3 +234,60 @@ def test_remote_env_and_openenv_client_see_the_refusal(base):
     with GenericEnvClient(base_url=f"{base}/rlenvs/Arithmetic-v0").sync() as client:
         with pytest.raises(RuntimeError, match="allow-client-tasks"):
             client.reset(task={"question": "1 + 1", "answer": "7"})
+
+
+# ------------------------------------------------------------------ adapters: what reaches a policy
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_trl_and_verl_prompts_hold_no_private_value(env_id):
+    from rlenvs.adapters import env_dataset, verl_rows
+
+    local = rlenvs.make(env_id)
+    data = env_dataset(env_id, n=len(SEEDS), seed=SEEDS[0])
+    rows = verl_rows(env_id, n=len(SEEDS), seed=SEEDS[0])
+    # the judge-side columns are named; a new column must be placed on one side or the other
+    assert set(data.column_names) == {"prompt", "task", "seed"}
+    assert set(rows[0]) == {"data_source", "prompt", "ability", "reward_model", "extra_info"}
+    for i, seed in enumerate(SEEDS):
+        secrets = secrets_of(local, local.reset(seed=seed)[1]["task"])
+        assert leaked(data[i]["prompt"], secrets) == [] and leaked(rows[i]["prompt"], secrets) == []
+
+
+@pytest.mark.parametrize("env_id", ["rlenvs/ToolMath-v0", "rlenvs/SearchQA-v0"])
+def test_trl_environment_factory_tool_results_hold_no_private_value(env_id):
+    from rlenvs.adapters import env_dataset, environment_factory
+
+    cls = environment_factory(env_id)
+    local = rlenvs.make(env_id)
+    data = env_dataset(env_id, n=len(SEEDS), seed=SEEDS[0])
+    for i, seed in enumerate(SEEDS):
+        secrets = secrets_of(local, local.reset(seed=seed)[1]["task"])
+        instance = cls()
+        assert instance.reset(**data[i]) is None  # TRL would append a returned text to the prompt
+        tool = next(n for n in vars(cls) if not n.startswith("_") and callable(vars(cls)[n]))
+        outputs = [getattr(instance, tool)(wrong="argument")]
+        if env_id == "rlenvs/ToolMath-v0":
+            outputs.append(instance.calculator(expression="2 + 3"))
+        outputs += [getattr(instance, tool)(wrong="again") for _ in range(20)]  # budget runs out
+        assert leaked(outputs, secrets) == [], outputs
+
+
+@pytest.mark.parametrize("env_id", ["rlenvs/ArithmeticFeedback-v0", "rlenvs/ToolMath-v0"])
+def test_verl_interaction_outputs_hold_no_private_value(env_id):
+    import asyncio
+
+    from rlenvs.adapters import EnvInteraction
+
+    local = rlenvs.make(env_id)
+    interaction = EnvInteraction({"env_id": env_id})
+    for seed in SEEDS:
+        secrets = secrets_of(local, local.reset(seed=seed)[1]["task"])
+        instance = asyncio.run(interaction.start_interaction(seed=seed))
+        outputs = []
+        for probe in PROBES[:3]:
+            out = asyncio.run(interaction.generate_response(
+                instance, [{"role": "assistant", "content": probe}]))
+            outputs.append(out)
+            if out[0]:
+                break
+        assert leaked(list(outputs), secrets) == [], outputs
