@@ -85,6 +85,17 @@ def _flush() -> None:
             pass
 
 
+class _Exit:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Use {self.name}() to exit"
+
+    def __call__(self, code=None):
+        raise SystemExit(code)
+
+
 class _Objects:
     """Objects that stay in this process; the driver refers to them by index (one index per
     object, so a class always has the same one)."""
@@ -136,6 +147,9 @@ def serve(call_fd: int, reply_fd: int) -> None:
     linecache.cache["<program>"] = (len(source), None, source.splitlines(True), "<program>")
     solution = types.ModuleType("solution")
     solution.__dict__["__builtins__"] = builtins
+    for name in ("exit", "quit"):  # as ``site`` defines them (the sandbox runs without it)
+        if not hasattr(builtins, name):
+            setattr(builtins, name, _Exit(name))
     sys.modules["solution"] = sys.modules["__main__"] = solution
     g = solution.__dict__
     objects = _objects = _Objects()
