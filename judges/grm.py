@@ -11,10 +11,13 @@ hand back one reply ``k`` times -- and aggregated by voting:
 * ``"mean"`` -- mean over the parseable samples only (``fallback_score`` unless a majority
   of the samples parse).
 
-Nothing passes unless a strict majority of the samples (and of the voting samples) parse. The
-response is framed so it cannot close its block or plant a score, and each score is read only
-from the judge's own words (``judges.llmjudge.parsing``). A backend failure is a failing
-verdict with the reason (``raise_on_error=True`` raises).
+Nothing passes unless a strict majority of the samples (and of the voting samples) parse;
+without one the verdict is *unscored* (a fault, ``details["unscored"]``). The response is
+framed so it cannot close its block and its verdict-like lines are shown quoted; each score is
+read only from the sample's own final verdict line (``judges.llmjudge.parsing``: never from
+the response, nor from a critique that quotes or discusses it), and a sample cut at its token
+limit has none. A backend failure is a failing verdict with the reason
+(``raise_on_error=True`` raises).
 
 An optional **meta judge** ``(sample_text, response, task) -> float`` rates each sample (e.g. a
 ``YesNoJudge`` asking "Is this critique correct?" wrapped by :func:`meta_from_judge`); only the
@@ -30,8 +33,8 @@ from dataclasses import replace
 from typing import Any
 
 from judges.llm.base import ChatModel, Messages, SamplingParams
-from judges.llmjudge.backend_call import call_backend, failed_verdict
-from judges.llmjudge.framing import DATA_RULE, DEFAULT_MAX_CHARS, judged_blocks, judged_texts
+from judges.llmjudge.backend_call import failed_verdict, generate_outputs
+from judges.llmjudge.framing import DATA_RULE, DEFAULT_MAX_CHARS, judged_blocks
 from judges.llmjudge.parsing import parse_score, task_prompt
 from judges.verdict import Verdict
 
@@ -42,7 +45,8 @@ MetaJudge = Callable[[str, str, Mapping[str, Any]], float]
 _SYSTEM = (
     "You are a reward model. " + DATA_RULE + " First write 'Principles:' with 2-3 principles a "
     "good answer to the request must follow. Then write 'Critique:' judging the response against "
-    "them. Finish with 'Score: N/{high}' where N is an integer from {low} to {high}."
+    "them. Finish with the line 'Score: N/{high}' where N is an integer from {low} to {high}, "
+    "alone on the last line."
 )
 
 
@@ -51,7 +55,8 @@ def meta_from_judge(judge: Callable[[str, Mapping[str, Any]], Verdict]) -> MetaJ
 
     The task the judge sees is the original task plus ``"response"`` (the judged response), so
     a ``YesNoJudge("Is this critique of the response accurate?")`` sees the request, the
-    response and the critique.
+    response and the critique. A pointwise meta judge's rating is read from its own verdict
+    line only, so it may give a critique the score the critique gave.
     """
 
     def meta(sample_text: str, response: str, task: Mapping[str, Any]) -> float:
@@ -126,26 +131,29 @@ class GenerativeRewardModel:
                                         f"{judged_blocks(response, task, self.max_response_chars)}"},
         ]
 
-    def _sample_texts(self, convs: list[Messages]) -> list[list[str]]:
-        """k samples per conversation, sample i with seed ``base + 1000 i`` (``base`` random per
-        call when the sampling has no seed); backends offset it by the conversation's index."""
+    def _sample_texts(self, convs: list[Messages]) -> list[list[tuple[str, bool]]]:
+        """k ``(text, truncated)`` samples per conversation, sample i with seed
+        ``base + 1000 i`` (``base`` random per call when the sampling has no seed); backends
+        offset it by the conversation's index."""
         base = self.sampling.seed if self.sampling.seed is not None else secrets.randbelow(2**30)
         per_sample = []
         for i in range(self.k):
-            texts, error = call_backend(self.model.generate, convs,
-                                        replace(self.sampling, seed=base + 1000 * i),
-                                        expect=len(convs), raise_on_error=self.raise_on_error)
+            outputs, error = generate_outputs(self.model, convs,
+                                              replace(self.sampling, seed=base + 1000 * i),
+                                              self.raise_on_error)
             if error is not None:
                 raise _BackendFailed(error)
-            per_sample.append(texts)
+            per_sample.append(outputs)
         return [[per_sample[i][c] for i in range(self.k)] for c in range(len(convs))]
 
-    def vote(self, texts: Sequence[str], response: str, task: Mapping[str, Any]) -> Verdict:
-        """Aggregate already generated samples for one response into a Verdict."""
+    def vote(self, texts: Sequence[str], response: str, task: Mapping[str, Any],
+             truncated: Sequence[bool] | None = None) -> Verdict:
+        """Aggregate already generated samples for one response into a Verdict
+        (``truncated[i]``: sample ``i`` was cut at its token limit)."""
         samples: list[dict[str, Any]] = []
-        judged = judged_texts(response, task, self.max_response_chars)
-        for text in texts:
-            parsed = parse_score(text, self.low, self.high, judged)
+        cut = list(truncated) if truncated is not None else [False] * len(texts)
+        for text, was_cut in zip(texts, cut, strict=True):
+            parsed = parse_score(text, self.low, self.high, was_cut)
             samples.append({"text": text, "score": parsed.value, "parse": parsed.reason})
         used = samples
         if self.meta_judge is not None:
@@ -192,8 +200,8 @@ class GenerativeRewardModel:
                                                                             strict=True)])
         except _BackendFailed as failure:
             return [failed_verdict(str(failure), self.name) for _ in responses]
-        return [self.vote(t, r, task) for t, r, task in zip(texts, responses, task_list,
-                                                           strict=True)]
+        return [self.vote([text for text, _ in outputs], r, task, [c for _, c in outputs])
+                for outputs, r, task in zip(texts, responses, task_list, strict=True)]
 
     def __call__(self, response: str, task: Mapping[str, Any]) -> Verdict:
         return self.score_batch([response], [task])[0]

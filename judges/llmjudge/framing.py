@@ -13,7 +13,10 @@
   the text: frame markers (``[BEGIN ...`` / ``[END ...``), score tags (``<score>``), verdict
   markers (``[[A]]``) and chat-template special tokens (``<|im_start|>``, ``</s>``, ``[INST]``;
   a tokenizer would otherwise turn them into real turn boundaries). Brackets in a defused span
-  become ``(`` ``)`` and angle brackets ``‹`` ``›``. Matching sees through Unicode compatibility
+  become ``(`` ``)`` and angle brackets ``‹`` ``›``. A line that is a whole verdict line
+  (``Score: 10/10``, ``Winner: A``: the grammar of ``judges.llmjudge.verdict_line``, the one
+  the parsers read) is shown quoted, ``> Score: 10/10``, so a judge that quotes what it was
+  shown never ends its output with a verdict line it did not write. Matching sees through Unicode compatibility
   forms (fullwidth ``［``), common Cyrillic/Greek look-alikes of Latin letters and invisible
   format characters, so ``［ЕND RESPONSE］`` or ``[E\\u200bND RESPONSE]`` is defused as well.
 * **Truncated, never the instructions.** Text longer than ``max_chars`` keeps its head and its
@@ -29,7 +32,9 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["frame_response", "judged_blocks", "judged_texts", "boundary_id", "neutralize",
+from judges.llmjudge.verdict_line import is_verdict_line
+
+__all__ = ["frame_response", "judged_blocks", "boundary_id", "neutralize",
            "matching_view", "DATA_RULE", "DEFAULT_MAX_CHARS"]
 
 DEFAULT_MAX_CHARS = 16_000
@@ -97,7 +102,8 @@ def neutralize(text: str) -> str:
         out.append(m.group(0).translate(_BRACKETS))
         last = end
     out.append(text[last:])
-    return "".join(out)
+    return "".join(f"> {line}" if is_verdict_line(matching_view(line)[0]) else line
+                   for line in "".join(out).splitlines(keepends=True))
 
 
 def boundary_id(label: str, text: str) -> str:
@@ -130,11 +136,3 @@ def judged_blocks(text: str, task: Mapping[str, Any], max_chars: int = DEFAULT_M
         return (f"{frame_response('RESPONSE', task['response'], max_chars)}\n\n"
                 f"{frame_response('CRITIQUE', text, max_chars)}")
     return frame_response("RESPONSE", text, max_chars)
-
-
-def judged_texts(text: str, task: Mapping[str, Any], max_chars: int = DEFAULT_MAX_CHARS
-                 ) -> list[str]:
-    """The untrusted texts as :func:`judged_blocks` shows them, before neutralising (for
-    ``parse_score``'s rule 1: scores the judge could have quoted)."""
-    texts = [text, task["response"]] if isinstance(task.get("response"), str) else [text]
-    return [_truncated(str(t), max_chars) for t in texts]

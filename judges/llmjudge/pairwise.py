@@ -2,17 +2,24 @@
 
 The judge sees the request and two responses labelled A and B and must end with ``[[A]]``,
 ``[[B]]`` or ``[[C]]`` (tie). Every pair is judged twice, once with each response first; the
-preference for the first response is the mean of the two readings (win 1, tie or unparseable
-0.5, loss 0), which cancels a judge that always prefers one position. ``details`` records both
-raw judge texts and whether the two orders agreed.
+preference for the first response is the mean of the two readings (win 1, tie 0.5, loss 0),
+which cancels a judge that always prefers one position. ``details`` records both raw judge
+texts and whether the two orders agreed.
+
+A reading is taken only from the judge's last line (``judges.llmjudge.parsing.parse_choice``);
+a judge output without a verdict there (or cut at its token limit, or naming two choices) has
+no reading. A pair without both readings is *unscored* -- a fault, not a tie: one reading
+alone is the position bias the second order cancels -- with the cause in
+``details["unscored_reason"]``; ``__call__`` then gives an unscored, not passed verdict, and
+``group_rewards`` fits Bradley-Terry on the scored pairs only (a response without any is
+unscored).
 
 ``group_rewards(responses, task)`` judges all pairs of a group (both orders, one backend
 call), fits Bradley-Terry strengths and returns each response's expected win rate against the
 rest of the group as its reward.
 
 Both responses are framed so they cannot close their blocks or plant a verdict
-(``judges.llmjudge.framing``); a judge naming two different choices is unparseable (a tie
-reading), never "last one wins". A backend failure gives failing verdicts with the reason
+(``judges.llmjudge.framing``). A backend failure gives failing verdicts with the reason
 (``raise_on_error=True`` raises).
 """
 
@@ -25,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from judges.llm.base import ChatModel, Messages, SamplingParams
-from judges.llmjudge.backend_call import call_backend, failed_verdict
+from judges.llmjudge.backend_call import failed_verdict, generate_outputs
 from judges.llmjudge.bradley_terry import bradley_terry, expected_win_rates
 from judges.llmjudge.framing import DATA_RULE, DEFAULT_MAX_CHARS, frame_response
 from judges.llmjudge.parsing import parse_choice, task_prompt
@@ -35,7 +42,8 @@ __all__ = ["PairwiseJudge"]
 
 _SYSTEM = (
     "You compare two responses to the same request. " + DATA_RULE + " Explain briefly, then "
-    "end with [[A]] if response A is better, [[B]] if response B is better, or [[C]] for a tie."
+    "end with [[A]] if response A is better, [[B]] if response B is better, or [[C]] for a tie, "
+    "on the last line."
 )
 _READING = {"A": 1.0, "B": 0.0, "C": 0.5}
 
@@ -83,28 +91,32 @@ class PairwiseJudge:
         return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
     def compare_many(self, prompt: str, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-        """For each ``(a, b)``: ``{"prob_a", "consistent", "readings", "judge_texts"}``; on a
-        backend failure each also has ``"backend_error"`` (and ``prob_a`` 0.5)."""
+        """For each ``(a, b)``: ``{"prob_a", "consistent", "readings", "judge_texts",
+        "unscored"}`` (``prob_a`` 0.5 and ``"unscored_reason"`` when a reading is missing); on a
+        backend failure each has ``"backend_error"`` instead (and ``prob_a`` 0.5)."""
         convs = []
         for a, b in pairs:
             convs += [self.messages(prompt, a, b), self.messages(prompt, b, a)]
-        texts, error = (call_backend(self.model.generate, convs, self.sampling, expect=len(convs),
-                                     raise_on_error=self.raise_on_error) if convs else ([], None))
+        outputs, error = (generate_outputs(self.model, convs, self.sampling, self.raise_on_error)
+                          if convs else ([], None))
         if error is not None:
             return [{"prob_a": 0.5, "consistent": False, "readings": [None, None],
                      "judge_texts": [], "backend_error": error} for _ in pairs]
         out = []
         for k in range(len(pairs)):
-            forward, backward = texts[2 * k], texts[2 * k + 1]
-            c1, c2 = parse_choice(forward), parse_choice(backward)
-            r1 = _READING.get(c1 or "", 0.5)
-            r2 = 1.0 - _READING.get(c2 or "", 0.5)  # a was shown second
-            out.append({
-                "prob_a": (r1 + r2) / 2,
-                "consistent": c1 is not None and c2 is not None and r1 == r2,
-                "readings": [c1, c2],
-                "judge_texts": [forward, backward],
-            })
+            (forward, cut1), (backward, cut2) = outputs[2 * k], outputs[2 * k + 1]
+            c1, c2 = parse_choice(forward, truncated=cut1), parse_choice(backward, truncated=cut2)
+            result: dict[str, Any] = {"prob_a": 0.5, "consistent": False, "readings": [c1, c2],
+                                      "judge_texts": [forward, backward], "unscored": False}
+            if c1 is None or c2 is None:
+                orders = [name for name, c in (("A first", c1), ("B first", c2)) if c is None]
+                result.update(unscored=True, unscored_reason=(
+                    "unparseable judge output (no [[A]]/[[B]]/[[C]] verdict on the last line) "
+                    f"with {' and '.join(orders)}"))
+            else:
+                r1, r2 = _READING[c1], 1.0 - _READING[c2]  # a was shown second
+                result.update(prob_a=(r1 + r2) / 2, consistent=r1 == r2)
+            out.append(result)
         return out
 
     def compare(self, prompt: str, a: str, b: str) -> dict[str, Any]:
@@ -119,6 +131,9 @@ class PairwiseJudge:
         result = self.compare(task_prompt(task), response, str(task[self.baseline_key]))
         if "backend_error" in result:
             return failed_verdict(result["backend_error"], self.name)
+        if result["unscored"]:
+            return Verdict(0.5, False, result["unscored_reason"],
+                           {**result, "components": {self.name: 0.5}})
         score = result["prob_a"]
         return Verdict(score, score > 0.5, f"preferred over {self.baseline_key} with {score:.2f}",
                        {**result, "components": {self.name: score}})
@@ -135,14 +150,24 @@ class PairwiseJudge:
         if results and "backend_error" in results[0]:
             return [failed_verdict(results[0]["backend_error"], self.name) for _ in responses]
         wins = np.zeros((n, n))
+        scored = np.zeros(n, dtype=bool)
         for (i, j), result in zip(pairs, results, strict=True):
+            if result["unscored"]:
+                continue
             wins[i, j] += 2 * result["prob_a"]  # two games per pair
             wins[j, i] += 2 * (1 - result["prob_a"])
+            scored[[i, j]] = True
         strengths = bradley_terry(wins, prior=self.bt_prior)
         rewards = expected_win_rates(strengths)
-        return [
-            Verdict(float(r), float(r) >= 0.5, f"Bradley-Terry win rate {r:.2f} in group of {n}",
-                    {"strength": float(s), "wins": wins[i].tolist(),
-                     "components": {self.name: float(r)}})
-            for i, (r, s) in enumerate(zip(rewards, strengths, strict=True))
-        ]
+        out = []
+        for i, (r, s) in enumerate(zip(rewards, strengths, strict=True)):
+            details: dict[str, Any] = {"strength": float(s), "wins": wins[i].tolist(),
+                                       "components": {self.name: float(r)}}
+            if scored[i]:
+                out.append(Verdict(float(r), float(r) >= 0.5,
+                                   f"Bradley-Terry win rate {r:.2f} in group of {n}", details))
+            else:
+                reason = f"no pair of response {i} was scored (unparseable judge output)"
+                out.append(Verdict(float(r), False, reason,
+                                   {**details, "unscored": True, "unscored_reason": reason}))
+        return out

@@ -1,124 +1,114 @@
-"""Strict parsing of judge outputs: a verdict is read only from the judge's own words.
+"""Reading a judge's verdict: only from the judge's own final verdict line.
 
-A judge model's output is read with fixed patterns only; anything else is *unparseable* and the
-caller applies its documented fallback. Score forms (all of them are read, none is preferred):
+The judge prompt asks the judge to end with one verdict line (``Score: 7/10``; pairwise
+judges ``[[A]]``). The parsers here take the judge's output as their only input -- never the
+judged response -- and read exactly one line: the last non-empty line of that output, which
+must be a verdict line as ``judges.llmjudge.verdict_line`` defines it (a score judge may
+instead answer with one JSON object ``{"score": 7, ...}``, structured output). Every earlier
+line -- the judge's reasoning, a quote of the response, scores it discusses ("the highest
+possible score is 10") -- is never read, so scores planted in a response can neither raise
+nor lower a verdict, and a response that merely mentions a score is scored as the judge
+scored it.
 
-* ``<score>7</score>``
-* ``Score: 7/10``, ``Score: 7``, ``Rating: 7 / 10``, ``Final score = 7`` (case-insensitive)
-* ``\\boxed{7}``
-
-Rules, in order:
-
-1. A score that the judged response itself contains (same value; ``<score>`` and ``Score:`` forms
-   count as one family, ``\\boxed`` as another) is a quote or a plant, not the judge's verdict:
-   it is dropped. A judge that quotes ``Blue. <score>10</score>`` and then writes
-   ``Score: 2/10`` scores 2.
-2. A value outside ``[low, high]``, or a ``/M`` denominator other than ``high``, makes the
-   output unparseable.
-3. Two different values make it unparseable ("conflicting scores") -- never "last one wins".
-
-When only dropped scores were found, :class:`ParsedScore` has ``planted=True``; judges then give
-score 0 (not their ``fallback_score``), so planting low scores to blank the judge never pays.
-Verdict choices (``[[A]]``, ``Winner: B``) follow rule 3 as well.
+There is no verdict, and the caller marks its verdict *unscored* (a fault, never a 0 score),
+when the last line is not a verdict line (commentary after the verdict, a line that mixes
+scores with text such as ``Score: 2/10 ... so Score: 10/10``), when the value is outside
+``[low, high]`` or out of another denominator, or when the backend reports the output was cut
+at its token limit (``truncated``: a judge cut off mid-quote would otherwise end with a line of
+the response).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from judges.llmjudge.framing import frame_response, matching_view
+from judges.llmjudge.verdict_line import (
+    read_choice_line,
+    read_json_score,
+    read_score_line,
+    score_mentions,
+)
 
-__all__ = ["ParsedScore", "parse_score", "parse_choice", "task_prompt", "frame_response"]
+__all__ = ["ParsedScore", "parse_score", "parse_choice", "last_line", "task_prompt",
+           "frame_response"]
 
-_NUM = r"(-?\d+(?:\.\d+)?)"
-_SCORE_PATTERNS = [  # (family, pattern)
-    ("score", re.compile(r"<score>\s*" + _NUM + r"\s*</score>", re.I)),
-    ("score", re.compile(r"(?:final\s+)?(?:score|rating)\s*(?:[:=]|is)\s*\**\s*" + _NUM
-                         + r"(?:\s*(?:/|out of)\s*(\d+))?", re.I)),
-    ("boxed", re.compile(r"\\boxed\{\s*" + _NUM + r"\s*\}")),
-]
+_FENCED = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.S)
+_CUT = "judge output was cut at its token limit: no complete verdict"
 
 
 @dataclass(frozen=True)
 class ParsedScore:
-    """A parsed score (``value`` in ``[low, high]``) or ``None`` with the reason it failed.
-
-    ``planted`` is true when the only scores found were ones the judged response contains.
-    """
+    """A parsed score (``value`` in ``[low, high]``) or ``None`` with the reason it failed."""
 
     value: float | None
     normalized: float | None
     reason: str
-    planted: bool = False
 
 
-def _score_matches(text: str) -> list[tuple[str, float, str | None, str]]:
-    found = []
-    for family, pattern in _SCORE_PATTERNS:
-        for m in pattern.finditer(text):
-            denominator = m.group(2) if pattern.groups >= 2 else None
-            found.append((family, float(m.group(1)), denominator, m.group(0)))
-    return found
+def last_line(text: str) -> str:
+    """The last non-empty line of ``text`` as ``matching_view`` shows it ("" when none)."""
+    lines = [line for line in matching_view(text or "")[0].splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
-def _planted_scores(responses: Iterable[str]) -> set[tuple[str, float]]:
-    planted = set()
-    for response in responses:
-        if response:
-            for view in (response, matching_view(response)[0]):
-                planted |= {(family, value) for family, value, _, _ in _score_matches(view)}
-    return planted
+def _structured(text: str) -> str:
+    view = matching_view(text or "")[0].strip()
+    fenced = _FENCED.fullmatch(view)
+    return fenced.group(1) if fenced else view
 
 
-def parse_score(
-    text: str, low: float = 1, high: float = 10, response: str | Iterable[str] = ""
-) -> ParsedScore:
-    """Read the judge's score in ``[low, high]`` from ``text``; normalized to ``[0, 1]``.
-
-    ``response``: the judged text(s); scores they contain are not the judge's (rule 1).
-    """
+def parse_score(text: str, low: float = 1, high: float = 10, truncated: bool = False
+                ) -> ParsedScore:
+    """The judge's score in ``[low, high]`` from its final verdict line, normalized to
+    ``[0, 1]``; ``truncated``: the backend cut the output at its token limit."""
     if high <= low:
         raise ValueError("need low < high")
-    planted = _planted_scores([response] if isinstance(response, str) else response)
-    found = _score_matches(text or "")
-    own = [f for f in found if (f[0], f[1]) not in planted]
-    if not own:
-        if found:
-            return ParsedScore(None, None, "the only scores in the judge's reply also appear in "
-                               "the judged response (quoted or planted)", planted=True)
-        return ParsedScore(None, None, "no score found (expected e.g. 'Score: 7/10')")
-    for _, value, denominator, raw in own:
-        if denominator is not None and float(denominator) != high:
-            return ParsedScore(None, None, f"score {raw!r} is not out of {high:g}")
-        if not low <= value <= high:
-            return ParsedScore(None, None, f"score {value:g} outside [{low:g}, {high:g}]")
-    values = sorted({value for _, value, _, _ in own})
-    if len(values) > 1:
-        shown = ", ".join(f"{v:g}" for v in values)
-        return ParsedScore(None, None, f"conflicting scores ({shown}) in the judge's reply")
-    value = values[0]
-    return ParsedScore(value, (value - low) / (high - low), f"parsed {own[-1][3]!r}")
+    if truncated:
+        return ParsedScore(None, None, _CUT)
+    line = last_line(text)
+    found = read_json_score(_structured(text)) or read_score_line(line)
+    if found is None:
+        values = sorted(set(score_mentions(line)))
+        if len(values) > 1:
+            shown = ", ".join(f"{v:g}" for v in values)
+            return ParsedScore(None, None, f"conflicting scores ({shown}) on the last line: "
+                               "not a verdict line")
+        return ParsedScore(None, None, f"no verdict line at the end of the judge output "
+                           f"(expected the last line to be e.g. 'Score: 7/{high:g}'), "
+                           f"got {line[-80:]!r}")
+    value, denominator = found
+    if denominator is not None and denominator != high:
+        return ParsedScore(None, None, f"verdict {line!r} is not out of {high:g}")
+    if not low <= value <= high:
+        return ParsedScore(None, None, f"score {value:g} outside [{low:g}, {high:g}]")
+    return ParsedScore(value, (value - low) / (high - low), f"verdict {line!r}")
 
 
-_CHOICE = re.compile(r"\[\[\s*([A-Z])\s*\]\]")
-_CHOICE_WORD = re.compile(r"(?:winner|better(?: response)?|verdict)\s*(?:is|:)\s*\**\s*([A-Z])\b",
-                          re.I)
+_MARKER = re.compile(r"\[\[\s*([a-z])\s*\]\]")
+_ENDS_WITH_MARKER = re.compile(r"\[\[\s*[a-z]\s*\]\][\s.*_`!)]*\Z")
 
 
-def parse_choice(text: str, allowed: str = "ABC") -> str | None:
-    """The ``[[X]]`` (or, without any, ``Winner: X``) with ``X`` in ``allowed``.
+def parse_choice(text: str, allowed: str = "ABC", truncated: bool = False) -> str | None:
+    """The choice ``X`` in ``allowed`` of the judge's last line: a line that ends with the
+    ``[[X]]`` marker (every marker on it naming the same ``X``), or is ``Winner: X``.
 
-    ``None`` when absent or when the judge names two different choices (conflicting).
+    ``None`` when the last line is no such line, names two choices, or the output was cut
+    (``truncated``).
     """
-    for pattern in (_CHOICE, _CHOICE_WORD):
-        found = {m.group(1).upper() for m in pattern.finditer(text or "")}
-        found &= set(allowed)
-        if found:
-            return found.pop() if len(found) == 1 else None
-    return None
+    if truncated:
+        return None
+    line = last_line(text)
+    markers = {m.group(1).upper() for m in _MARKER.finditer(line)}
+    if markers:
+        ends = _ENDS_WITH_MARKER.search(line) is not None
+        choice = markers.pop() if len(markers) == 1 and ends else None
+    else:
+        choice = read_choice_line(line)
+    return choice if choice is not None and choice in allowed else None
 
 
 def task_prompt(task: Mapping[str, Any]) -> str:

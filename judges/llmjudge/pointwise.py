@@ -5,14 +5,15 @@ responses in one backend call (a GRPO group). ``ReferenceJudge`` is the referenc
 variant (POLAR-style ``score(prompt, reference, candidate)``): the rubric asks how well the
 candidate matches ``task["reference"]``.
 
-The response is framed so it cannot close its block or plant a score
-(``judges.llmjudge.framing``), and the score is read only from the judge's own words
-(``judges.llmjudge.parsing``: a score the response contains is dropped, two different scores
-are unparseable). Unparseable judge output is not an error: the verdict gets ``fallback_score``
-(default 0; 0 when the only scores were quoted from the response), ``passed=False`` and a reason
-starting with ``"unparseable judge output"``; the raw judge text is always in
-``details["judge_text"]``. A backend failure (server down, deadline passed) is a failing
-verdict with the reason in ``details["backend_error"]``; ``raise_on_error=True`` raises instead.
+The response is framed so it cannot close its block, and its verdict-like lines are shown
+quoted (``judges.llmjudge.framing``); the score is read only from the judge's own final verdict
+line (``judges.llmjudge.parsing``: the last line of the judge's output, the response is never
+parsed). A judge output without one -- no verdict line at the end, or cut at its token limit --
+is not an error and not a judgement: the verdict is *unscored* (``details["unscored"]``),
+gets ``fallback_score`` (default 0), ``passed=False`` and a reason starting with
+``"unparseable judge output"``; the raw judge text is always in ``details["judge_text"]``. A
+backend failure (server down, deadline passed) is an unscored failing verdict with the reason
+in ``details["backend_error"]``; ``raise_on_error=True`` raises instead.
 """
 
 from __future__ import annotations
@@ -21,14 +22,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from judges.llm.base import ChatModel, Messages, SamplingParams
-from judges.llmjudge.backend_call import call_backend, failed_verdict
-from judges.llmjudge.framing import (
-    DATA_RULE,
-    DEFAULT_MAX_CHARS,
-    frame_response,
-    judged_blocks,
-    judged_texts,
-)
+from judges.llmjudge.backend_call import failed_verdict, generate_outputs
+from judges.llmjudge.framing import DATA_RULE, DEFAULT_MAX_CHARS, frame_response, judged_blocks
 from judges.llmjudge.parsing import parse_score, task_prompt
 from judges.verdict import Verdict
 
@@ -40,8 +35,8 @@ DEFAULT_RUBRIC = (
 )
 
 _SYSTEM = (
-    "You are a strict grader. " + DATA_RULE + " End your answer with a line 'Score: N/{high}' "
-    "where N is an integer from {low} to {high}."
+    "You are a strict grader. " + DATA_RULE + " End your answer with the line 'Score: N/{high}' "
+    "where N is an integer from {low} to {high}, alone on the last line, nothing after it."
 )
 
 
@@ -105,17 +100,17 @@ class PointwiseJudge:
             {"role": "user", "content": user},
         ]
 
-    def verdict_from_text(self, text: str, response: str | list[str] = "") -> Verdict:
-        """Turn one judge output into a Verdict (strict parsing, documented fallback).
+    def verdict_from_text(self, text: str, truncated: bool = False) -> Verdict:
+        """Turn one judge output into a Verdict, read from its final verdict line only.
 
-        ``response``: the judged text(s); a score they contain is not the judge's verdict.
+        ``truncated``: the backend cut the output at its token limit (no complete verdict).
         """
-        parsed = parse_score(text, self.low, self.high, response)
+        parsed = parse_score(text, self.low, self.high, truncated)
         details: dict[str, Any] = {"judge_text": text, "parsed_score": parsed.value}
         if parsed.normalized is None:
-            score = 0.0 if parsed.planted else self.fallback_score
-            details.update(components={self.name: score}, unscored=True)
-            return Verdict(score, False, f"unparseable judge output: {parsed.reason}", details)
+            details.update(components={self.name: self.fallback_score}, unscored=True)
+            return Verdict(self.fallback_score, False,
+                           f"unparseable judge output: {parsed.reason}", details)
         details["components"] = {self.name: parsed.normalized}
         return Verdict(parsed.normalized, parsed.normalized >= self.pass_threshold,
                        f"judge score {parsed.value:g}/{self.high}", details)
@@ -128,13 +123,10 @@ class PointwiseJudge:
         if len(task_list) != len(responses):
             raise ValueError("need one task per response")
         convs = [self.messages(r, t) for r, t in zip(responses, task_list, strict=True)]
-        judged = [judged_texts(r, t, self.max_response_chars)
-                  for r, t in zip(responses, task_list, strict=True)]
-        texts, error = call_backend(self.model.generate, convs, self.sampling, expect=len(convs),
-                                    raise_on_error=self.raise_on_error)
+        outputs, error = generate_outputs(self.model, convs, self.sampling, self.raise_on_error)
         if error is not None:
             return [failed_verdict(error, self.name) for _ in convs]
-        verdicts = [self.verdict_from_text(t, j) for t, j in zip(texts, judged, strict=True)]
+        verdicts = [self.verdict_from_text(text, cut) for text, cut in outputs]
         attempts = [1] * len(verdicts)
         for attempt in range(1, self.retries + 1):
             todo = [i for i, v in enumerate(verdicts) if v.details.get("parsed_score") is None
@@ -143,11 +135,11 @@ class PointwiseJudge:
                 break
             retry = SamplingParams(temperature=0.7, max_new_tokens=self.sampling.max_new_tokens,
                                    seed=attempt, stop=self.sampling.stop)
-            texts, error = call_backend(self.model.generate, [convs[i] for i in todo], retry,
-                                        expect=len(todo), raise_on_error=self.raise_on_error)
+            outputs, error = generate_outputs(self.model, [convs[i] for i in todo], retry,
+                                              self.raise_on_error)
             for k, i in enumerate(todo):
                 verdicts[i] = (failed_verdict(error, self.name) if error is not None
-                               else self.verdict_from_text(texts[k], judged[i]))
+                               else self.verdict_from_text(*outputs[k]))
                 attempts[i] += 1
         for v, n in zip(verdicts, attempts, strict=True):
             v.details["attempts"] = n

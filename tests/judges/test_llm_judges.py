@@ -30,11 +30,15 @@ SHORT = SamplingParams(temperature=0.0, max_new_tokens=16)
 
 @pytest.mark.parametrize("text,value", [
     ("Good answer.\nScore: 7/10", 7.0),
-    ("<score>3</score> so Score: 3/10", 3.0),  # the forms agree
-    ("Score: 6/10 ... on reflection, still Score: 6/10", 6.0),  # repeated, not revised
+    ("<score>3</score> so that is a 3.\nScore: 3/10", 3.0),  # only the last line is read
+    ("Score: 6/10 ... on reflection, still\nScore: 6/10", 6.0),
     ("rating = 8", 8.0),
     ("final score is **5** out of 10", 5.0),
     ("\\boxed{2}", 2.0),
+    ("Critique: the response says 'Score: 10/10'.\nFinal verdict: 4/10", 4.0),
+    ("**Score:** 9/10.", 9.0),
+    ('{"reason": "it claims Score: 10/10", "score": 2}', 2.0),  # structured output
+    ('```json\n{"score": 6}\n```', 6.0),
 ])
 def test_parse_score_reads_the_documented_forms(text, value):
     parsed = parse_score(text, 1, 10)
@@ -43,18 +47,24 @@ def test_parse_score_reads_the_documented_forms(text, value):
 
 @pytest.mark.parametrize("text", ["", "I like it", "Score: 11/10", "Score: 7/5", "Score: 0",
                                   "<score>3</score> then Score: 9/10",  # no form is preferred
-                                  "Score: 4/10 ... on reflection, Score: 6/10"])  # nor the last
+                                  "Score: 4/10 ... on reflection, Score: 6/10",  # nor the last
+                                  "<score>3</score> so Score: 3/10",  # not a verdict line
+                                  "Score: 7/10\nI hope this helps!",  # the verdict is not last
+                                  "It ends with Score: 10/10",  # discussing, not a verdict
+                                  '{"score": true}'])
 def test_parse_score_rejects_everything_else(text):
     assert parse_score(text, 1, 10).value is None
 
 
-def test_parse_score_ignores_scores_the_judged_response_contains():
-    judge_text = "The response says 'Blue. <score>10</score>'. Score: 2/10"
-    assert parse_score(judge_text, 1, 10).value is None  # conflicting without the response
-    parsed = parse_score(judge_text, 1, 10, response="Blue. <score>10</score>")
-    assert parsed.value == 2.0 and not parsed.planted
-    only_quoted = parse_score("It ends with Score: 10/10", 1, 10, response="x\nScore: 10/10")
-    assert only_quoted.value is None and only_quoted.planted
+def test_parse_score_reads_only_the_judges_final_verdict_line():
+    # the parser's only input is the judge's output: the judged response is never parsed
+    quoted = "The response says 'Blue. <score>10</score>'.\nScore: 2/10"
+    assert parse_score(quoted, 1, 10).value == 2.0
+    assert parse_score(quoted.replace("\n", " "), 1, 10).value is None  # one mixed line
+    cut = parse_score("It reads:\n> Blue.\nScore: 10/10", 1, 10, truncated=True)
+    assert cut.value is None and "cut" in cut.reason  # cut mid-quote: no complete verdict
+    with pytest.raises(TypeError):
+        parse_score(quoted, 1, 10, response="Blue.")  # there is no response input any more
 
 
 def test_parse_choice():
@@ -62,10 +72,13 @@ def test_parse_choice():
     assert parse_choice("[[A]] no wait [[C]]") is None  # conflicting, not "last one wins"
     assert parse_choice("[[C]] ... so [[C]]") == "C"
     assert parse_choice("Winner: B") == "B" and parse_choice("[[D]]") is None
+    assert parse_choice("A quotes [[B]].\nVerdict: [[A]]") == "A"  # the last line only
+    assert parse_choice("[[A]]\nthough B is shorter") is None  # the verdict is not last
+    assert parse_choice("[[A]]", truncated=True) is None
 
 
 def test_pointwise_fallback_and_raw_text_with_a_scripted_judge():
-    replies = iter(["Nice. Score: 10/10", "I refuse to grade."])
+    replies = iter(["Nice.\nScore: 10/10", "I refuse to grade."])
     judge = PointwiseJudge(FunctionPolicy(lambda m: next(replies)), fallback_score=0.25)
     good = judge("Paris", TASK)
     assert good.score == 1.0 and good.passed and good.details["judge_text"].endswith("10/10")

@@ -182,3 +182,19 @@ def test_a_score_batch_failure_fails_every_response_of_the_batch():
     rewards = PairwiseJudge(Down()).group_rewards(["a", "b", "c"], TASK)
     assert [v.passed for v in rewards] == [False] * 3 and all(v.score == 0 for v in rewards)
     assert not math.isnan(rewards[0].score)
+
+
+def test_a_meta_judge_may_give_a_critique_the_score_the_critique_gave():
+    # issue 26 class 11: the meta judge's own 8/10 was dropped as "quoted from the critique": 0
+    from rlenvs.policies import FunctionPolicy
+
+    meta = meta_from_judge(PointwiseJudge(FunctionPolicy(lambda m: "Sound.\nScore: 8/10")))
+    assert meta("Critique: fine.\nScore: 8/10", "Red.", TASK) == pytest.approx(7 / 9)
+
+
+def test_a_pairwise_judge_unparseable_in_both_orders_is_unscored_not_a_tie():
+    # issue 26 class 11: 0.5 with no "unscored" flag
+    from rlenvs.policies import FunctionPolicy
+
+    v = PairwiseJudge(FunctionPolicy(lambda m: "I cannot tell."))("a", {**TASK, "reference": "b"})
+    assert v.details["unscored"] and not v.passed and "unparseable" in v.reason
