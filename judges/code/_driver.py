@@ -35,13 +35,13 @@ never opened in the program process, the driver non-dumpable (no ``ptrace``,
 from __future__ import annotations
 
 import builtins
-import collections
 import os
 import resource
 import signal
 import sys
 import time
 
+import _copyback
 import _program
 import _wire
 
@@ -146,7 +146,7 @@ class Connection:
         try:
             return _wire.decode(node, self.handle, iterator=self.iterator,
                                 callback=self.callable, builtin=_builtin_type)
-        except UntrustedComparison:
+        except (UntrustedComparison, _wire.ValueRefused):
             raise
         except Exception as exc:
             raise ProgramGone(self._break(_wire.WireError(f"bad value: {exc}"))) from None
@@ -183,7 +183,8 @@ class Connection:
         if reply[1] == "ok" and len(reply) == 4 and args is not None:
             if type(reply[3]) is not list or len(reply[3]) != 2:
                 raise ProgramGone(self._break(_wire.WireError("malformed reply")))
-            _copy_back(args, kwargs, self.value(reply[3][0]), self.value(reply[3][1]))
+            _copyback.copy_back(args, kwargs, self.value(reply[3][0]),
+                                self.value(reply[3][1]))
             return self.value(reply[2])
         if reply[1] == "ok" and len(reply) == 3:
             return self.value(reply[2])
@@ -208,46 +209,6 @@ def _builtin_type(name: str) -> type:
     if not isinstance(value, type):
         raise _wire.WireError("not a builtin type")
     return value
-
-
-def _copy_back(args: list, kwargs: dict, new_args, new_kwargs) -> None:
-    """A procedure's changes to its arguments, made to the test's own objects in place."""
-    if type(new_args) is list and len(new_args) == len(args):
-        for old, new in zip(args, new_args, strict=True):
-            _merge(old, new, 0)
-    if type(new_kwargs) is dict:
-        for key, old in kwargs.items():
-            if key in new_kwargs:
-                _merge(old, new_kwargs[key], 0)
-
-
-def _merge(old, new, depth: int):
-    """``old`` changed in place to equal ``new`` where both are the same mutable type (nested
-    containers too, so the test's aliases see the change); otherwise ``new``."""
-    t = type(old)
-    if t is not type(new) or depth > _wire.MAX_DEPTH:
-        return new
-    if t is list or t is collections.deque:
-        merged = [_merge(o, n, depth + 1) for o, n in zip(old, new, strict=False)]
-        merged += list(new)[len(old):]
-        old.clear()
-        old.extend(merged)
-    elif isinstance(old, dict):
-        merged = {k: _merge(old[k], v, depth + 1) if k in old else v for k, v in new.items()}
-        old.clear()
-        old.update(merged)
-    elif t is set or t is bytearray:
-        old.clear()
-        if t is set:
-            old.update(new)
-        else:
-            old.extend(new)
-    elif t is tuple and len(old) == len(new):
-        merged = [_merge(o, n, depth + 1) for o, n in zip(old, new, strict=True)]
-        return old if all(m is o for m, o in zip(merged, old, strict=True)) else new
-    else:
-        return new
-    return old
 
 
 def _refuse(op):

@@ -70,7 +70,7 @@ def run_job(in_fd: int, res_fd: int) -> None:
                 os.close(fd)
             os.setpgid(0, 0)  # its own process group: kill(0, ...) cannot reach the driver
             _seccomp.spare(driver)
-            for name in ("_harness", "_driver", "_jail", "_zygote", "_seccomp"):
+            for name in ("_harness", "_driver", "_copyback", "_jail", "_zygote", "_seccomp"):
                 sys.modules.pop(name, None)
         except BaseException:
             os._exit(125)
@@ -124,8 +124,8 @@ def _run_script(job) -> None:
         os.dup2(fd, 0)
         os.close(fd)
     source = job["source"]
-    for name in ("_harness", "_driver", "_program", "_wire", "_values", "_jail", "_zygote",
-                 "_seccomp"):
+    for name in ("_harness", "_driver", "_copyback", "_program", "_wire", "_values", "_jail",
+                 "_zygote", "_seccomp"):
         sys.modules.pop(name, None)
     main = types.ModuleType("__main__")
     linecache.cache["<program>"] = (len(source), None, source.splitlines(True), "<program>")

@@ -43,6 +43,21 @@ class WireValueError(ValueError):
     """A value node that does not describe a value of its type."""
 
 
+_TYPE_NAMES = {"l": "list", "t": "tuple", "d": "dict", "s": "set", "f": "frozenset",
+               "od": "OrderedDict", "C": "Counter", "dd": "defaultdict", "q": "deque",
+               "fr": "Fraction", "D": "Decimal", "r": "range", "dk": "dict_keys",
+               "dv": "dict_values", "di": "dict_items"}
+
+
+def type_name(tag: str, header: list) -> str:
+    """What a node stands for, for messages (a class's own name where the node has one)."""
+    if tag in ("nt", "dc") and header and type(header[0]) is str:
+        return f"{header[0][:60]} ({'namedtuple' if tag == 'nt' else 'dataclass'})"
+    if tag == "e" and len(header) > 1 and type(header[1]) is str:
+        return f"{header[1][:60]} (enum)"
+    return _TYPE_NAMES.get(tag, "program")
+
+
 def read(x, t, origin):
     """``(tag, header, children)`` for a stdlib value ``x`` of type ``t``, or ``None``.
 
@@ -65,8 +80,9 @@ def read(x, t, origin):
     if dataclasses.is_dataclass(t) and not isinstance(x, type):
         params = t.__dataclass_params__
         names = [f.name for f in dataclasses.fields(t)]
+        hashable = t.__hash__ is not None and params.eq and not params.frozen
         flags = [bool(params.eq), bool(params.frozen), bool(params.order),
-                 bool(params.unsafe_hash)]
+                 bool(params.unsafe_hash or hashable)]
         return "dc", [t.__name__, names, flags], [origin(t), *[object.__getattribute__(x, n)
                                                                for n in names]]
     if isinstance(x, enum.Enum):
@@ -168,9 +184,11 @@ def _pairs_of(children: list):
 
 
 def _names(names, what: str) -> tuple:
+    """Field or member names: identifiers, not keywords, not reserved (``_x_``, ``__x``)."""
     if type(names) is not list or len(names) > MAX_MEMBERS or not all(
             type(n) is str and n.isidentifier() and not keyword.iskeyword(n)
-            and not n.startswith("_") for n in names) or len(set(names)) != len(names):
+            and not n.startswith("__") and not (n[0] == n[-1] == "_")
+            for n in names) or len(set(names)) != len(names):
         raise WireValueError(f"bad {what} names")
     return tuple(names)
 

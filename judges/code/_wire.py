@@ -51,6 +51,11 @@ class UntrustedComparison(TypeError):
     """A test applied an operator to an object whose behaviour the program controls."""
 
 
+class ValueRefused(TypeError):
+    """A well-formed value this side cannot rebuild (an unhashable key, a reserved field
+    name...): the test that asked for it fails with the reason; the connection stays."""
+
+
 class ValueTooDeep(TypeError):
     """A value nested deeper than ``MAX_DEPTH`` levels cannot cross."""
 
@@ -218,7 +223,7 @@ def decode(node, handle=None, depth=0, *, iterator=None, callback=None, builtin=
             kids = rest[h:]
             work.append((_BUILD, tag, rest[:h], len(kids)))
             work.extend((c, d + 1) for c in reversed(kids))
-    except (WireError, UntrustedComparison):
+    except (WireError, UntrustedComparison, ValueRefused):
         raise
     except Exception as exc:
         raise WireError(f"malformed value ({type(exc).__name__})") from None
@@ -228,13 +233,20 @@ def decode(node, handle=None, depth=0, *, iterator=None, callback=None, builtin=
 
 
 def _build(tag, header, children, local_class):
-    if tag == "d":
-        if len(children) % 2:
-            raise WireError("malformed dict")
-        return dict(zip(children[::2], children[1::2], strict=True))
-    if tag in _CONTAINERS:
-        return _CONTAINERS[tag](children)
-    return _values.build(tag, header, children, local_class or (lambda cls: False))
+    if tag == "d" and len(children) % 2:
+        raise WireError("malformed dict")
+    try:
+        if tag == "d":
+            return dict(zip(children[::2], children[1::2], strict=True))
+        if tag in _CONTAINERS:
+            return _CONTAINERS[tag](children)
+        return _values.build(tag, header, children, local_class or (lambda cls: False))
+    except UntrustedComparison:
+        raise
+    except Exception as exc:
+        name = _values.type_name(tag, header)
+        raise ValueRefused(f"a {name} value from the program cannot be rebuilt for the "
+                           f"tests: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def _leaf(tag, rest, hooks):
