@@ -4,8 +4,8 @@ The shipped corpus (``rlenvs/data/search_corpus.jsonl``, 44 short entries about 
 and people) and questions (``rlenvs/data/searchqa.jsonl``, each needing two or three lookups)
 make answers unambiguous. The policy has the BM25 ``search`` tool and answers in ``\\boxed{}``;
 judging is normalised exact match, or the gold answer (or an alias) as whole words
-in a short prediction that otherwise only restates the question (a list of candidates or
-a negation is not an answer). Pass ``corpus=`` / ``questions=`` to use your own documents.
+in a short prediction that otherwise only restates the question (a list of candidates, a
+negation, another entity the question names, or several different boxes is not an answer). Pass ``corpus=`` / ``questions=`` to use your own documents.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from judges import Verdict
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource
-from rlenvs.tools.parsing import last_boxed
+from rlenvs.tools.answers import committed_answer
 from rlenvs.tools.search import DEFAULT_CORPUS, make_search_tool
 from rlenvs.tools.tool_env import ToolEnv
 
@@ -45,26 +45,46 @@ def normalize_answer(text: str) -> str:
 # Words that turn one answer into several or into its opposite; never filler, even when the
 # question itself uses them ("Is it A or B?").
 _CONNECTIVES = frozenset("or and not no nor neither either but maybe perhaps possibly".split())
+# Function words a question may start with (capitalised there, yet not a name).
+_OPENERS = frozenset("in on at of by for from into off to with under over after before during "
+                     "who what which when where how whose whom why".split())
+_WORD = re.compile(r"\w+", flags=re.UNICODE)
+
+
+def _filler(question: str) -> set[str]:
+    """Words an answer may add to the gold because they only restate the question's *kind* of
+    answer ("river", "year", "in"): the question's lower-case words. Never a name or a number
+    (a capitalised word other than an opening function word, a word with a digit): those are
+    other entities the question mentions, i.e. candidates (``Halvarth, Karsk`` for "In which
+    city was the architect of the Halvarth Royal Opera born?")."""
+    words = set()
+    for k, m in enumerate(_WORD.finditer(question)):
+        word = m.group()
+        opener = k == 0 and word.lower() in _OPENERS
+        if any(c.isdigit() for c in word) or (word[:1].isupper() and not opener):
+            continue
+        words.update(normalize_answer(word).split())
+    return words - _CONNECTIVES
 
 
 def _restates(pred: str, gold: str, question: str, golds: list[str]) -> bool:
-    """``pred`` is ``gold`` plus words the question (or another gold alias) already says."""
+    """``pred`` is ``gold`` plus words that restate the question (or another gold alias)."""
     m = re.search(rf"(?<!\w){re.escape(gold)}(?!\w)", pred)
     if m is None:
         return False
     rest = (pred[: m.start()] + " " + pred[m.end():]).split()
-    given = set(normalize_answer(question).split()).union(*(g.split() for g in golds))
-    given -= _CONNECTIVES
+    given = _filler(question).union(*(g.split() for g in golds)) - _CONNECTIVES
     return all(w in given for w in rest)
 
 
 def judge_short_answer(reply: str, task: Mapping[str, Any]) -> Verdict:
     """Normalised exact match, or the gold answer (or an alias) as whole words in a short boxed
     answer whose other words only restate the question ("the river Lusk" for "On which river
-    ..."). A list of candidates or a negation ("Lusk or Ost", "not Lusk") is not an answer."""
-    boxed = last_boxed(reply)
+    ..."). A list of candidates, a negation ("Lusk or Ost", "not Lusk", "Halvarth Karsk" when
+    the question names Halvarth) or several different boxes is not an answer."""
+    boxed, problem = committed_answer(reply, normalize_answer)
     if boxed is None:
-        return Verdict(score=0.0, passed=False, reason="no \\boxed{} answer found",
+        return Verdict(score=0.0, passed=False, reason=str(problem),
                        details={"extracted": None, "components": {"answer": 0.0}})
     pred = normalize_answer(boxed)
     golds = [normalize_answer(str(g)) for g in [task["answer"], *task.get("aliases", [])]]
@@ -107,6 +127,7 @@ class SearchQAEnv(ToolEnv):
             prompt=lambda task: PROMPT.format(question=task["question"]),
             judge=judge_short_answer,
             required_keys=("question", "answer"),
+            public_fields=("id", "question"),  # the rest is private (issue 26)
         )
         self.search_tool = make_search_tool(corpus if corpus is not None else DEFAULT_CORPUS)
         super().__init__(task_env, [self.search_tool], **kwargs)

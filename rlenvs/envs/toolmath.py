@@ -20,6 +20,7 @@ import numpy as np
 from judges import Verdict
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ProceduralSource
+from rlenvs.tools.answers import committed_answer
 from rlenvs.tools.calculator import calculator
 from rlenvs.tools.parsing import last_boxed
 from rlenvs.tools.python_tool import make_python_tool
@@ -78,11 +79,18 @@ def _number(text: str) -> Fraction | None:
         return None
 
 
+def _answer_key(boxed: str) -> Fraction | str:
+    """One answer's normal form: its exact value, else its stripped text."""
+    value = _number(boxed)
+    return value if value is not None else boxed.strip()
+
+
 def judge_numeric_answer(reply: str, task: Mapping[str, Any]) -> Verdict:
-    """Exact numeric match of the last ``\\boxed{}`` against ``task["answer"]``."""
-    boxed = last_boxed(reply)
+    """Exact numeric match of the boxed answer against ``task["answer"]``; boxes that disagree
+    (``\\boxed{41} ... \\boxed{42}``) are several answers and fail."""
+    boxed, problem = committed_answer(reply, _answer_key)
     if boxed is None:
-        return Verdict(score=0.0, passed=False, reason="no \\boxed{} answer found",
+        return Verdict(score=0.0, passed=False, reason=str(problem),
                        details={"extracted": None, "components": {"answer": 0.0}})
     gold, got = _number(str(task["answer"])), _number(boxed)
     correct = got is not None and got == gold if gold is not None else (
@@ -121,6 +129,7 @@ class ToolMathEnv(ToolEnv):
             prompt=lambda task: PROMPT.format(question=task["question"]),
             judge=judge_numeric_answer,
             required_keys=("question", "answer"),
+            public_fields=("id", "kind", "question"),  # the rest is private (issue 26)
         )
         tools = [calculator, make_python_tool(timeout_s=python_timeout_s, runner=python_runner)]
         super().__init__(task_env, tools, **kwargs)

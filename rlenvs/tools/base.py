@@ -32,7 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Tool", "ToolResult", "ToolError", "tool", "validate_arguments", "STATE_PARAM"]
+__all__ = ["Tool", "ToolResult", "ToolError", "ToolFault", "tool", "validate_arguments",
+           "STATE_PARAM"]
 
 STATE_PARAM = "state"
 MAX_RESULT_CHARS = 4000
@@ -42,9 +43,18 @@ class ToolError(Exception):
     """Raised by a tool to report a user-facing error (shown to the policy as the observation)."""
 
 
+class ToolFault(ToolError):
+    """Raised by a tool whose own machinery failed (a sandbox that did not start, a dead
+    server): not the policy's mistake. The observation says so and the result is marked
+    ``details["fault"]``, so environments never penalise it as an invalid call."""
+
+
 @dataclass
 class ToolResult:
-    """The outcome of one tool invocation: ``output`` text, or ``error`` text."""
+    """The outcome of one tool invocation: ``output`` text, or ``error`` text.
+
+    ``details["fault"]`` marks an error of the tool itself (``ToolFault`` or an unexpected
+    exception), as opposed to the policy's mistake (bad arguments, a failing cell)."""
 
     output: str = ""
     error: str | None = None
@@ -234,12 +244,16 @@ class Tool:
             kwargs[STATE_PARAM] = state if state is not None else {}
         try:
             output = self.fn(**kwargs)
+        except ToolFault as e:
+            return ToolResult(error=f"tool fault (not your mistake): {e}",
+                              latency_s=time.perf_counter() - start, details={"fault": True})
         except ToolError as e:
             return ToolResult(error=str(e), latency_s=time.perf_counter() - start)
         except Exception as e:  # noqa: BLE001 - a failing tool is an observation, not a crash
             return ToolResult(
-                error=f"{self.name} raised {type(e).__name__}: {str(e)[:300]}",
-                latency_s=time.perf_counter() - start,
+                error=f"tool fault (not your mistake): {self.name} raised {type(e).__name__}: "
+                      f"{str(e)[:300]}",
+                latency_s=time.perf_counter() - start, details={"fault": True},
             )
         text = output if isinstance(output, str) else str(output)
         if len(text) > self.max_result_chars:

@@ -201,7 +201,8 @@ class ToolEnv(LLMEnv):
                 result = self._invoke(call)
             invalid = (call.error is not None or call.name not in self.tools
                        or result.details.get("invalid_arguments"))
-            status = "ok" if result.ok else ("invalid" if invalid else "error")
+            status = "ok" if result.ok else ("invalid" if invalid else
+                                             "fault" if result.details.get("fault") else "error")
             record = self._record(call, result, status)
             records.append(record)
             extra["tool_calls"].append(record)
@@ -216,10 +217,15 @@ class ToolEnv(LLMEnv):
                              "content": "Note: " + " ".join(parsed.notes)})
         ok = sum(r["status"] == "ok" for r in records)
         bad = sum(r["status"] in ("invalid", "error") for r in records)
+        faults = [r["error"] for r in records if r["status"] == "fault"]
         shaping = self.tool_call_reward * ok - self.invalid_call_penalty * bad
+        details: dict[str, Any] = {"pending": True}
+        if faults:  # the tool failed, not the policy: never penalised, reported apart
+            details["tool_faults"] = faults
         return Turn(
-            verdict=Verdict(score=0.0, passed=False, reason=f"{ok} tool call(s) ran, {bad} failed;"
-                            " no final answer yet", details={"pending": True}),
+            verdict=Verdict(score=0.0, passed=False, reason=f"{ok} tool call(s) ran, {bad} failed"
+                            + (f", {len(faults)} tool fault(s)" if faults else "")
+                            + "; no final answer yet", details=details),
             terminated=False,
             feedback=feedback,
             reward=shaping,
@@ -251,6 +257,10 @@ class ToolEnv(LLMEnv):
                       if k not in ("verdict", "reward_components", "raw_score", "turn")}
         extra_info.update(tool_calls=records,
                           tool_calls_total=len(self.episode.extra["tool_calls"]))
+        faults = sum(r["status"] == "fault" for r in self.episode.extra["tool_calls"])
+        if faults:  # evaluation can count episodes whose tools failed apart
+            verdict = dataclasses.replace(verdict, details={**verdict.details,
+                                                            "tool_faults": faults})
         return Turn(
             verdict=verdict,
             terminated=bool(terminated or truncated),

@@ -72,7 +72,7 @@ def test_calls_inside_code_fences_are_ignored():
         (call("calculator", expression=12), "invalid", "must be string"),
         (call("calculator"), "invalid", "missing required"),
         (call("calculator", expression="9**9**9"), "error", "too large"),
-        (call("slow", seconds=1.5), "error", "TimeoutError"),
+        (call("slow", seconds=1.5), "fault", "TimeoutError"),  # the tool failed, not the policy
         ("<tool_call>" + call("calculator", expression="1") + "</tool_call>", "invalid",
          "not valid JSON"),  # nested tags
         ('<tool_call>{"name": "calculator", "arguments": {"expression": "1+', "invalid",

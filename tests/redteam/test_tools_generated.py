@@ -1,0 +1,235 @@
+"""Red team, tool environments, generated: answers that list or hedge, cells that lie, tools
+that fail.
+
+Invariants (``docs/threat_models/tools.md``):
+
+* A tool-env answer is every non-empty ``\\boxed{}`` of the final reply (``rlenvs.tools.answers``):
+  boxes that disagree commit to no answer. A SearchQA answer may add to the gold only words that
+  restate the question's kind of answer, never another name or number the question mentions.
+* A python cell is kept in the session only when the run proves it finished (exit 0 and the
+  driver's end mark); a run the sandbox could not carry out is a *tool fault*: reported as such,
+  never kept, never penalised as the policy's error.
+
+Holes reproduced here (each failed before the fix):
+``\\boxed{Halvarth, Karsk}`` for "In which city was the architect of the Halvarth Royal Opera
+born?" (gold Karsk) scored 1.0; ``\\boxed{Ost} ... \\boxed{Lusk}`` scored 1.0 in SearchQA and
+``\\boxed{57} \\boxed{56}`` in ToolMath (last box wins); a sandbox ``error`` (job never ran) came
+back as a successful ``(no output)`` and the cell was kept; a cell calling ``os._exit(0)`` was
+kept and then silently ended every later call before it ran; a runner that raised was an
+``error`` the env penalised with ``invalid_call_penalty``.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rlenvs
+from judges.code import run_python
+from rlenvs.envs.searchqa import DEFAULT_QUESTIONS, judge_short_answer, normalize_answer
+from rlenvs.envs.toolmath import judge_numeric_answer
+from rlenvs.tools.python_tool import END_MARK, make_python_tool
+from tests.redteam.test_code_channel import CONTAINED
+
+QUESTIONS = [json.loads(line) for line in DEFAULT_QUESTIONS.read_text().splitlines() if line]
+BY_ID = {r["id"]: r for r in QUESTIONS}
+SEPARATORS = [" ", ", ", " / ", "; ", " - ", " & "]
+
+
+def _boxed(text: str) -> str:
+    return f"\\boxed{{{text}}}"
+
+
+def _question_entities(question: str) -> list[str]:
+    """Names and numbers the question mentions (capitalised words after the first, digits)."""
+    words = question.rstrip("?").replace("'s", "").split()
+    return [w.strip(",.") for k, w in enumerate(words)
+            if ((k and w[:1].isupper()) or any(c.isdigit() for c in w))
+            and normalize_answer(w)]  # "The" is no entity: articles are dropped
+
+
+# ------------------------------------------------------------------ SearchQA: candidate lists
+@st.composite
+def candidate_lists(draw):
+    """A gold answer next to another entity the question names, in any order and separator."""
+    row = draw(st.sampled_from([r for r in QUESTIONS if _question_entities(r["question"])]))
+    gold = draw(st.sampled_from([row["answer"], *row.get("aliases", [])]))
+    others = [e for e in _question_entities(row["question"])
+              if normalize_answer(e) not in normalize_answer(gold).split()]
+    if not others:
+        others = ["Ost"]
+    other = draw(st.sampled_from(others))
+    parts = [gold, other] if draw(st.booleans()) else [other, gold]
+    case = draw(st.sampled_from([str, str.lower, str.upper]))
+    return row, case(draw(st.sampled_from(SEPARATORS)).join(parts))
+
+
+@given(candidate_lists())
+def test_searchqa_a_gold_next_to_another_named_entity_is_not_an_answer(case):
+    row, pred = case
+    v = judge_short_answer(_boxed(pred), row)
+    assert not v.passed and v.score == 0.0, (row["question"], pred, v.reason)
+
+
+def test_searchqa_reported_instance_two_cities():
+    row = BY_ID["searchqa-26"]  # "In which city was the architect of the Halvarth Royal Opera born?"
+    for pred in ("Halvarth, Karsk", "Karsk Halvarth", "Halvarth Royal Opera Karsk"):
+        assert not judge_short_answer(_boxed(pred), row).passed, pred
+    assert judge_short_answer(_boxed("Karsk"), row).passed
+    assert judge_short_answer(_boxed("the city of Karsk"), row).passed
+
+
+@st.composite
+def restatements(draw):
+    """The gold with words that restate the question's kind of answer (lower-case words)."""
+    row = draw(st.sampled_from(QUESTIONS))
+    gold = draw(st.sampled_from([row["answer"], *row.get("aliases", [])]))
+    words = [w.strip("?,.") for w in row["question"].split()[1:]
+             if w.islower() and w.isalpha() and w not in ("or", "and", "not", "no")]
+    extra = draw(st.lists(st.sampled_from(words or ["the"]), max_size=2))
+    front = draw(st.booleans())
+    text = " ".join([*extra, gold] if front else [gold, *extra])
+    style = draw(st.sampled_from([str, str.upper, lambda s: s + ".", lambda s: f"the {s}"]))
+    return row, style(text)
+
+
+@given(restatements())
+def test_searchqa_the_gold_restated_in_the_questions_words_still_passes(case):
+    row, pred = case
+    v = judge_short_answer(_boxed(pred), row)
+    assert v.passed and v.score == 1.0, (row["question"], pred, v.reason)
+
+
+# ------------------------------------------------------------- several boxes: both env judges
+@st.composite
+def box_hedges(draw):
+    """A wrong box and the right box, in either order, with prose between."""
+    row = draw(st.sampled_from(QUESTIONS))
+    wrong = draw(st.sampled_from([r["answer"] for r in QUESTIONS if r["answer"] != row["answer"]
+                                  and r["answer"].lower() not in row["answer"].lower()]))
+    between = draw(st.sampled_from([" ", " or ", "\nActually, ", " (or maybe) ", "; "]))
+    boxes = [_boxed(wrong), _boxed(row["answer"])]
+    if draw(st.booleans()):
+        boxes.reverse()
+    return row, boxes[0] + between + boxes[1]
+
+
+@given(box_hedges())
+def test_searchqa_several_different_boxes_are_no_answer(case):
+    row, reply = case
+    v = judge_short_answer(reply, row)
+    assert not v.passed and "several answers" in v.reason, (reply, v.reason)
+
+
+@given(st.integers(-10**12, 10**12), st.integers(1, 10**6), st.booleans(),
+       st.sampled_from([" ", " or ", "\nNo wait: ", ", "]))
+def test_toolmath_several_different_boxes_are_no_answer(gold, delta, right_last, between):
+    boxes = [_boxed(str(gold + delta)), _boxed(str(gold))]
+    if not right_last:
+        boxes.reverse()
+    v = judge_numeric_answer(boxes[0] + between + boxes[1], {"answer": str(gold)})
+    assert not v.passed and v.score == 0.0, v.reason
+
+
+@given(st.integers(-10**12, 10**12), st.sampled_from(["{:d}", "{:,d}", "{:d}.0", "x = {:d}"]))
+def test_toolmath_one_value_boxed_twice_still_passes(gold, style):
+    reply = f"So {_boxed(str(gold))}, i.e. {_boxed(style.format(gold))}."
+    assert judge_numeric_answer(reply, {"answer": str(gold)}).passed
+
+
+def test_answer_tool_cannot_smuggle_a_second_box():
+    env = rlenvs.make("rlenvs/ToolMath-v0")
+    _, info = env.reset(seed=4)
+    gold = int(info["task"]["answer"])
+    for answer, passes in ((f"{gold + 1}}} or \\boxed{{{gold}", False), (str(gold), True)):
+        call = json.dumps({"name": "answer", "arguments": {"answer": answer}})
+        _, reward, terminated, _, info = env.unwrapped.clone().step(f"<tool_call>{call}</tool_call>")
+        assert terminated and info["verdict"].passed is passes and reward == float(passes), answer
+
+
+# ------------------------------------------------------------- the python tool: cells that lie
+ENDINGS = [
+    "import os; os._exit({n})",
+    "import sys; sys.exit({n})",
+    "raise SystemExit({n})",
+    "import sys; sys.exit('bye {n}')",
+]
+
+
+@pytest.mark.parametrize("mode", CONTAINED)
+@settings(max_examples=12)
+@given(ending=st.sampled_from(ENDINGS), n=st.integers(0, 3), before=st.integers(0, 99))
+def test_a_cell_that_ends_the_interpreter_is_an_error_and_is_not_kept(mode, ending, n, before):
+    py = make_python_tool(timeout_s=10.0, runner=lambda s, timeout_s: run_python(
+        s, timeout_s=timeout_s, mode=mode))
+    state: dict = {}
+    assert py.invoke({"code": f"v = {before}"}, state).ok
+    ended = py.invoke({"code": f"print('partial')\n{ending.format(n=n)}"}, state)
+    assert not ended.ok and "not kept" in (ended.error or ""), ended
+    assert not ended.details.get("fault")
+    assert state["cells"] == [f"v = {before}"]
+    after = py.invoke({"code": "v + 1"}, state)  # the session still runs every later cell
+    assert after.ok and after.output.strip() == str(before + 1), after
+
+
+@settings(max_examples=20)
+@given(st.lists(st.integers(-10**6, 10**6), min_size=1, max_size=4))
+def test_honest_cells_are_kept_and_their_output_is_exact(values):
+    py = make_python_tool(timeout_s=10.0)
+    state: dict = {}
+    for k, v in enumerate(values):
+        r = py.invoke({"code": f"x{k} = {v}\nprint(x{k} * 3)"}, state)
+        assert r.ok and r.output == f"{v * 3}\n", r
+    total = py.invoke({"code": " + ".join(f"x{k}" for k in range(len(values)))}, state)
+    assert total.output.strip() == str(sum(values)) and END_MARK not in total.output
+    assert len(state["cells"]) == len(values) + 1
+
+
+# ------------------------------------------------------------- the python tool: faults
+def _result(**fields):
+    base = dict(stdout="", stderr="", exit_code=None, timed_out=False, error=None)
+    return SimpleNamespace(**{**base, **fields})
+
+
+FAULTS = st.one_of(
+    st.builds(lambda e: ("result", _result(error=e, stdout="42\n")),
+              st.sampled_from(["zygote died", "setup failed", "the sandbox server exited"])),
+    st.builds(lambda e: ("raise", e),
+              st.sampled_from([RuntimeError("no sandbox"), OSError(24, "too many open files"),
+                               TimeoutError("server busy")])),
+)
+
+
+@given(FAULTS, st.floats(0.1, 1.0))
+def test_a_sandbox_that_fails_is_a_fault_never_a_result_or_a_penalty(fault, penalty):
+    kind, what = fault
+
+    def runner(source, timeout_s=5.0, **kwargs):
+        if kind == "raise":
+            raise what
+        return what
+
+    env = rlenvs.make("rlenvs/ToolMath-v0", python_runner=runner, invalid_call_penalty=penalty)
+    env.reset(seed=0)
+    call = json.dumps({"name": "python", "arguments": {"code": "print(42)"}})
+    obs, reward, terminated, truncated, info = env.step(f"<tool_call>{call}</tool_call>")
+    (record,) = info["tool_calls"]
+    assert record["status"] == "fault" and reward == 0.0, (record, reward)
+    assert obs[-1]["content"].startswith("Error: tool fault"), obs[-1]
+    assert info["verdict"].details["tool_faults"] == [record["error"]]
+    assert env.unwrapped.episode.extra["tool_state"]["python"].get("cells", []) == []
+    _, _, _, _, info = env.step(_boxed("0"))
+    assert info["verdict"].details["tool_faults"] == 1  # counted apart in the final verdict
+
+
+def test_a_cell_error_is_still_the_policys_error():
+    env = rlenvs.make("rlenvs/ToolMath-v0", invalid_call_penalty=0.25)
+    env.reset(seed=0)
+    call = json.dumps({"name": "python", "arguments": {"code": "1 / 0"}})
+    _, reward, _, _, info = env.step(f"<tool_call>{call}</tool_call>")
+    assert info["tool_calls"][0]["status"] == "error" and reward == -0.25
+    assert "ZeroDivisionError" in info["tool_calls"][0]["error"]
