@@ -26,14 +26,14 @@ from typing import Any
 from judges.math.extract import (
     answer_problem,
     clean_answer,
-    extract_by_rules,
     gold_answer,
     has_math_delimiters,
     strip_punctuation_in_math,
     to_choice,
     truncate,
 )
-from judges.math.final import final_answer, gold_boxes, gold_decimal_comma, relation_refused
+from judges.math.final import final_answer, gold_boxes, gold_decimal_comma
+from judges.math.hedge import hedge_in, joined_as_list, not_a_value
 from judges.math.options import MathOptions
 from judges.math.pool import get_pool
 from judges.verdict import Verdict
@@ -86,10 +86,11 @@ def _number(s: str) -> tuple[Fraction, bool] | None:
 def _fast_compare(gold: str, pred: str, o: MathOptions) -> bool | None:
     """True/False when the outcome is certain without parsing; None otherwise.
 
-    Plain numbers are compared exactly (integers, fractions) or, when a decimal is
-    involved, after rounding both to ``float_rounding`` places -- math-verify's intended
-    float semantics (it misses ``7 == 7.0000001`` only because sympy's ``Integer == Float``
-    is False).
+    Plain numbers are compared exactly when the gold is exact (an integer or a fraction:
+    ``0.5`` is ``1/2``, ``0.333333`` is not ``1/3``), unless the task declares a tolerance
+    (``rel_tol``, or an explicit ``float_rounding``). A decimal gold is itself rounded: the
+    answer is rounded to ``float_rounding`` places (6 when not given), math-verify's float
+    semantics.
     """
     g, p = _number(gold), _number(pred)
     if g is not None and p is not None:
@@ -98,13 +99,22 @@ def _fast_compare(gold: str, pred: str, o: MathOptions) -> bool | None:
             return True
         if o.rel_tol and abs(gv - pv) <= Fraction(o.rel_tol) * max(abs(gv), abs(pv)):
             return True
-        if g_exact and p_exact:
+        if g_exact and (p_exact or o.float_rounding is None):
             return False
-        return round(gv, o.float_rounding) == round(pv, o.float_rounding)
+        places = 6 if o.float_rounding is None else o.float_rounding
+        return round(gv, places) == round(pv, places)
     cg, cp = _CANON_RE.sub("", gold), _CANON_RE.sub("", pred)
     if cg and cg == cp:
         return True
     return None
+
+
+_DECIMAL_RE = re.compile(r"\d\.\d|(?<![\d.])\.\d")
+
+
+def exact_gold(gold: str, o: MathOptions) -> bool:
+    """An exact gold (no decimal point) with no declared tolerance: compared exactly."""
+    return o.float_rounding is None and not o.rel_tol and not _DECIMAL_RE.search(gold)
 
 
 def _all_same(gold: str, cands: list[str], o: MathOptions) -> bool | None:
@@ -177,11 +187,14 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
         g_letter = to_choice(g_ans, o.choices)
         if g_letter is None:
             return _Job(Verdict.fail("gold answer is not one of the choices", **details))
-        found = extract_by_rules(response, o.extract, o.choices)
-        if found is None:
+        chosen = final_answer(response, o.extract, o.choices)
+        if chosen is None:
             return _Job(Verdict.fail("no answer found", **details))
-        letter, rule = found
+        letter, rule = chosen.answer, chosen.rule
         details.update(answer=letter, rule=rule, method="choice")
+        if chosen.parts:
+            details["candidates"] = list(chosen.parts)
+            return _Job(Verdict.fail("several choices named", **details))
         if letter.lower() == g_letter.lower():
             return _Job(Verdict.ok(**details))
         score = o.format_credit if rule == "boxed" else 0.0
@@ -213,9 +226,16 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
         pred, extra = checked[0], checked[1:]
         if not pred:
             return _Job(Verdict.fail("no answer found", **details))
-        rel = next((r for r in (relation_refused(c, g_ans) for c in [pred, *extra]) if r), None)
-        if rel is not None:
-            return _Job(Verdict.fail(f"a relation ({rel}) is not a value", **details))
+        why = next(
+            (w for w in (not_a_value(c, g_ans) for c in [pred, *extra]) if w),
+            None,
+        )
+        hedge = hedge_in(f"{final.answer} {final.context}")  # before cleaning: "42..."
+        if why is None and hedge is not None and hedge_in(g_ans) is None:
+            why = f"a hedged answer ({hedge}) is not a value"
+        if why is not None:
+            return _Job(Verdict.fail(why, **details))
+        pred, extra = joined_as_list(pred, g_ans), [joined_as_list(x, g_ans) for x in extra]
         if has_math_delimiters(pred):  # e.g. "$3$ and $5$": let math-verify extract
             pred, p_mode = strip_punctuation_in_math(pred), "text"
     job = _Job(details=details, boxed=(rule == "boxed"))
@@ -241,7 +261,8 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
         "trail": extra[0] if extra else None,
         "targets": list(o.math_verify_targets),
         "bp": o.boxed_priority,
-        "fr": o.float_rounding,
+        "fr": 6 if o.float_rounding is None else o.float_rounding,
+        "exact_gold": exact_gold(g_ans, o),
         "np": o.numeric_precision,
         "strict": o.strict,
         "asr": o.allow_set_relation_comp,
@@ -373,7 +394,8 @@ def verify_math_batch(
 
 
 def extract_answer(response: str, **opts: Any) -> str | None:
-    """The final answer ``verify_math`` would compare, as a cleaned string (None if none).
+    """The final answer ``verify_math`` judges (:func:`judges.math.final.final_answer`), as a
+    cleaned string (None if none).
 
     Takes the extraction options of :func:`verify_math` (``extract``, ``choices``, ...).
     With the ``math_verify`` rule the string is math-verify's extracted text (computed in a
@@ -384,12 +406,11 @@ def extract_answer(response: str, **opts: Any) -> str | None:
     o = MathOptions.from_kwargs(opts)
     if len(response) > o.max_response_chars:
         return None
-    found = extract_by_rules(response, o.extract, o.choices)
+    found = final_answer(response, o.extract, o.choices)
     if found is None:
         return None
-    answer, rule = found
-    if rule != "math_verify":
-        return answer if o.choices else clean_answer(answer)
+    if found.rule != "math_verify":
+        return found.answer if o.choices else clean_answer(found.answer) or None
     item = {
         "kind": "extract",
         "p": response,

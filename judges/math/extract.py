@@ -4,7 +4,9 @@ Every rule here is a plain string scan or a regex without nested quantifiers, so
 1 MB response or 20 000 repeated ``\\[`` cost milliseconds; nothing here parses math.
 Parsing and equivalence happen in the worker processes (:mod:`judges.math.worker`).
 
-Rules (names used in ``verify_math(..., extract=(...))``):
+The rules name the *containers* a caller accepts; which of them holds the final answer is
+decided in one place, :func:`judges.math.final.final_answer` (the last committed answer
+outside any thinking block). Rules (names used in ``verify_math(..., extract=(...))``):
 
 ``boxed``        content of the last non-empty ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces)
 ``hash``         text after the last ``####`` on its line (GSM8K)
@@ -29,7 +31,8 @@ __all__ = [
     "DEFAULT_RULES",
     "box_starts",
     "find_boxed",
-    "extract_by_rules",
+    "anchored_tail",
+    "choice_fallback",
     "clean_answer",
     "answer_problem",
     "gold_answer",
@@ -133,7 +136,7 @@ def find_boxed(text: str, limit: int = _MAX_TAIL) -> str | None:
 _FINAL_RE = re.compile(r"final\s+answer", re.IGNORECASE)
 _ANSWER_RE = re.compile(r"\banswer(?:\s+is\b|\s*[:=])", re.IGNORECASE)
 _LEAD_RE = re.compile(r"^[\s*_]*(?:(?:is|was|would be|will be)\b|[:=])?[\s*_:]*", re.IGNORECASE)
-_SENT_END_RE = re.compile(r"\.(?=\s|$)|\bI hope\b")
+_SENT_END_RE = re.compile(r"(?<!\.)\.(?=\s|$)|\bI hope\b")  # not in an ellipsis
 
 
 def _line_after(text: str, pos: int) -> str:
@@ -163,9 +166,13 @@ def _anchored(text: str, pattern: re.Pattern[str]) -> str | None:
     last = None
     for last in pattern.finditer(text):  # noqa: B007 - we want the last match
         pass
-    if last is None:
-        return None
-    tail = _line_after(text, last.end())
+    return None if last is None else anchored_tail(text, last.end())
+
+
+def anchored_tail(text: str, pos: int) -> str | None:
+    """The answer stated right after an anchor ("the answer is", "Final Answer:") that
+    ends at ``pos``: a leading math span or box, else the rest of the sentence."""
+    tail = _line_after(text, pos)
     tail = _LEAD_RE.sub("", tail, count=1).strip()
     if not tail:
         return None
@@ -233,14 +240,6 @@ def _last_latex(text: str, limit: int = _MAX_TAIL) -> tuple[str, int] | None:
     return best[1].strip(), best[0]
 
 
-def _last_math(text: str) -> str | None:
-    """Whichever of the last math span and the last number ends later in the text."""
-    candidates = [c for c in (_last_latex(text), _last_number(text)) if c is not None]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda c: c[1])[0]
-
-
 # ------------------------------------------------------------------------------- choices
 
 _CHOICE_RE = re.compile(r"(?:^|[\s(\[*])\(?([A-Za-z])\)?(?=[\s).:,*]|$)")
@@ -260,7 +259,7 @@ def to_choice(answer: str, choices: Sequence[str]) -> str | None:
     return None
 
 
-def _choice_fallback(text: str, choices: Sequence[str]) -> str | None:
+def choice_fallback(text: str, choices: Sequence[str]) -> str | None:
     """Last standalone choice letter: "(B)", a line that is just "B", "option B"."""
     allowed = {c.lower(): c for c in choices}
     tail = text[-_MAX_TAIL:]
@@ -275,46 +274,6 @@ def _choice_fallback(text: str, choices: Sequence[str]) -> str | None:
     return found
 
 
-# ---------------------------------------------------------------------------- pipeline
-
-
-def extract_by_rules(
-    text: str, rules: Sequence[str], choices: Sequence[str] | None = None
-) -> tuple[str, str] | None:
-    """Run the in-process ``rules`` in order; ``(answer, rule)`` of the first hit, or None.
-
-    ``math_verify`` is not an in-process rule: reaching it returns ``("", "math_verify")``
-    so that the caller hands the whole text to math-verify in a worker.
-    """
-    for rule in rules:
-        if rule == "math_verify":
-            return "", "math_verify"
-        found: str | None
-        if rule == "boxed":
-            found = find_boxed(text)
-        elif rule == "hash":
-            found = _hash(text)
-        elif rule == "final_answer":
-            found = _anchored(text, _FINAL_RE)
-        elif rule == "answer_is":
-            found = _anchored(text, _ANSWER_RE)
-        elif rule == "last_math":
-            found = _last_math(text)
-        elif rule == "last_latex":
-            found = (_last_latex(text) or (None, 0))[0]
-        elif rule == "last_number":
-            found = (_last_number(text) or (None, 0))[0]
-        elif rule == "choice":
-            found = _choice_fallback(text, choices) if choices else None
-        else:
-            raise ValueError(f"unknown extraction rule {rule!r}; known rules: {', '.join(RULES)}")
-        if found is not None and choices:
-            found = to_choice(found, choices)
-        if found is not None and found.strip():
-            return found.strip(), rule
-    return None
-
-
 _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"), ("__", "__"))
 _THOUSANDS_RE = re.compile(r"(?<=\d)(?:\\,|\{,\}|\\!|\\ |~|\u2009|\u202f)(?=\d{3}(?!\d))")
 _SPACED_INT_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
@@ -322,6 +281,22 @@ _NUM_WORDS_RE = re.compile(
     r"^(?P<num>[-+]?(?:\\?\$\s?)?\d[\d,]*(?:\.\d+)?)\s*(?P<pct>\\?%|percent\b)?\s*"
     r"(?P<words>[A-Za-z][A-Za-z\s./\-^²³]*)$"
 )
+_TEXT_CMD_RE = re.compile(r"\\(?:text|textrm|textnormal|textbf|textit|mathrm|mbox)\s*\{")
+_UNIT_TEXT_RE = re.compile(
+    r"(?<=[\d}])\s*\\(?:text|textrm|textnormal|mathrm|mbox)\s*\{\s*([A-Za-z][A-Za-z .]*)\}\s*$"
+)
+
+
+def _unwrap_text(s: str) -> str:
+    """``\\text{42 apples}`` -> ``42 apples`` (one text wrapper around the whole answer) and
+    ``42 \\text{ apples}`` -> ``42 apples``: units are read the same inside and outside a
+    text wrapper (and a box)."""
+    m = _TEXT_CMD_RE.match(s)
+    if m and _match_braces(s, m.end() - 1, len(s)) == len(s) - 1 and re.search(r"\d", s):
+        return s[m.end() : -1].strip()  # words alone ("\text{East}") stay text
+    return _UNIT_TEXT_RE.sub(lambda u: " " + u.group(1).strip(), s)
+
+
 _MATH_WORDS = {"pi", "sqrt", "log", "ln", "sin", "cos", "tan", "exp", "e", "i", "inf", "infty"}
 _MINUS = {"\u2212": "-", "\ufe63": "-", "\uff0d": "-"}
 
@@ -348,6 +323,7 @@ def clean_answer(answer: str) -> str:
         boxed = find_boxed(s) if "\\boxed" in s or "\\fbox" in s else None
         if boxed is not None:
             s = boxed
+        s = _unwrap_text(s)
         if s == before:
             break
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")

@@ -1,22 +1,24 @@
-"""The response's final answer: every value it commits to, so that hedges cannot pay.
+"""The response's final answer: one definition, used by every caller.
 
-A policy under RL pressure offers several answers ("\\boxed{11} or \\boxed{12}"), takes one
-back ("42. No wait, 41"), or boxes a relation ("\\neq 42") hoping one reading matches. The
-rule here, by construction: **everything the response states as its final answer is
-judged, and all of it must be right.**
+**The final answer is the last committed answer outside any thinking block.**
 
-* ``\\boxed{}``: every non-empty box counts. Boxes with one value (same string) are one
-  answer; several distinct boxes are one *set* answer ``{a, b, ...}`` (right for a question
-  with several answers, wrong for a single-valued gold) -- math-verify joins boxes the same
-  way. Each box is also kept so that one value written two ways still passes.
-* A run of values joined by ``or`` / ``and`` / ``,`` / ``;`` at the end of the text is a
-  set too ("11 or 12" is ``{11, 12}``), not its last element.
-* The *final stated value*: the last number or math span after the answer. When it
-  differs from the answer it must be right as well ("the answer is 42. No wait, it is 41"
-  judges both 42 and 41; only a response whose last word agrees with its answer passes).
+* *Thinking blocks* (``<think>...</think>``, ``<thinking>``, ``<reasoning>``) are scratch
+  work and removed first. A closing tag without its opening one (the opening tag was in the
+  prompt) ends the thinking: everything before it goes. An opening tag that is never
+  closed means the response is still thinking: it has no final answer.
+* *Committed answers* are the containers: ``\\boxed{}`` (all boxes together are one
+  answer; several distinct boxes are the set ``{a, b}``), ``#### x``, "Final Answer: x"
+  and "the answer is x" / "Answer: x". The one that starts last is the final answer,
+  whatever its form. ``extract`` rules name the containers the caller *accepts* (an env
+  that wants ``\\boxed{}``): the last accepted one is the answer, and a later committed
+  answer of another kind must agree with it.
+* Without any committed answer, the fallback rules (``last_math``, ``last_number``,
+  ``last_latex``, ``math_verify``, ``choice``) are tried in the caller's order.
+* Whatever is stated after the answer is judged too: a different value (the last one after
+  it, or a later committed answer) must be right as well, so neither order of a recant
+  pays; a hedge or connective right after it ("\\boxed{42} or so", "42, ...") is part of it.
 
-:func:`relation_in` finds relation and logic symbols (``\\neq``, ``<``, ``\\approx``,
-``\\lor`` ...): an answer holding one is not a value unless the gold holds one too.
+:mod:`judges.math.hedge` then decides whether what was committed is one value at all.
 """
 
 from __future__ import annotations
@@ -30,63 +32,29 @@ from judges.math.extract import (
     _FINAL_RE,
     _MAX_TAIL,
     _NUMBER_RE,
-    _anchored,
     _boxed_at,
     _hash,
     _last_latex,
+    anchored_tail,
     box_starts,
+    choice_fallback,
     clean_answer,
-    extract_by_rules,
+    to_choice,
 )
+from judges.math.hedge import hedge_in
 
 __all__ = [
     "FinalAnswer",
     "final_answer",
+    "outside_thinking",
     "gold_boxes",
     "gold_decimal_comma",
-    "relation_in",
-    "relation_refused",
     "canonical",
 ]
 
 _CANON_RE = re.compile(r"\s+|\\(?:left|right)(?![A-Za-z])|\\[!,;: ]|\$|\\(?:d|t)(?=frac)")
-
-_RELATION_RE = re.compile(
-    r"\\(?:neq?|approx|sim|simeq|cong|equiv|leq?q?|geq?q?|leqslant|geqslant|lt|gt|ll|gg"
-    r"|not|notin|ni|subset|subseteq|supset|supseteq|prec|succ|propto|mid|nmid|parallel"
-    r"|perp|lor|land|vee|wedge|neg|lnot|to|gets|rightarrow|leftarrow|Rightarrow|Leftarrow"
-    r"|longrightarrow|Longrightarrow|implies|impliedby|iff|leftrightarrow|Leftrightarrow"
-    r"|mapsto|therefore|because)(?![A-Za-z])"
-    r"|[<>\u2260\u2248\u223c\u2245\u2261\u2264\u2265\u2208\u2209\u2282\u2286\u2283\u2287"
-    r"\u2228\u2227\u00ac\u2192\u21d2\u21d4\u2234\u2235]|!=|\bnot\b|\bneq\b",
-)
-
-
-_ORDER = {"<", ">", "\\le", "\\ge", "\\leq", "\\geq", "\\lt", "\\gt", "\u2264", "\u2265"}
-_SET_GOLD_RE = re.compile(r"\\(?:cup|cap|infty|emptyset|varnothing|mathbb|in)(?![A-Za-z])|\\\{")
-
-
-def relation_in(text: str) -> str | None:
-    """The first relation or logic symbol in ``text`` (other than ``=``), or None."""
-    m = _RELATION_RE.search(text)
-    return m.group(0) if m else None
-
-
-def relation_refused(pred: str, gold: str) -> str | None:
-    """The relation that keeps ``pred`` from being a value for ``gold``, or None.
-
-    Any relation is fine against a gold that is an equation or relation itself; an
-    inequality is fine against a set-like gold (an interval, a union, ``\\infty``), which
-    it may describe (``x > 3`` and ``(3, \\infty)``).
-    """
-    rel = relation_in(pred)
-    if rel is None or "=" in gold or relation_in(gold) is not None:
-        return None
-    g = gold.strip()
-    interval = g[:1] in "([" and g[-1:] in ")]" and "," in g
-    if rel in _ORDER and (interval or _SET_GOLD_RE.search(g)):
-        return None
-    return rel
+COMMITTED = ("boxed", "hash", "final_answer", "answer_is")
+FALLBACKS = ("last_math", "last_number", "last_latex", "math_verify", "choice")
 
 
 def canonical(answer: str) -> str:
@@ -98,49 +66,82 @@ def canonical(answer: str) -> str:
 class FinalAnswer:
     """What a response commits to.
 
-    answer: the answer to compare (several distinct boxes joined as ``a, b``);
-    rule: the extraction rule that found it;
+    answer: the answer to compare (several distinct boxes joined as ``a, b``; a hedge or
+        connective stated right after it appended);
+    rule: the container or fallback rule that holds it;
     parts: the distinct boxes when there are several (each is also tried alone: all of them
         must equal the gold for that reading to pass);
-    trailing: a different value stated after the answer (must be right as well), or None.
+    trailing: a different value stated or committed after the answer (must be right as
+        well), or None;
+    context: the words around the answer that may hedge it ("approximately" before a last
+        number), read by :func:`judges.math.hedge.not_a_value`.
     """
 
     answer: str
     rule: str
     parts: tuple[str, ...] = ()
     trailing: str | None = None
+    context: str = ""
+
+
+# ---------------------------------------------------------------------- thinking blocks
+
+_THINK_RE = re.compile(r"<(/?)(think|thinking|reasoning)\s*>", re.IGNORECASE)
+
+
+def outside_thinking(text: str) -> str | None:
+    """``text`` without its thinking blocks; None when it ends inside an unclosed one."""
+    out: list[str] = []
+    depth, pos = 0, 0
+    for m in _THINK_RE.finditer(text):
+        if m.group(1):  # a closing tag
+            if depth == 0:  # opened in the prompt: everything so far was thinking
+                out = []
+            else:
+                depth -= 1
+            pos = m.end()
+            out.append("\n")
+        else:
+            if depth == 0:
+                out.append(text[pos : m.start()])
+            depth += 1
+    if depth > 0:
+        return None
+    out.append(text[pos:])
+    return "".join(out)
 
 
 # ------------------------------------------------------------------------------- boxes
 
 
-def boxed_all(text: str, limit: int = _MAX_TAIL) -> list[tuple[str, int]]:
-    """Every non-empty ``\\boxed{}``/``\\fbox{}`` (the last 64), as ``(content, end)``."""
-    out: list[tuple[str, int]] = []
+def boxed_all(text: str, limit: int = _MAX_TAIL) -> list[tuple[str, int, int]]:
+    """Every non-empty ``\\boxed{}``/``\\fbox{}`` (the last 64), first to last, as
+    ``(content, start, end)``; a box inside a box is part of the outer one."""
+    out: list[tuple[str, int, int]] = []
     covered = -1
     for pos, cmd in reversed(box_starts(text)):
         if pos < covered:
-            continue  # a box inside a box: the outer one is the answer
+            continue
         content = _boxed_at(text, pos, cmd, limit)
         if content is None or not content.strip():
             continue
         close = text.find(content, pos) + len(content) + 1
         covered = close
-        out.append((content.strip(), close))
+        out.append((content.strip(), pos, close))
     return out
 
 
 def _distinct(values: Sequence[str]) -> list[str]:
     seen: dict[str, str] = {}
     for v in values:
-        seen.setdefault(canonical(v), clean_answer(v))
+        seen.setdefault(canonical(v), v.strip())
     return list(seen.values())
 
 
 def gold_boxes(gold: str) -> str | None:
     """A gold solution's boxed answer; several distinct boxes are one set ``a, b``."""
-    parts = _distinct([b for b, _ in boxed_all(gold)])
-    return ", ".join(parts) if parts else None
+    parts = _distinct([b for b, _, _ in boxed_all(gold)])
+    return ", ".join(clean_answer(p) for p in parts) if parts else None
 
 
 # ------------------------------------------------------------------------ value runs
@@ -154,8 +155,8 @@ _RUN_END_RE = re.compile(rf"(?:{_VALUE}\s*{_JOINER}\s*(?:{_JOINER}\s*)?)+$", re.
 _ONE_VALUE_RE = re.compile(_VALUE)
 
 
-def _last_value(text: str) -> tuple[str, int] | None:
-    """The last number or math span in ``text`` (with its end offset); a run of values
+def _last_value(text: str) -> tuple[str, int, int] | None:
+    """The last number or math span in ``text`` as ``(value, start, end)``; a run of values
     joined by or/and/commas ending there comes back as ``"a, b, c"``."""
     cands = [c for c in (_last_latex(text), _last_num(text)) if c is not None]
     if not cands:
@@ -163,7 +164,7 @@ def _last_value(text: str) -> tuple[str, int] | None:
     value, end = max(cands, key=lambda c: c[1])
     start = text.rfind(value, 0, end)
     if start < 0:
-        return value, end
+        return value, end, end
     head = text[max(0, start - 1) : start]
     if head == "$" or text[max(0, start - 2) : start] == "\\(":
         start -= 1 if head == "$" else 2
@@ -171,10 +172,10 @@ def _last_value(text: str) -> tuple[str, int] | None:
             start -= 1
     m = _RUN_END_RE.search(text[max(0, start - 2000) : start])
     if not m:
-        return value, end
+        return value, start, end
     values = [clean_answer(v.group(0)) for v in _ONE_VALUE_RE.finditer(m.group(0))]
     values = _distinct([*values, value])
-    return (", ".join(values) if len(values) > 1 else value), end
+    return (", ".join(values) if len(values) > 1 else value), start - len(m.group(0)), end
 
 
 def _last_num(text: str) -> tuple[str, int] | None:
@@ -186,8 +187,6 @@ def _last_num(text: str) -> tuple[str, int] | None:
 
 _GOLD_DECIMAL_COMMA_RE = re.compile(r"^[-+]?(?:\d+,\d{2}|0,\d+)$")
 _DECIMAL_COMMA_RE = re.compile(r"^([-+\u2212]?\d+),(\d+)$")
-# the end of the clause holding the answer: what follows is a new statement
-_CLAUSE_END_RE = re.compile(r"[,;!?\n]|\.(?=\s|\$|$)|$")
 
 
 def gold_decimal_comma(gold: str) -> str:
@@ -206,91 +205,168 @@ def _decimal_comma(number: str) -> str:
     return number
 
 
-# ----------------------------------------------------------------------------- pipeline
+# ------------------------------------------------------------------------- containers
 
 
-def _anchored_end(text: str, pattern: re.Pattern[str], answer: str) -> int:
+@dataclass(frozen=True)
+class _Hit:
+    rule: str
+    answer: str
+    start: int
+    end: int
+    parts: tuple[str, ...] = ()
+
+
+def _last_anchor(text: str, pattern: re.Pattern[str], boxes: list[tuple[int, int]]) -> _Hit | None:
     last = None
-    for last in pattern.finditer(text):  # noqa: B007
-        pass
-    start = last.end() if last else 0
-    pos = text.find(answer, start)
+    for m in pattern.finditer(text):
+        if not any(s < m.start() < e for s, e in boxes):  # "answer:" inside a box: the box
+            last = m
+    if last is None:
+        return None
+    found = anchored_tail(text, last.end())
+    if found is None:
+        return None
+    pos = text.find(found, last.end())
     if pos >= 0:
-        return pos + len(answer)
-    nl = text.find("\n", start)
-    return len(text) if nl < 0 else nl
+        end = pos + len(found)
+    else:
+        nl = text.find("\n", last.end())
+        end = len(text) if nl < 0 else nl
+    rule = "final_answer" if pattern is _FINAL_RE else "answer_is"
+    return _Hit(rule, found, last.start(), end)
 
 
-def _found(text: str, rule: str) -> tuple[str, int, tuple[str, ...]] | None:
-    """``(answer, end offset, parts)`` for one rule, or None."""
-    if rule == "boxed":
-        boxes = boxed_all(text)
-        if not boxes:
-            return None
-        parts = _distinct([b for b, _ in boxes])
-        if len(parts) == 1:
-            return parts[0], boxes[-1][1], ()
-        return ", ".join(parts), boxes[-1][1], tuple(parts)
-    if rule == "hash":
-        found = _hash(text)
-        if found is None:
-            return None
+def _committed(text: str) -> list[_Hit]:
+    """The last committed answer of each container kind found in ``text``."""
+    hits: list[_Hit] = []
+    boxes = boxed_all(text)
+    if boxes:
+        parts = _distinct([b for b, _, _ in boxes])
+        several = tuple(parts) if len(parts) > 1 else ()
+        hits.append(_Hit("boxed", ", ".join(parts), boxes[-1][1], boxes[-1][2], several))
+    spans = [(s, e) for _, s, e in boxes]
+    found = _hash(text)
+    if found is not None:
         pos = text.rfind("####")
         nl = text.find("\n", pos)
-        return found, len(text) if nl < 0 else nl, ()
-    if rule in ("final_answer", "answer_is"):
-        pattern = _FINAL_RE if rule == "final_answer" else _ANSWER_RE
-        found = _anchored(text, pattern)
-        if found is None:
-            return None
-        return found, _anchored_end(text, pattern, found), ()
-    if rule in ("last_math", "last_number", "last_latex"):
-        if rule == "last_math":
-            hit = _last_value(text)
-        elif rule == "last_number":
-            hit = _last_num(text)
-        else:
-            hit = _last_latex(text)
-        return (hit[0], len(text), ()) if hit else None
-    raise ValueError(f"not a final-answer rule: {rule!r}")
+        hits.append(_Hit("hash", found, pos, len(text) if nl < 0 else nl))
+    for pattern in (_FINAL_RE, _ANSWER_RE):
+        hit = _last_anchor(text, pattern, spans)
+        if hit is not None:
+            hits.append(hit)
+    return [h for h in hits if h.answer.strip()]
 
 
-def _final_after_boxes(text: str) -> bool:
-    """A "final answer" anchor with an answer after the last box (earlier boxes were
-    intermediate results; the anchored statement is the final one)."""
-    boxes = boxed_all(text)
-    last = None
-    for last in _FINAL_RE.finditer(text):  # noqa: B007
-        pass
-    return bool(boxes) and last is not None and last.start() > boxes[-1][1]
+def _fallback(text: str, rule: str, choices: Sequence[str] | None) -> _Hit | None:
+    if rule == "math_verify":
+        return _Hit(rule, "", 0, len(text))
+    if rule == "choice":
+        found = choice_fallback(text, choices) if choices else None
+        return _Hit(rule, found, 0, len(text)) if found else None
+    if rule == "last_math":
+        hit = _last_value(text)
+    elif rule == "last_number":
+        num = _last_num(text)
+        hit = (num[0], text.rfind(num[0], 0, num[1]), num[1]) if num else None
+    elif rule == "last_latex":
+        span = _last_latex(text)
+        hit = (span[0], text.rfind(span[0], 0, span[1]), span[1]) if span else None
+    else:
+        raise ValueError(f"not a final-answer rule: {rule!r}")
+    return _Hit(rule, hit[0], max(0, hit[1]), hit[2]) if hit and hit[0].strip() else None
 
 
-def final_answer(text: str, rules: Sequence[str]) -> FinalAnswer | None:
-    """The response's final answer by the first rule in ``rules`` that finds one.
+# ------------------------------------------------------------------------------ after it
 
-    ``math_verify`` and ``choice`` are handed to :func:`extract_by_rules` unchanged.
+_CLAUSE_END_RE = re.compile(r"[,;!?\n]|\.(?=\s|\$|$)|$")
+_LEAD_JOINER_RE = re.compile(
+    r"^[\s$)}\]]*(?:,|;|/|\bor\b|\band\b|\\text\{\s*(?:or|and)|\\l?or\b|\\vee\b)", re.IGNORECASE
+)
+_MATH_DELIM_RE = re.compile(r"\$|\\[()\[\]]")
+_WORDS_BEFORE_RE = re.compile(r"(?:[^\s,;.!?\n]+[ \t]+){0,3}$")
+
+
+def _tail_of_clause(text: str, end: int) -> str:
+    """The rest of the answer's clause when it hedges or joins another value to it."""
+    clause = _CLAUSE_END_RE.search(text, end)
+    rest = text[end : clause.start() if clause else len(text)]
+    if clause is not None and clause.group(0) in ",;":  # "42, \ldots" / "42, 41"
+        rest = text[end : min(len(text), clause.end() + 200)].split("\n", 1)[0]
+    return rest if hedge_in(rest) or _LEAD_JOINER_RE.match(rest) else ""
+
+
+def _stated_after(text: str, end: int, answer: str, parts: Sequence[str]) -> str | None:
+    """A value stated after the answer that differs from it, or None."""
+    after = _last_value(text[end:])
+    if after is None or not any(ch.isdigit() for ch in after[0]):
+        return None
+    later = _decimal_comma(clean_answer(after[0]))
+    same = {canonical(answer), *(canonical(p) for p in parts)}
+    return later if later and canonical(later) not in same else None
+
+
+# ------------------------------------------------------------------------------- the rule
+
+
+def final_answer(
+    text: str, rules: Sequence[str], choices: Sequence[str] | None = None
+) -> FinalAnswer | None:
+    """The final answer of ``text``: the last committed answer outside any thinking block
+    of a kind in ``rules`` (else the first fallback rule that finds one), or None.
+
+    With ``choices`` the answer is a choice letter (several distinct letters in it are kept
+    in ``parts``: a hedge).
     """
-    rules = list(rules)
-    if "boxed" in rules and "final_answer" in rules and _final_after_boxes(text):
-        rules.remove("final_answer")  # "Final answer: x" after the boxes supersedes them
-        rules.insert(rules.index("boxed"), "final_answer")
-    for rule in rules:
-        if rule in ("math_verify", "choice"):
-            found = extract_by_rules(text, [rule])
-            if found is not None:
-                return FinalAnswer(found[0], found[1])
-            continue
-        hit = _found(text, rule)
-        if hit is None or not hit[0].strip():
-            continue
-        answer, end, parts = hit
-        trailing = None
-        clause = _CLAUSE_END_RE.search(text, end) if end < len(text) else None
-        after = _last_value(text[clause.end() :]) if clause else None
-        if after is not None and any(ch.isdigit() for ch in after[0]):
-            later = _decimal_comma(clean_answer(after[0]))
-            if later and canonical(later) != canonical(answer):
-                if not parts or canonical(later) not in {canonical(p) for p in parts}:
-                    trailing = later
-        return FinalAnswer(answer.strip(), rule, parts, trailing)
+    body = outside_thinking(text)
+    if body is None:
+        return None
+    hits = _committed(body)
+    accepted = [h for h in hits if h.rule in rules]
+    chosen = max(accepted, key=lambda h: h.start) if accepted else None
+    if choices:
+        return _choice_answer(body, chosen, rules, choices)
+    if chosen is None:
+        for rule in rules:
+            if rule in FALLBACKS and rule != "choice":
+                fb = _fallback(body, rule, None)
+                if fb is not None:
+                    before = _WORDS_BEFORE_RE.search(body[: fb.start])
+                    context = before.group(0) if before else ""
+                    return FinalAnswer(fb.answer.strip(), rule, context=context)
+        return None
+    answer = chosen.answer.strip()
+    later = [h for h in hits if h.start > chosen.start]
+    trailing = None
+    if later:
+        last = max(later, key=lambda h: h.start)
+        if canonical(last.answer) not in {canonical(answer), *(canonical(p) for p in chosen.parts)}:
+            trailing = clean_answer(last.answer)
+    rest = _tail_of_clause(body, chosen.end)
+    if rest and not chosen.parts:
+        answer = f"{answer} {_MATH_DELIM_RE.sub(' ', rest).strip()}"
+    clause = _CLAUSE_END_RE.search(body, chosen.end + len(rest))  # "\boxed{9} \pmod{11}."
+    if trailing is None and clause is not None:
+        trailing = _stated_after(body, clause.end(), chosen.answer, chosen.parts)
+    return FinalAnswer(answer, chosen.rule, chosen.parts, trailing, rest)
+
+
+_LETTER_RE = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z])")
+
+
+def _choice_answer(
+    body: str, chosen: _Hit | None, rules: Sequence[str], choices: Sequence[str]
+) -> FinalAnswer | None:
+    if chosen is not None:
+        texts = list(chosen.parts) or [chosen.answer]
+        letters = [to_choice(t, choices) for t in texts]
+        if all(letters):
+            named = {m.group(1) for t in texts for m in _LETTER_RE.finditer(t)}
+            named = {c for c in choices if c.upper() in named} | {str(x) for x in letters}
+            parts = tuple(sorted(named)) if len(named) > 1 else ()
+            return FinalAnswer(str(letters[-1]), chosen.rule, parts)
+    if "choice" in rules:
+        found = choice_fallback(body, choices)
+        if found:
+            return FinalAnswer(found, "choice")
     return None

@@ -27,7 +27,12 @@ class MathOptions:
             boxed first, as in math-verify's own test helper).
     Equivalence (passed to ``math_verify.verify``)
         float_rounding, numeric_precision, strict, allow_set_relation_comp;
-        rel_tol: extra numeric tolerance, ``|a-b| <= rel_tol * max(|a|,|b|)`` (None = off).
+        float_rounding: None (default) compares an exact gold (integer, fraction, exact
+            expression: no decimal point) exactly -- ``0.5`` meets ``1/2``, ``0.333333`` does
+            not meet ``1/3``, ``42.000000000001`` does not meet ``42`` -- and rounds answers
+            to 6 places against a decimal gold (itself a rounded value); an int declares a
+            tolerance: both sides rounded to that many places, as math-verify does.
+        rel_tol: a declared numeric tolerance, ``|a-b| <= rel_tol * max(|a|,|b|)`` (None = off).
         exact_rationals: when math-verify says "equal" but both sides are exact rational
             numbers (no decimals, no percent) that differ, say "not equal" -- math-verify's
             numeric ``evalf(chop=True)`` equates e.g. ``1/2^99`` and ``1/2^98`` (issue #14).
@@ -52,7 +57,7 @@ class MathOptions:
     choices: tuple[str, ...] | None = None
     math_verify_targets: tuple[str, ...] = ("latex", "expr")
     boxed_priority: int = 0
-    float_rounding: int = 6
+    float_rounding: int | None = None
     numeric_precision: int = 15
     strict: bool = True
     allow_set_relation_comp: bool = False
@@ -97,6 +102,12 @@ class MathOptions:
         if kw.get("gold_extract", "auto") not in ("auto", "raw", "math_verify"):
             raise ValueError("gold_extract must be 'auto', 'raw' or 'math_verify'")
         o = cls(**kw)
+        if o.float_rounding is not None and (
+            isinstance(o.float_rounding, bool)
+            or not isinstance(o.float_rounding, int)
+            or o.float_rounding < 0
+        ):
+            raise ValueError("float_rounding must be None or a non-negative int")
         if not o.timeout > 0:
             raise ValueError("timeout must be a positive number of seconds")
         for name in ("format_credit", "numeric_closeness"):

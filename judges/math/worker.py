@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from collections import OrderedDict
 from typing import Any
@@ -112,6 +113,18 @@ def _covers_digits(parsed: list[Any], text: str) -> bool:
     shown = next((x for x in parsed if isinstance(x, str)), "")
     digits = sum(ch in "0123456789" for ch in text)
     return digits > 0 and sum(ch in "0123456789" for ch in shown) >= digits
+
+
+_DECIMAL_RE = re.compile(r"(?<![\d.,])(\d*)\.(\d+)(?![\d.])(?!,\d)(?!\s*\\?%)")
+_ANY_DECIMAL_RE = re.compile(r"\d\.\d|(?<![\d.])\.\d")
+
+
+def exact_decimals(text: str) -> str:
+    """Decimal literals written as the exact fractions they are (``0.25`` -> ``(25/100)``),
+    so that an exact gold is compared exactly, not after rounding."""
+    return _DECIMAL_RE.sub(
+        lambda m: f"({int(m.group(1) + m.group(2))}/1{'0' * len(m.group(2))})", text
+    )
 
 
 class _Engine:
@@ -241,10 +254,29 @@ class _Engine:
         )
         if equal and item.get("exact", True) and "." not in item["g"] + text:
             equal = not self.rationals_differ(gold, pred)
+        if equal and item.get("exact_gold") and item.get("decimal"):
+            equal = self.exactly_equal(gold, pred)
         if equal:
             sides = self.constant_sides(gold, pred)
             equal = all(self.same(item, gold, [side], text) for side in sides)
         return equal
+
+    @staticmethod
+    def exactly_equal(gold: list[Any], pred: list[Any]) -> bool:
+        """An exact gold against an answer written with decimals (read as the exact
+        fractions they are): equal only when the difference simplifies to 0 -- a decimal
+        close to ``1/3`` or to ``\\pi`` is not it. Sets, tuples and relations keep
+        math-verify's element-wise verdict (their decimals are exact fractions already)."""
+        import sympy
+
+        g = next((x for x in gold if not isinstance(x, str)), None)
+        p = next((x for x in pred if not isinstance(x, str)), None)
+        if not isinstance(g, sympy.Expr) or not isinstance(p, sympy.Expr):
+            return True
+        try:
+            return sympy.simplify(g.doit() - p.doit()) == 0
+        except Exception:  # not provably the same value: a decimal is not an exact answer
+            return False
 
     @staticmethod
     def constant_sides(gold: list[Any], pred: list[Any]) -> list[Any]:
@@ -272,6 +304,14 @@ class _Engine:
             found = self.parse_one(item["p"], "text", targets, bp)
             shown = next((x for x in found if isinstance(x, str)), "")
             return {"status": "ok", "pred_found": bool(found), "pred_text": shown[:200]}
+        exact = bool(item.get("exact_gold"))
+        texts = [item["p"], *(item.get("parts") or []), str(item.get("trail") or "")]
+        item["decimal"] = exact and any(_ANY_DECIMAL_RE.search(t) for t in texts)
+        if exact:  # the policy's decimals are the exact values they write, nothing rounder
+            item["p"] = exact_decimals(item["p"])
+            item["parts"] = [exact_decimals(x) for x in item.get("parts") or []]
+            if item.get("trail") is not None:
+                item["trail"] = exact_decimals(str(item["trail"]))
         gold = self.parsed(item["g"], item.get("gm", "answer"), targets, bp)
         pred = self.parsed(item["p"], item.get("pm", "answer"), targets, bp)
         out: dict[str, Any] = {

@@ -52,9 +52,12 @@ def test_find_boxed(text: str, expected: str | None) -> None:
         (r"thus $x = 2\sqrt{3}$", ("last_math",), r"x = 2\sqrt{3}"),
         (r"$9 \times 2$ so she has 18 left", ("last_math",), "18"),
         ("no digits at all", ("boxed", "hash", "answer_is", "last_number"), None),
-        # rules are tried in order: the first that finds something wins
-        ("The answer is 5. \\boxed{6}", ("answer_is", "boxed"), "5"),
+        # rules name the accepted containers; the last committed answer wins whatever the
+        # rules' order (issue 26: one definition of the final answer)
+        ("The answer is 5. \\boxed{6}", ("answer_is", "boxed"), "6"),
         ("The answer is 5. \\boxed{6}", ("boxed", "answer_is"), "6"),
+        ("\\boxed{6} The answer is 5.", ("boxed", "answer_is"), "5"),
+        ("\\boxed{6} The answer is 5.", ("boxed",), "6"),
     ],
 )
 def test_extract_rules(response: str, rules: tuple[str, ...], expected: str | None) -> None:
@@ -62,7 +65,8 @@ def test_extract_rules(response: str, rules: tuple[str, ...], expected: str | No
 
 
 def test_default_rules_and_details() -> None:
-    assert extract_answer(r"blah \boxed{7} then #### 8") == "7"
+    assert extract_answer(r"blah \boxed{7} then #### 8") == "8"  # the last committed answer
+    assert extract_answer("#### 8\nblah \\boxed{7}") == "7"
     assert extract_answer("blah\n#### 8") == "8"
     assert extract_answer("I think the answer is 9") == "9"
     assert extract_answer("the total is 10") == "10"

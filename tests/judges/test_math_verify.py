@@ -17,10 +17,13 @@ CASES = [
     # fractions and decimals
     (r"The answer is $\boxed{\frac{1}{2}}$.", "0.5", True),
     (r"\boxed{\dfrac{2}{4}}", r"\frac12", True),
-    (r"\boxed{0.333333}", r"\frac{1}{3}", True),
+    # an exact gold is compared exactly (issue 26): 0.5 is 1/2, 0.333333 is not 1/3
+    (r"\boxed{0.333333}", r"\frac{1}{3}", False),
     (r"\boxed{0.33}", r"\frac{1}{3}", False),
     (r"\boxed{1.50}", "3/2", True),
-    (r"\boxed{7.0000001}", "7", True),
+    (r"\boxed{7.0000001}", "7", False),
+    (r"\boxed{7.0000001}", "7.0", True),  # a decimal gold is itself rounded (6 places)
+    (r"\boxed{7.000}", "7", True),
     # percentages
     (r"\boxed{50\%}", "50", True),
     (r"\boxed{50\%}", "0.5", True),
