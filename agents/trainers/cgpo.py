@@ -35,6 +35,11 @@ else by stepping the environment with ``ā`` (``r(ā)`` then replaces ``baseline
 log π_ref(ā|s) ≤ KL_max``, and trains SFT on it with weight ``σ(0) = 0.5`` (the paper's CRRAFT
 fallback, as in TRL PR #2190); otherwise the prompt is skipped.
 
+A generation its judge could not judge (``details["unscored"]``: a judge backend timeout, an
+unparseable judgement) is a fault, not a violation: no optimizer trains on it (CRPG drops its
+row, CRRAFT and CODPO never choose it), and the task's ``reward``, ``pass_rate`` and
+``violation_rate`` are over the judged generations, with ``unscored_rate`` beside them.
+
 The rows a task trains on: every sample (CRPG, with its gated reward ``R̃_cr``), each kept
 prompt's chosen response or ``ā`` (CRRAFT, with its weight), each kept prompt's ``(a⁺, a⁻)``
 pair (CODPO, with their reference log-probs). Metrics per task are prefixed by the task's name
@@ -279,12 +284,12 @@ class CGPOTrainer(TaskScoring, RLTrainer):
             passes.append(passed.flatten().double())
             kls.append(kl.flatten())
             tokens += sum(sum(t.policy_mask) for t in trajs)
-        stats.update({"reward": float(torch.cat(rewards).mean()),
+        stats.update({"reward": _mean(torch.cat(rewards)),
                       "reward_std": float(torch.cat(rewards).std()) if
                       sum(len(r) for r in rewards) > 1 else 0.0,
-                      "pass_rate": float(torch.cat(passes).mean()),
+                      "pass_rate": _mean(torch.cat(passes)),
                       "kl": float(torch.cat(kls).mean()),
-                      "num_completions": sum(len(r) for r in rewards),
+                      "num_completions": sum(len(k) for k in kls),
                       "completions/policy_tokens": float(tokens)})
         return rows, stats
 
@@ -295,17 +300,19 @@ class CGPOTrainer(TaskScoring, RLTrainer):
         firsts = [trajs[g * k] for g in range(p)]
         baselines = [self.judge_baseline(task, env, t.seed, t.task) for t in firsts]
         scored = self.score_all(task, trajs, [baselines[i // k] for i in range(len(trajs))])
-        r = torch.tensor([s[0] for s in scored], dtype=torch.float64).view(p, k)
-        passed = torch.tensor([s[1] for s in scored]).view(p, k)
-        cal = torch.tensor([s[2] for s in scored], dtype=torch.float64).view(p, k)
+        r = torch.tensor([s.reward for s in scored], dtype=torch.float64).view(p, k)
+        passed = torch.tensor([s.passed for s in scored]).view(p, k)
+        cal = torch.tensor([s.calibrated for s in scored], dtype=torch.float64).view(p, k)
+        ok = ~torch.tensor([s.unscored for s in scored]).view(p, k)  # faults train nothing
         samples = [Sample(list(t.prompt_ids), list(t.completion_ids),
                           torch.tensor(t.policy_mask, dtype=torch.float32)) for t in trajs]
         seq, ref_seq = self._sequence_logprobs(samples)
         kl = (seq - ref_seq).view(p, k)  # sequence k1 at the rollout weights
         stats: dict[str, float] = {
-            "reward": float(r.mean()), "violation_rate": float(1 - passed.double().mean()),
-            "pass_rate": float(passed.double().mean()), "kl": float(kl.mean()),
-            "calibrated_reward": float(cal.mean()), "loss": 0.0}
+            "reward": _mean(r[ok]), "violation_rate": 1.0 - _mean(passed[ok], 1.0),
+            "pass_rate": _mean(passed[ok]), "kl": float(kl.mean()),
+            "calibrated_reward": _mean(cal[ok]), "unscored_rate": 1.0 - _mean(ok),
+            "loss": 0.0}
         if any(b is not None for b in baselines):
             judged = [b for b in baselines if b is not None]
             stats["baseline_pass_rate"] = sum(b.passed for b in judged) / len(judged)
@@ -313,12 +320,13 @@ class CGPOTrainer(TaskScoring, RLTrainer):
             gated = crpg_rewards(cal.flatten(), passed.flatten(), kl.flatten(), task.kl_threshold)
             for s, value in zip(samples, gated.tolist(), strict=True):
                 s.scalars.update(task=float(idx), gated_reward=value)
-            stats["gated_reward"] = float(gated.mean())
-            rows = samples
+            stats["gated_reward"] = _mean(gated[ok.flatten()])
+            rows = [s for s, scored_ok in zip(samples, ok.flatten().tolist(), strict=True)
+                    if scored_ok]
         elif task.optimizer == "crraft":
             rows = self._crraft_rows(idx, task, samples, baselines, r, cal, passed, kl, stats)
         else:
-            sel = codpo_select(r, passed)
+            sel = codpo_select(r, passed, scored=ok)
             rows = []
             for g in torch.nonzero(sel.keep).flatten().tolist():
                 pos, neg = g * k + int(sel.positive[g]), g * k + int(sel.negative[g])
@@ -328,7 +336,7 @@ class CGPOTrainer(TaskScoring, RLTrainer):
                         "task": float(idx), "ref_logprob": float(ref_seq[i]),
                         "positive_length": length}))
             stats["kept"] = float(sel.keep.double().mean())
-        return rows, stats, (r, passed, kl)
+        return rows, stats, (r[ok], passed[ok], kl)
 
     def _crraft_rows(self, idx: int, task: CGPOTask, samples: list[Sample],
                      baselines: list[Baseline | None], r: torch.Tensor, cal: torch.Tensor,
@@ -412,11 +420,12 @@ class CGPOTrainer(TaskScoring, RLTrainer):
         for task, env in zip(self.tasks, self.envs, strict=True):
             trajs = greedy.collect(env, [seed + i for i in range(episodes)], 1, seed=seed)
             baselines = [self.judge_baseline(task, env, t.seed, t.task) for t in trajs]
-            scored = self.score_all(task, trajs, baselines)
-            passed = sum(s[1] for s in scored) / len(scored)
+            judged = [s for s in self.score_all(task, trajs, baselines) if not s.unscored]
+            passed = sum(s.passed for s in judged) / max(1, len(judged))
             out[f"eval/{task.name}/pass@1"] = passed
-            out[f"eval/{task.name}/violation_rate"] = 1.0 - passed
-            out[f"eval/{task.name}/reward"] = sum(s[0] for s in scored) / len(scored)
+            out[f"eval/{task.name}/violation_rate"] = 1.0 - passed if judged else 0.0
+            out[f"eval/{task.name}/reward"] = sum(s.reward for s in judged) / max(1, len(judged))
+            out[f"eval/{task.name}/unscored_rate"] = 1.0 - len(judged) / len(trajs)
         names = [t.name for t in self.tasks]
         out.update({
             "eval/pass@1": sum(out[f"eval/{n}/pass@1"] for n in names) / len(names),
@@ -424,3 +433,8 @@ class CGPOTrainer(TaskScoring, RLTrainer):
             "eval/episodes": episodes, "eval/seed": seed,
             "eval/seconds": time.perf_counter() - started})
         return out
+
+
+def _mean(values: torch.Tensor, empty: float = 0.0) -> float:
+    """Mean of ``values`` as a float (``empty`` when there are none: every sample a fault)."""
+    return float(values.double().mean()) if values.numel() else empty

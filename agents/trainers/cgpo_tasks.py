@@ -12,11 +12,11 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from agents.rollout.chain import Trajectory
 
-__all__ = ["CGPOTask", "TaskScoring", "Baseline", "BaselineSource", "OPTIMIZERS",
+__all__ = ["CGPOTask", "TaskScoring", "Scored", "Baseline", "BaselineSource", "OPTIMIZERS",
            "task_identity"]
 
 OPTIMIZERS = ("crpg", "crraft", "codpo")
@@ -76,20 +76,31 @@ def task_identity(task: CGPOTask) -> dict[str, Any]:
     return out
 
 
+class Scored(NamedTuple):
+    """One generation's score: ``r``, whether every constraint passed, ``R_calib``, and whether
+    the judge could not judge it (``details["unscored"]``: a fault, which no optimizer trains
+    on -- it is neither a violation nor a reward)."""
+
+    reward: float
+    passed: bool
+    calibrated: float
+    unscored: bool = False
+
+
 class TaskScoring:
     """Scoring of generations and baselines (needs ``self.config.calibration_scale``)."""
 
     config: Any
 
     def score(self, task: CGPOTask, traj: Trajectory,
-              baseline: Baseline | None = None) -> tuple[float, bool, float]:
-        """``(r, passed, R_calib)`` of one generation (see the module docstring); ``baseline``
+              baseline: Baseline | None = None) -> Scored:
+        """``(r, passed, R_calib, unscored)`` of one generation (see the module docstring); ``baseline``
         is the prompt's judged ``ā`` when the task has one."""
         return self._judge(task, _last_reply(traj), traj.task or {}, baseline,
                            env_result=(traj.total_reward, traj.passed))
 
     def score_all(self, task: CGPOTask, trajs: Sequence[Trajectory],
-                  baselines: Sequence[Baseline | None]) -> list[tuple[float, bool, float]]:
+                  baselines: Sequence[Baseline | None]) -> list[Scored]:
         """:meth:`score` of every generation (``baselines``: one per generation). A judge with
         ``score_batch`` (LLM judges, :class:`judges.remote.RayJudgePool`) gets one call."""
         if task.judge is None or not hasattr(task.judge, "score_batch"):
@@ -102,29 +113,32 @@ class TaskScoring:
 
     def _judge(self, task: CGPOTask, text: str, info: Mapping[str, Any],
                baseline: Baseline | None, env_result: tuple[float, bool] | None = None,
-               ) -> tuple[float, bool, float]:
+               ) -> Scored:
         if task.judge is None:
             if env_result is None:
                 raise ValueError("without a judge the environment's result is needed")
             r, passed = env_result
             base_r = baseline.reward if baseline is not None else task.baseline_reward
-            return r, passed, _sigmoid(self.config.calibration_scale * (r - base_r))
+            return Scored(r, passed, _sigmoid(self.config.calibration_scale * (r - base_r)))
         verdict = task.judge(text, self._judge_task(task, info, baseline))
         return self._from_verdict(task, verdict, baseline)
 
     def _from_verdict(self, task: CGPOTask, verdict: Any,
-                      baseline: Baseline | None) -> tuple[float, bool, float]:
-        """``(r, passed, R_calib)`` from a judge's verdict: ``r`` is the judge's raw reward
-        component (``details["components"][judge.name]``, else the score); ``R_calib`` its
-        calibrated component, else ``σ(scale · (r − r(ā)))``."""
+                      baseline: Baseline | None) -> Scored:
+        """``(r, passed, R_calib, unscored)`` from a judge's verdict: ``r`` is the judge's raw
+        reward component (``details["components"][judge.name]``, else the score); ``R_calib``
+        its calibrated component, else ``σ(scale · (r − r(ā)))``; ``unscored`` its
+        ``details["unscored"]`` (a fault: never passed, whatever the verdict says)."""
         base_r = baseline.reward if baseline is not None else task.baseline_reward
         comps = verdict.details.get("components", {})
         name = getattr(task.judge, "name", "reward")
         r = float(comps.get(name, verdict.score))
         cal = comps.get(f"{name}_calibrated")
+        unscored = bool(verdict.details.get("unscored"))
         if cal is None:
             cal = _sigmoid(self.config.calibration_scale * (r - base_r))
-        return r, bool(verdict.passed), float(cal)
+            unscored |= baseline is not None and baseline.unscored  # calibrated on a fault
+        return Scored(r, bool(verdict.passed) and not unscored, float(cal), unscored)
 
     @staticmethod
     def _judge_task(task: CGPOTask, info: Mapping[str, Any],
@@ -156,22 +170,25 @@ class TaskScoring:
             return None
         if task.judge is not None:
             # r(ā) itself: judged without calibration data, so the reward component is raw
-            r, passed, _ = self._judge(task, text, info or {}, None)
+            r, passed, _, unscored = self._judge(task, text, info or {}, None)
         else:
             env.reset(seed=seed)
             _, reward, _, _, step_info = env.step(text)
             verdict = step_info.get("verdict")
-            r, passed = float(reward), bool(getattr(verdict, "passed", False))
-        return Baseline(text=text, reward=r, passed=passed)
+            r, passed, unscored = float(reward), bool(getattr(verdict, "passed", False)), False
+        return Baseline(text=text, reward=r, passed=passed, unscored=unscored)
 
 
 @dataclass
 class Baseline:
-    """A prompt's judged baseline response ``ā``: its text, ``r(s, ā)`` and constraint pass."""
+    """A prompt's judged baseline response ``ā``: its text, ``r(s, ā)``, constraint pass and
+    whether its judge could not judge it (then it never passes: CRRAFT does not fall back to
+    it)."""
 
     text: str
     reward: float
     passed: bool
+    unscored: bool = False
 
 
 def _last_reply(traj: Trajectory) -> str:

@@ -6,6 +6,7 @@ Per prompt with ``K`` generations, ``r`` the reward and ``Σ`` the constraint-sa
 * ``a⁻ = argmin r`` over the negatives; no negative → the lowest-reward generation other than
   ``a⁺`` (the "lowest overall" of TRL PR #2190, which differs only when all rewards tie; with
   ``K = 1`` it is ``a⁺`` itself and the DPO term is ``−log σ(0)``).
+* a generation the judge could not judge (unscored, a fault) is neither ``a⁺`` nor ``a⁻``.
 
 Loss per kept prompt (DPO with the DPO-positive length-normalised NLL regulariser)::
 
@@ -35,22 +36,24 @@ class CODPOSelection:
     keep: torch.Tensor
 
 
-def codpo_select(rewards: torch.Tensor, passed: torch.Tensor) -> CODPOSelection:
+def codpo_select(rewards: torch.Tensor, passed: torch.Tensor,
+                 scored: torch.Tensor | None = None) -> CODPOSelection:
     """Best positive and worst negative per prompt from ``(P, K)`` rewards and pass masks
-    (ties: the first generation)."""
-    passed = passed.bool()
+    (ties: the first generation). ``scored`` (default: all) marks the generations the judge
+    could judge; an unscored one (a fault) is neither a positive nor a negative."""
+    scored = torch.ones_like(passed, dtype=torch.bool) if scored is None else scored.bool()
+    passed = passed.bool() & scored
+    failed = ~passed & scored
     r = rewards.double()
     inf = torch.full_like(r, torch.inf)
     positive = torch.where(passed, r, -inf).argmax(-1)
     keep = passed.any(-1)
-    has_neg = (~passed).any(-1)
-    worst_neg = torch.where(~passed, r, inf).argmin(-1)
-    k = r.shape[-1]
-    not_pos = torch.ones_like(passed)
-    not_pos.scatter_(-1, positive[:, None], False)
-    if k == 1:
-        not_pos[:] = True
-    worst_other = torch.where(not_pos, r, inf).argmin(-1)
+    has_neg = failed.any(-1)
+    worst_neg = torch.where(failed, r, inf).argmin(-1)
+    others = scored.clone()
+    others.scatter_(-1, positive[:, None], False)
+    worst_other = torch.where(others, r, inf).argmin(-1)
+    worst_other = torch.where(others.any(-1), worst_other, positive)  # none: a⁺ itself
     negative = torch.where(has_neg, worst_neg, worst_other)
     return CODPOSelection(positive=positive, negative=negative, keep=keep)
 
