@@ -72,7 +72,16 @@ class TaskEnv(LLMEnv):
         return {k: task[k] for k in task if k in reads.seen}
 
     def initial_messages(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"role": "user", "content": self.prompt(self.public_task(task))}]
+        public = self.public_task(task)
+        try:
+            return [{"role": "user", "content": self.prompt(public)}]
+        except KeyError as e:
+            if e.args and e.args[0] in task and e.args[0] not in public:
+                raise KeyError(f"the prompt of {type(self).__name__} reads the task field "
+                               f"{e.args[0]!r}, which is not one of its public_fields "
+                               f"{list(self.public_fields)}: declare it public if the policy "
+                               "may see it, or build the prompt without it") from None
+            raise
 
     def respond(self, reply: str) -> Turn:
         verdict = self.judge(reply, self.task)

@@ -45,7 +45,8 @@ def serve_env(args: argparse.Namespace) -> int:
                        call_timeout_s=args.call_timeout_s,
                        allow_client_tasks=args.allow_client_tasks,
                        reveal_private=args.reveal_private,
-                       max_message_bytes=args.max_message_bytes)
+                       max_message_bytes=args.max_message_bytes,
+                       head_timeout_s=args.head_timeout_s)
     print(f"serving {', '.join(server.env_ids)} on http://{args.host}:{args.port} "
           f"(WebSocket /<env id>/ws; first env also at /ws)", flush=True)
     server.run(host=args.host, port=args.port, log_level=args.log_level)
@@ -76,6 +77,9 @@ def add_serve_env_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "verdict details to clients; for trusted evaluation clients only")
     p.add_argument("--max-message-bytes", type=int, default=1 << 20,
                    help="largest WebSocket frame / HTTP body accepted (default 1 MiB)")
+    p.add_argument("--head-timeout-s", type=float, default=10.0,
+                   help="close a connection whose request head, WebSocket handshake or HTTP "
+                        "body has not arrived within this")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="[ENV-ID:]KEY=VALUE",
                    help="keyword argument for the environments (JSON value), repeatable")
     p.add_argument("--import", dest="imports", action="append", default=[],

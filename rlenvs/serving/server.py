@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from rlenvs.serving.limits import BodyTooLarge, BodyTooSlow, bounded_config, read_body
 from rlenvs.serving.protocol import (
     ACTION_KEY,
     RESET_KEYS,
@@ -59,11 +60,6 @@ __all__ = ["EnvServer", "RequestError"]
 
 class RequestError(ValueError):
     """A request the server refuses (bad fields); becomes a ``VALIDATION_ERROR`` frame."""
-
-
-class _TooLarge(RequestError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request larger than the server's limit of {limit} bytes")
 
 
 CLIENT_TASKS_OFF = ("this server does not take client-chosen tasks (reset 'task' / "
@@ -117,12 +113,16 @@ class EnvServer:
         reveal_private: send tasks' private fields, whole ``info`` and verdicts (trusted
             clients only); off by default.
         max_message_bytes: the largest WebSocket frame or HTTP request body accepted.
+        head_timeout_s: a connection's request head (or WebSocket handshake) and an HTTP
+            body must arrive within this, else the connection is closed
+            (:mod:`rlenvs.serving.limits`).
     """
 
     def __init__(self, env_ids: Sequence[str], env_kwargs: dict[str, dict[str, Any]] | None = None,
                  max_sessions: int = 64, idle_timeout_s: float | None = 300.0,
                  call_timeout_s: float = 60.0, allow_client_tasks: bool = False,
-                 reveal_private: bool = False, max_message_bytes: int = 1 << 20) -> None:
+                 reveal_private: bool = False, max_message_bytes: int = 1 << 20,
+                 head_timeout_s: float = 10.0) -> None:
         import rlenvs
         from rlenvs.registration import resolve_id
 
@@ -134,6 +134,7 @@ class EnvServer:
         self.allow_client_tasks = allow_client_tasks
         self.view = PublicView(reveal_private=reveal_private)
         self.max_message_bytes = max_message_bytes
+        self.head_timeout_s = head_timeout_s
         self.sessions = SessionManager(self._make_env, max_sessions=max_sessions,
                                        idle_timeout_s=idle_timeout_s,
                                        call_timeout_s=call_timeout_s)
@@ -198,13 +199,16 @@ class EnvServer:
     def _http_reset(self, env_id: str) -> Any:
         async def reset(request: Request) -> JSONResponse:
             try:
-                raw = await self._read_body(request)
+                raw = await read_body(request.stream(), self.max_message_bytes,
+                                      self.head_timeout_s, request.headers.get("content-length", ""))
                 body = json.loads(raw) if raw.strip() else {}
                 kwargs, _ = _reset_call(body if isinstance(body, dict) else {},
                                         self.allow_client_tasks)
                 session = await self.sessions.open(env_id)
-            except _TooLarge as e:
+            except BodyTooLarge as e:
                 return JSONResponse(error_frame(ErrorCode.VALIDATION_ERROR, str(e))["data"], 413)
+            except BodyTooSlow as e:
+                return JSONResponse(error_frame(ErrorCode.VALIDATION_ERROR, str(e))["data"], 408)
             except (RequestError, ValueError, RecursionError) as e:
                 return JSONResponse(error_frame(ErrorCode.VALIDATION_ERROR, str(e))["data"], 422)
             except CapacityError as e:
@@ -221,18 +225,6 @@ class EnvServer:
             finally:
                 await self.sessions.close(session)
         return reset
-
-    async def _read_body(self, request: Request) -> bytes:
-        """The request body, refused past ``max_message_bytes`` (read no further)."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_message_bytes:
-            raise _TooLarge(self.max_message_bytes)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.max_message_bytes:
-                raise _TooLarge(self.max_message_bytes)
-        return bytes(body)
 
     async def _http_step(self, request: Request) -> JSONResponse:
         return JSONResponse(error_frame(ErrorCode.SESSION_ERROR, "an episode needs a session: "
@@ -369,8 +361,12 @@ class EnvServer:
         """Serve until interrupted (blocking)."""
         import uvicorn
 
-        uvicorn.run(self.app, host=host, port=port, log_level=log_level, ws_ping_interval=20,
-                    ws_ping_timeout=20, ws_max_size=self.max_message_bytes)
+        uvicorn.Server(self._config(host, port, log_level)).run()
+
+    def _config(self, host: str, port: int, log_level: str) -> Any:
+        return bounded_config(self.app, host=host, port=port, log_level=log_level,
+                              max_message_bytes=self.max_message_bytes,
+                              head_timeout_s=self.head_timeout_s)
 
     @contextlib.contextmanager
     def background(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
@@ -379,9 +375,7 @@ class EnvServer:
 
         import uvicorn
 
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning",
-                                lifespan="on", ws_max_size=self.max_message_bytes)
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(self._config(host, port, "warning"))
         thread = threading.Thread(target=server.run, name="rlenvs-env-server", daemon=True)
         thread.start()
         deadline = time.monotonic() + 30

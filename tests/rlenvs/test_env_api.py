@@ -188,3 +188,45 @@ def test_math_family_defaults_are_strict_alike():
         gold = last_boxed(gold) or gold  # MATH's gold is a solution ending in \boxed{}
         unboxed = env.step(f"The answer is {gold}")[-1]["verdict"]
         assert not unboxed.passed, (env_id, unboxed)
+
+
+# ------------------------------------------------------------------ public / private task fields
+
+@pytest.mark.parametrize("env_id", rlenvs.list_envs())
+def test_public_task_is_an_allow_listed_part_of_the_task_and_the_prompt_needs_no_more(env_id):
+    from rlenvs.task_env import TaskEnv
+
+    env = rlenvs.make(env_id).unwrapped
+    for seed in range(3):
+        obs, info = env.reset(seed=seed)
+        public = env.public_task(info["task"])
+        assert public and all(info["task"][k] == v for k, v in public.items())
+        # pinning a task rebuilds the prompt; a task holding only the public fields plus the
+        # private ones gives the same prompt: the prompt is made from the public view alone
+        renamed = {**{f"private_{k}": v for k, v in info["task"].items() if k not in public},
+                   **public}
+        if isinstance(env, TaskEnv):
+            assert env.initial_messages(renamed) == env.initial_messages(info["task"])
+    env.close()
+
+
+def test_a_task_env_prompt_sees_only_its_public_fields():
+    from rlenvs.task_env import TaskEnv
+    from rlenvs.tasks import ListSource
+
+    task = {"question": "2 + 3", "answer": "5", "note": "secret"}
+    judge = lambda reply, t: Verdict(1.0, True, "ok")  # noqa: E731
+
+    declared = TaskEnv(ListSource([task]), prompt=lambda t: t["question"], judge=judge,
+                       public_fields=("question",))
+    assert declared.public_task(task) == {"question": "2 + 3"}
+    leaky = TaskEnv(ListSource([task]), prompt=lambda t: f"{t['question']} ({t['answer']})",
+                    judge=judge, public_fields=("question",))
+    with pytest.raises(KeyError, match="reads the task field 'answer'.*public_fields"):
+        leaky.reset(seed=0)
+    # undeclared: the public fields are the ones the prompt reads
+    derived = TaskEnv(ListSource([task]), prompt=lambda t: t["question"], judge=judge)
+    assert derived.public_task(task) == {"question": "2 + 3"}
+    assert derived.reset(seed=0)[0] == [{"role": "user", "content": "2 + 3"}]
+    everything = TaskEnv(ListSource([task]), prompt=lambda t: str(dict(t)), judge=judge)
+    assert everything.public_task(task) == task  # a prompt showing all shows all
