@@ -218,7 +218,9 @@ def test_an_http_url_is_a_vector_env_id():
         vec = TextVectorEnv(f"{url}/rlenvs/Arithmetic-v0", num_envs=2)
         try:
             obs, infos = vec.reset(seed=0)
-            answers = [f"\\boxed{{{i['task']['answer']}}}" for i in infos]
+            # a served env keeps the answer on the server (issue 26): compute it (+ - *)
+            answers = [f"\\boxed{{{eval(i['task']['question'])}}}"  # noqa: S307 - ours
+                       for i in infos]
             _, rewards, terminated, _, _ = vec.step(answers)
             assert list(rewards) == [1.0, 1.0] and all(terminated)
         finally:
