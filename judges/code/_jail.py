@@ -192,6 +192,13 @@ def new_pid_ns(pidns_fd: int) -> None:
     unshare(CLONE_NEWPID, "unshare pid")
 
 
+def own_pid_ns(pidns_fd: int) -> None:
+    """Children forked from now on are in this process's own PID namespace again (for helper
+    processes: after a job, the namespace ``new_pid_ns`` made may have no PID 1 left, and a
+    fork into it fails with ENOMEM)."""
+    check(libc.setns(pidns_fd, CLONE_NEWPID), "setns pid")
+
+
 def become_pid1() -> None:
     """Move into a new PID namespace as its PID 1 (the original process waits and exits)."""
     unshare(CLONE_NEWPID, "unshare pid")

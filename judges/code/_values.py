@@ -15,8 +15,8 @@ class compare as they would in the program, and values of different classes neve
 
 Node forms (``tag``, header fields, then child values): ``od``/``C`` OrderedDict/Counter
 (keys and values alternate), ``dd`` defaultdict (factory, then pairs), ``q`` deque (maxlen,
-then items), ``nt`` namedtuple (typename, fields; cls, items), ``dc`` dataclass (name, fields,
-flags; cls, values), ``e`` enum (kind, name, member names; cls, value, member values),
+then items), ``nt`` namedtuple (typename, fields; cls, object, items), ``dc`` dataclass (name,
+fields, flags; cls, object, values), ``e`` enum (kind, name, member names; cls, value, member values),
 ``fr`` Fraction (numerator, denominator), ``D`` Decimal (text), ``r`` range (start, stop, step),
 ``dk``/``dv``/``di`` dict keys/values/items (items; items as pairs).
 """
@@ -41,6 +41,26 @@ _classes: dict = {}
 
 class WireValueError(ValueError):
     """A value node that does not describe a value of its type."""
+
+
+class Ref:
+    """Stands for the sent object itself (sent as a handle by the side that owns it, ``None``
+    by the other): a rebuilt namedtuple or dataclass forwards its other attributes - methods,
+    properties - to it, so ``p.area()`` still asks the program's object."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj) -> None:
+        self.obj = obj
+
+
+def _forward(self, name: str):
+    """``__getattr__`` of rebuilt classes: a missing public attribute is read from the
+    program's object (a handle: the answer is again data or a handle)."""
+    ref = self.__dict__.get("_wire_self") if not name.startswith("_") else None
+    if ref is None:
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    return getattr(ref, name)
 
 
 _TYPE_NAMES = {"l": "list", "t": "tuple", "d": "dict", "s": "set", "f": "frozenset",
@@ -76,15 +96,15 @@ def read(x, t, origin):
     if isinstance(x, collections.deque):
         return "q", [], [collections.deque.maxlen.__get__(x), *collections.deque.__iter__(x)]
     if isinstance(x, tuple) and _is_namedtuple(t):
-        return "nt", [t.__name__, list(t._fields)], [origin(t), *tuple.__iter__(x)]
+        return "nt", [t.__name__, list(t._fields)], [origin(t), Ref(x), *tuple.__iter__(x)]
     if dataclasses.is_dataclass(t) and not isinstance(x, type):
         params = t.__dataclass_params__
         names = [f.name for f in dataclasses.fields(t)]
         hashable = t.__hash__ is not None and params.eq and not params.frozen
         flags = [bool(params.eq), bool(params.frozen), bool(params.order),
                  bool(params.unsafe_hash or hashable)]
-        return "dc", [t.__name__, names, flags], [origin(t), *[object.__getattribute__(x, n)
-                                                               for n in names]]
+        return "dc", [t.__name__, names, flags], [
+            origin(t), Ref(x), *[object.__getattribute__(x, n) for n in names]]
     if isinstance(x, enum.Enum):
         kind = next(k for k in _ENUM_KINDS if isinstance(x, getattr(enum, k)))
         members = list(t.__members__.items())[:MAX_MEMBERS]
@@ -154,20 +174,8 @@ def build(tag: str, header: list, children: list, local_class):
     if not children:
         raise WireValueError("value without its class")
     cls, rest = children[0], children[1:]
-    if tag == "nt":
-        if not local_class(cls):
-            cls = _namedtuple_class(cls, header)
-        if len(rest) != len(cls._fields):
-            raise WireValueError("namedtuple of the wrong length")
-        return tuple.__new__(cls, rest)
-    if tag == "dc":
-        if not local_class(cls):
-            cls = _dataclass_class(cls, header)
-            return cls(*rest)
-        obj = object.__new__(cls)
-        for name, value in zip([f.name for f in dataclasses.fields(cls)], rest, strict=True):
-            object.__setattr__(obj, name, value)
-        return obj
+    if tag in ("nt", "dc"):
+        return _record(tag, header, cls, rest, local_class)
     if tag == "e":
         if not rest:
             raise WireValueError("enum without its value")
@@ -175,6 +183,31 @@ def build(tag: str, header: list, children: list, local_class):
             cls = _enum_class(cls, header, rest[1:])
         return cls(rest[0])
     raise WireValueError(f"unknown tag {tag[:10]!r}")
+
+
+def _record(tag: str, header: list, cls, rest: list, local_class):
+    """A namedtuple or dataclass value: of the local class, or of a rebuilt one that forwards
+    its other attributes to the sender's object."""
+    if not rest:
+        raise WireValueError("value without its object reference")
+    ref, values = rest[0], rest[1:]
+    if local_class(cls):
+        if tag == "nt":
+            return tuple.__new__(cls, values)
+        obj = object.__new__(cls)
+        for name, value in zip([f.name for f in dataclasses.fields(cls)], values, strict=True):
+            object.__setattr__(obj, name, value)
+        return obj
+    if tag == "nt":
+        cls = _namedtuple_class(cls, header)
+        if len(values) != len(cls._fields):
+            raise WireValueError("namedtuple of the wrong length")
+        obj = tuple.__new__(cls, values)
+    else:
+        obj = _dataclass_class(cls, header)(*values)
+    if ref is not None:
+        object.__setattr__(obj, "_wire_self", ref)
+    return obj
 
 
 def _pairs_of(children: list):
@@ -221,8 +254,8 @@ def _ref(cls):
 
 def _namedtuple_class(cls, header):
     name, fields = _type_name(header[0]), _names(header[1], "field")
-    return _cached(("nt", _ref(cls), name, fields), cls,
-                   lambda: collections.namedtuple(name, fields))
+    return _cached(("nt", _ref(cls), name, fields), cls, lambda: type(
+        name, (collections.namedtuple(name, fields),), {"__getattr__": _forward}))
 
 
 def _dataclass_class(cls, header):
@@ -233,7 +266,8 @@ def _dataclass_class(cls, header):
     return _cached(("dc", _ref(cls), name, fields, tuple(flags)), cls,
                    lambda: dataclasses.make_dataclass(name, fields, eq=eq, frozen=frozen,
                                                       order=order and eq,
-                                                      unsafe_hash=unsafe_hash))
+                                                      unsafe_hash=unsafe_hash,
+                                                      namespace={"__getattr__": _forward}))
 
 
 def _enum_class(cls, header, values):

@@ -84,6 +84,8 @@ def _node(x, handle, depth, owner):
         return x, ()
     if t is int:
         return (x if -_BIG < x < _BIG else ["i", format(x, "x")]), ()
+    if t is _values.Ref:
+        return (_other(x.obj, handle) if owner else None), ()
     if depth > MAX_DEPTH:
         raise ValueTooDeep(f"a value nested deeper than {MAX_DEPTH} levels cannot cross "
                            "between the program and the tests")

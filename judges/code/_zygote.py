@@ -185,6 +185,8 @@ class Server:
         """fd of the mount namespace holding the read-only root for this set of extra paths."""
         key = tuple(ro_paths)
         if key not in self.templates:
+            if self.pidns_fd is not None:  # the holder process must not join a dead job's
+                _jail.own_pid_ns(self.pidns_fd)
             plan = _jail.root_plan(sys.base_prefix, ro_paths)
             self.templates[key] = _jail.build_template(self.newroot, plan)
         return self.templates[key]

@@ -144,9 +144,10 @@ def _verdict(raw: SandboxResult, n: int, nonce: bytes, lim: SandboxLimits) -> Ve
     details: dict[str, Any] = {"tests": [], "sandbox": {
         k: v for k, v in raw.to_dict().items() if k not in ("stdout", "stderr")},
         "stdout": raw.stdout, "stderr": raw.stderr}
-    if raw.error is not None:
-        details["infra_error"] = True
-        return Verdict(0.0, False, f"sandbox error: {raw.error}", details)
+    if raw.error is not None:  # a fault, not a judgement: trainers skip it
+        details["infra_error"] = details["unscored"] = True
+        details["cause"] = f"sandbox error: {raw.error}"
+        return Verdict(0.0, False, f"unscored: sandbox error: {raw.error}", details)
     head, body = (records[0], records[1:]) if records else (None, [])
     program_error, unreached = None, None
     if head is not None and head[0] == "N" and len(head) == 2:

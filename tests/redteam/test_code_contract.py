@@ -123,12 +123,31 @@ CORRECT = [
     ("def f(d):\n    return d.keys()\n", "assert f({'a': 1, 'b': 2}) == {'b', 'a'}"),
     ("from decimal import Decimal\ndef f():\n    return Decimal('0.1') + Decimal('0.2')\n",
      "from decimal import Decimal\nassert f() == Decimal('0.3')"),
+    ("from dataclasses import dataclass\n@dataclass(frozen=True)\nclass P:\n    x: int\n"
+     "    def double(self):\n        return P(2 * self.x)\n"
+     "def f():\n    return P(2)\n",
+     "assert f().double() == P(4) and f().double().double().x == 8"),
 ]
 
 
 @pytest.mark.parametrize("program, test", CORRECT, ids=[
     "namedtuple", "fraction", "sort_in_place", "key_callable", "counter_missing", "nested_150",
-    "frozen_dataclass_set", "enum", "dataclass_eq", "generator", "range", "dict_keys", "decimal"])
+    "frozen_dataclass_set", "enum", "dataclass_eq", "generator", "range", "dict_keys", "decimal",
+    "dataclass_methods"])
 def test_correct_program_passes(program, test):
     v = run_tests(program, [test, "assert True"], timeout_s=5)
     assert v.passed, v.reason
+
+
+def test_a_sandbox_that_fails_is_a_fault_not_a_wrong_answer(monkeypatch):
+    """Faults are unscored: a sandbox that could not run the job is not the program's fault
+    (the one fault a real sandbox cannot be made to produce on demand, hence the stand-in)."""
+    import sys
+
+    from judges.code.sandbox import SandboxResult
+
+    module = sys.modules["judges.code.run_tests"]
+
+    monkeypatch.setattr(module, "_execute", lambda *a, **k: SandboxResult(error="no fork"))
+    v = module.run_tests("def f():\n    return 1\n", ["assert f() == 1"])
+    assert not v.passed and v.details["unscored"] is True and "no fork" in v.details["cause"]
