@@ -17,6 +17,15 @@ common choice --, ``product`` as in "Let's Verify Step by Step", ``last`` or ``m
   continuation that "fixes" a wrong answer must not label a wrong response correct), and the
   verdict passes only if that answer is right.
 * :func:`rule_step_judge` -- ``judges.math.check_steps`` through the same interface.
+
+Outcome, the same rule for every judge here that knows the answer (a gold, a ``verifier``):
+the **last step stands for the response's own final answer** -- its step score is at most the
+outcome (so ``steps``, which process-reward trainers use as rewards, carry a wrong answer as a
+0 step) -- and ``score = outcome_weight * outcome + (1 - outcome_weight) * aggregate``; it
+passes only if the answer is right. Every right answer therefore scores at least
+``outcome_weight`` and every wrong one less than ``1 - outcome_weight``; the weight is at least
+0.5 (enforced), so no padding of steps lifts a wrong answer to a right one's reward, and
+hard-to-continue steps never sink a right answer below a wrong one.
 """
 
 from __future__ import annotations
@@ -30,7 +39,8 @@ from judges.llm.base import ChatModel, SamplingParams
 from judges.llmjudge.parsing import task_prompt
 from judges.verdict import Verdict
 
-__all__ = ["split_into_steps", "aggregate_steps", "ModelPRM", "MonteCarloPRM", "rule_step_judge"]
+__all__ = ["split_into_steps", "aggregate_steps", "with_outcome", "ModelPRM", "MonteCarloPRM",
+           "rule_step_judge"]
 
 JudgeFn = Callable[[str, Mapping[str, Any]], Verdict]
 AGGREGATES = ("min", "product", "last", "mean")
@@ -85,6 +95,25 @@ def _verdict(values: list[float], spans: list[tuple[int, int]], how: str, thresh
                    steps=values)
 
 
+def with_outcome(verdict: Verdict, outcome: Verdict, outcome_weight: float, name: str,
+                 how: str) -> Verdict:
+    """A process verdict joined with the response's own outcome (see the module docstring):
+    the last step is capped at the outcome score, the steps are re-aggregated with ``how``, and
+    ``score = w * outcome + (1 - w) * aggregate``; it passes only when the outcome passes."""
+    if not verdict.steps:
+        return verdict
+    steps = [*verdict.steps[:-1], min(verdict.steps[-1], outcome.score)]
+    process = aggregate_steps(steps, how)
+    score = outcome_weight * outcome.score + (1.0 - outcome_weight) * process
+    details = dict(verdict.details)
+    details.update(process_score=process, outcome_score=outcome.score,
+                   components={**details.get("components", {}), name: score})
+    reason = verdict.reason
+    if not outcome.passed:
+        reason += f"; the response's own final answer is wrong ({outcome.reason})"
+    return Verdict(score, verdict.passed and outcome.passed, reason, details, steps)
+
+
 class ModelPRM:
     """Per-step positive-class probability at step tags, from a local causal LM.
 
@@ -95,14 +124,20 @@ class ModelPRM:
         aggregate: ``min``, ``product``, ``last`` or ``mean``.
         split / separator: how the response is cut into steps (``split_into_steps``).
         system_prompt: system message before the question (Qwen2.5-Math-PRM's by default).
+        verifier: optional judge of the whole response against the task (e.g. a
+            ``verify_math`` wrapper): the outcome then counts as in the module docstring.
+            Without it the score is the model's alone and a wrong answer can pass.
+        outcome_weight: the outcome's share of the score when a ``verifier`` is given.
     """
 
     def __init__(self, model: Any, tokenizer: Any, step_tag: str = "\n\n", good_token: str = "+",
                  bad_token: str = "-", aggregate: str = "min", split: str = "auto",
                  separator: str | None = None, system_prompt: str = QWEN_PRM_SYSTEM,
-                 pass_threshold: float = 0.5, name: str = "prm") -> None:
+                 pass_threshold: float = 0.5, name: str = "prm",
+                 verifier: JudgeFn | None = None, outcome_weight: float = 0.5) -> None:
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}")
+        self.verifier, self.outcome_weight = verifier, _weight(outcome_weight)
         self.model, self.tokenizer = model, tokenizer
         self.tag_ids = tokenizer(step_tag, add_special_tokens=False)["input_ids"]
         if not self.tag_ids:
@@ -140,7 +175,11 @@ class ModelPRM:
         spans = split_into_steps(response, self.split, self.separator)
         values = self.step_probabilities(task_prompt(task), [response[a:b] for a, b in spans]) \
             if spans else []
-        return _verdict(values, spans, self.aggregate, self.pass_threshold, self.name)
+        verdict = _verdict(values, spans, self.aggregate, self.pass_threshold, self.name)
+        if self.verifier is None:
+            return verdict
+        return with_outcome(verdict, self.verifier(response, task), self.outcome_weight,
+                            self.name, self.aggregate)
 
 
 class MonteCarloPRM:
@@ -153,8 +192,9 @@ class MonteCarloPRM:
         n: completions per step.
         mode: ``"soft"`` (fraction correct) or ``"hard"`` (1 if any is correct).
         sampling: completion sampling (temperature 0.8, seeded, 128 tokens by default).
-        outcome_weight: a response whose own final answer is wrong scores at most
-            ``(1 - outcome_weight) * aggregate`` and never passes.
+        outcome_weight: the outcome's share of the score (module docstring): a right answer
+            scores at least ``outcome_weight``, a wrong one at most ``(1 - outcome_weight) *
+            aggregate`` and never passes.
     """
 
     def __init__(self, policy: ChatModel, verifier: JudgeFn, n: int = 4, mode: str = "soft",
@@ -164,9 +204,7 @@ class MonteCarloPRM:
                  outcome_weight: float = 0.5) -> None:
         if mode not in ("soft", "hard"):
             raise ValueError("mode must be 'soft' or 'hard'")
-        if not 0.0 < outcome_weight <= 1.0:
-            raise ValueError("outcome_weight must be in (0, 1]")
-        self.outcome_weight = outcome_weight
+        self.outcome_weight = _weight(outcome_weight)
         if n < 1 or aggregate not in AGGREGATES:
             raise ValueError(f"need n >= 1 and aggregate in {AGGREGATES}")
         self.policy, self.verifier, self.n, self.mode = policy, verifier, n, mode
@@ -201,20 +239,18 @@ class MonteCarloPRM:
                          "reason": final.reason})
         verdict = _verdict(values, spans, self.aggregate, self.pass_threshold, self.name,
                            rollouts=rollouts, mode=self.mode)
-        if not final.passed:
-            # Outcome gate: steps that continuations could finish do not make a wrong answer
-            # right. Under "mean", n fixable steps and a wrong answer scored n/(n+1).
-            verdict = _gate_wrong_outcome(verdict, self.outcome_weight, self.name)
-            verdict.reason += f"; the response's own final answer is wrong ({final.reason})"
-        return verdict
+        # Steps that continuations could finish do not make a wrong answer right (under "mean",
+        # n fixable steps and a wrong answer scored n/(n+1)); steps they could not finish do
+        # not make a right answer score below a wrong one.
+        return with_outcome(verdict, final, self.outcome_weight, self.name, self.aggregate)
 
 
-def _gate_wrong_outcome(verdict: Verdict, outcome_weight: float, name: str) -> Verdict:
-    """A verdict whose final answer is wrong: score scaled by ``1 - outcome_weight``, failed."""
-    score = (1.0 - outcome_weight) * verdict.score
-    details = dict(verdict.details)
-    details["components"] = {**details.get("components", {}), name: score}
-    return Verdict(score, False, verdict.reason, details, verdict.steps)
+def _weight(outcome_weight: float) -> float:
+    """At least one half: below it, steps could lift a wrong answer over a right one."""
+    if not 0.5 <= outcome_weight <= 1.0:
+        raise ValueError(f"outcome_weight must be in [0.5, 1] (the answer must outweigh the "
+                         f"steps), got {outcome_weight}")
+    return float(outcome_weight)
 
 
 def rule_step_judge(gold_key: str = "answer", aggregate: str = "min", **check_opts: Any
@@ -222,14 +258,15 @@ def rule_step_judge(gold_key: str = "answer", aggregate: str = "min", **check_op
     """``judges.math.check_steps`` as a process judge (steps aligned with ``details["spans"]``),
     its step scores re-aggregated with ``aggregate``.
 
-    With a gold answer in the task the final answer counts as ``check_steps`` counts it:
-    ``score = (1 - outcome_weight) * aggregate + outcome_weight * outcome`` (weight 0.5 unless
-    ``outcome_weight`` is given), so correct-looking steps cannot carry a wrong answer to a
-    right answer's reward. Without a gold the score is the step aggregate alone.
+    With a gold answer in the task the outcome counts as in the module docstring (weight 0.5
+    unless ``outcome_weight`` is given): the last step is capped at the outcome, so
+    correct-looking steps cannot carry a wrong answer to a right answer's reward, nor a wrong
+    answer's ``steps`` to a right one's step rewards. Without a gold the score is the step
+    aggregate alone.
     """
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {AGGREGATES}")
-    outcome_weight = float(check_opts.get("outcome_weight", 0.5))
+    outcome_weight = _weight(float(check_opts.get("outcome_weight", 0.5)))
 
     def judge(response: str, task: Mapping[str, Any]) -> Verdict:
         from judges.math import check_steps
@@ -239,10 +276,12 @@ def rule_step_judge(gold_key: str = "answer", aggregate: str = "min", **check_op
         if not verdict.steps:
             return verdict
         score = aggregate_steps(verdict.steps, aggregate)
-        outcome = verdict.details.get("outcome")
-        if outcome is not None:
-            score = (1.0 - outcome_weight) * score + outcome_weight * float(outcome["score"])
         verdict.details.update(aggregate=aggregate, components={"rule_steps": score})
-        return Verdict(score, verdict.passed, verdict.reason, verdict.details, verdict.steps)
+        outcome = verdict.details.get("outcome")
+        if outcome is None:
+            return Verdict(score, verdict.passed, verdict.reason, verdict.details, verdict.steps)
+        process = Verdict(score, verdict.passed, verdict.reason, verdict.details, verdict.steps)
+        judged = Verdict(outcome["score"], outcome["passed"], outcome.get("reason", ""))
+        return with_outcome(process, judged, outcome_weight, "rule_steps", aggregate)
 
     return judge

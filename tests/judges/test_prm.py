@@ -46,7 +46,8 @@ def test_rule_based_step_checker_through_the_same_interface():
     judge = rule_step_judge(aggregate="min")
     bad = "Step 1: 6 * 7 = 42\nStep 2: 42 + 1 = 44\nStep 3: so \\boxed{44}"
     v = judge(bad, TASK)
-    assert v.steps == [1.0, 0.0, 1.0] and v.score == 0.0 and len(v.details["spans"]) == 3
+    # the last step is the response's own answer (44, wrong): its step score is the outcome's
+    assert v.steps == [1.0, 0.0, 0.0] and v.score == 0.0 and len(v.details["spans"]) == 3
     good = judge(SOLUTION, TASK)
     assert good.steps == [1.0, 1.0, 1.0] and good.score == 1.0 and good.passed
 
