@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from judges.ifeval.normalize import lookalikes_of, normalize_text
 from judges.ifeval.registry import get_constraint, resolve_kwargs
 from judges.verdict import Verdict
 
@@ -17,20 +18,23 @@ def loose_variants(response: str) -> list[tuple[str, str]]:
     The response itself, with every ``*`` removed, without its first line, without its last
     line, without both, and the ``*``-free versions of the last three. Line-dropped variants
     are whitespace-stripped (the first two are not), exactly as IFEval builds them.
+    "Every ``*``" includes the characters the checks read as ``*`` (a low asterisk, an Arabic
+    five-pointed star), so no variant keeps an asterisk the checks would still see.
     """
+    stars = str.maketrans(dict.fromkeys(lookalikes_of("*")))
     lines = response.split("\n")
     first = "\n".join(lines[1:]).strip()
     last = "\n".join(lines[:-1]).strip()
     both = "\n".join(lines[1:-1]).strip()
     return [
         ("response", response),
-        ("no_asterisks", response.replace("*", "")),
+        ("no_asterisks", response.translate(stars)),
         ("without_first_line", first),
         ("without_last_line", last),
         ("without_first_and_last_line", both),
-        ("without_first_line_no_asterisks", first.replace("*", "")),
-        ("without_last_line_no_asterisks", last.replace("*", "")),
-        ("without_first_and_last_line_no_asterisks", both.replace("*", "")),
+        ("without_first_line_no_asterisks", first.translate(stars)),
+        ("without_last_line_no_asterisks", last.translate(stars)),
+        ("without_first_and_last_line_no_asterisks", both.translate(stars)),
     ]
 
 
@@ -98,9 +102,16 @@ def check_instructions(
     Raises:
         TypeError: arguments of the wrong type.
         ValueError: unknown id, missing or invalid kwargs (message names the id and kwarg).
+
+    The response is read as it looks, not as it is encoded: it is normalized once here
+    (:func:`judges.ifeval.normalize.normalize_text`: NFKC, invisible characters removed) before
+    anything else reads it, loose variants included, and each checker then gets the view it
+    declares (by default with Unicode look-alikes mapped to ASCII). A zero-width space is no
+    content, a full-width comma is a comma, a Cyrillic ``а`` in a forbidden word is an ``a``.
     """
     ids, kw_list = _normalize_inputs(response, instruction_ids, kwargs)
     resolved = [resolve_kwargs(cid, kw) for cid, kw in zip(ids, kw_list, strict=True)]
+    response = normalize_text(response)
     if loose:
         seen: set[str] = set()
         variants = []

@@ -227,6 +227,7 @@ _JSON_FENCES = ("```json", "```Json", "```JSON", "```")
         "punctuation:no_comma",
         "language:response_language",
     ),
+    reads="text",  # a parser reads code points: curly quotes must not turn into JSON quotes
 )
 def json_format(response: str) -> tuple[bool, str]:
     """The response (optionally inside a code fence) parses as a JSON object or array."""

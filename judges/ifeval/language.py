@@ -3,6 +3,10 @@
 Language detection is langdetect with a fixed seed (see :mod:`judges.ifeval.text_utils`).
 Text langdetect cannot classify (digits, emoji or punctuation only) does **not** follow a
 language or case instruction: IFEval counts it as followed, which rewards empty-ish answers.
+
+``language:response_language`` reads the ``"script"`` view (NFKC, invisible characters removed,
+each word in the script it visibly belongs to); the ``change_case:*`` checks read the ``"skeleton"`` view, since case is what
+letters look like (a Lisu letter that looks like ``B`` is a capital to the reader).
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ def _matches(detected: str, wanted: str) -> bool:
         "length_constraints:nth_paragraph_first_word",
         "combination:repeat_prompt",
     ),
+    reads="script",  # Russian stays Russian; English in Cyrillic look-alikes is English
 )
 def response_language(response: str, language: str) -> tuple[bool, str]:
     """langdetect's language for the whole response is ``language`` (``zh`` matches ``zh-cn``)."""

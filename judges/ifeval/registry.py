@@ -14,6 +14,10 @@ A constraint is registered with the :func:`constraint` decorator on its checker:
 
 A checker takes the response and the constraint's kwargs as keyword arguments (plus
 ``prompt=`` if it declares a ``prompt`` parameter) and returns ``(followed, reason)``.
+A checker never sees the raw response: :meth:`Constraint.run` hands it the view the constraint
+``reads`` (:mod:`judges.ifeval.normalize`: ``"skeleton"`` by default, look-alikes mapped to
+ASCII; ``"text"`` for checks about the script itself), and the string kwargs and the prompt in
+the same view, so that what it compares is compared on equal terms.
 Kwargs are validated and normalized by :func:`resolve_kwargs` before the checker runs:
 ``None`` values (and empty strings or lists, which IFEval's harness also drops) count as
 absent; a missing required kwarg or a bad value raises ``ValueError`` naming the id and kwarg.
@@ -27,6 +31,8 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from judges.ifeval.normalize import VIEWS, read_as, read_value_as
 
 __all__ = [
     "Kwarg",
@@ -96,11 +102,19 @@ class Constraint:
     validate: Callable[[dict[str, Any]], None] | None = None
     task_kinds: frozenset[str] = frozenset({"open", "yesno"})
     wants_prompt: bool = False
+    reads: str = "skeleton"
 
     def run(self, response: str, kwargs: Mapping[str, Any], prompt: str | None) -> CheckResult:
-        """Run the checker on already-resolved kwargs."""
-        extra = {"prompt": prompt} if self.wants_prompt else {}
-        return self.check(response, **kwargs, **extra)
+        """Run the checker on already-resolved kwargs, in the view it ``reads``.
+
+        The only way a registered checker is called: the response, every string kwarg and the
+        prompt are read through :func:`judges.ifeval.normalize.read_as` first.
+        """
+        view = self.reads
+        kw = {name: read_value_as(value, view) for name, value in kwargs.items()}
+        if self.wants_prompt:
+            kw["prompt"] = None if prompt is None else read_as(prompt, view)
+        return self.check(read_as(response, view), **kw)
 
 
 _REGISTRY: dict[str, Constraint] = {}
@@ -116,6 +130,7 @@ def constraint(
     validate: Callable[[dict[str, Any]], None] | None = None,
     task_kinds: tuple[str, ...] = ("open", "yesno"),
     replace: bool = False,
+    reads: str = "skeleton",
 ) -> Callable[[Callable[..., CheckResult]], Callable[..., CheckResult]]:
     """Register the decorated checker under ``id``.
 
@@ -130,9 +145,16 @@ def constraint(
         validate: cross-kwarg check on resolved kwargs; raise ``ValueError`` to reject.
         task_kinds: base-task kinds the composer may pair it with (``"open"``, ``"yesno"``).
         replace: allow re-registering an existing id (otherwise ``ValueError``).
+        reads: the view of the response the checker gets: ``"skeleton"`` (default; Unicode
+            look-alikes mapped to ASCII, for anything compared with letters, words or
+            punctuation), ``"text"`` (NFKC, invisible characters removed, script kept: for
+            checks that read exact characters, such as JSON parsing) or ``"script"`` (words
+            that read as Latin mapped, others kept: for language detection).
     """
     if not isinstance(id, str) or not id.strip():
         raise ValueError("constraint id must be a non-empty string")
+    if reads not in VIEWS:
+        raise ValueError(f"constraint {id!r}: reads must be one of {VIEWS}, got {reads!r}")
 
     def decorator(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
         if id in _REGISTRY and not replace:
@@ -148,6 +170,7 @@ def constraint(
             validate=validate,
             task_kinds=frozenset(task_kinds),
             wants_prompt="prompt" in params,
+            reads=reads,
         )
         return fn
 

@@ -3,6 +3,8 @@ two answers, repeating the request, commas."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from judges.ifeval.registry import Kwarg, constraint
 
 
@@ -115,6 +117,13 @@ def quotation(response: str) -> tuple[bool, str]:
     sample=lambda rng, ctx: {},
 )
 def no_comma(response: str) -> tuple[bool, str]:
-    """No ASCII comma ``,`` anywhere."""
+    """No comma anywhere: ``,`` (look-alikes are mapped to it before the check) or any other
+    punctuation character Unicode names a comma (ideographic, Arabic, Armenian, ...)."""
     n = response.count(",")
+    if not response.isascii():
+        n += sum(1 for ch in response if not ch.isascii() and _is_comma(ch))
     return n == 0, "no commas" if n == 0 else f"{n} comma(s)"
+
+
+def _is_comma(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "P" and "COMMA" in unicodedata.name(ch, "")

@@ -25,6 +25,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from judges.ifeval.normalize import read_as, read_value_as
+
 __all__ = ["answers_task", "content_words", "MIN_NEW_WORDS"]
 
 MIN_NEW_WORDS = 8
@@ -99,10 +101,16 @@ def answers_task(
 
     Returns:
         ``(ok, reason)``.
+
+    Every text is read in the ``"skeleton"`` view (:mod:`judges.ifeval.normalize`), as the
+    instruction checks read it: a prompt word with a zero-width space or a Cyrillic letter in
+    it is still the prompt's word, not one of the reply's own.
     """
+    response, prompt, base_task = (read_as(t, "skeleton") for t in (response, prompt, base_task))
     ids = list(instruction_ids)
     kw_list = list(kwargs) if kwargs is not None else [None] * len(ids)
-    spec = {cid: dict(kw or {}) for cid, kw in zip(ids, kw_list, strict=True)}
+    spec = {cid: {k: read_value_as(v, "skeleton") for k, v in dict(kw or {}).items()}
+            for cid, kw in zip(ids, kw_list, strict=True)}
     if "detectable_format:constrained_response" in spec:
         return True, "a fixed option answers the yes/no question"
     body = _strip_dictated(response, spec)

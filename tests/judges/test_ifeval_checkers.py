@@ -193,7 +193,9 @@ CASES = [
     # punctuation:no_comma
     ("punctuation:no_comma", {}, "No commas here.", True),
     ("punctuation:no_comma", {}, "One, two.", False),
-    ("punctuation:no_comma", {}, "全角，逗号", True),
+    # a full-width comma is a comma (issue 26: it used to pass, the reference still passes it)
+    ("punctuation:no_comma", {}, "全角，逗号", False),
+    ("punctuation:no_comma", {}, "全角逗号。", True),
     # startend:quotation
     ("startend:quotation", {}, '"Quoted answer."', True),
     ("startend:quotation", {}, "  \"Quoted answer.\"\n", True),

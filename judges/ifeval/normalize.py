@@ -1,0 +1,216 @@
+"""What every IFEval check reads: the text as a reader sees it, not as it is encoded.
+
+A policy controls every code point of its reply, and many code points look like others or like
+nothing at all: a full-width comma ``，`` or a low quotation mark ``‚`` reads as a comma, a Cyrillic
+``а`` inside ``hаrbor`` reads as the forbidden word, a zero-width space between two quotation
+marks reads as ``""``. A check that reads raw code points is fooled by all of them. So no check
+does: :class:`judges.ifeval.registry.Constraint` hands a checker one of two *views* of the
+response (and of its string kwargs and the prompt), built here:
+
+* ``"text"`` -- :func:`normalize_text`: Unicode NFKC (full-width, mathematical, circled and other
+  compatibility forms become their plain letters, digits and punctuation), then every format
+  character (category ``Cf``: zero-width spaces and joiners, bidi controls, soft hyphens, tags)
+  and every other default-ignorable code point (variation selectors, the combining grapheme
+  joiner, Mongolian free variation selectors, ...) removed -- except the Hangul fillers, letters
+  that render as a blank, which become a space -- and canonical composition redone. The script
+  of the text is unchanged, so language detection reads this view.
+* ``"skeleton"`` (the default) -- :func:`skeleton`: the ``"text"`` view with every non-ASCII
+  character that Unicode's confusables table (UTS #39, as shipped by the ``confusable_homoglyphs``
+  package) says looks like an ASCII character replaced by that ASCII character: Cyrillic and
+  Greek look-alike letters, look-alike commas, quotes, periods, brackets, digits. The table's
+  prototype is mapped to the ASCII member of its class of the same kind and case (Greek ``Ι``,
+  whose prototype is ``l``, becomes ``I``; the Arabic-Indic digit one becomes ``1``), so the
+  case of a letter and the kind of a character survive. ASCII is a fixed point of both views,
+  characters with no ASCII look-alike (Cyrillic ``д``, accented ``é``, CJK, emoji) are kept.
+* ``"script"`` -- :func:`script_view`: the ``"text"`` view, with each word that can be read as
+  Latin (every letter Latin or with an ASCII look-alike: ``hеllо`` with Cyrillic ``е`` and
+  ``о``) read as its skeleton, while a word with a letter of its own script (``привет``) keeps
+  its letters. Language detection reads this view: English dressed in Cyrillic look-alikes is
+  English, Russian stays Russian.
+
+Both views are idempotent, and an ASCII string is its own view.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from typing import Any
+
+import regex
+
+__all__ = [
+    "VIEWS", "normalize_text", "skeleton", "script_view", "read_as", "read_value_as",
+    "lookalikes_of",
+]
+
+#: The views a checker can read (see :func:`read_as`).
+VIEWS: tuple[str, ...] = ("skeleton", "text", "script")
+
+# Format characters and the other default-ignorable code points: invisible or no glyph.
+_IGNORABLE = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}]+")
+
+
+def _drop_ignorable(match: Any) -> str:
+    # An ignorable letter (a Hangul filler) renders as a blank: it separates what it sits between.
+    return " " if any(unicodedata.category(c)[0] == "L" for c in match.group(0)) else ""
+
+
+def normalize_text(text: str) -> str:
+    """The ``"text"`` view: NFKC, format/default-ignorable characters removed, recomposed.
+
+    The few look-alikes that NFKC would turn into something that no longer looks like their
+    ASCII character (a cedilla ``¸`` into a space and a combining mark, Greek lunate sigma ``ϲ``
+    into ``ς``) are read as that character first (:func:`_tables`).
+    """
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text.translate(_tables()[0]))
+    text = _IGNORABLE.sub(_drop_ignorable, text)
+    return unicodedata.normalize("NFC", text)
+
+
+def _kind(ch: str) -> str:
+    """``upper``/``lower`` for cased letters, else the major category (``L``, ``N``, ``P``, ...)."""
+    if ch.isupper():
+        return "upper"
+    if ch.islower():
+        return "lower"
+    return unicodedata.category(ch)[0]
+
+
+def _prototypes() -> dict[str, str]:
+    """Source character -> prototype, recovered from ``confusable_homoglyphs``' table.
+
+    The package lists, for a prototype, all the characters that look like it, and for each of
+    those, its prototype alone; a source is a character whose single entry points back at a
+    prototype that lists it.
+    """
+    from confusable_homoglyphs import confusables
+
+    data = confusables.confusables_data
+
+    def plain(s: str) -> str:  # the package wraps right-to-left characters in LRM marks
+        return s.replace("\u200e", "")
+
+    out: dict[str, str] = {}
+    for proto, entries in data.items():
+        for entry in entries:
+            source = plain(entry["c"])
+            back = data.get(entry["c"]) or data.get(source)
+            if len(source) == 1 and back and len(back) == 1 and plain(back[0]["c"]) == plain(proto):
+                out[source] = plain(proto)
+    # A pair listed both ways ("}" and an ornament bracket) cannot say which is the prototype:
+    # the ASCII character is (ASCII characters are the prototypes of their look-alikes).
+    return {s: p for s, p in out.items()
+            if not (s.isascii() and not p.isascii() and out.get(p) == s)}
+
+
+@functools.lru_cache(maxsize=1)
+def _tables() -> tuple[dict[int, str], dict[int, str]]:
+    """``str.translate`` tables ``(before_nfkc, after_nfkc)``: non-ASCII character -> the ASCII
+    character it looks like. ``after_nfkc`` holds the characters NFKC keeps; ``before_nfkc``
+    those NFKC would turn into a non-ASCII text that ``after_nfkc`` does not map back."""
+    full = _lookalike_table()
+    after = {k: v for k, v in full.items() if unicodedata.normalize("NFKC", chr(k)) == chr(k)}
+    before = {}
+    for k, v in full.items():
+        nfkc = unicodedata.normalize("NFKC", chr(k))
+        if nfkc != chr(k) and not nfkc.isascii() and nfkc.translate(after) != v:
+            before[k] = v
+    return before, after
+
+
+def _ascii_table() -> dict[int, str]:
+    return _tables()[1]
+
+
+def _lookalike_table() -> dict[int, str]:
+    protos = _prototypes()
+    by_proto: dict[str, list[str]] = {}
+    for code in range(0x20, 0x7F):
+        a = chr(code)
+        by_proto.setdefault(protos.get(a, a), []).append(a)
+    table: dict[int, str] = {}
+    for source, proto in protos.items():
+        if source.isascii():
+            continue
+        candidates = by_proto.get(proto)  # the ASCII members of the source's class
+        if not candidates:  # e.g. a sequence such as "rn" with no one-character member
+            if len(proto) > 1 and proto.isascii() and _kind(source) not in ("upper", "lower"):
+                table[ord(source)] = proto
+            continue
+        kind = _kind(source)
+        digit = unicodedata.digit(source, None)
+        same = [a for a in candidates if _kind(a) == kind]
+        if digit is not None and str(digit) in candidates:
+            target = str(digit)
+        elif same:
+            target = proto if proto in same else sorted(same)[0]
+        elif kind in ("upper", "lower"):
+            continue  # the only look-alikes differ in case (Cyrillic small palochka vs "I")
+        else:
+            target = proto if proto in candidates else sorted(candidates)[0]
+        table[ord(source)] = target
+    return table
+
+
+@functools.lru_cache(maxsize=16)
+def lookalikes_of(char: str) -> frozenset[str]:
+    """``char`` and every character of a normalized text that the skeleton reads as ``char``
+    (for text operations that must treat them alike, such as loose mode's ``*`` removal)."""
+    return frozenset({char, *(chr(k) for k, v in _ascii_table().items() if v == char)})
+
+
+def skeleton(text: str) -> str:
+    """The ``"skeleton"`` view: :func:`normalize_text`, then ASCII look-alikes mapped to ASCII."""
+    text = normalize_text(text)
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFC", text.translate(_ascii_table()))
+
+
+_WORD = regex.compile(r"\w+")
+_OWN_SCRIPT_LETTER = regex.compile(r"[^\p{Latin}\P{L}]")  # a letter of a script but Latin's
+
+
+def _latin_readable(word: str) -> bool:
+    """No letter of the word belongs to another script without looking like an ASCII one."""
+    table = _ascii_table()
+    return not any(ord(m.group(0)) not in table for m in _OWN_SCRIPT_LETTER.finditer(word))
+
+
+def script_view(text: str) -> str:
+    """The ``"script"`` view: :func:`normalize_text`, then the skeleton of every word that can
+    be read as Latin; words with a letter that has no ASCII look-alike are kept as they are."""
+    text = normalize_text(text)
+    if text.isascii():
+        return text
+
+    def word(m: Any) -> str:
+        w = m.group(0)
+        return w.translate(_ascii_table()) if not w.isascii() and _latin_readable(w) else w
+
+    return unicodedata.normalize("NFC", _WORD.sub(word, text))
+
+
+@functools.lru_cache(maxsize=64)
+def read_as(text: str, view: str = "skeleton") -> str:
+    """``text`` in the given view (``"skeleton"`` or ``"text"``); see the module docstring."""
+    if view == "skeleton":
+        return skeleton(text)
+    if view == "text":
+        return normalize_text(text)
+    if view == "script":
+        return script_view(text)
+    raise ValueError(f"unknown view {view!r}; use one of {VIEWS}")
+
+
+def read_value_as(value: Any, view: str = "skeleton") -> Any:
+    """A kwarg value in the given view: strings and lists/tuples of strings are mapped, other
+    values (numbers, ``None``) returned as they are."""
+    if isinstance(value, str):
+        return read_as(value, view)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return type(value)(read_as(v, view) for v in value)
+    return value
