@@ -302,6 +302,8 @@ def _finish(job: _Job, result: dict[str, Any] | None, o: MathOptions) -> Verdict
     status = result.get("status")
     if status != "ok":
         details["status"] = status
+        if status in ("timeout", "memory", "crashed"):  # a fault, not a judgement of the answer
+            details["unscored"] = True
         if status == "timeout":
             details["killed"] = bool(result.get("killed"))
             where = result.get("where")

@@ -41,7 +41,7 @@ from judges.math.extract import (
     clean_answer,
     to_choice,
 )
-from judges.math.hedge import hedge_in
+from judges.math.hedge import hedge_at_start
 
 __all__ = [
     "FinalAnswer",
@@ -279,21 +279,25 @@ def _fallback(text: str, rule: str, choices: Sequence[str] | None) -> _Hit | Non
 
 # ------------------------------------------------------------------------------ after it
 
-_CLAUSE_END_RE = re.compile(r"[,;!?\n]|\.(?=\s|\$|$)|$")
-_LEAD_JOINER_RE = re.compile(
-    r"^[\s$)}\]]*(?:,|;|/|\bor\b|\band\b|\\text\{\s*(?:or|and)|\\l?or\b|\\vee\b)", re.IGNORECASE
-)
+_CLAUSE_END_RE = re.compile(r"[,;!?\n]|(?<!\.)\.(?!\.)(?=\s|\$|$)|$")
+_LEAD_RE = re.compile(r"^[\s$)}\]]*(?:,\s*)?(?:\\(?:text|textrm|mathrm|mbox)\s*\{\s*)?")
+_JOIN_START_RE = re.compile(r";|/|(?:or|and)(?!\w)|\\(?:lor|vee)(?![A-Za-z])", re.IGNORECASE)
 _MATH_DELIM_RE = re.compile(r"\$|\\[()\[\]]")
 _WORDS_BEFORE_RE = re.compile(r"(?:[^\s,;.!?\n]+[ \t]+){0,3}$")
 
 
 def _tail_of_clause(text: str, end: int) -> str:
-    """The rest of the answer's clause when it hedges or joins another value to it."""
+    """The rest of the answer's clause (and the clause after a comma) when it starts with a
+    hedge or a connective: "\\boxed{42} or so", "\\boxed{42}, \\ldots", "$42$ or $41$"."""
     clause = _CLAUSE_END_RE.search(text, end)
-    rest = text[end : clause.start() if clause else len(text)]
-    if clause is not None and clause.group(0) in ",;":  # "42, \ldots" / "42, 41"
-        rest = text[end : min(len(text), clause.end() + 200)].split("\n", 1)[0]
-    return rest if hedge_in(rest) or _LEAD_JOINER_RE.match(rest) else ""
+    stop = clause.start() if clause else len(text)
+    if clause is not None and clause.group(0) in ",;":
+        nxt = _CLAUSE_END_RE.search(text, clause.end())
+        stop = nxt.start() if nxt else len(text)
+    rest = text[end:stop]
+    lead = _LEAD_RE.match(rest)
+    head = rest[lead.end() if lead else 0 :]
+    return rest if hedge_at_start(head) or _JOIN_START_RE.match(head) else ""
 
 
 def _stated_after(text: str, end: int, answer: str, parts: Sequence[str]) -> str | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["relation_in", "relation_refused", "hedge_in", "not_a_value", "joined_as_list"]
+__all__ = ["relation_in", "relation_refused", "hedge_in", "hedge_at_start", "not_a_value", "joined_as_list"]
 
 _RELATION_RE = re.compile(
     r"\\(?:neq?|approx|sim|simeq|cong|equiv|leq?q?|geq?q?|leqslant|geqslant|lt|gt|ll|gg"
@@ -35,7 +35,7 @@ _SET_GOLD_RE = re.compile(r"\\(?:cup|cap|infty|emptyset|varnothing|mathbb|in)(?!
 # an answer that trails off, approximates, bounds or hesitates
 _HEDGE_RE = re.compile(
     r"\\(?:[lc]?dots[bcimo]?|pm|mp)(?![A-Za-z])|\.\.\.|[\u2026\u22ef\u00b1\u2213]"
-    r"|(?<![\w\\])(?:etc|et\s+cetera|e\.g|i\.e|approx(?:\.|imately)?|about|around|roughly"
+    r"|(?<![\w\\])(?:etc|et\s+cetera|approx(?:\.|imately)?|about|around|roughly"
     r"|nearly|almost|circa|or\s+so|more\s+or\s+less|maybe|perhaps|probably|possibly|likely"
     r"|either|at\s+(?:least|most)|(?:more|less|fewer|greater|smaller|bigger)\s+than"
     r"|up\s+to|close\s+to|between|unknown|unsure|undetermined|some(?:thing|where)?)(?!\w)"
@@ -65,6 +65,11 @@ def hedge_in(text: str) -> str | None:
     or None."""
     m = _HEDGE_RE.search(text)
     return m.group(0).strip() if m else None
+
+
+def hedge_at_start(text: str) -> bool:
+    """Whether ``text`` starts with a hedge ("or so", ``\\ldots``, "approximately" ...)."""
+    return _HEDGE_RE.match(text) is not None
 
 
 def relation_refused(pred: str, gold: str) -> str | None:

@@ -86,6 +86,7 @@ def test_timeout_is_fractional_and_reported() -> None:
     v = verify_math(HOSTILE["power_tower"], "1", timeout=0.3)
     assert "timed out after 0.3 s" in v.reason
     assert v.details["status"] == "timeout"
+    assert v.details["unscored"] is True  # a fault, not a judgement (issue 26)
     assert time.perf_counter() - start < 0.3 + SLACK
 
 

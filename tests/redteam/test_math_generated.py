@@ -23,6 +23,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from judges.math import extract_answer, verify_math
+from rlenvs.envs.arithmetic import ArithmeticEnv
+from rlenvs.envs.math_judge import make_math_judge
 
 # ---------------------------------------------------------------------- the reported cases
 
@@ -341,3 +343,34 @@ def test_near_integers_fail(n: int, k: int, sign: int) -> None:
     text = str(Decimal(n) + sign * Decimal(1).scaleb(-k))
     assert Fraction(text) != n
     _fails(_in("box", text), str(n))
+
+
+# ---------------------------------------------------------------------------- the envs
+
+_ENV_JUDGES = {
+    "strict": make_math_judge(lenient=False),
+    "lenient": make_math_judge(lenient=True),
+    "arithmetic": ArithmeticEnv(level=1).judge,
+}
+
+
+@settings(max_examples=30)
+@given(
+    st.tuples(st.integers(-999, 999), st.integers(-999, 999)).filter(lambda t: t[0] != t[1]),
+    st.sampled_from(sorted(_ENV_JUDGES)),
+    st.sampled_from(COMMITTED),
+    st.sampled_from(JOINED[:4] + TRAILING[:8]),
+)
+def test_env_judges_hold_the_same_rule(
+    pair: tuple[int, int], env: str, later: str, hedge: str
+) -> None:
+    """The math envs judge by the same final answer: whatever containers an env accepts, a
+    later committed answer, a thinking block or a hedge cannot make a wrong reply pay."""
+    gold, wrong = (str(x) for x in pair)
+    judge, task = _ENV_JUDGES[env], {"answer": gold}
+    right = f"\\boxed{{{gold}}}"
+    assert judge(right, task).passed
+    assert not judge(right + "\n" + _in(later, wrong), task).passed
+    assert not judge(f"<think>{right}</think>\n\\boxed{{{wrong}}}", task).passed
+    assert judge(f"<think>\\boxed{{{wrong}}}</think>\n{right}", task).passed
+    assert not judge(f"\\boxed{{{_fmt(hedge, gold, wrong)}}}", task).passed
