@@ -100,3 +100,18 @@ def _remember_rows(monkeypatch):
         return row
 
     monkeypatch.setattr(ifeval, "compose_prompt", remembering)
+
+
+FORBIDDEN = {"prompt": "Describe a small port town. Do not say harbor. Do not use commas.",
+             "instruction_id_list": ["keywords:forbidden_words", "punctuation:no_comma"],
+             "kwargs": [{"forbidden_words": ["harbor"]}, {}]}
+
+
+def test_lookalike_text_earns_nothing_through_the_env():
+    """Issue 26: the envs judge what a reply looks like; a Cyrillic "а" in the forbidden word and
+    a full-width comma are the word and a comma, while an honest reply still earns full reward."""
+    env = rlenvs.make("rlenvs/IFEval-v0", reward="dense", strip_think=True)
+    env.reset(options={"task": FORBIDDEN})
+    assert env.step("<think>x</think>the old h\u0430rbor\u200b town\uff0c quiet")[1] == 0.0
+    env.reset(options={"task": FORBIDDEN})
+    assert env.step("<think>x</think>the old port town is quiet \U0001f600 caf\u00e9")[1] == 1.0
