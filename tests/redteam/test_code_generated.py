@@ -102,7 +102,7 @@ def fails_when_trusted(use: str, x: list, e: list, wrong: list) -> bool:
         return True
 
 
-@settings(max_examples=20)
+@settings(max_examples=40)
 @given(x=INTS, wrong=INTS, shadow=st.sampled_from(sorted(SHADOWS)),
        module_shadow=st.sampled_from(sorted(MODULE_SHADOWS)))
 def test_shadowing_every_name_a_test_uses_with_a_wrong_solution(x, wrong, shadow, module_shadow):
@@ -124,7 +124,7 @@ def test_shadowing_every_name_a_test_uses_with_a_wrong_solution(x, wrong, shadow
 HELPER_TASKS = sorted(t for t, task in TASKS.items() if humaneval_contract(task)["helpers"])
 
 
-@settings(max_examples=15)
+@settings(max_examples=20)
 @given(task_id=st.sampled_from(HELPER_TASKS), const=st.sampled_from(["0", "''", "True", "s"]),
        where=st.sampled_from(["after", "before", "globals"]))
 def test_redefining_a_tasks_helpers_with_a_wrong_entry_point(task_id, const, where):
@@ -241,7 +241,7 @@ def _truth(a: str, b: str):
         return None
 
 
-@settings(max_examples=20)
+@settings(max_examples=40)
 @given(st.lists(PAIRS, min_size=4, max_size=10))
 def test_values_compare_as_in_plain_python_both_ways(pairs):
     pairs = [(a, b, _truth(a, b)) for a, b in pairs]
@@ -277,7 +277,7 @@ CATCHES = {
 }
 
 
-@settings(max_examples=20)
+@settings(max_examples=25)
 @given(how=st.sampled_from(sorted(RAISES)), catches=st.sets(st.sampled_from(sorted(CATCHES)),
                                                             min_size=2))
 def test_control_flow_exceptions_fail_the_test_whatever_it_catches(how, catches):
@@ -352,7 +352,7 @@ STYLES = {  # name: (program, test using X and its expected values computed in t
 }
 
 
-@settings(max_examples=20)
+@settings(max_examples=30)
 @given(x=st.lists(st.integers(-9, 9), min_size=2, max_size=8))
 def test_correct_programs_in_every_style_pass(x):
     names = sorted(STYLES)
