@@ -1,171 +1,140 @@
-"""The ``calculator`` tool: exact arithmetic and algebra with sympy, on a restricted grammar.
+"""The ``calculator`` tool: exact arithmetic and algebra with sympy, in a killable worker.
 
-Safety: the expression is checked before sympy sees it (allowed characters, allowed names only,
-no attribute access, no strings, bounded length and literal sizes); ``parse_expr`` then builds an
-*unevaluated* tree, and every power / factorial is checked bottom-up against size bounds before
-anything is computed. On the main thread a wall-clock alarm bounds the evaluation as well.
+The evaluation itself (grammar, size bounds, formatting) is :mod:`rlenvs.tools.calc_eval`. It
+never runs in the process that asks: a sympy call can stay unbounded whatever the size checks
+(``factorint`` of a large semiprime), and a SIGALRM timeout holds only on the main thread, so
+from a worker thread (an env server, a thread pool of environments) one call could hold the
+episode for minutes. Here each call goes to a persistent worker *process* (``python -P
+calc_eval.py``, sympy only, its memory capped) and waits at most ``TIMEOUT_S + KILL_GRACE_S``
+seconds of wall clock, whichever thread asks; past that the worker is killed and replaced and
+the call is an error observation. A worker that cannot start is a tool fault.
+
+Workers are started on first use (start-up, ~1 s, is not counted against a call's deadline),
+kept idle for the next call (up to ``MAX_WORKERS`` at once) and are dropped in a forked child.
 """
 
 from __future__ import annotations
 
-import re
-import signal
+import json
+import os
+import queue
+import select
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from pathlib import Path
 
-import sympy
-from sympy.parsing.sympy_parser import (
-    convert_xor,
-    implicit_multiplication_application,
-    parse_expr,
-    standard_transformations,
-)
+from rlenvs.tools.base import Tool, ToolError, ToolFault
+from rlenvs.tools.calc_eval import MAX_EXPRESSION_CHARS, TIMEOUT_S
 
-from rlenvs.tools.base import Tool, ToolError
+__all__ = ["calculate", "calculator", "MAX_EXPRESSION_CHARS", "TIMEOUT_S"]
 
-__all__ = ["calculate", "calculator"]
-
-MAX_EXPRESSION_CHARS = 500
-MAX_LITERAL_DIGITS = 400
-MAX_RESULT_DIGITS = 20_000
-MAX_FACTORIAL = 2_000
-TIMEOUT_S = 2.0
-
-_SYMBOLS = {name: sympy.Symbol(name) for name in ("x", "y", "z", "n", "k", "t")}
-_FUNCTIONS = {
-    "sqrt": sympy.sqrt, "cbrt": sympy.cbrt, "root": sympy.root, "exp": sympy.exp,
-    "log": sympy.log, "ln": sympy.log, "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan,
-    "asin": sympy.asin, "acos": sympy.acos, "atan": sympy.atan, "abs": sympy.Abs,
-    "Abs": sympy.Abs, "floor": sympy.floor, "ceiling": sympy.ceiling, "ceil": sympy.ceiling,
-    "factorial": sympy.factorial, "binomial": sympy.binomial, "gcd": sympy.gcd,
-    "lcm": sympy.lcm, "Mod": sympy.Mod, "mod": sympy.Mod, "Rational": sympy.Rational,
-    "pi": sympy.pi, "E": sympy.E, "e": sympy.E, "oo": sympy.oo, "solve": sympy.solve,
-    "Eq": sympy.Eq, "summation": sympy.summation, "Sum": sympy.Sum, "product": sympy.product,
-    "expand": sympy.expand, "factor": sympy.factor, "simplify": sympy.simplify,
-    "isprime": sympy.isprime, "factorint": sympy.factorint, "Integer": sympy.Integer,
-    "Float": sympy.Float, "Symbol": sympy.Symbol,
-}
-_NAMES = {**_SYMBOLS, **_FUNCTIONS}
-_GLOBALS = ("Integer", "Float", "Rational", "Symbol", "Add", "Mul", "Pow", "Tuple")
-_ALLOWED_CHARS = re.compile(r"[0-9A-Za-z_+\-*/^%().,= \t\n]*")
-_TRANSFORMS = standard_transformations + (convert_xor, implicit_multiplication_application)
+KILL_GRACE_S = 1.0
+STARTUP_TIMEOUT_S = 60.0
+MAX_WORKERS = 4
+MEMORY_MB = 2048
+_WORKER_FILE = str(Path(__file__).with_name("calc_eval.py"))
 
 
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """SIGALRM-based timeout on the main thread (elsewhere the size bounds alone apply)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
-        yield
-        return
+class _Worker:
+    """One worker process and the line-buffered reader of its replies."""
 
-    def on_alarm(signum: int, frame: object) -> None:
-        raise TimeoutError
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", _WORKER_FILE, str(MEMORY_MB)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            close_fds=True, start_new_session=True, text=True, encoding="utf-8")
+        self.ready = False
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def _line(self, deadline: float) -> dict | None:
+        """The next reply line, or None once ``deadline`` passes or the worker died."""
+        assert self.proc.stdout is not None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            readable, _, _ = select.select([self.proc.stdout], [], [], left)
+            if readable:
+                line = self.proc.stdout.readline()
+                return json.loads(line) if line else None
 
+    def ask(self, expression: str) -> dict | None:
+        """The worker's reply, or None when it overran the hard deadline or died."""
+        if not self.ready:
+            if self._line(time.monotonic() + STARTUP_TIMEOUT_S) is None:
+                raise ToolFault("the calculator worker did not start")
+            self.ready = True
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"expression": expression}) + "\n")
+        self.proc.stdin.flush()
+        return self._line(time.monotonic() + TIMEOUT_S + KILL_GRACE_S)
 
-def _check_sizes(expr: sympy.Basic) -> None:
-    """Reject powers / factorials whose value would be astronomically large."""
-    for node in sympy.postorder_traversal(expr):
-        if isinstance(node, sympy.Pow):
-            base, exponent = node.args
-            exponent = exponent.doit()
-            if not exponent.is_number:
-                continue
-            if exponent.is_real is False:
-                continue
-            e = abs(float(sympy.N(exponent, 15)))
-            b = base.doit()
-            if b.is_number and e > 1:
-                magnitude = abs(complex(sympy.N(b, 15)))
-                digits = e * (float(sympy.log(magnitude, 10)) if magnitude > 1 else 0.0)
-                if digits > MAX_RESULT_DIGITS or (e > 100_000 and magnitude != 1):
-                    raise ToolError(f"result too large: {node} has about {digits:.0f} digits "
-                                    f"(limit {MAX_RESULT_DIGITS})")
-        elif isinstance(node, sympy.factorial | sympy.binomial):
-            arg = node.args[0].doit()
-            if arg.is_number and abs(float(sympy.N(arg))) > MAX_FACTORIAL:
-                raise ToolError(f"factorial/binomial argument over {MAX_FACTORIAL}")
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
 
 
-def _format(value: object) -> str:
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_format(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_format(k)}: {_format(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, sympy.Basic):
-        if value.is_Integer:
-            return str(int(value))
-        if value.is_Rational:
-            return f"{value} (≈ {sympy.N(value, 15)})"
-        if value.is_number and not value.free_symbols:
-            exact = str(value)
-            approx = sympy.N(value, 15)
-            return exact if exact == str(approx) else f"{exact} (≈ {approx})"
-    return str(value)
+class _Pool:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self.slots = threading.BoundedSemaphore(MAX_WORKERS)
+
+    def call(self, expression: str) -> dict | None:
+        with self.slots:
+            try:
+                worker = self.idle.get_nowait()
+            except queue.Empty:
+                try:
+                    worker = _Worker()
+                except OSError as e:
+                    raise ToolFault(f"the calculator worker could not start ({e})") from None
+            try:
+                reply = worker.ask(expression)
+            except (OSError, ValueError, ToolFault):
+                worker.kill()
+                raise
+            if reply is None:
+                worker.kill()
+            else:
+                self.idle.put(worker)
+            return reply
+
+
+_pool: _Pool | None = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool() -> _Pool:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool.pid != os.getpid():  # a forked child starts its own workers
+            _pool = _Pool()
+        return _pool
 
 
 def calculate(expression: str) -> str:
-    """Evaluate ``expression`` safely; raises ``ToolError`` with a readable reason."""
-    expression = expression.strip()
-    if not expression:
-        raise ToolError("empty expression")
-    if len(expression) > MAX_EXPRESSION_CHARS:
+    """Evaluate ``expression`` in a calculator worker; raises ``ToolError`` with a readable
+    reason (``ToolFault`` when the worker itself failed)."""
+    if not isinstance(expression, str):
+        raise ToolError(f"expression must be a string, got {type(expression).__name__}")
+    if len(expression) > MAX_EXPRESSION_CHARS:  # checked here too: never shipped to the worker
         raise ToolError(f"expression is {len(expression)} characters; limit {MAX_EXPRESSION_CHARS}")
-    if not _ALLOWED_CHARS.fullmatch(expression):
-        bad = sorted({c for c in expression if not _ALLOWED_CHARS.fullmatch(c)})[:5]
-        raise ToolError(f"characters not allowed in an expression: {bad}")
-    if "__" in expression:
-        raise ToolError("names with '__' are not allowed")
-    unknown = sorted({w for w in re.findall(r"(?<![\d.])[A-Za-z_]\w*", expression) if w not in _NAMES})
-    if unknown:
-        raise ToolError(f"unknown name(s) {unknown[:5]}; allowed: numbers, + - * / ^ % ( ), "
-                        f"x y z n k t, and {sorted(_FUNCTIONS)}")
-    if any(len(d) > MAX_LITERAL_DIGITS for d in re.findall(r"\d+", expression)):
-        raise ToolError(f"a number literal has over {MAX_LITERAL_DIGITS} digits")
-    equation = re.fullmatch(r"([^=]+)=([^=]+)", expression)
     try:
-        with _deadline(TIMEOUT_S):
-            if equation:
-                lhs, rhs = (_parse(part) for part in equation.groups())
-                _check_sizes(lhs)
-                _check_sizes(rhs)
-                eq = sympy.Eq(lhs.doit(), rhs.doit(), evaluate=False)
-                symbols = sorted(eq.free_symbols, key=str)
-                if not symbols:
-                    return "True" if bool(sympy.simplify(eq.lhs - eq.rhs) == 0) else "False"
-                solutions = sympy.solve(eq, symbols, dict=True)
-                if not solutions:
-                    return "no solution"
-                return "; ".join(
-                    ", ".join(f"{s} = {_format(v)}" for s, v in sol.items()) for sol in solutions
-                )
-            expr = _parse(expression)
-            _check_sizes(expr)
-            value = expr.doit()
-            if isinstance(value, sympy.Basic) and value.has(sympy.zoo, sympy.nan):
-                raise ToolError(f"{expression[:80]!r} is undefined (division by zero?)")
-            return _format(value)
+        reply = _get_pool().call(expression)
     except ToolError:
         raise
-    except TimeoutError:
-        raise ToolError(f"calculation took longer than {TIMEOUT_S} s") from None
-    except Exception as e:  # noqa: BLE001 - sympy raises many kinds; all mean "cannot evaluate"
-        raise ToolError(f"cannot evaluate {expression[:80]!r}: {type(e).__name__}: "
-                        f"{str(e)[:200]}") from None
-
-
-def _parse(text: str) -> sympy.Basic:
-    return parse_expr(text, local_dict=dict(_NAMES), global_dict={"__builtins__": {},
-                      **{k: getattr(sympy, k) for k in _GLOBALS}},
-                      transformations=_TRANSFORMS, evaluate=False)
+    except (OSError, ValueError) as e:
+        raise ToolFault(f"the calculator worker failed ({type(e).__name__}: {e})") from None
+    if reply is None:
+        raise ToolError(f"calculation took longer than {TIMEOUT_S} s (stopped)")
+    if "error" in reply:
+        raise ToolError(reply["error"])
+    return str(reply["output"])
 
 
 def _calculator(expression: str) -> str:

@@ -21,10 +21,15 @@ kept and then silently ended every later call before it ran; a runner that raise
 
 from __future__ import annotations
 
+import importlib
 import json
+import signal
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
+import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,9 +37,11 @@ import rlenvs
 from judges.code import run_python
 from rlenvs.envs.searchqa import DEFAULT_QUESTIONS, judge_short_answer, normalize_answer
 from rlenvs.envs.toolmath import judge_numeric_answer
+from rlenvs.tools.calculator import calculator
 from rlenvs.tools.python_tool import END_MARK, make_python_tool
 from tests.redteam.test_code_channel import CONTAINED
 
+calc = importlib.import_module("rlenvs.tools.calculator")  # the module (the package exports the tool)
 QUESTIONS = [json.loads(line) for line in DEFAULT_QUESTIONS.read_text().splitlines() if line]
 BY_ID = {r["id"]: r for r in QUESTIONS}
 SEPARATORS = [" ", ", ", " / ", "; ", " - ", " & "]
@@ -233,3 +240,56 @@ def test_a_cell_error_is_still_the_policys_error():
     _, reward, _, _, info = env.step(f"<tool_call>{call}</tool_call>")
     assert info["tool_calls"][0]["status"] == "error" and reward == -0.25
     assert "ZeroDivisionError" in info["tool_calls"][0]["error"]
+
+
+# ------------------------------------------------------------- the calculator: deadlines
+HARD = st.one_of(
+    st.tuples(st.integers(22, 26), st.integers(23, 27)).map(
+        lambda p: f"factorint({sympy.nextprime(10**p[0]) * sympy.nextprime(10**p[1])})"),
+    st.integers(200_000, 400_000).map(lambda n: f"product(k, (k, 1, {n}))"),
+    st.integers(2500, 4000).map(lambda n: f"summation(k**k, (k, 1, {n}))"),
+)
+
+
+@settings(max_examples=6)
+@given(HARD)
+def test_a_calculation_from_a_worker_thread_ends_by_its_deadline(expression):
+    """Before: the SIGALRM deadline held on the main thread only; from a thread (an env server)
+    ``factorint`` of a 50-digit semiprime ran on for minutes."""
+    out: dict = {}
+    worker = threading.Thread(target=lambda: out.update(r=calculator.invoke(
+        {"expression": expression})), daemon=True)
+    start = time.monotonic()
+    worker.start()
+    worker.join(calc.TIMEOUT_S + calc.KILL_GRACE_S + 5.0)
+    assert not worker.is_alive(), f"{expression} still running after {time.monotonic() - start:.1f} s"
+    assert not out["r"].details.get("fault"), out["r"]
+
+
+def test_a_worker_past_the_hard_deadline_is_killed_and_replaced(monkeypatch):
+    monkeypatch.setattr(calc, "TIMEOUT_S", 0.05)  # the worker's own soft timeout stays 2 s
+    monkeypatch.setattr(calc, "KILL_GRACE_S", 0.05)
+    big = sympy.nextprime(10**24) * sympy.nextprime(10**25)
+    start = time.monotonic()
+    r = calculator.invoke({"expression": f"factorint({big})"})
+    assert not r.ok and "took longer" in r.error and time.monotonic() - start < 1.5, r
+    monkeypatch.undo()
+    assert calculator.invoke({"expression": "6 * 7"}).output == "42"
+
+
+def test_the_calculator_leaves_the_callers_alarm_alone():
+    """Before: the calculator's SIGALRM context cancelled the caller's own interval timer."""
+    signal.signal(signal.SIGALRM, lambda *a: None)
+    signal.setitimer(signal.ITIMER_REAL, 30.0)
+    try:
+        assert calculator.invoke({"expression": "2^10"}).output == "1024"
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+@settings(max_examples=30)
+@given(st.integers(-10**15, 10**15), st.integers(-10**15, 10**15), st.integers(1, 10**6))
+def test_honest_calculations_are_exact(a, b, c):
+    assert calculator.invoke({"expression": f"({a}) * ({b}) + {c}"}).output == str(a * b + c)
