@@ -29,6 +29,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,15 +76,13 @@ def load_check_correctness() -> tuple[Callable, str]:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (``lscpu``'s "Model name"), for reading the numbers later."""
+    """The CPU's model name as ``lscpu`` reports it, for reading the numbers later."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    names = [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")]
+    return names[0] if names else "unknown"
 
 
 def timed(fn: Callable, tasks: list[dict], workers: int) -> tuple[float, list]:

@@ -34,15 +34,9 @@ import statistics
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from judges.code import (
-    humaneval_contract,
-    humaneval_program,
-    humaneval_tests,
-    load_humaneval,
-    run_tests,
-)
+from judges.code import humaneval_contract, humaneval_program, humaneval_tests, run_tests
+from tests.redteam.test_code_contract import TASKS
 
-TASKS = {t["task_id"]: t for t in load_humaneval()}
 INTS = st.lists(st.integers(-20, 20), min_size=3, max_size=8)
 
 # ---- names ------------------------------------------------------------------------------------
