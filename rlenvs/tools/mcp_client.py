@@ -6,8 +6,8 @@
 The toolbox keeps one MCP client session (``mcp`` SDK) on an event loop in a background thread;
 each ``Tool`` sends ``tools/call`` and waits at most ``timeout_s``. The server's JSON schema is
 the tool's schema, so ``ToolEnv`` validates arguments before anything is sent. An MCP error
-result (``isError``), a timeout or a dead server becomes the tool call's error observation,
-never an exception in ``step``. Tool state lives in the MCP server: a ``clone()`` of a
+result (``isError``) becomes the tool call's error observation; a timeout or a dead server a
+tool fault (``ToolFault``: shown as such, never penalised), never an exception in ``step``. Tool state lives in the MCP server: a ``clone()`` of a
 ``ToolEnv`` shares it, so use stateless MCP tools when branching.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
-from rlenvs.tools.base import Tool, ToolError
+from rlenvs.tools.base import Tool, ToolError, ToolFault
 
 __all__ = ["MCPToolbox"]
 
@@ -89,9 +89,9 @@ class MCPToolbox:
         try:
             result = self._run(self._session.call_tool(name, arguments), self.timeout_s)
         except TimeoutError:
-            raise ToolError(f"MCP tool {name!r} timed out after {self.timeout_s:g} s") from None
-        except Exception as e:  # noqa: BLE001 - a dead server is an observation
-            raise ToolError(f"MCP tool {name!r} failed: {type(e).__name__}: {e}") from None
+            raise ToolFault(f"MCP tool {name!r} timed out after {self.timeout_s:g} s") from None
+        except Exception as e:  # noqa: BLE001 - a dead server is an observation (a tool fault)
+            raise ToolFault(f"MCP tool {name!r} failed: {type(e).__name__}: {e}") from None
         text = "\n".join(getattr(c, "text", f"[{getattr(c, 'type', 'content')}]")
                          for c in result.content)
         if result.isError:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import json
 import signal
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -293,3 +294,40 @@ def test_the_calculator_leaves_the_callers_alarm_alone():
 @given(st.integers(-10**15, 10**15), st.integers(-10**15, 10**15), st.integers(1, 10**6))
 def test_honest_calculations_are_exact(a, b, c):
     assert calculator.invoke({"expression": f"({a}) * ({b}) + {c}"}).output == str(a * b + c)
+
+
+DYING_SERVER = '''
+import os, time
+from mcp.server.fastmcp import FastMCP
+
+app = FastMCP("dying")
+
+@app.tool()
+def die(how: str) -> str:
+    """Ends the server (a crash) or never answers (a hang)."""
+    if how == "crash":
+        os._exit(1)
+    time.sleep(60)
+    return "late"
+
+app.run("stdio")
+'''
+
+
+@pytest.mark.parametrize("how", ["hang", "crash"])
+def test_an_mcp_server_that_dies_or_hangs_is_a_tool_fault(tmp_path, how):
+    from rlenvs.tools.mcp_client import MCPToolbox
+    from rlenvs.tools.tool_env import ToolEnv
+
+    script = tmp_path / "dying_server.py"
+    script.write_text(DYING_SERVER)
+    with MCPToolbox.stdio(sys.executable, [str(script)], timeout_s=60) as box:
+        box.timeout_s = 2.0  # start-up may be slow; a call may not
+        env = ToolEnv(rlenvs.make("rlenvs/Arithmetic-v0").unwrapped, tools=box.tools,
+                      invalid_call_penalty=0.5)
+        env.reset(seed=0)
+        call = json.dumps({"name": "die", "arguments": {"how": how}})
+        start = time.monotonic()
+        _, reward, done, _, info = env.step(f"<tool_call>{call}</tool_call>")
+        assert time.monotonic() - start < 10 and not done
+        assert info["tool_calls"][0]["status"] == "fault" and reward == 0.0, info["tool_calls"]
