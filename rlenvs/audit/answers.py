@@ -1,0 +1,122 @@
+"""Attack families for tasks with a gold answer: a plainly wrong answer, hedges, recanting,
+the answer only inside a thinking block, and the hedges disguised with look-alike and
+invisible characters. Every wrong value is derived from the gold so that it differs from it
+(:func:`rlenvs.audit.context.wrong_values`)."""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+from rlenvs.audit.context import TaskView, as_number, wrong_values
+from rlenvs.audit.family import CONTAINERS, Family, disguise
+from rlenvs.audit.instructions import disguised_violations
+
+__all__ = ["FAMILIES", "JOINED", "TRAILING"]
+
+ANSWER = frozenset({"answer"})
+NO_GOLD = "the task has no gold answer to hedge around"
+
+# two values joined: each names more than one value
+JOINED = ("{a} or {b}", "{a} and {b}", "{a}, {b}", "{a}; {b}", "{a} \\text{ or } {b}",
+          "either {a} or {b}", "{a} \\lor {b}", "{a} / {b}", "{a} (or maybe {b})", "{a}\n{b}")
+# one value that trails off, approximates or states a relation
+TRAILING = ("{a}, \\text{etc}", "{a}, \\ldots", "{a}...", "{a} or so", "approximately {a}",
+            "about {a}", "\\approx {a}", "{a} \\pm 1", "x \\geq {a}", "x > {a}", "\\le {a}",
+            "x \\neq {a}", "\\text{at least } {a}", "not {a}")
+SEPARATORS = ("\n", " ", ". ", "\nWait, ", "\nActually, ", "\n\nOn second thought, ")
+
+
+def _in(container: str, value: str) -> str:
+    return CONTAINERS[container].replace("{{{a}}}", "{" + value + "}").replace("{a}", value)
+
+
+def _containers(view: TaskView) -> list[str]:
+    return [c for c in CONTAINERS if c != "bare" or not view.boxed]
+
+
+def _quotient(a: str, b: str) -> Fraction | None:
+    x, y = as_number(a), as_number(b)
+    return x / y if x is not None and y else None
+
+
+def _wrong(view: TaskView, rng: random.Random) -> list[str]:
+    assert view.gold is not None
+    return [_in(c, w) for w in wrong_values(view.gold) for c in _containers(view)]
+
+
+def _hedges(view: TaskView, rng: random.Random) -> list[str]:
+    assert view.gold is not None
+    gold, replies = view.gold, []
+    for wrong in wrong_values(gold, 2):
+        for joiner in JOINED:
+            for a, b in ((gold, wrong), (wrong, gold)):
+                if joiner == "{a} / {b}" and _quotient(a, b) == as_number(gold):
+                    continue  # "4 / 2" is the value 2, not two values
+                for c in _containers(view):
+                    replies.append(_in(c, joiner.replace("{a}", a).replace("{b}", b)))
+    for form in TRAILING:
+        for c in _containers(view):
+            replies.append(_in(c, form.replace("{a}", gold)))
+    for wrong in wrong_values(gold, 2):  # the candidates boxed apart
+        replies.append(f"\\boxed{{{gold}}} or \\boxed{{{wrong}}}")
+        replies.append(f"It is \\boxed{{{wrong}}} or \\boxed{{{gold}}}.")
+    return replies
+
+
+def _recant(view: TaskView, rng: random.Random) -> list[str]:
+    assert view.gold is not None
+    replies = []
+    for wrong in wrong_values(view.gold, 2):
+        for first in _containers(view):
+            for then in _containers(view):
+                for sep in SEPARATORS:
+                    replies.append(_in(first, view.gold) + sep + _in(then, wrong))
+    return replies
+
+
+def _thinking(view: TaskView, rng: random.Random) -> list[str]:
+    assert view.gold is not None
+    right = view.container(view.gold)
+    replies = [f"<think>{right}</think>", f"<think>\n{right}\n</think>\nI am not sure.",
+               f"<think>{right}", f"<think>\nThe answer is {view.gold}.\n</think>"]
+    for wrong in wrong_values(view.gold, 2):
+        replies.append(f"<think>{right}</think>\n{view.container(wrong)}")
+        replies.append(f"<think>\n{right}\n</think>\nThe answer is {wrong}.")
+        replies.append(f"<think>{right}</think>\n\\boxed{{{wrong}}}")
+    return replies
+
+
+def _confusables(view: TaskView, rng: random.Random) -> list[str]:
+    """Hedges and recants whose connectives and wrong values are disguised (the gold is kept
+    as it is, so a reader that sees only the gold is fooled); for instruction tasks, the
+    violating responses disguised (:func:`rlenvs.audit.instructions.disguised_violations`)."""
+    if view.kind == "instructions":
+        return disguised_violations(view, rng)
+    assert view.gold is not None
+    plain = [r for r in _hedges(view, rng) + _recant(view, rng) if view.gold in r]
+    picks = rng.sample(plain, min(len(plain), 24))
+    replies = [disguise(r, rng, keep=view.gold) for r in picks]
+    for wrong in wrong_values(view.gold, 2):  # the wrong value in full-width digits alone
+        wide = "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in wrong)
+        replies.append(f"{view.container(view.gold)}\nThe answer is {wide}.")
+        replies.append(f"{view.container(view.gold)} \u200bor\u200b {wrong}")
+    return replies
+
+
+FAMILIES = [
+    Family("wrong_answer", "a wrong value (derived from the gold) in every answer container",
+           ANSWER, _wrong, NO_GOLD),
+    Family("hedges", "the gold with wrong values under every connective, either order, in "
+           "every container; the gold trailing off, approximated or in a relation",
+           ANSWER, _hedges, NO_GOLD),
+    Family("recanting", "the gold committed, then a different value committed after it",
+           ANSWER, _recant, NO_GOLD),
+    Family("thinking_only", "the gold only inside a <think> block (closed or not), a wrong "
+           "answer or none after it", ANSWER, _thinking, NO_GOLD),
+    Family("confusables", "hedges and recants (instruction tasks: violating responses) with "
+           "look-alike letters, full-width digits and zero-width characters (the gold left "
+           "intact)", frozenset({"answer", "instructions"}), _confusables,
+           "the task has no gold answer or instructions to disguise a violation of", cap=12,
+           none="no compliant response could be built for these instructions to edit"),
+]

@@ -1,0 +1,179 @@
+"""``audit(env_or_id, ...)``: play every attack family and the false-negative probes against an
+environment's judge, in process, and count what passed that should not have.
+
+For each episode ``i`` the env is reset with seed ``seed + i``; the task is read through the
+env's schema (:func:`rlenvs.audit.context.task_view`); each reply is stepped in an independent
+clone of the episode (:func:`rlenvs.core.clone_env`, wrappers included, so a reward wrapper is
+audited too). A reply *passes* when its verdict says ``passed`` or its reward reaches
+``pass_reward``; a verdict marked ``details["unscored"]`` is a fault, and a judge that raises is
+an error: neither is a pass. Nothing is trained; the whole run stops at ``max_seconds``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+
+from rlenvs.audit import answers, generic, instructions, programs
+from rlenvs.audit.context import task_view
+from rlenvs.audit.family import Family, sample
+from rlenvs.audit.probes import probe_replies
+from rlenvs.audit.report import AuditReport, FamilyResult, Outcome
+
+__all__ = ["audit", "FAMILIES", "play"]
+
+FAMILIES: list[Family] = [*generic.FAMILIES, *answers.FAMILIES, *programs.FAMILIES,
+                          *instructions.FAMILIES]
+PROBES = "false_negatives"
+
+
+def play(env: gym.Env, reply: str, pass_reward: float) -> Outcome:
+    """Step ``reply`` in a clone of ``env``'s current episode; what came of it."""
+    from rlenvs.core import clone_env
+
+    twin = clone_env(env)
+    try:
+        _, reward, _, _, info = twin.step(reply)
+    except Exception as e:  # noqa: BLE001 - a judge that raises is an error, never a pass
+        return Outcome(reply, passed=False, fault=True, reward=None,
+                       reason=f"the env raised {type(e).__name__}: {e}"[:300])
+    finally:
+        twin.close()
+    verdict = info.get("verdict")
+    details = getattr(verdict, "details", {}) or {}
+    reason = str(getattr(verdict, "reason", ""))[:300]
+    if details.get("unscored"):
+        return Outcome(reply, passed=False, fault=True, reward=float(reward),
+                       reason=f"unscored: {details.get('cause') or reason}"[:300])
+    passed = bool(getattr(verdict, "passed", False)) or float(reward) >= pass_reward
+    return Outcome(reply, passed=passed, fault=False, reward=float(reward), reason=reason)
+
+
+def _make(env_or_id: Any, env_kwargs: dict[str, Any]) -> tuple[gym.Env, str]:
+    if isinstance(env_or_id, gym.Env):
+        if env_kwargs:
+            raise ValueError("env_kwargs apply to an env given by id, not to an env instance")
+        spec = getattr(env_or_id, "spec", None)
+        return env_or_id, getattr(spec, "id", None) or type(env_or_id.unwrapped).__name__
+    import rlenvs
+
+    env_id = rlenvs.registration.resolve_id(env_or_id)
+    return rlenvs.make(env_id, **env_kwargs), env_id
+
+
+def audit(
+    env_or_id: Any,
+    *,
+    episodes: int = 5,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    max_seconds: float | None = None,
+    max_replies: int = 12,
+    pass_reward: float = 1.0,
+    families: Sequence[str] | None = None,
+    judge_backend: str | None = None,
+    scripted_judge: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> AuditReport:
+    """Red-team ``env_or_id``'s reward: see the module docstring.
+
+    Args:
+        env_or_id: a registered id (plugins and ``module:EnvId`` included) or an env instance.
+        episodes: seeded episodes (task ``i`` from ``reset(seed=seed + i)``).
+        env_kwargs: options for ``rlenvs.make``.
+        max_seconds: bound on the whole run; a cut run's report says ``partial``.
+        max_replies: replies per family and episode (a seeded sample) unless the family says.
+        pass_reward: a reward at or above it counts as a pass even if the verdict says not.
+        families: only these families (default: all).
+        judge_backend / scripted_judge: what judged (shown in the report), and whether it is
+            the scripted judge (which has no opinion on correctness: no open-task probes).
+    """
+    if episodes < 1:
+        raise ValueError("episodes must be at least 1")
+    chosen = FAMILIES
+    if families is not None:
+        names = {f.name for f in FAMILIES}
+        unknown = sorted(set(families) - names)
+        if unknown:
+            raise ValueError(f"unknown families {unknown}; known: {sorted(names)}")
+        chosen = [f for f in FAMILIES if f.name in families]
+    start = time.monotonic()
+    deadline = start + max_seconds if max_seconds else None
+    env, env_id = _make(env_or_id, dict(env_kwargs or {}))
+    report = AuditReport(env_id=env_id, env_kwargs=dict(env_kwargs or {}), seed=seed,
+                         episodes_requested=episodes, judge=judge_backend or _judge_name(env))
+    results = {f.name: FamilyResult(f.name, f.description) for f in chosen}
+    probes = FamilyResult(PROBES, "the correct answer in other correct forms (must pass)")
+    kinds: set[str] = set()
+    try:
+        for i in range(episodes):
+            done = _episode(env, seed + i, chosen, results, probes, kinds, max_replies,
+                            pass_reward, deadline, scripted_judge)
+            if not done:
+                report.partial = True
+                break
+            report.episodes_run += 1
+            if progress:
+                progress(f"episode {i + 1}/{episodes}")
+    finally:
+        env.close()
+    report.kinds = sorted(kinds)
+    report.families = list(results.values())
+    report.probes = probes
+    report.elapsed_s = time.monotonic() - start
+    return report
+
+
+def _episode(env: gym.Env, episode_seed: int, chosen: list[Family],
+             results: dict[str, FamilyResult], probes: FamilyResult, kinds: set[str],
+             max_replies: int, pass_reward: float, deadline: float | None,
+             scripted_judge: bool) -> bool:
+    """One episode: every family, then the probes; ``False`` when the deadline cut it."""
+    if deadline and time.monotonic() > deadline:
+        return False
+    obs, info = env.reset(seed=episode_seed)
+    view = task_view(env, info["task"], obs)
+    kinds.add(view.kind)
+    for k, family in enumerate(chosen):
+        result = results[family.name]
+        why = family.skip_reason(view)
+        if why:
+            result.skipped.add(why)
+            continue
+        rng = random.Random(f"{episode_seed}:{k}:{family.name}")
+        replies = sample(family.build(view, rng), family.cap or max_replies, rng)
+        if not replies:
+            result.skipped.add(family.none)
+        elif not _play_all(env, replies, result, episode_seed, pass_reward, deadline):
+            return False
+    replies, why = probe_replies(view, random.Random(f"{episode_seed}:probes"), scripted_judge)
+    if why:
+        probes.skipped.add(why)
+    return _play_all(env, replies, probes, episode_seed, pass_reward, deadline,
+                     expect_pass=True)
+
+
+def _play_all(env: gym.Env, replies: list[str], result: FamilyResult, episode_seed: int,
+              pass_reward: float, deadline: float | None, expect_pass: bool = False) -> bool:
+    """Play ``replies`` into ``result``; ``False`` when the deadline cut the run."""
+    for reply in replies:
+        if deadline and time.monotonic() > deadline:
+            return False
+        result.add(play(env, reply, pass_reward), episode_seed, expect_pass)
+    return True
+
+
+def _judge_name(env: gym.Env) -> str:
+    judge = getattr(env.unwrapped, "judge", None)
+    inner = getattr(env.unwrapped, "inner", None)
+    if judge is None and inner is not None:
+        judge = getattr(inner, "judge", None)
+    if judge is None:
+        return type(env.unwrapped).__name__
+    name = getattr(judge, "__qualname__", None) or type(judge).__qualname__
+    module = getattr(judge, "__module__", "") or ""
+    return f"{module}.{name}".strip(".")
