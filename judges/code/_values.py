@@ -16,7 +16,8 @@ class compare as they would in the program, and values of different classes neve
 Node forms (``tag``, header fields, then child values): ``od``/``C`` OrderedDict/Counter
 (keys and values alternate), ``dd`` defaultdict (factory, then pairs), ``q`` deque (maxlen,
 then items), ``nt`` namedtuple (typename, fields; cls, object, items), ``dc`` dataclass (name,
-fields, flags; cls, object, values), ``e`` enum (kind, name, member names; cls, value, member values),
+fields, flags; cls, object, values), ``e`` enum (kind, name, member names, this member's name;
+cls, value, member values),
 ``fr`` Fraction (numerator, denominator), ``D`` Decimal (text), ``r`` range (start, stop, step),
 ``dk``/``dv``/``di`` dict keys/values/items (items; items as pairs).
 """
@@ -34,7 +35,7 @@ MAX_MEMBERS = 4096
 _ENUM_KINDS = ("IntFlag", "Flag", "IntEnum", "StrEnum", "Enum")
 _DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 # header length of each tag (fields that are raw JSON, not values)
-HEADERS = {"od": 0, "C": 0, "dd": 0, "q": 0, "nt": 2, "dc": 3, "e": 3, "fr": 0, "D": 1,
+HEADERS = {"od": 0, "C": 0, "dd": 0, "q": 0, "nt": 2, "dc": 3, "e": 4, "fr": 0, "D": 1,
            "r": 0, "dk": 0, "dv": 0, "di": 0}
 _classes: dict = {}
 
@@ -86,18 +87,18 @@ def read(x, t, origin):
     """
     if t is range:
         return "r", [], [range.start.__get__(x), range.stop.__get__(x), range.step.__get__(x)]
-    if isinstance(x, collections.OrderedDict):
+    if issubclass(t, collections.OrderedDict):
         return "od", [], _pairs(collections.OrderedDict.items(x))
-    if isinstance(x, collections.Counter):
+    if issubclass(t, collections.Counter):
         return "C", [], _pairs(zip(dict.keys(x), dict.values(x), strict=True))
-    if isinstance(x, collections.defaultdict):
+    if issubclass(t, collections.defaultdict):
         factory = collections.defaultdict.default_factory.__get__(x)
         return "dd", [], [factory, *_pairs(zip(dict.keys(x), dict.values(x), strict=True))]
-    if isinstance(x, collections.deque):
+    if issubclass(t, collections.deque):
         return "q", [], [collections.deque.maxlen.__get__(x), *collections.deque.__iter__(x)]
-    if isinstance(x, tuple) and _is_namedtuple(t):
+    if issubclass(t, tuple) and _is_namedtuple(t):
         return "nt", [t.__name__, list(t._fields)], [origin(t), Ref(x), *tuple.__iter__(x)]
-    if dataclasses.is_dataclass(t) and not isinstance(x, type):
+    if dataclasses.is_dataclass(t) and not issubclass(t, type):
         params = t.__dataclass_params__
         names = [f.name for f in dataclasses.fields(t)]
         hashable = t.__hash__ is not None and params.eq and not params.frozen
@@ -105,21 +106,21 @@ def read(x, t, origin):
                  bool(params.unsafe_hash or hashable)]
         return "dc", [t.__name__, names, flags], [
             origin(t), Ref(x), *[object.__getattribute__(x, n) for n in names]]
-    if isinstance(x, enum.Enum):
-        kind = next(k for k in _ENUM_KINDS if isinstance(x, getattr(enum, k)))
-        members = list(t.__members__.items())[:MAX_MEMBERS]
-        return "e", [kind, t.__name__, [n for n, _ in members]], [
+    if issubclass(t, enum.Enum):
+        kind = next(k for k in _ENUM_KINDS if issubclass(t, getattr(enum, k)))
+        members = [(n, m) for n, m in t.__members__.items() if m._name_ == n][:MAX_MEMBERS]
+        return "e", [kind, t.__name__, [n for n, _ in members], x._name_], [
             origin(t), x._value_, *[m._value_ for _, m in members]]
-    if isinstance(x, fractions.Fraction):
+    if issubclass(t, fractions.Fraction):
         return "fr", [], [fractions.Fraction.numerator.fget(x),
                           fractions.Fraction.denominator.fget(x)]
-    if isinstance(x, decimal.Decimal):
+    if issubclass(t, decimal.Decimal):
         return "D", [decimal.Decimal.__str__(x)], []
-    if isinstance(x, _DICT_VIEWS[0]):
+    if issubclass(t, _DICT_VIEWS[0]):
         return "dk", [], list(x)
-    if isinstance(x, _DICT_VIEWS[1]):
+    if issubclass(t, _DICT_VIEWS[1]):
         return "dv", [], list(x)
-    if isinstance(x, _DICT_VIEWS[2]):
+    if issubclass(t, _DICT_VIEWS[2]):
         return "di", [], _pairs(x)
     return None
 
@@ -181,7 +182,8 @@ def build(tag: str, header: list, children: list, local_class):
             raise WireValueError("enum without its value")
         if not local_class(cls):
             cls = _enum_class(cls, header, rest[1:])
-        return cls(rest[0])
+        member = header[3]  # by name: two members never merge into one
+        return cls[member] if type(member) is str and member in cls.__members__ else cls(rest[0])
     raise WireValueError(f"unknown tag {tag[:10]!r}")
 
 
@@ -275,5 +277,9 @@ def _enum_class(cls, header, values):
     if kind not in _ENUM_KINDS or len(values) != len(members):
         raise WireValueError("bad enum")
     key_values = tuple(repr(v) for v in values)
-    return _cached(("e", _ref(cls), kind, name, members, key_values), cls,
-                   lambda: getattr(enum, kind)(name, list(zip(members, values, strict=True))))
+    rebuilt = _cached(("e", _ref(cls), kind, name, members, key_values), cls,
+                      lambda: getattr(enum, kind)(name, list(zip(members, values, strict=True))))
+    if len(rebuilt.__members__) != len(members) or any(
+            rebuilt[m].name != m for m in members):  # distinct members with equal values
+        raise WireValueError(f"enum {name} has distinct members with equal values")
+    return rebuilt

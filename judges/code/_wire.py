@@ -102,27 +102,27 @@ def _node(x, handle, depth, owner):
     if read is not None:
         tag, header, children = read
         return [tag, *header, *[None] * len(children)], children
-    if isinstance(x, (list, tuple)):
-        items = list(list.__iter__(x)) if isinstance(x, list) else list(tuple.__iter__(x))
-        return ["l" if isinstance(x, list) else "t", *[None] * len(items)], items
-    if isinstance(x, dict):
+    if issubclass(t, (list, tuple)):
+        items = list(list.__iter__(x)) if issubclass(t, list) else list(tuple.__iter__(x))
+        return ["l" if issubclass(t, list) else "t", *[None] * len(items)], items
+    if issubclass(t, dict):
         pairs = _values._pairs(zip(list(dict.keys(x)), list(dict.values(x)), strict=True))
         return ["d", *[None] * len(pairs)], pairs
-    if isinstance(x, (set, frozenset)):
-        items = list(set.__iter__(x)) if isinstance(x, set) else list(frozenset.__iter__(x))
-        return ["s" if isinstance(x, set) else "f", *[None] * len(items)], items
-    if isinstance(x, int):
+    if issubclass(t, (set, frozenset)):
+        items = list(set.__iter__(x)) if issubclass(t, set) else list(frozenset.__iter__(x))
+        return ["s" if issubclass(t, set) else "f", *[None] * len(items)], items
+    if issubclass(t, int):
         return encode(int.__int__(x)), ()
-    if isinstance(x, float):
+    if issubclass(t, float):
         return float.__float__(x), ()
-    if isinstance(x, str):
+    if issubclass(t, str):
         return str.__str__(x), ()
-    if isinstance(x, complex):
+    if issubclass(t, complex):
         c = complex.__complex__(x)
         return ["c", c.real, c.imag], ()
-    if isinstance(x, bytes):
+    if issubclass(t, bytes):
         return ["b", bytes.__bytes__(x).hex()], ()
-    if isinstance(x, bytearray):
+    if issubclass(t, bytearray):
         return ["B", bytes(x).hex()], ()
     numpy = _numpy_node(x, t)
     if numpy is not None:
