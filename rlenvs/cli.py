@@ -326,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HTML path (default: RESULTS/view.html, or FILE.html beside a file)")
     p.set_defaults(func=cmd_view)
 
+    from rlenvs.audit.command import add_audit_parser
+
+    add_audit_parser(sub)
+
     p = sub.add_parser("main", help="the main job: evaluate the policy on every env family, "
                        "then a short GRPO run with accuracy before/after")
     _add_policy_args(p)

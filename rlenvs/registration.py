@@ -91,11 +91,17 @@ _URL_SCHEMES = ("http://", "https://", "ws://", "wss://")
 
 def resolve_id(id: str) -> str:
     """The registered id for ``id``; ``"Arithmetic-v0"`` resolves to ``"rlenvs/Arithmetic-v0"``.
-    A served environment's URL (``http://HOST:PORT/ENV-ID``) is an id as it stands."""
+    A served environment's URL (``http://HOST:PORT/ENV-ID``) is an id as it stands; gymnasium's
+    ``"module:EnvId"`` imports ``module`` first (which registers the env) and resolves
+    ``EnvId``."""
     if not isinstance(id, str):
         raise TypeError(f"env id must be a str, got {type(id).__name__}")
     if id.startswith(_URL_SCHEMES) or id in gym.registry:
         return id
+    if ":" in id:  # gymnasium's "module:EnvId": import the module, which registers the env
+        id = _import_env_module(id)
+        if id in gym.registry:
+            return id
     if f"rlenvs/{id}" in gym.registry:
         return f"rlenvs/{id}"
     known = list_envs() or sorted(gym.registry)
@@ -107,6 +113,21 @@ def resolve_id(id: str) -> str:
     raise UnknownEnvError(
         f"no environment registered as {id!r}.{hint} Run `rlenvs list` to see all ids."
     )
+
+
+def _import_env_module(id: str) -> str:
+    """Import the module of a ``module:EnvId`` id (as ``gymnasium.make`` does); the env id."""
+    import importlib
+
+    module, _, env_name = id.partition(":")
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            raise UnknownEnvError(f"{id!r}: no module named {module!r} to import (the "
+                                  "module:EnvId form imports the module first)") from None
+        raise
+    return env_name
 
 
 def make(id: str, **kwargs: Any) -> gym.Env:
