@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from judges.code.rewrite import BadTestSource, compile_test
 
-__all__ = ["called_names", "free_names", "test_contract"]
+__all__ = ["called_names", "free_names", "derive_contract"]
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _MODULE_NAMES = frozenset(sys.stdlib_module_names)
@@ -51,7 +51,7 @@ def free_names(source: str) -> frozenset[str]:
     return frozenset(read - bound)
 
 
-def test_contract(tests: Sequence[str], entry_point: str | None = None,
+def derive_contract(tests: Sequence[str], entry_point: str | None = None,
                   helpers: str | None = None) -> dict:
     """The contract of a run: what the program must define and what the task provides:
     ``names`` (required of the program), ``modules`` (the driver's own, by name), ``helpers``
@@ -72,6 +72,7 @@ def test_contract(tests: Sequence[str], entry_point: str | None = None,
         raise TypeError("entry_point must be an identifier (str)")
     if helpers is not None and not isinstance(helpers, str):
         raise TypeError("helpers must be Python source (str)")
+    compiled = compile_test(helpers, "<task helpers>") if helpers else None
     free = set().union(*(free_names(t) for t in tests)) if tests else set()
     provided = set()
     if helpers:
@@ -86,7 +87,7 @@ def test_contract(tests: Sequence[str], entry_point: str | None = None,
     modules = sorted(modules)
     return dict(
         names=names, modules=modules,
-        helpers=compile_test(helpers, "<task helpers>") if helpers else None,
+        helpers=compiled,
         helpers_source=helpers or "")
 
 

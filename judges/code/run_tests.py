@@ -29,7 +29,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from judges.code.contract import test_contract
+from judges.code.contract import derive_contract
 from judges.code.rewrite import BadTestSource, compile_test
 from judges.code.sandbox import SandboxLimits, SandboxResult, _execute
 from judges.verdict import Verdict
@@ -98,7 +98,7 @@ def run_tests(
             return Verdict.fail(f"test {i} itself does not compile: {exc}", tests=[],
                                 bad_test=i)
     try:
-        contract = test_contract(tests, entry_point, helpers)
+        contract = derive_contract(tests, entry_point, helpers)
     except BadTestSource as exc:
         return Verdict.fail(f"the task's helpers do not compile: {exc}", tests=[])
     nonce = os.urandom(NONCE_BYTES)
