@@ -41,7 +41,7 @@ from judges.math.extract import (
     clean_answer,
     to_choice,
 )
-from judges.math.hedge import hedge_at_start
+from judges.math.hedge import hedge_at_start, hedge_in
 
 __all__ = [
     "FinalAnswer",
@@ -280,10 +280,17 @@ def _fallback(text: str, rule: str, choices: Sequence[str] | None) -> _Hit | Non
 # ------------------------------------------------------------------------------ after it
 
 _CLAUSE_END_RE = re.compile(r"[,;!?\n]|(?<!\.)\.(?!\.)(?=\s|\$|$)|$")
-_LEAD_RE = re.compile(r"^[\s$)}\]]*(?:,\s*)?(?:\\(?:text|textrm|mathrm|mbox)\s*\{\s*)?")
+_LEAD_RE = re.compile(
+    r"^(?:[\s$(){}\[\]~]|\\[,;:! \\]|\\q?quad(?![A-Za-z]))*(?:,\s*)?"
+    r"(?:\\(?:text|textrm|mathrm|mbox)\s*\{\s*)?"
+)
 _JOIN_START_RE = re.compile(r";|/|(?:or|and)(?!\w)|\\(?:lor|vee)(?![A-Za-z])", re.IGNORECASE)
+# a bound or approximation right before a container ("\equiv \boxed{9}", "\implies \boxed{4}" are fine)
+_BOUND_RE = re.compile(
+    r"\\(?:neq?|approx|sim|simeq|leq?q?|geq?q?|leqslant|geqslant|lt|gt|ll|gg)|[<>\u2260\u2248\u2264\u2265]|!="
+)
 _MATH_DELIM_RE = re.compile(r"\$|\\[()\[\]]")
-_WORDS_BEFORE_RE = re.compile(r"(?:[^\s,;.!?\n]+[ \t]+){0,3}$")
+_WORDS_BEFORE_RE = re.compile(r"(?:[^\s,;.!?]+[ \t]*){0,3}$")
 
 
 def _tail_of_clause(text: str, end: int) -> str:
@@ -291,6 +298,8 @@ def _tail_of_clause(text: str, end: int) -> str:
     hedge or a connective: "\\boxed{42} or so", "\\boxed{42}, \\ldots", "$42$ or $41$"."""
     clause = _CLAUSE_END_RE.search(text, end)
     stop = clause.start() if clause else len(text)
+    if hedge_in(text[end:stop]):  # "\boxed{42} but maybe 41"
+        return text[end:stop]
     if clause is not None and clause.group(0) in ",;":
         nxt = _CLAUSE_END_RE.search(text, clause.end())
         stop = nxt.start() if nxt else len(text)
@@ -298,6 +307,12 @@ def _tail_of_clause(text: str, end: int) -> str:
     lead = _LEAD_RE.match(rest)
     head = rest[lead.end() if lead else 0 :]
     return rest if hedge_at_start(head) or _JOIN_START_RE.match(head) else ""
+
+
+def _words_before(text: str, start: int) -> str:
+    """Up to three words before ``start`` on its line ("approximately $\\boxed{42}$")."""
+    m = _WORDS_BEFORE_RE.search(text, max(0, start - 120), start)
+    return m.group(0) if m else ""
 
 
 def _stated_after(text: str, end: int, answer: str, parts: Sequence[str]) -> str | None:
@@ -335,8 +350,7 @@ def final_answer(
             if rule in FALLBACKS and rule != "choice":
                 fb = _fallback(body, rule, None)
                 if fb is not None:
-                    before = _WORDS_BEFORE_RE.search(body[: fb.start])
-                    context = before.group(0) if before else ""
+                    context = _words_before(body, fb.start)
                     return FinalAnswer(fb.answer.strip(), rule, context=context)
         return None
     answer = chosen.answer.strip()
@@ -349,10 +363,14 @@ def final_answer(
     rest = _tail_of_clause(body, chosen.end)
     if rest and not chosen.parts:
         answer = f"{answer} {_MATH_DELIM_RE.sub(' ', rest).strip()}"
+    before = _words_before(body, chosen.start)
+    words = _MATH_DELIM_RE.sub(" ", before).split()
+    if words and _BOUND_RE.fullmatch(words[-1]) and not chosen.parts:  # "x \geq \boxed{42}"
+        answer = f"{words[-1]} {answer}"
     clause = _CLAUSE_END_RE.search(body, chosen.end + len(rest))  # "\boxed{9} \pmod{11}."
     if trailing is None and clause is not None:
         trailing = _stated_after(body, clause.end(), chosen.answer, chosen.parts)
-    return FinalAnswer(answer, chosen.rule, chosen.parts, trailing, rest)
+    return FinalAnswer(answer, chosen.rule, chosen.parts, trailing, f"{before} {rest}")
 
 
 _LETTER_RE = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z])")

@@ -259,6 +259,33 @@ def test_trailing_hedges_fail(gold: Value, form: str, container: str) -> None:
     _fails(_in(container, _fmt(form, gold.latex)), gold.latex)
 
 
+# hedges and connectives written around a container, not inside it
+AROUND = (
+    "It is about $\\boxed{{a}}$.",
+    "approximately \\boxed{{a}}",
+    "$x \\geq \\boxed{{a}}$",
+    "$x < \\boxed{{a}}$",
+    "\\boxed{{a}} or so.",
+    "\\boxed{{a}}, \\ldots",
+    "\\boxed{{a}}, etc.",
+    "\\boxed{{a}}...",
+    "\\boxed{{a}} or \\boxed{{b}}",
+    "\\boxed{{a}} (or {b})",
+    "\\boxed{{a}} but maybe {b}",
+    "\\boxed{{a}}\\\\ or {b}",
+    "$\\boxed{{a}}$ or ${b}$",
+    "The answer is ${a}$ or ${b}$.",
+    "The answer is {a}, or perhaps {b}.",
+    "#### {a} or {b}",
+)
+
+
+@given(gold_and_wrong(), st.sampled_from(AROUND))
+def test_hedges_around_a_container_fail(pair: tuple[Value, Value], form: str) -> None:
+    gold, wrong = pair
+    _fails(_fmt(form, gold.latex, wrong.latex), gold.latex)
+
+
 @given(
     gold_and_wrong(),
     st.sampled_from(COMMITTED),
