@@ -33,6 +33,10 @@ def __getattr__(name: str):  # lazy: evaluation pulls in policies and model back
         from rlenvs import evaluation
 
         return getattr(evaluation, name)
+    if name == "audit":  # the package is callable: rlenvs.audit(env_or_id, ...)
+        import rlenvs.audit
+
+        return rlenvs.audit
     if name in ("load_policy", "Policy"):
         from rlenvs import policies
 
@@ -66,4 +70,5 @@ __all__ = [
     "EvalResult",
     "load_policy",
     "Policy",
+    "audit",
 ]
