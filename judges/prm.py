@@ -109,7 +109,10 @@ def with_outcome(verdict: Verdict, outcome: Verdict, outcome_weight: float, name
     details.update(process_score=process, outcome_score=outcome.score,
                    components={**details.get("components", {}), name: score})
     reason = verdict.reason
-    if not outcome.passed:
+    if outcome.details.get("unscored"):  # the outcome could not be judged: a fault, not a 0
+        details.update(unscored=True, cause=f"outcome verifier: {outcome.reason}")
+        reason += f"; unscored: the outcome verifier failed ({outcome.reason})"
+    elif not outcome.passed:
         reason += f"; the response's own final answer is wrong ({outcome.reason})"
     return Verdict(score, verdict.passed and outcome.passed, reason, details, steps)
 
@@ -281,7 +284,8 @@ def rule_step_judge(gold_key: str = "answer", aggregate: str = "min", **check_op
         if outcome is None:
             return Verdict(score, verdict.passed, verdict.reason, verdict.details, verdict.steps)
         process = Verdict(score, verdict.passed, verdict.reason, verdict.details, verdict.steps)
-        judged = Verdict(outcome["score"], outcome["passed"], outcome.get("reason", ""))
+        judged = Verdict(outcome["score"], outcome["passed"], outcome.get("reason", ""),
+                         dict(outcome.get("details") or {}))
         return with_outcome(process, judged, outcome_weight, "rule_steps", aggregate)
 
     return judge

@@ -64,7 +64,25 @@ def _filler(question: str) -> set[str]:
         if any(c.isdigit() for c in word) or (word[:1].isupper() and not opener):
             continue
         words.update(normalize_answer(word).split())
-    return words - _CONNECTIVES
+    return words - _CONNECTIVES - _alternatives(question)
+
+
+def _alternatives(question: str) -> set[str]:
+    """Words the question offers as choices ("a city or a town", "lake, river or sea"): the
+    word on each side of ``or`` / ``nor``, and every word before a comma in a question that
+    has one of them. They are candidates, so they are never filler."""
+    raw = [normalize_answer(t) if t != "," else t for t in re.findall(r"\w+|,", question)]
+    raw = [t for t in raw if t]  # articles are gone
+    if not {"or", "nor"} & set(raw):
+        return set()
+    out = set()
+    for i, t in enumerate(raw):
+        if t in ("or", "nor", ","):
+            if i > 0 and raw[i - 1] != ",":
+                out.add(raw[i - 1])
+            if t != "," and i + 1 < len(raw):
+                out.add(raw[i + 1])
+    return out
 
 
 def _restates(pred: str, gold: str, question: str, golds: list[str]) -> bool:

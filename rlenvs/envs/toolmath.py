@@ -10,6 +10,7 @@ judged by exact numeric match (``1,234`` = ``1234`` = ``1234.0``; ``x = 5`` coun
 from __future__ import annotations
 
 import re
+import unicodedata
 import zlib
 from collections.abc import Mapping
 from fractions import Fraction
@@ -70,9 +71,22 @@ def make_toolmath_task(rng: np.random.Generator, kind: str) -> dict[str, Any]:
 
 
 def _number(text: str) -> Fraction | None:
+    """The exact value of one written number (``1,234``, ``1{,}234``, ``1\\,234``, ``−37``,
+    ``x = 5``, ``\\text{5}``, ``5.0``), else None. A comma or a space between digits separates
+    thousands only: ``5, 6`` and ``5 6`` are two numbers, not 56."""
+    text = unicodedata.normalize("NFKC", text).replace("\u2212", "-")
     text = re.sub(r"^\s*[a-zA-Z]\s*=", "", text)
-    text = text.replace(",", "").replace(" ", "").replace("$", "").replace("\\,", "")
-    text = re.sub(r"\\(?:text|mathrm)\{([^}]*)\}", r"\1", text)
+    text = re.sub(r"\\(?:text|mathrm|mathbf|textbf)\{([^}]*)\}", r"\1", text)
+    text = text.replace("{,}", ",").replace("\\$", "").replace("$", "")
+    text = re.sub(r"\\[,!; ]", " ", text)
+    if re.search(r"\d\s+(?!\d{3}(?!\d))\d", text):  # a space between digits: thousands only
+        return None
+    text = re.sub(r"\s", "", text)
+    while re.fullmatch(r"\{[^{}]*\}", text):
+        text = text[1:-1]
+    if re.search(r",(?!\d{3}(?!\d))|(?<!\d),", text):
+        return None
+    text = text.replace(",", "")
     try:
         return Fraction(text) if len(text) <= 10_000 else None
     except (ValueError, ZeroDivisionError):

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from agents.algorithms.process import process_advantages
 from judges.moj import math_constraint
 from judges.prm import AGGREGATES, ModelPRM, MonteCarloPRM, rule_step_judge
+from judges.verdict import Verdict
 
 
 @st.composite
@@ -150,3 +151,13 @@ def test_a_model_prm_with_a_verifier_never_passes_a_wrong_answer(aggregate):
     v = prm(wrong, TASK_MC)
     assert not v.passed and v.steps[-1] == 0.0 and v.score < 0.5
     assert prm(RIGHT_MC, TASK_MC).passed
+
+
+def test_an_outcome_verifier_fault_marks_the_process_verdict_unscored():
+    def broken(response, task):
+        return Verdict(0.0, False, "math worker timed out", {"unscored": True})
+
+    v = MonteCarloPRM(StepMarkedPolicy(), broken, n=1)(RIGHT_MC, TASK_MC)
+    assert v.details["unscored"] and "timed out" in v.details["cause"] and not v.passed
+    v = ConfidentModelPRM(verifier=broken)(RIGHT_MC, TASK_MC)
+    assert v.details["unscored"]

@@ -149,6 +149,51 @@ def test_toolmath_one_value_boxed_twice_still_passes(gold, style):
     assert judge_numeric_answer(reply, {"answer": str(gold)}).passed
 
 
+STYLES = [
+    lambda g: f"{g:,}", lambda g: f"{g:,}".replace(",", "{,}"),
+    lambda g: f"{g:,}".replace(",", "\\,"), lambda g: f"{g:,}".replace(",", " "),
+    lambda g: str(g).replace("-", "\u2212"), lambda g: f"\\text{{{g}}}", lambda g: f"x = {g}",
+    lambda g: f"{{{g}}}", lambda g: f"${g}$", lambda g: f"{g}.0",
+]
+
+
+@given(st.integers(-10**12, 10**12), st.sampled_from(STYLES))
+def test_toolmath_a_right_value_in_any_usual_notation_passes(gold, style):
+    """Before: ``1\\,234``, ``1{,}234`` and a Unicode minus were wrong answers."""
+    v = judge_numeric_answer(_boxed(style(gold)), {"answer": str(gold)})
+    assert v.passed, (style(gold), v.reason)
+
+
+@given(st.integers(1, 10**5), st.integers(0, 10**5), st.sampled_from([", ", ",", " ", "\\,"]))
+def test_toolmath_two_numbers_are_not_their_concatenation(a, b, sep):
+    """``5, 6`` is a list of two answers, not 56 (commas and spaces group thousands only)."""
+    if len(str(b)) == 3:
+        b = b * 10 + 1  # a three-digit group would be a thousands separator
+    gold = int(f"{a}{b}")
+    v = judge_numeric_answer(_boxed(f"{a}{sep}{b}"), {"answer": str(gold)})
+    assert not v.passed, (f"{a}{sep}{b}", v.reason)
+
+
+@st.composite
+def offered_alternatives(draw):
+    """A question that offers lower-case alternatives, and a reply listing two of them."""
+    kinds = ["city", "town", "village", "river", "lake", "sea", "king", "queen", "bay"]
+    options = draw(st.lists(st.sampled_from(kinds), min_size=2, max_size=3, unique=True))
+    offered = ", ".join(f"a {o}" for o in options[:-1]) + f" or a {options[-1]}"
+    question = f"Is Karsk {offered}?"
+    gold, other = draw(st.permutations(options))[:2]
+    sep = draw(st.sampled_from(SEPARATORS))
+    pair = [gold, other] if draw(st.booleans()) else [other, gold]
+    return {"question": question, "answer": gold}, sep.join(pair)
+
+
+@given(offered_alternatives())
+def test_searchqa_two_offered_alternatives_are_no_answer(case):
+    task, pred = case
+    assert not judge_short_answer(_boxed(pred), task).passed, (task, pred)
+    assert judge_short_answer(_boxed(f"a {task['answer']}"), task).passed
+
+
 def test_answer_tool_cannot_smuggle_a_second_box():
     env = rlenvs.make("rlenvs/ToolMath-v0")
     _, info = env.reset(seed=4)
