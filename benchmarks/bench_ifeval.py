@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ from judges.ifeval import (  # noqa: E402
     get_constraint,
     text_utils,  # noqa: E402
 )
+from judges.ifeval.normalize import read_as  # noqa: E402
 from judges.ifeval.text_utils import (  # noqa: E402
     count_sentences,
     count_words,
@@ -356,6 +358,12 @@ def _classify(c: dict[str, Any], ref: Any) -> str:
         return "6: quotation must enclose non-blank text"
     if cid == "length_constraints:nth_paragraph_first_word":
         return "7: nth paragraph counted among non-empty paragraphs"
+    view = get_constraint(cid).reads
+    if any(read_as(t, view) != t for t in (resp, *map(str, kw.values()))):
+        return "9: text read as it looks (NFKC, invisibles removed, look-alikes as ASCII)"
+    if cid == "punctuation:no_comma" and any(
+            not ch.isascii() and "COMMA" in unicodedata.name(ch, "") for ch in resp):
+        return "9: commas of other scripts count"
     return "unexplained"
 
 

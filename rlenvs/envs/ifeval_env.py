@@ -6,6 +6,9 @@ constraint followed) or ``dense`` (the fraction followed). ``info["reward_compon
 ``prompt_level`` (1 if all followed), ``instruction_level`` (the fraction) and one entry per
 instruction id (``ifeval/<id>``), so the evaluation summary shows per-instruction accuracy;
 ``info["verdict"].details["instructions"]`` lists each constraint's verdict and reason.
+The reply is judged as it looks, not as it is encoded (``judges.ifeval.normalize``): a
+full-width comma is a comma, a forbidden word with a Cyrillic letter or a zero-width space in
+it is the forbidden word (see ``docs/threat_models/ifeval.md``).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from judges.ifeval import build_witness, check_instructions, compose_prompt
 from judges.ifeval._common import WORD_POOL
+from judges.ifeval.normalize import _kind  # "upper", "lower", else the major category
 
 # ----------------------------------------------------------------------------------------------
 # The reported instances (each failed before the fix).
@@ -63,14 +64,6 @@ def test_loose_mode_removes_lookalike_asterisks_too() -> None:
 
 # ----------------------------------------------------------------------------------------------
 # The transforms.
-
-
-def _kind(ch: str) -> str:
-    if ch.isupper():
-        return "upper"
-    if ch.islower():
-        return "lower"
-    return unicodedata.category(ch)[0]
 
 
 def _prototype(data: dict, a: str) -> str:
