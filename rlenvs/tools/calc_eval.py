@@ -192,6 +192,8 @@ def _serve(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, ValueError, OSError):
         pass
+    if hasattr(sys, "set_int_max_str_digits"):  # results up to MAX_RESULT_DIGITS are shown
+        sys.set_int_max_str_digits(max(MAX_RESULT_DIGITS + 1000, sys.get_int_max_str_digits()))
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")  # replies: a private copy of stdout
     os.dup2(2, 1)  # anything else printed goes to stderr and cannot corrupt the protocol
     out.write(json.dumps({"ready": True}) + "\n")

@@ -48,7 +48,7 @@ class _Worker:
         self.ready = False
 
     def _line(self, deadline: float) -> dict | None:
-        """The next reply line, or None once ``deadline`` passes or the worker died."""
+        """The next reply line; None once ``deadline`` passes, ``{"died": ...}`` on EOF."""
         assert self.proc.stdout is not None
         while True:
             left = deadline - time.monotonic()
@@ -57,12 +57,12 @@ class _Worker:
             readable, _, _ = select.select([self.proc.stdout], [], [], left)
             if readable:
                 line = self.proc.stdout.readline()
-                return json.loads(line) if line else None
+                return json.loads(line) if line else {"died": True}
 
     def ask(self, expression: str) -> dict | None:
         """The worker's reply, or None when it overran the hard deadline or died."""
         if not self.ready:
-            if self._line(time.monotonic() + STARTUP_TIMEOUT_S) is None:
+            if (self._line(time.monotonic() + STARTUP_TIMEOUT_S) or {}).get("ready") is not True:
                 raise ToolFault("the calculator worker did not start")
             self.ready = True
         assert self.proc.stdin is not None
@@ -98,7 +98,7 @@ class _Pool:
             except (OSError, ValueError, ToolFault):
                 worker.kill()
                 raise
-            if reply is None:
+            if reply is None or reply.get("died"):
                 worker.kill()
             else:
                 self.idle.put(worker)
@@ -132,6 +132,8 @@ def calculate(expression: str) -> str:
         raise ToolFault(f"the calculator worker failed ({type(e).__name__}: {e})") from None
     if reply is None:
         raise ToolError(f"calculation took longer than {TIMEOUT_S} s (stopped)")
+    if reply.get("died"):  # the expression exhausted the worker's memory or crashed it
+        raise ToolError("the calculation ran out of memory or crashed the calculator (stopped)")
     if "error" in reply:
         raise ToolError(reply["error"])
     return str(reply["output"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import signal
 import sys
 import threading
@@ -398,3 +399,17 @@ def test_a_tool_result_cannot_open_a_role_turn_in_the_policys_tokens():
     opens = [tok.convert_ids_to_tokens(ids[k + 1]) for k, i in enumerate(ids[:-1])
              if i == tok.convert_tokens_to_ids("<|im_start|>")]
     assert opens == ["tool", "assistant"], opens  # the env's own turns only
+
+
+@settings(max_examples=10)
+@given(st.integers(1600, 2000))
+def test_a_large_exact_result_within_the_bounds_is_shown(n):
+    """Before: ``factorial(1600)`` and up (over 4300 digits) failed with Python's 4300-digit str limit."""
+    r = calculator.invoke({"expression": f"factorial({n})"})
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        digits = str(math.factorial(n))
+    finally:
+        sys.set_int_max_str_digits(previous)
+    assert r.ok and r.output.startswith(digits[:3000]), (r.error, r.output[:80])
