@@ -196,8 +196,21 @@ _calls: list = []  # seq of the driver's calls in progress, innermost last
 
 
 def _decode(node):
-    return _wire.decode(node, _objects.get, callback=_test_callable, builtin=_builtin,
-                        local_class=lambda cls: isinstance(cls, type))
+    return _wire.decode(node, _objects.get, callback=_test_callable, test_iterator=_TestIterator,
+                        builtin=_builtin, local_class=lambda cls: isinstance(cls, type))
+
+
+class _TestIterator:
+    """A test's iterator (a generator expression, say): each item is pulled from the driver."""
+
+    def __init__(self, index: int) -> None:
+        self._next = _test_callable(index)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self._next()
 
 
 def _builtin(name):

@@ -12,7 +12,7 @@ starts with a tag: ``l`` list, ``t`` tuple, ``d`` dict (keys and values alternat
 ``n``/``g`` numpy array/scalar (dtype, shape, hex bytes), ``h`` handle (an object that stays in
 the program process: index and type name), ``it`` an iterator that stays in the program process
 (the test pulls its items one by one), ``cb`` a test's callable (runs in the driver when the
-program calls it), ``bi`` a builtin by name, ``m`` module (name), and the standard library's
+program calls it), ``ti`` a test's iterator (the program pulls its items the same way), ``bi`` a builtin by name, ``m`` module (name), and the standard library's
 value types of ``_values``.
 
 Encoding and decoding are iterative (no Python recursion), so a value nested ``MAX_DEPTH``
@@ -186,16 +186,17 @@ def loads(data: bytes):
 _BUILD = object()
 
 
-def decode(node, handle=None, depth=0, *, iterator=None, callback=None, builtin=None,
-           local_class=None):
+def decode(node, handle=None, depth=0, *, iterator=None, callback=None, test_iterator=None,
+           builtin=None, local_class=None):
     """Exact value of ``node``. ``handle(index, type_name)`` rebuilds ``h`` nodes,
     ``iterator(index, type_name)`` ``it`` nodes, ``callback(index)`` ``cb`` nodes,
+    ``test_iterator(index)`` ``ti`` nodes (a test's iterator, pulled through the channel),
     ``builtin(name)`` ``bi`` nodes; ``local_class(cls)`` tells a class this side owns.
     A node that is not well formed raises ``WireError``; ``UntrustedComparison`` (a program
     object in a set, say) passes through."""
     out: list = []
     work: list = [(node, depth)]
-    hooks = {"h": handle, "it": iterator, "cb": callback, "bi": builtin}
+    hooks = {"h": handle, "it": iterator, "cb": callback, "ti": test_iterator, "bi": builtin}
     try:
         while work:
             item = work.pop()
@@ -265,7 +266,7 @@ def _leaf(tag, rest, hooks):
     if hook is not None and tag in ("h", "it") and len(rest) == 2 and type(rest[0]) is int \
             and type(rest[1]) is str:
         return hook(rest[0], rest[1])
-    if hook is not None and tag == "cb" and len(rest) == 1 and type(rest[0]) is int:
+    if hook is not None and tag in ("cb", "ti") and len(rest) == 1 and type(rest[0]) is int:
         return hook(rest[0])
     if hook is not None and tag == "bi" and len(rest) == 1 and type(rest[0]) is str:
         return hook(rest[0])

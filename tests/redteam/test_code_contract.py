@@ -119,6 +119,9 @@ CORRECT = [
      "assert f() == P(1, 2) and f() != P(2, 1) and f().y == 2"),
     ("def f(n):\n    for i in range(n):\n        yield i * i\n",
      "assert list(f(4)) == [0, 1, 4, 9]\ng = f(3)\nassert next(g) == 0 and sum(g) == 5"),
+    ("def total(xs):\n    return sum(xs)\ndef first(it):\n    return next(it)\n",
+     "assert total(x * x for x in range(4)) == 14 and total(iter([1, 2])) == 3\n"
+     "assert first(map(str, [5, 6])) == '5' and total(x for x in []) == 0"),
     ("def f(n):\n    return range(n)\n", "assert f(3) == range(3) and list(f(3)) == [0, 1, 2]"),
     ("def f(d):\n    return d.keys()\n", "assert f({'a': 1, 'b': 2}) == {'b', 'a'}"),
     ("from decimal import Decimal\ndef f():\n    return Decimal('0.1') + Decimal('0.2')\n",
@@ -137,7 +140,7 @@ CORRECT = [
 
 @pytest.mark.parametrize("program, test", CORRECT, ids=[
     "namedtuple", "fraction", "sort_in_place", "key_callable", "counter_missing", "nested_150",
-    "frozen_dataclass_set", "enum", "dataclass_eq", "generator", "range", "dict_keys", "decimal",
+    "frozen_dataclass_set", "enum", "dataclass_eq", "generator", "generator_argument", "range", "dict_keys", "decimal",
     "dataclass_methods", "isinstance"])
 def test_correct_program_passes(program, test):
     v = run_tests(program, [test, "assert True"], timeout_s=5)

@@ -303,10 +303,12 @@ STYLES = {  # name: (program, test using X and its expected values computed in t
                  "ys = list(X)\nalias = [ys]\nsort_in_place(ys)\nassert ys == sorted(X) "
                  "and alias[0] is ys\nd = {}\nadd_all(d, X)\nassert sum(d.values()) == len(X)"),
     "callable": ("def order(xs, key):\n    return sorted(xs, key=key)\n"
-                 "def apply(fn, xs):\n    return [fn(x) for x in xs]\n",
+                 "def apply(fn, xs):\n    return [fn(x) for x in xs]\n"
+                 "def add_up(xs):\n    return sum(xs)\n",
                  "assert order([str(x) for x in X], key=len) == sorted(map(str, X), key=len)\n"
                  "assert order(X, key=lambda v: -v) == sorted(X, reverse=True)\n"
-                 "assert apply(lambda v: v * v, X) == [v * v for v in X]"),
+                 "assert apply(lambda v: v * v, X) == [v * v for v in X]\n"
+                 "assert add_up(v * 2 for v in X) == 2 * sum(X) == add_up(iter(X)) * 2"),
     "counter": ("from collections import Counter\ndef count(xs):\n    return Counter(xs)\n",
                 "c = count(X)\nassert c[999] == 0 and c[X[0]] == X.count(X[0])\n"
                 "assert c.most_common(1)[0][1] == max(X.count(x) for x in X)"),
