@@ -159,3 +159,13 @@ def test_a_sandbox_that_fails_is_a_fault_not_a_wrong_answer(monkeypatch):
     monkeypatch.setattr(module, "_execute", lambda *a, **k: SandboxResult(error="no fork"))
     v = module.run_tests("def f():\n    return 1\n", ["assert f() == 1"])
     assert not v.passed and v.details["unscored"] is True and "no fork" in v.details["cause"]
+
+
+def test_a_value_too_deep_to_cross_fails_only_its_test():
+    prog = ("def nest(n):\n    x = []\n    for _ in range(n):\n        x = [x]\n    return x\n"
+            "def depth(x):\n    d = 0\n    while x:\n        x, d = x[0], d + 1\n    return d\n")
+    tests = ["nest(2000)", "y = []\nfor _ in range(2000):\n    y = [y]\ndepth(y)",
+             "assert depth(nest(400)) == 400"]
+    v = run_tests(prog, tests, timeout_s=10)
+    assert [t["passed"] for t in v.details["tests"]] == [False, False, True], v.reason
+    assert all("deeper than 500 levels" in t["error"] for t in v.details["tests"][:2])
