@@ -2,7 +2,7 @@
 
 **The final answer is the last committed answer outside any thinking block.**
 
-* *Thinking blocks* (``<think>...</think>``, ``<thinking>``, ``<reasoning>``) are scratch
+* *Thinking blocks* (``<think>...</think>``, ``<thinking>``, ``<thought>``, ``<reasoning>``) are scratch
   work and removed first. A closing tag without its opening one (the opening tag was in the
   prompt) ends the thinking: everything before it goes. An opening tag that is never
   closed means the response is still thinking: it has no final answer.
@@ -86,7 +86,7 @@ class FinalAnswer:
 
 # ---------------------------------------------------------------------- thinking blocks
 
-_THINK_RE = re.compile(r"<(/?)(think|thinking|reasoning)\s*>", re.IGNORECASE)
+_THINK_RE = re.compile(r"<(/?)(think|thinking|thought|reasoning)\s*>", re.IGNORECASE)
 
 
 def outside_thinking(text: str) -> str | None:
@@ -280,11 +280,19 @@ def _fallback(text: str, rule: str, choices: Sequence[str] | None) -> _Hit | Non
 # ------------------------------------------------------------------------------ after it
 
 _CLAUSE_END_RE = re.compile(r"[,;!?\n]|(?<!\.)\.(?!\.)(?=\s|\$|$)|$")
-_LEAD_RE = re.compile(
-    r"^(?:[\s$(){}\[\]~]|\\[,;:! \\]|\\q?quad(?![A-Za-z]))*(?:,\s*)?"
-    r"(?:\\(?:text|textrm|mathrm|mbox)\s*\{\s*)?"
+_LEAD_RE = re.compile(r"^(?:[\s$(){}\[\]~]|\\[,;:! \\]|\\q?quad(?![A-Za-z]))*(?:,\s*)?")
+_TEXT_OPEN_RE = re.compile(r"^\\(?:text|textrm|mathrm|mbox)\s*\{\s*")
+_VALUE_START = (
+    r"\s*(?:\$\s*)?(?:[-+(\u2212]?\s*(?:\.?\d|\\(?:[dt]?frac|sqrt|boxed|pi|infty))|[a-z]\s*=)"
 )
-_JOIN_START_RE = re.compile(r";|/|(?:or|and)(?!\w)|\\(?:lor|vee)(?![A-Za-z])", re.IGNORECASE)
+_JOIN_START_RE = re.compile(
+    rf"(?:;|/|(?:or|and)(?!\w)|\\(?:lor|vee)(?![A-Za-z])|\\text\{{\s*(?:or|and)\s*\}}){_VALUE_START}",
+    re.IGNORECASE,
+)
+_HEDGE_VALUE_RE = re.compile(rf"\S+(?:\s+\S+)?{_VALUE_START}")  # a word or two, then a value
+_TRAIL_OFF_RE = re.compile(
+    r"(?:etc|et\s+cetera|or\s+so|approx|\\[lc]?dots|\.\.\.|\u2026|\\text\{\s*etc)", re.IGNORECASE
+)
 # a bound or approximation right before a container ("\equiv \boxed{9}", "\implies \boxed{4}" are fine)
 _BOUND_RE = re.compile(
     r"\\(?:neq?|approx|sim|simeq|leq?q?|geq?q?|leqslant|geqslant|lt|gt|ll|gg)|[<>\u2260\u2248\u2264\u2265]|!="
@@ -294,19 +302,25 @@ _WORDS_BEFORE_RE = re.compile(r"(?:[^\s,;.!?]+[ \t]*){0,3}$")
 
 
 def _tail_of_clause(text: str, end: int) -> str:
-    """The rest of the answer's clause (and the clause after a comma) when it starts with a
-    hedge or a connective: "\\boxed{42} or so", "\\boxed{42}, \\ldots", "$42$ or $41$"."""
+    """The rest of the answer's clause when it hedges the answer or joins another value to
+    it: "\\boxed{42} or so", "\\boxed{42}, \\ldots", "$42$ or $41$", "\\boxed{42} but maybe
+    41". Prose that merely goes on ("\\boxed{42}, and we are done") is left alone."""
     clause = _CLAUSE_END_RE.search(text, end)
     stop = clause.start() if clause else len(text)
-    if hedge_in(text[end:stop]):  # "\boxed{42} but maybe 41"
-        return text[end:stop]
+    same = text[end:stop]
+    hedge = _HEDGE_VALUE_RE.search(same)
+    if hedge and hedge_in(hedge.group(0)):  # a hedge, then a value: "but maybe 41"
+        return same
     if clause is not None and clause.group(0) in ",;":
         nxt = _CLAUSE_END_RE.search(text, clause.end())
         stop = nxt.start() if nxt else len(text)
     rest = text[end:stop]
     lead = _LEAD_RE.match(rest)
     head = rest[lead.end() if lead else 0 :]
-    return rest if hedge_at_start(head) or _JOIN_START_RE.match(head) else ""
+    comma = "," in rest[: lead.end() if lead else 0]
+    words = _TEXT_OPEN_RE.sub("", head)  # "\\text{ or so}"
+    trails = _TRAIL_OFF_RE.match(words) if comma else hedge_at_start(words)
+    return rest if trails or _JOIN_START_RE.match(head) else ""
 
 
 def _words_before(text: str, start: int) -> str:

@@ -39,7 +39,7 @@ _HEDGE_RE = re.compile(
     r"|nearly|almost|circa|or\s+so|more\s+or\s+less|maybe|perhaps|probably|possibly|likely"
     r"|either|at\s+(?:least|most)|(?:more|less|fewer|greater|smaller|bigger)\s+than"
     r"|up\s+to|close\s+to|between|unknown|unsure|undetermined|some(?:thing|where)?)(?!\w)"
-    r"|(?<![\w}])~\s*[-+]?\d",
+    r"|(?<![\w}])~\s*[-+]?\d|(?<=\d)\s*-?ish(?!\w)|(?<![\w\\])ish(?!\w)",
     re.IGNORECASE,
 )
 

@@ -269,6 +269,8 @@ AROUND = (
     "\\boxed{{a}}, \\ldots",
     "\\boxed{{a}}, etc.",
     "\\boxed{{a}}...",
+    "\\boxed{{a}}\\text{ish}",
+    "\\boxed{{a}} \\text{ or so}",
     "\\boxed{{a}} or \\boxed{{b}}",
     "\\boxed{{a}} (or {b})",
     "\\boxed{{a}} but maybe {b}",
@@ -335,6 +337,24 @@ def test_correct_forms_pass(gold: Value, data: st.DataObject, container: str) ->
     if container == "hash" and "\\" in form:
         container = "box"  # GSM8K answers are plain
     _passes(_in(container, form), gold.latex)
+
+
+# prose that goes on after a committed answer without hedging it
+GOES_ON = (
+    "So the answer is $\\boxed{{a}}$, and we are done.",
+    "\\boxed{{a}} and we are almost done",
+    "$\\boxed{{a}}$ cm, about twice the width.",
+    "The final answer is ${a}$. I hope it is correct.",
+    "\\boxed{{a}}\n\nThis matches the check above.",
+    "Thus $x = \\boxed{{a}}$, which is what we wanted.",
+    "<think>about 7 or so, maybe 8</think>\nThe answer is $\\boxed{{a}}$.",
+    "$$\\implies \\boxed{{a}}$$",
+)
+
+
+@given(golds, st.sampled_from(GOES_ON))
+def test_prose_after_the_answer_passes(gold: Value, form: str) -> None:
+    _passes(_fmt(form, gold.latex), gold.latex)
 
 
 @given(golds, st.data())
