@@ -12,8 +12,9 @@ secret names:
   :data:`PUBLIC_DETAIL_KEYS`; its ``reason`` (free text a judge writes while it holds the
   answer) and error messages are sent only when they contain no private value of the task
   (:func:`names_private`), else a fixed notice replaces them;
-* ``state_key``: keyed with a per-server secret (the plain key hashes the task, answer included,
-  so a client could test guesses of the answer against it); equal states keep equal keys.
+* ``state_key``: keyed with the server's secret (the plain key hashes the task, answer included,
+  so a client could test guesses of the answer against it); equal states keep equal keys, on
+  one server or across servers that share the secret (``RLENVS_STATE_KEY_SECRET``).
 
 ``PublicView(reveal_private=True)`` sends everything (a server started with
 ``--reveal-private``, for trusted evaluation clients).

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -113,6 +114,9 @@ class EnvServer:
         reveal_private: send tasks' private fields, whole ``info`` and verdicts (trusted
             clients only); off by default.
         max_message_bytes: the largest WebSocket frame or HTTP request body accepted.
+        state_key_secret: the key of the wire ``state_key`` (servers of one farm share it so
+            equal states get equal keys across them); default: ``$RLENVS_STATE_KEY_SECRET``,
+            else random per server.
         head_timeout_s: a connection's request head (or WebSocket handshake) and an HTTP
             body must arrive within this, else the connection is closed
             (:mod:`rlenvs.serving.limits`).
@@ -122,7 +126,7 @@ class EnvServer:
                  max_sessions: int = 64, idle_timeout_s: float | None = 300.0,
                  call_timeout_s: float = 60.0, allow_client_tasks: bool = False,
                  reveal_private: bool = False, max_message_bytes: int = 1 << 20,
-                 head_timeout_s: float = 10.0) -> None:
+                 head_timeout_s: float = 10.0, state_key_secret: str | None = None) -> None:
         import rlenvs
         from rlenvs.registration import resolve_id
 
@@ -132,7 +136,9 @@ class EnvServer:
         self.env_kwargs = {resolve_id(k): v for k, v in (env_kwargs or {}).items()}
         self._make = rlenvs.make
         self.allow_client_tasks = allow_client_tasks
-        self.view = PublicView(reveal_private=reveal_private)
+        secret = state_key_secret or os.environ.get("RLENVS_STATE_KEY_SECRET")
+        self.view = PublicView(reveal_private=reveal_private,
+                               secret=secret.encode() if secret else None)
         self.max_message_bytes = max_message_bytes
         self.head_timeout_s = head_timeout_s
         self.sessions = SessionManager(self._make_env, max_sessions=max_sessions,

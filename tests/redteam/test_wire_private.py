@@ -168,6 +168,13 @@ def test_the_wire_state_key_cannot_be_recomputed_from_a_guessed_task(base):
         with _ws(base, "rlenvs/Arithmetic-v0") as ws:
             keys.append(_frame(ws, "reset", {"seed": 7})["data"]["metadata"]["info"]["state_key"])
     assert keys[0] == keys[1] and keys[0] != info["state_key"]
+    farm = []
+    for _ in range(2):  # two servers of one farm share the key: equal states, equal keys
+        with EnvServer(["rlenvs/Arithmetic-v0"], state_key_secret="farm").background() as url:
+            with _ws(url, "rlenvs/Arithmetic-v0") as ws:
+                frame = _frame(ws, "reset", {"seed": 7})
+                farm.append(frame["data"]["metadata"]["info"]["state_key"])
+    assert farm[0] == farm[1] and farm[0] not in (keys[0], info["state_key"])
 
 
 def test_private_fields_pass_only_with_reveal_private():
