@@ -57,3 +57,23 @@ def test_hostile_reply_is_contained():
     env.reset(options={"task": {"prompt": "p", "tests": ["assert f() == 1"]}})
     _, reward, terminated, _, info = env.step(_fenced("import os\nos._exit(0)\ndef f():\n    return 1"))
     assert reward == 0.0 and terminated and info["verdict"].reason
+
+
+def test_humaneval_env_takes_only_the_entry_point_from_the_program():
+    """Issue 26: the env passes the task's contract - redefining the prompt's helper or a
+    builtin next to a wrong solution scores 0; the canonical solution still scores 1."""
+    from judges.code import humaneval_helpers, humaneval_tests, load_humaneval
+
+    row = next(t for t in load_humaneval() if t["task_id"] == "HumanEval/32")
+    task = {"id": row["task_id"], "prompt": row["prompt"], "program_prefix": row["prompt"],
+            "entry_point": row["entry_point"], "helpers": humaneval_helpers(row),
+            "tests": humaneval_tests(row)}
+    env = rlenvs.make("rlenvs/HumanEval-v0")
+    for reply, expected in [
+        ("def poly(xs, x):\n    return 0\n\ndef find_zero(xs):\n    return 0.0\n", 0.0),
+        ("import math\ndef find_zero(xs):\n    return 0.0\n\n"
+         "class _M:\n    def fabs(self, x):\n        return 0\nmath = _M()\n", 0.0),
+        (row["canonical_solution"], 1.0),
+    ]:
+        env.reset(options={"task": task})
+        assert env.step(_fenced(reply))[1] == expected, reply
