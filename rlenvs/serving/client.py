@@ -13,6 +13,10 @@ It also drives any OpenEnv server, not only ``rlenvs serve-env``: the action is 
 ``{action_key: reply}`` and an observation without a ``messages`` field becomes one user message
 (its only text field, or the fields as JSON). ``clone()`` needs our server's ``fork``.
 
+What comes back is the server's public view of the episode: ``info["task"]`` holds the task's
+public fields only and the verdict its score, pass flag and a reason that names no private value
+(:mod:`rlenvs.serving.public`); the answer stays on the server.
+
 Faults: a dead server or dropped connection raises ``RemoteEnvError`` naming the URL, the server
 session and the step; the next ``reset()`` connects afresh, so a restarted server is picked up by
 the next episode. Every call has a deadline (``timeout_s``); the server's own per-call deadline
