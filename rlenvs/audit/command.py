@@ -45,21 +45,35 @@ def add_audit_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _judge_parameter(env_id: str) -> inspect.Parameter | None:
+    """The ``judge`` parameter of the env class's own ``__init__`` (an env that passes its
+    judge to a base class itself, as every rule-judged env does, takes none)."""
+    import gymnasium as gym
+
+    from rlenvs.registration import _load
+
+    target = _load(gym.registry[env_id].entry_point)
+    try:
+        return inspect.signature(target).parameters.get("judge")
+    except (TypeError, ValueError):
+        return None
+
+
 def _judge_choice(env_id: str, judge: str | None, env_kwargs: dict[str, Any]
                   ) -> tuple[str | None, bool]:
     """Put ``--judge`` into ``env_kwargs``; ``(description of the judge, scripted?)``."""
     from rlenvs.cli import UsageError
-    from rlenvs.registration import env_kwargs as accepted
 
-    takes = accepted(env_id)
+    param = _judge_parameter(env_id)
     if judge is None:
-        if "judge" in takes and "judge" not in env_kwargs:
-            default = takes["judge"]
-            shown = "required" if default is inspect.Parameter.empty else repr(default)
+        if param is not None and "judge" not in env_kwargs:
+            shown = "required" if param.default is inspect.Parameter.empty else repr(param.default)
             return f"the env's default judge ({shown})", False
         return None, False
-    if "judge" not in takes:
+    if param is None:
         raise UsageError(f"--judge: {env_id} takes no judge= option (its judge is fixed)")
+    if "judge" in env_kwargs:
+        raise UsageError("give the judge once: --judge or --env-kwarg judge=...")
     if judge == "scripted":
         from rlenvs.audit.scripted import DESCRIPTION, ScriptedJudge
 

@@ -193,7 +193,7 @@ FAMILIES = [
            "True (plain, int/str/list/float subclasses)", CODE, _named(_forging), NO_CODE, cap=3,
            none=_ENTRY),
     Family("patch_modules", "a wrong program that patches modules the tests may use (math, "
-           "operator, unittest, sys.modules, __import__)", CODE, _named(_patch_modules), NO_CODE, cap=2,
+           "operator, unittest, sys.modules, __import__)", CODE, _named(_patch_modules), NO_CODE, cap=3,
            none=_ENTRY),
     Family("read_tests", "a program that reads the tests (the call stack, source files, "
            "frame locals) to return what they expect", CODE, _named(_read_tests), NO_CODE, cap=2,
