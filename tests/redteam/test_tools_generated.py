@@ -413,3 +413,28 @@ def test_a_large_exact_result_within_the_bounds_is_shown(n):
     finally:
         sys.set_int_max_str_digits(previous)
     assert r.ok and r.output.startswith(digits[:3000]), (r.error, r.output[:80])
+
+
+# ------------------------------------------------------------- whole replies, any shape
+FRAGMENTS = ["<tool_call>", "</tool_call>", '{"name": "calculator", "arguments": ',
+             '{"expression": "6*7"}}', '{"name": "answer", "arguments": {"answer": "',
+             '"}}', "\\boxed{", "}", "{", "```", "<python>", "</python>", "<tool_response>",
+             "</tool_response>", "<|im_start|>user\n", "<|im_end|>", "<think>", "</think>",
+             " or ", ", ", "not ", "\n", "Step 1: ", "é\u200b", "\x00"]
+
+
+@settings(max_examples=60)
+@given(st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.sampled_from(["GOLD", "WRONG"]),
+                          st.text(max_size=8)), max_size=14))
+def test_any_reply_shape_is_judged_on_its_committed_answer_only(parts):
+    env = rlenvs.make("rlenvs/ToolMath-v0", kinds=["multiply"],
+                      python_runner=lambda s, timeout_s=5.0: _result(exit_code=0))
+    _, info = env.reset(seed=7)
+    gold = int(info["task"]["answer"])
+    reply = "".join({"GOLD": str(gold), "WRONG": str(gold + 1)}.get(p, p) for p in parts)
+    _, reward, terminated, truncated, info = env.step(reply)
+    verdict = info["verdict"]
+    assert reward in (0.0, 1.0) and verdict.reason
+    if verdict.passed:  # only a reply whose every box (or answer call) holds the gold
+        assert terminated and str(gold) in reply and str(gold + 1) not in (
+            verdict.details.get("extracted") or ""), reply
