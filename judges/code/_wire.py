@@ -34,7 +34,7 @@ except ImportError:  # imported as judges.code._wire
 
 MAX_DEPTH = 500
 _BIG = 1 << 62
-_SCALARS = (str, bool, float, type(None))
+_PLAIN = frozenset((str, bool, float, int, type(None)))
 _DTYPE = re.compile(r"[<>|=]?[biufcmMSU]\d{0,6}(\[[a-zA-Z]{1,3}\])?\Z")
 _dumps = json.JSONEncoder(ensure_ascii=True, allow_nan=True, check_circular=False,
                           separators=(",", ":")).encode
@@ -91,6 +91,9 @@ def _node(x, handle, depth, owner):
                            "between the program and the tests")
     if t is list or t is tuple:
         items = list(x)
+        if all(type(e) in _PLAIN for e in items) and all(
+                -_BIG < e < _BIG for e in items if type(e) is int):
+            return ["l" if t is list else "t", *items], ()  # the common case, no stack work
         return ["l" if t is list else "t", *[None] * len(items)], items
     if t is dict:
         pairs = _values._pairs(dict.items(x))
@@ -214,8 +217,8 @@ def decode(node, handle=None, depth=0, *, iterator=None, callback=None, test_ite
             if t is not list or not n or type(n[0]) is not str or d > MAX_DEPTH:
                 raise WireError("malformed value")
             tag, rest = n[0], n[1:]
-            if tag == "l" and all(type(e) in _SCALARS or type(e) is int for e in rest):
-                out.append(rest)
+            if (tag == "l" or tag == "t") and all(type(e) in _PLAIN for e in rest):
+                out.append(rest if tag == "l" else tuple(rest))
                 continue
             h = 0 if tag in _CONTAINERS or tag == "d" else _values.HEADERS.get(tag)
             if h is None:
