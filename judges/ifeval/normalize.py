@@ -97,7 +97,7 @@ def _replace(text: str, which: int) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _table_keys() -> tuple[frozenset[str], frozenset[str]]:
+def _table_keys() -> tuple[frozenset[str], ...]:
     return tuple(frozenset(map(chr, table)) for table in _tables())  # type: ignore[return-value]
 
 
@@ -138,10 +138,15 @@ def _prototypes() -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _tables() -> tuple[dict[int, str], dict[int, str]]:
-    """``str.translate`` tables ``(before_nfkc, after_nfkc)``: non-ASCII character -> the ASCII
-    character it looks like. ``after_nfkc`` holds the characters NFKC keeps; ``before_nfkc``
-    those NFKC would turn into a non-ASCII text that ``after_nfkc`` does not map back."""
+def _tables() -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+    """``str.translate`` tables ``(before_nfkc, after_nfkc, skeleton)``: non-ASCII character ->
+    the ASCII character it looks like. ``after_nfkc`` holds the characters NFKC keeps;
+    ``before_nfkc`` those NFKC would turn into a non-ASCII text that ``after_nfkc`` does not map
+    back. ``skeleton`` is ``after_nfkc`` closed under case: when a capital looks like an ASCII
+    capital (Cyrillic ``В`` like ``B``) its small letter (``в``) reads as the small ASCII letter,
+    so that the skeleton of a word does not depend on how it is capitalized (``Вода`` and
+    ``вода`` are one word to a case-insensitive check); a pair whose two letters look like two
+    different ASCII letters (Greek ``Ν``/``ν``, ``Υ``/``υ``) is left as it is."""
     full = _lookalike_table()
     after = {k: v for k, v in full.items() if unicodedata.normalize("NFKC", chr(k)) == chr(k)}
     before = {}
@@ -149,15 +154,26 @@ def _tables() -> tuple[dict[int, str], dict[int, str]]:
         nfkc = unicodedata.normalize("NFKC", chr(k))
         if nfkc != chr(k) and not nfkc.isascii() and nfkc.translate(after) != v:
             before[k] = v
-    return before, after
+    closed = dict(after)
+    for k, v in after.items():
+        partner = chr(k).swapcase()
+        if len(partner) == 1 and ord(partner) in after and after[ord(partner)].lower() != v.lower():
+            del closed[k]  # Greek Ν reads as N but ν as v: case-blind checks could not agree
+            continue
+        for partner in {chr(k).lower(), chr(k).upper()} - {chr(k)}:
+            want = v.lower() if partner.islower() else v.upper()
+            if (len(partner) == 1 and not partner.isascii() and ord(partner) not in after
+                    and unicodedata.normalize("NFKC", partner) == partner and want != v):
+                closed[ord(partner)] = want
+    return before, after, closed
 
 
 def _ascii_table() -> dict[int, str]:
     return _tables()[1]
 
 
-def _has_lookalike(text: str) -> bool:
-    return not _table_keys()[1].isdisjoint(text)
+def _has_lookalike(text: str, which: int = 1) -> bool:
+    return not _table_keys()[which].isdisjoint(text)
 
 
 def _lookalike_table() -> dict[int, str]:
@@ -200,9 +216,9 @@ def lookalikes_of(char: str) -> frozenset[str]:
 def skeleton(text: str) -> str:
     """The ``"skeleton"`` view: :func:`normalize_text`, then ASCII look-alikes mapped to ASCII."""
     text = normalize_text(text)
-    if text.isascii() or not _has_lookalike(text):
+    if text.isascii() or not _has_lookalike(text, 2):
         return text
-    return unicodedata.normalize("NFC", _replace(text, 1))
+    return unicodedata.normalize("NFC", _replace(text, 2))
 
 
 _WORD = regex.compile(r"\w+")
