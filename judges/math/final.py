@@ -41,7 +41,7 @@ from judges.math.extract import (
     clean_answer,
     to_choice,
 )
-from judges.math.hedge import hedge_at_start, hedge_in
+from judges.math.hedge import hedge_at_start, hedge_span
 
 __all__ = [
     "FinalAnswer",
@@ -289,7 +289,8 @@ _JOIN_START_RE = re.compile(
     rf"(?:;|/|(?:or|and)(?!\w)|\\(?:lor|vee)(?![A-Za-z])|\\text\{{\s*(?:or|and)\s*\}}){_VALUE_START}",
     re.IGNORECASE,
 )
-_HEDGE_VALUE_RE = re.compile(rf"\S+(?:\s+\S+)?{_VALUE_START}")  # a word or two, then a value
+_WORD_VALUE_RE = re.compile(rf"(?:\s*[^\s\d$\\]+)?{_VALUE_START}")  # a value, maybe after a word
+_MAX_REST = 400
 _TRAIL_OFF_RE = re.compile(
     r"(?:etc|et\s+cetera|or\s+so|approx|\\[lc]?dots|\.\.\.|\u2026|\\text\{\s*etc)", re.IGNORECASE
 )
@@ -305,15 +306,16 @@ def _tail_of_clause(text: str, end: int) -> str:
     """The rest of the answer's clause when it hedges the answer or joins another value to
     it: "\\boxed{42} or so", "\\boxed{42}, \\ldots", "$42$ or $41$", "\\boxed{42} but maybe
     41". Prose that merely goes on ("\\boxed{42}, and we are done") is left alone."""
-    clause = _CLAUSE_END_RE.search(text, end)
-    stop = clause.start() if clause else len(text)
+    window = min(len(text), end + _MAX_REST)  # bounded: linear on hostile text
+    clause = _CLAUSE_END_RE.search(text, end, window)
+    stop = clause.start() if clause else window
     same = text[end:stop]
-    hedge = _HEDGE_VALUE_RE.search(same)
-    if hedge and hedge_in(hedge.group(0)):  # a hedge, then a value: "but maybe 41"
+    hedge = hedge_span(same)
+    if hedge is not None and _WORD_VALUE_RE.match(same, hedge):  # "but maybe 41"
         return same
     if clause is not None and clause.group(0) in ",;":
-        nxt = _CLAUSE_END_RE.search(text, clause.end())
-        stop = nxt.start() if nxt else len(text)
+        nxt = _CLAUSE_END_RE.search(text, clause.end(), window)
+        stop = nxt.start() if nxt else window
     rest = text[end:stop]
     lead = _LEAD_RE.match(rest)
     head = rest[lead.end() if lead else 0 :]
@@ -381,7 +383,8 @@ def final_answer(
     words = _MATH_DELIM_RE.sub(" ", before).split()
     if words and _BOUND_RE.fullmatch(words[-1]) and not chosen.parts:  # "x \geq \boxed{42}"
         answer = f"{words[-1]} {answer}"
-    clause = _CLAUSE_END_RE.search(body, chosen.end + len(rest))  # "\boxed{9} \pmod{11}."
+    after = chosen.end + len(rest)  # the rest of the clause is not judged: "\boxed{9} \pmod{11}."
+    clause = _CLAUSE_END_RE.search(body, after, min(len(body), after + _MAX_REST))
     if trailing is None and clause is not None:
         trailing = _stated_after(body, clause.end(), chosen.answer, chosen.parts)
     return FinalAnswer(answer, chosen.rule, chosen.parts, trailing, f"{before} {rest}")

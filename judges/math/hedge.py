@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["relation_in", "relation_refused", "hedge_in", "hedge_at_start", "not_a_value", "joined_as_list"]
+__all__ = ["relation_in", "relation_refused", "hedge_in", "hedge_span", "hedge_at_start", "not_a_value", "joined_as_list"]
 
 _RELATION_RE = re.compile(
     r"\\(?:neq?|approx|sim|simeq|cong|equiv|leq?q?|geq?q?|leqslant|geqslant|lt|gt|ll|gg"
@@ -65,6 +65,12 @@ def hedge_in(text: str) -> str | None:
     or None."""
     m = _HEDGE_RE.search(text)
     return m.group(0).strip() if m else None
+
+
+def hedge_span(text: str) -> int | None:
+    """Where the first hedge in ``text`` ends, or None."""
+    m = _HEDGE_RE.search(text)
+    return m.end() if m else None
 
 
 def hedge_at_start(text: str) -> bool:

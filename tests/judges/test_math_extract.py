@@ -134,6 +134,14 @@ def test_extraction_is_linear_on_hostile_text() -> None:
         "answer is " * 20000,
         "1," * 100000,
         "(" * 100000,
+        # the rest of the answer's clause and thinking blocks (issue 26)
+        "\\boxed{42}" + "a" * 200000,
+        "\\boxed{42}" + "$" * 200000,
+        "\\boxed{42} or " + "x" * 200000,
+        "answer: " + "\\text{" * 30000,
+        "\\boxed{42} " + "maybe " * 30000,
+        "<think>" * 30000,
+        "<think>a</think>" * 12000 + "\\boxed{42}",
     ]
     for text in hostile:
         start = time.perf_counter()
