@@ -187,9 +187,11 @@ class Connection:
         if reply[1] == "ok" and len(reply) == 4 and args is not None:
             if type(reply[3]) is not list or len(reply[3]) != 2:
                 raise ProgramGone(self._break(_wire.WireError("malformed reply")))
-            _copyback.copy_back(args, kwargs, self.value(reply[3][0]),
-                                self.value(reply[3][1]))
-            return self.value(reply[2])
+            value = self.value(reply[2])
+            if value is None:  # the rule is the driver's: only a procedure's changes count
+                _copyback.copy_back(args, kwargs, self.value(reply[3][0]),
+                                    self.value(reply[3][1]))
+            return value
         if reply[1] == "ok" and len(reply) == 3:
             return self.value(reply[2])
         if reply[1] == "err" and len(reply) == 6 and reply[2] in _EXITS and all(

@@ -169,3 +169,19 @@ def test_a_value_too_deep_to_cross_fails_only_its_test():
     v = run_tests(prog, tests, timeout_s=10)
     assert [t["passed"] for t in v.details["tests"]] == [False, False, True], v.reason
     assert all("deeper than 500 levels" in t["error"] for t in v.details["tests"][:2])
+
+
+def test_copy_back_only_for_a_call_that_returned_none_whatever_the_program_sends():
+    """The None rule is the driver's: a program that patches its own side of the channel to
+    send its arguments back (emptied) along with a value cannot change the test's input."""
+    prog = ("import sys\n_p = sys.modules['_program']\n_w = sys.modules['_wire']\n"
+            "_orig = _p._answer\n"
+            "def _answer(request, objects):\n"
+            "    reply = _orig(request, objects)\n"
+            "    if request[1] == 'call' and len(reply) == 3:\n"
+            "        reply.append([_w.encode([[]]), _w.encode({})])\n"
+            "    return reply\n"
+            "_p._answer = _answer\n"
+            "def f(xs):\n    return []\n")
+    v = run_tests(prog, ["xs = [3, 1, 2]\nout = f(xs)\nassert out == sorted(xs)"], timeout_s=5)
+    assert not v.passed, v.reason
