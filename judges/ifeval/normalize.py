@@ -51,9 +51,8 @@ VIEWS: tuple[str, ...] = ("skeleton", "text", "script")
 _IGNORABLE = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}]+")
 
 
-def _drop_ignorable(match: Any) -> str:
-    # An ignorable letter (a Hangul filler) renders as a blank: it separates what it sits between.
-    return " " if any(unicodedata.category(c)[0] == "L" for c in match.group(0)) else ""
+# An ignorable letter (a Hangul filler) renders as a blank: it separates what it sits between.
+_BLANK_LETTER = regex.compile(r"[\p{Default_Ignorable_Code_Point}&&\p{L}]", regex.V1)
 
 
 def normalize_text(text: str) -> str:
@@ -74,7 +73,8 @@ def _normalize_cached(text: str) -> str:
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     if not _ignorables().isdisjoint(text):
-        text = unicodedata.normalize("NFC", _IGNORABLE.sub(_drop_ignorable, text))
+        text = _IGNORABLE.sub("", _BLANK_LETTER.sub(" ", text))
+        text = unicodedata.normalize("NFC", text)
     return text
 
 
@@ -222,13 +222,16 @@ def skeleton(text: str) -> str:
 
 
 _WORD = regex.compile(r"\w+")
-_OWN_SCRIPT_LETTER = regex.compile(r"[^\p{Latin}\P{L}]")  # a letter of a script but Latin's
+@functools.lru_cache(maxsize=1)
+def _own_script_letter() -> Any:
+    """``search`` for a letter of a script other than Latin that has no ASCII look-alike."""
+    lookalikes = regex.escape("".join(sorted(_table_keys()[1])), special_only=False)
+    return regex.compile(r"[[^\p{Latin}\P{L}]--[" + lookalikes + "]]", regex.V1).search
 
 
 def _latin_readable(word: str) -> bool:
     """No letter of the word belongs to another script without looking like an ASCII one."""
-    table = _ascii_table()
-    return not any(ord(m.group(0)) not in table for m in _OWN_SCRIPT_LETTER.finditer(word))
+    return _own_script_letter()(word) is None
 
 
 def script_view(text: str) -> str:
@@ -238,9 +241,11 @@ def script_view(text: str) -> str:
     if text.isascii() or not _has_lookalike(text):
         return text
 
+    table = _ascii_table()
+
     def word(m: Any) -> str:
         w = m.group(0)
-        return _replace(w, 1) if not w.isascii() and _latin_readable(w) else w
+        return w.translate(table) if not w.isascii() and _latin_readable(w) else w
 
     return unicodedata.normalize("NFC", _WORD.sub(word, text))
 
