@@ -8,7 +8,6 @@ and exit code 2, found before any model loads; ``--debug`` shows the traceback i
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from collections.abc import Sequence
@@ -16,15 +15,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from rlenvs.cli_args import UsageError, parse_key_values, positive_int
+
 __all__ = ["main", "build_parser", "UsageError", "COMMANDS_GROUP", "positive_int",
            "parse_key_values"]
 
 COMMANDS_GROUP = "rlenvs.commands"
 _EMBEDDED = ("smollm2", "embedded", "default")
-
-
-class UsageError(Exception):
-    """A mistake in the command line: reported as one line, exit code 2."""
 
 
 def _says_nothing(default: Any) -> bool:
@@ -58,32 +55,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         """One line (argparse prints the whole usage block first)."""
         self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def parse_key_values(pairs: Sequence[str], flag: str = "--env-kwarg") -> dict[str, Any]:
-    """``["k=1", "name=x"]`` -> ``{"k": 1, "name": "x"}`` (values read as JSON where they parse);
-    a pair without ``=`` is a :class:`UsageError` naming ``flag``."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 # ----------------------------------------------------------------- checks before the model loads

@@ -19,7 +19,7 @@ __all__ = ["add_audit_parser", "cmd_audit"]
 
 def add_audit_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``audit`` to the ``rlenvs`` sub-parsers."""
-    from rlenvs.cli import positive_int
+    from rlenvs.cli_args import positive_int
 
     p = sub.add_parser("audit", help="red-team an environment's reward: attack families "
                        "that must fail, correct answers that must pass")
@@ -62,7 +62,7 @@ def _judge_parameter(env_id: str) -> inspect.Parameter | None:
 def _judge_choice(env_id: str, judge: str | None, env_kwargs: dict[str, Any]
                   ) -> tuple[str | None, bool]:
     """Put ``--judge`` into ``env_kwargs``; ``(description of the judge, scripted?)``."""
-    from rlenvs.cli import UsageError
+    from rlenvs.cli_args import UsageError
 
     param = _judge_parameter(env_id)
     if judge is None:
@@ -89,7 +89,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from rlenvs.audit.report import print_report
     from rlenvs.audit.runner import FAMILIES, audit
-    from rlenvs.cli import UsageError, parse_key_values
+    from rlenvs.cli_args import UsageError, parse_key_values
     from rlenvs.registration import resolve_id
 
     env_kwargs = parse_key_values(args.env_kwarg)
