@@ -16,8 +16,12 @@ class MathOptions:
     """Everything ``verify_math(response, gold, **opts)`` accepts as ``opts``.
 
     Extraction
-        extract: rule names tried in order on the response (see :mod:`judges.math.extract`);
-            a single string is accepted. ``"math_verify"`` hands the whole text to
+        extract: the answer containers accepted (``boxed``, ``hash``, ``final_answer``,
+            ``answer_is``) and the fallbacks tried in order when none is found (``last_math``,
+            ``last_number``, ``last_latex``, ``math_verify``, ``choice``); a single string is
+            accepted. Which container holds the final answer is decided by
+            :func:`judges.math.final.final_answer` (the last committed one outside thinking
+            blocks), not by the order here. ``"math_verify"`` hands the whole text to
             math-verify's extractor.
         gold_extract: ``"auto"`` (last ``\\boxed{}`` if any, else text after ``####``, else the
             whole string), ``"raw"`` (the whole string) or ``"math_verify"``.
