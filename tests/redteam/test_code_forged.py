@@ -1,10 +1,14 @@
-"""Red team, code verifier (issue 26): forged standard types, generated.
+"""Red team, code verifier (issue 26): forged standard types and forged wire data, generated.
 
 A program class deriving from each standard value type (OrderedDict, Counter, defaultdict, deque,
 namedtuple, Fraction, Decimal, dataclass, enum, list, dict, frozenset, str) that lies about
 itself - equality, hashing, iteration, its keys, its numerator, its fields, its ``__class__`` -
 and holds a wrong value: no comparison with the right value may pass, because values are read
 through the base types' own methods and rebuilt as the standard types in the test driver.
+
+Forged wire data: the program rewrites its own side of the channel (it can: that process is
+its own) and answers calls with arbitrary nodes; the verdict must agree exactly with an honest
+decoding of them.
 """
 
 from __future__ import annotations
@@ -73,3 +77,72 @@ def test_forged_standard_types_never_equal_the_right_value(lies):
     v = run_tests(program, tests, timeout_s=20)
     passed = [n for n, t in zip(names, v.details["tests"], strict=True) if t["passed"]]
     assert not passed, (sorted(lies), passed, v.reason)
+
+
+# ---- forged wire data ---------------------------------------------------------------------------
+
+TAGS = ["l", "t", "d", "s", "f", "i", "b", "B", "c", "h", "it", "cb", "ti", "bi", "m", "od", "C",
+        "dd", "q", "nt", "dc", "e", "fr", "D", "r", "dk", "dv", "di", "n", "g", "zz"]
+NODES = st.recursive(
+    st.one_of(st.integers(-3, 43), st.sampled_from([42.0, "42", None, True, "int", "x", "A"]),
+              st.lists(st.sampled_from(["x", "y", "A", "_z", "int"]), max_size=3),
+              st.lists(st.booleans(), min_size=4, max_size=4)),
+    lambda children: st.tuples(st.sampled_from(TAGS), st.lists(children, max_size=4)).map(
+        lambda t: [t[0], *t[1]]),
+    max_leaves=8)
+
+
+FORTY_TWO = [42, 42.0, ["fr", 84, 2], ["D", "42.0"], ["c", 42, 0], ["i", "2a"],
+             ["e", "IntEnum", "E", ["A"], "A", None, 42, 42]]
+
+
+def _decodes_to_42(node) -> bool | None:
+    """What an honest decoding makes of the node here: equal to 42 or not; ``None`` when the
+    node is malformed."""
+    import builtins
+
+    from judges.code import _wire
+
+    def no_callable(index):
+        raise _wire.WireError("no test callables here")
+
+    def builtin_type(name):
+        if not isinstance(vars(builtins).get(name), type):
+            raise _wire.WireError("not a builtin type")
+        return vars(builtins)[name]
+
+    try:
+        value = _wire.decode(node, lambda i, n: object(), iterator=lambda i, n: object(),
+                             callback=no_callable, builtin=builtin_type)
+    except Exception:
+        return None
+    try:
+        return bool(value == 42)
+    except Exception:
+        return False
+
+
+@settings(max_examples=25)
+@given(nodes=st.lists(st.one_of(NODES, st.sampled_from(FORTY_TWO)), min_size=5, max_size=12))
+def test_forged_wire_values_pass_only_as_what_they_decode_to(nodes):
+    """The program rewrites its own side of the channel to answer every call with arbitrary
+    wire data (any tag, any shape): a test of ``f() == 42`` passes exactly when an honest
+    decoding makes the data equal to 42; malformed data fails (it ends the program process, so
+    the well-formed nodes go first), and nothing hangs the run or makes it unscored."""
+    import json
+
+    truth = [_decodes_to_42(n) for n in nodes]
+    order = sorted(range(len(nodes)), key=lambda i: truth[i] is None)
+    nodes, truth = [nodes[i] for i in order], [truth[i] for i in order]
+
+    program = ("import sys, json\n_p = sys.modules['_program']\n"
+               f"NODES = json.loads({json.dumps(nodes)!r})\n_orig = _p._answer\n"
+               "def _answer(request, objects):\n    reply = _orig(request, objects)\n"
+               "    if request[1] == 'call' and reply[1] == 'ok' and type(reply[2]) is int:\n"
+               "        reply[2] = NODES[reply[2]]\n    return reply\n"
+               "_p._answer = _answer\ndef f(i):\n    return i\n")
+    tests = [f"assert f({i}) == 42" for i in range(len(nodes))]
+    v = run_tests(program, tests, timeout_s=20)
+    got = [t["passed"] for t in v.details["tests"]]
+    assert got == [t is True for t in truth], (nodes, got, truth, v.reason)
+    assert not v.details.get("unscored"), v.reason
