@@ -55,7 +55,10 @@ def _hedges(view: TaskView, rng: random.Random) -> list[str]:
                     continue  # "4 / 2" is the value 2, not two values
                 for c in _containers(view):
                     replies.append(_in(c, joiner.replace("{a}", a).replace("{b}", b)))
+    numeric = as_number(gold) is not None
     for form in TRAILING:
+        if form == "{a}..." and not numeric:
+            continue  # "42..." may go on (42.5); a name trailing off is still that one name
         for c in _containers(view):
             replies.append(_in(c, form.replace("{a}", gold)))
     for wrong in wrong_values(gold, 2):  # the candidates boxed apart

@@ -17,6 +17,7 @@ import pytest
 import rlenvs
 from rlenvs.audit import FAMILIES, audit
 from tests.rlenvs import audit_judges as aj
+from tests.rlenvs.test_view import _dump_dom
 
 ROOT = Path(__file__).resolve().parents[2]
 NAIVE = ROOT / "examples" / "naive_plugin"
@@ -144,10 +145,6 @@ KNOWN_HOLES = {  # reported to the owners of these judges (issue 26); see the au
     "rlenvs/ToolMath-v0": {"recanting", "thinking_only", "confusables"},
     "rlenvs/SearchQA-v0": {"recanting", "thinking_only", "confusables"},
     "rlenvs/GSM8K-v0": {"confusables"},
-    "rlenvs/MATH-v0": {"confusables"},
-    "rlenvs/Math-v0": {"confusables"},
-    "rlenvs/Arithmetic-v0": {"confusables"},
-    "rlenvs/ArithmeticFeedback-v0": {"confusables"},
 }
 BUILTIN = [e for e in rlenvs.list_envs() if e.startswith("rlenvs/")]
 
@@ -252,27 +249,11 @@ def test_module_form_resolves_in_every_command():
 
 # ------------------------------------------------------------------ the HTML page
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/install installs Debian's chromium")
-        pytest.skip("needs Debian's chromium (apt-get install chromium; CI installs it)")
-    return found
-
-
 def test_html_report_renders_in_headless_chromium_escaped(tmp_path):
-    browser = _chromium()
     tagged = aj.answer_env(lambda r, t: aj.verdict("<score>" in r))  # the example has a tag
     report = audit(tagged, episodes=1, families=["planted_scores", "hedges", "read_tests"])
     page = report.write_html(tmp_path / "audit.html")
-    run = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    dom = run.stdout
+    dom = _dump_dom(page, tmp_path)  # skips with a reason where chromium is absent
     assert "data-family=\"planted_scores\"" in dom and "class=\"hole\"" in dom
     assert "class=\"held\"" in dom and "class=\"skipped\"" in dom
     assert "<score>" not in dom and "&lt;score&gt;" in dom  # a planted tag shown, not parsed
