@@ -12,8 +12,9 @@ response (and of its string kwargs and the prompt), built here:
   character (category ``Cf``: zero-width spaces and joiners, bidi controls, soft hyphens, tags)
   and every other default-ignorable code point (variation selectors, the combining grapheme
   joiner, Mongolian free variation selectors, ...) removed -- except the Hangul fillers, letters
-  that render as a blank, which become a space -- and canonical composition redone. The script
-  of the text is unchanged, so language detection reads this view.
+  that render as a blank, which become a space -- and canonical composition redone. A
+  right-to-left override is applied first: what it shows reversed is read in the order shown
+  (:mod:`judges.ifeval.bidi`). The script of the text is unchanged.
 * ``"skeleton"`` (the default) -- :func:`skeleton`: the ``"text"`` view with every non-ASCII
   character that Unicode's confusables table (UTS #39, as shipped by the ``confusable_homoglyphs``
   package) says looks like an ASCII character replaced by that ASCII character: Cyrillic and
@@ -38,6 +39,8 @@ import unicodedata
 from typing import Any
 
 import regex
+
+from judges.ifeval.bidi import apply_overrides
 
 __all__ = [
     "VIEWS", "normalize_text", "skeleton", "script_view", "read_as", "read_value_as",
@@ -69,7 +72,7 @@ def normalize_text(text: str) -> str:
 
 @functools.lru_cache(maxsize=32)  # check_instructions and each view read the same text
 def _normalize_cached(text: str) -> str:
-    text = _replace(text, 0)
+    text = _replace(apply_overrides(text), 0)
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     if not _ignorables().isdisjoint(text):

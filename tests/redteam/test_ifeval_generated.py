@@ -53,6 +53,22 @@ def test_lone_invisible_character_is_an_empty_response() -> None:
     assert not v.passed and "empty response" in v.reason
 
 
+@settings(max_examples=40)
+@given(word=st.sampled_from(WORD_POOL), before=st.sampled_from(["", "the old ", "we saw "]),
+       after=st.sampled_from(["", " at dawn", "\nnext line"]), closed=st.booleans())
+def test_a_word_shown_through_a_right_to_left_override_is_read_as_shown(
+        word, before, after, closed) -> None:
+    """``<RLO>robrah<PDF>`` displays ``harbor``: the forbidden word is found; a word that only
+    its reversal would spell is not."""
+    pdf = "\u202c" if closed else ""
+    shown = f"{before}\u202e{word[::-1]}{pdf}{after if closed else ''}"
+    v = check_instructions(shown, ["keywords:forbidden_words"], [{"forbidden_words": [word]}])
+    assert not v.passed, (ascii(shown), v.reason)
+    hidden = f"{before}\u202e{word}{pdf}"
+    v = check_instructions(hidden, ["keywords:forbidden_words"], [{"forbidden_words": [word]}])
+    assert v.passed or word == word[::-1], (ascii(hidden), v.reason)
+
+
 def test_loose_mode_removes_lookalike_asterisks_too() -> None:
     """Found by the family below: loose mode dropped ASCII ``*`` only, so ``٭*`` (an Arabic
     five-pointed star, read as ``*``) became a highlight ``٭ and ٭`` once the ``*`` was gone."""
@@ -126,7 +142,10 @@ def lookalikes() -> dict[str, tuple[str, ...]]:
 
 @functools.lru_cache(maxsize=1)
 def invisibles() -> tuple[str, ...]:
-    cf = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    """Format characters that change nothing a reader sees: the bidi controls are left out
+    (an override reverses what follows it; it has a family of its own below)."""
+    cf = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"
+          and unicodedata.bidirectional(chr(c)) not in BIDI_CONTROLS]
     selectors = [chr(c) for c in [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]]
     return tuple(cf + selectors + ["\u034f"])
 
@@ -148,6 +167,9 @@ def test_every_lookalike_reads_as_its_ascii_character() -> None:
             if skeleton(c) not in _ascii_classes()[a]:
                 misses.append((a, c, unicodedata.name(c, "?")))
     assert len(misses) <= 2, misses  # an ornament bracket the table lists only one way
+
+
+BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
 
 
 @st.composite
