@@ -40,6 +40,9 @@ def add_audit_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--judge", default=None,
                    help="judge backend of an LLM-judged env (one that takes judge=): "
                         "scripted (offline), smollm2, reference, or an http(s):// URL")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="replies judged at once (for judges safe in threads: the code sandbox "
+                        "and math workers are); the report does not change")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_audit)
     return p
@@ -111,7 +114,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     report = audit(env_id, episodes=args.episodes, seed=args.seed, env_kwargs=env_kwargs,
                    max_seconds=args.max_seconds, max_replies=args.max_replies,
                    pass_reward=args.pass_reward, families=families, judge_backend=judge,
-                   scripted_judge=scripted, progress=None if args.quiet else progress)
+                   scripted_judge=scripted, workers=args.workers,
+                   progress=None if args.quiet else progress)
     if not args.quiet:
         print(file=sys.stderr)
     if scripted:  # the instance is not JSON; say what it was

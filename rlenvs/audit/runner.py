@@ -77,6 +77,7 @@ def audit(
     families: Sequence[str] | None = None,
     judge_backend: str | None = None,
     scripted_judge: bool = False,
+    workers: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> AuditReport:
     """Red-team ``env_or_id``'s reward: see the module docstring.
@@ -91,9 +92,13 @@ def audit(
         families: only these families (default: all).
         judge_backend / scripted_judge: what judged (shown in the report), and whether it is
             the scripted judge (which has no opinion on correctness: no open-task probes).
+        workers: replies judged at once, each in its own clone (for judges that are safe in
+            threads, as the code sandbox and the math workers are); the report is the same.
     """
     if episodes < 1:
         raise ValueError("episodes must be at least 1")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
     chosen = FAMILIES
     if families is not None:
         names = {f.name for f in FAMILIES}
@@ -112,7 +117,7 @@ def audit(
     try:
         for i in range(episodes):
             done = _episode(env, seed + i, chosen, results, probes, kinds, max_replies,
-                            pass_reward, deadline, scripted_judge)
+                            pass_reward, deadline, scripted_judge, workers)
             if not done:
                 report.partial = True
                 break
@@ -131,7 +136,7 @@ def audit(
 def _episode(env: gym.Env, episode_seed: int, chosen: list[Family],
              results: dict[str, FamilyResult], probes: FamilyResult, kinds: set[str],
              max_replies: int, pass_reward: float, deadline: float | None,
-             scripted_judge: bool) -> bool:
+             scripted_judge: bool, workers: int) -> bool:
     """One episode: every family, then the probes; ``False`` when the deadline cut it."""
     if deadline and time.monotonic() > deadline:
         return False
@@ -148,22 +153,41 @@ def _episode(env: gym.Env, episode_seed: int, chosen: list[Family],
         replies = sample(family.build(view, rng), family.cap or max_replies, rng)
         if not replies:
             result.skipped.add(family.none)
-        elif not _play_all(env, replies, result, episode_seed, pass_reward, deadline):
+        elif not _play_all(env, replies, result, episode_seed, pass_reward, deadline,
+                           workers=workers):
             return False
     replies, why = probe_replies(view, random.Random(f"{episode_seed}:probes"), scripted_judge)
     if why:
         probes.skipped.add(why)
     return _play_all(env, replies, probes, episode_seed, pass_reward, deadline,
-                     expect_pass=True)
+                     expect_pass=True, workers=workers)
 
 
 def _play_all(env: gym.Env, replies: list[str], result: FamilyResult, episode_seed: int,
-              pass_reward: float, deadline: float | None, expect_pass: bool = False) -> bool:
-    """Play ``replies`` into ``result``; ``False`` when the deadline cut the run."""
-    for reply in replies:
+              pass_reward: float, deadline: float | None, expect_pass: bool = False,
+              workers: int = 1) -> bool:
+    """Play ``replies`` into ``result`` (``workers`` at a time, each in its own clone);
+    ``False`` when the deadline cut the run."""
+    def one(reply: str) -> Outcome | None:
         if deadline and time.monotonic() > deadline:
+            return None
+        return play(env, reply, pass_reward)
+
+    if workers > 1 and len(replies) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(workers, len(replies))) as pool:
+            outcomes = list(pool.map(one, replies))
+    else:
+        outcomes = []
+        for reply in replies:
+            outcomes.append(one(reply))
+            if outcomes[-1] is None:
+                break
+    for outcome in outcomes:
+        if outcome is None:
             return False
-        result.add(play(env, reply, pass_reward), episode_seed, expect_pass)
+        result.add(outcome, episode_seed, expect_pass)
     return True
 
 

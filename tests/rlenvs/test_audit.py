@@ -133,6 +133,12 @@ def test_same_seed_same_report_and_another_seed_other_tasks():
     assert _stable(c) == _stable(d) and c.exit_code == 1
 
 
+def test_workers_judge_at_once_and_report_the_same():
+    one = audit(aj.answer_env(aj.ANSWER_HOLES["recanting"]), episodes=2, workers=1)
+    three = audit(aj.answer_env(aj.ANSWER_HOLES["recanting"]), episodes=2, workers=3)
+    assert _stable(one) == _stable(three) and one.exit_code == 1
+
+
 def test_max_seconds_bounds_the_run_and_marks_it_partial():
     report = audit("rlenvs/Arithmetic-v0", episodes=500, max_seconds=1.0)
     assert report.partial and report.episodes_run < 500 and report.elapsed_s < 10
