@@ -33,7 +33,7 @@ from judges.math.extract import (
     truncate,
 )
 from judges.math.final import final_answer, gold_boxes, gold_decimal_comma
-from judges.math.hedge import hedge_in, joined_as_list, not_a_value
+from judges.math.hedge import hedge_in, joined_as_list, joined_values, not_a_value
 from judges.math.options import MathOptions
 from judges.math.pool import get_pool
 from judges.verdict import Verdict
@@ -207,6 +207,7 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
     rule = final.rule
     details["rule"] = rule
     extra: list[str] = []  # candidates that must each be right as well
+    joined: list[str] = []  # the values of an answer joined by or/and/;
     if rule == "math_verify":
         pred, p_mode = strip_punctuation_in_math(response), "text"
     else:
@@ -235,7 +236,8 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
             why = f"a hedged answer ({hedge}) is not a value"
         if why is not None:
             return _Job(Verdict.fail(why, **details))
-        pred, extra = joined_as_list(pred, g_ans), [joined_as_list(x, g_ans) for x in extra]
+        joined = joined_values(pred, g_ans)  # a list, or one value written several ways
+        pred, extra = ", ".join(joined), [joined_as_list(x, g_ans) for x in extra]
         if has_math_delimiters(pred):  # e.g. "$3$ and $5$": let math-verify extract
             pred, p_mode = strip_punctuation_in_math(pred), "text"
     job = _Job(details=details, boxed=(rule == "boxed"))
@@ -257,7 +259,7 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
         "gm": "text" if g_how == "math_verify" else "answer",
         "p": pred,
         "pm": p_mode,
-        "parts": [clean_answer(x) for x in final.parts],
+        "parts": [clean_answer(x) for x in final.parts] or (joined if len(joined) > 1 else []),
         "trail": extra[0] if extra else None,
         "targets": list(o.math_verify_targets),
         "bp": o.boxed_priority,

@@ -136,6 +136,7 @@ def find_boxed(text: str, limit: int = _MAX_TAIL) -> str | None:
 _FINAL_RE = re.compile(r"final\s+answer", re.IGNORECASE)
 _ANSWER_RE = re.compile(r"\banswer(?:\s+is\b|\s*[:=])", re.IGNORECASE)
 _LEAD_RE = re.compile(r"^[\s*_]*(?:(?:is|was|would be|will be)\b|[:=])?[\s*_:]*", re.IGNORECASE)
+_NUMBER_THEN_PROSE_RE = re.compile(r"^([-+]?\d[\d,]*(?:\.\d+)?\s*(?:\\?%)?),\s+(?=[A-Za-z])")
 _SENT_END_RE = re.compile(r"(?<!\.)\.(?=\s|$)|\bI hope\b")  # not in an ellipsis
 
 
@@ -183,6 +184,9 @@ def anchored_tail(text: str, pos: int) -> str | None:
     m = _SENT_END_RE.search(tail)
     if m:
         tail = tail[: m.start()]
+    m = _NUMBER_THEN_PROSE_RE.match(tail)  # "42, which is 6 times 7"
+    if m:
+        tail = m.group(1)
     boxed = find_boxed(tail)
     if boxed is not None:
         return boxed

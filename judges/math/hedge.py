@@ -18,7 +18,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["relation_in", "relation_refused", "hedge_in", "hedge_span", "hedge_at_start", "not_a_value", "joined_as_list"]
+__all__ = [
+    "relation_in",
+    "relation_refused",
+    "hedge_in",
+    "hedge_span",
+    "hedge_at_start",
+    "not_a_value",
+    "joined_values",
+    "joined_as_list",
+]
 
 _RELATION_RE = re.compile(
     r"\\(?:neq?|approx|sim|simeq|cong|equiv|leq?q?|geq?q?|leqslant|geqslant|lt|gt|ll|gg"
@@ -107,13 +116,21 @@ def not_a_value(pred: str, gold: str) -> str | None:
     return None
 
 
-def joined_as_list(answer: str, gold: str = "") -> str:
-    """``a or b`` / ``a and b`` / ``a \\text{ or } b`` / ``a; b`` written as the list
-    ``a, b`` (several values are a list, never one of them). A kind of connective the gold
-    itself uses (``x = 1 \\text{ or } x = 2``, ``p=5,q=2; p=7,q=2``) is left as it is, so
-    that both sides are read the same way."""
+def joined_values(answer: str, gold: str = "") -> list[str]:
+    """The values of ``a or b`` / ``a and b`` / ``a \\text{ or } b`` / ``a; b`` (one value when
+    nothing joins them). A kind of connective the gold itself uses (``x = 1 \\text{ or } x =
+    2``, ``p=5,q=2; p=7,q=2``) is left as it is, so that both sides are read the same way."""
+    parts = [answer]
     for pattern in _JOINER_RES.values():
-        if pattern.search(answer) and not pattern.search(gold):
-            parts = [p.strip().rstrip(",").strip() for p in pattern.split(answer)]
-            answer = ", ".join(p for p in parts if p) or answer
-    return answer
+        if pattern.search(gold):
+            continue
+        parts = [q.strip().rstrip(",").strip() for p in parts for q in pattern.split(p)]
+        parts = [q for q in parts if q]
+    return parts or [answer]
+
+
+def joined_as_list(answer: str, gold: str = "") -> str:
+    """Joined values written as the list ``a, b``: several values are a list (right for the
+    same list), or one value written several ways (each must be right: ``\\frac{1}{2}, or
+    50\\%``), never one of them."""
+    return ", ".join(joined_values(answer, gold))

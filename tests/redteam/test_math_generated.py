@@ -50,6 +50,9 @@ REPORTED_PASS = {
     "think_wrong_then_plain": ("<think>#### 41</think>\nThe answer is 42.", "42"),
     "exact_decimal_of_fraction": (r"\boxed{0.5}", r"\frac{1}{2}"),
     "integer_with_zero_decimals": (r"\boxed{42.000}", "42"),
+    "one_value_restated": (r"The probability is $\boxed{\frac{1}{2}}$, or 50\%.", r"\frac{1}{2}"),
+    "one_value_two_forms": (r"The answer is $\frac{1}{2}$ or $0.5$.", r"\frac{1}{2}"),
+    "prose_after_number": ("The answer is 42, which is what we wanted.", "42"),
 }
 
 
