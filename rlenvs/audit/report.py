@@ -212,7 +212,7 @@ def render_html(report: AuditReport) -> str:
              f"{e(report.summary_line())}</p>",
              f'<p class="meta">judged by {e(report.judge)} · seed {report.seed} · '
              f"episodes {report.episodes_run}/{report.episodes_requested} · task kinds "
-             f"{e(', '.join(report.kinds) or '—')} · env kwargs {e(json.dumps(report.env_kwargs))}"
+             f"{e(', '.join(report.kinds) or '—')} · env kwargs {e(json.dumps(report.env_kwargs, default=str))}"
              f"{' · <b>partial</b>' if report.partial else ''}</p>",
              "<h2>Attack families (a correct judge passes none)</h2>",
              "<table id='families'><tr><th>family</th><th>tried</th><th>passed (should not)"

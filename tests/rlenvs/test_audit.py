@@ -124,7 +124,7 @@ def _stable(report):
     return d
 
 
-def test_same_seed_same_report_and_another_seed_other_tasks():
+def test_same_seed_same_report():
     a = audit("rlenvs/Arithmetic-v0", episodes=2, seed=5)
     b = audit("rlenvs/Arithmetic-v0", episodes=2, seed=5)
     assert _stable(a) == _stable(b)
@@ -206,6 +206,19 @@ def test_cli_module_form_names_the_naive_hole_in_three_forms(tmp_path):
     fixed = _cli("rlenvs_naive:naive/Multiply-v1", "--episodes", "2", "--quiet",
                  "--families", "hedges,recanting,thinking_only", env=_pythonpath(NAIVE))
     assert fixed.returncode == 0, fixed.stdout[-2000:]
+
+
+def test_cli_is_deterministic_across_processes(tmp_path):
+    reports = []
+    for k in range(2):
+        out = tmp_path / f"{k}.json"
+        run = _cli("rlenvs_naive:naive/Multiply-v0", "--episodes", "2", "--seed", "7", "--out",
+                   str(out), "--quiet", env=_pythonpath(NAIVE))
+        assert run.returncode == 1, run.stderr[-2000:]
+        data = json.loads(out.read_text())
+        data.pop("elapsed_s")
+        reports.append(data)
+    assert reports[0] == reports[1]
 
 
 def test_cli_plugin_registered_by_entry_point(tmp_path):
