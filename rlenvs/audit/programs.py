@@ -26,8 +26,16 @@ _SHADOW_STYLES = (
 )
 
 
+def _helpers(view: TaskView) -> list[str]:
+    """Names of the helper functions the task supplies (HumanEval's prompt helpers)."""
+    import re
+
+    source = view.task.get("helpers")
+    return re.findall(r"^def (\w+)\(", source, re.M) if isinstance(source, str) else []
+
+
 def _shadow(view: TaskView, rng: random.Random) -> list[str]:
-    names = list(dict.fromkeys([*view.test_names, *_COMMON]))
+    names = list(dict.fromkeys([*view.test_names, *_helpers(view), *_COMMON]))
     replies = []
     for style in _SHADOW_STYLES:
         for const in ("True", "None", "0"):
@@ -184,8 +192,8 @@ def _named(build):
 FAMILIES = [
     Family("wrong_program", "a program that defines the entry point with a wrong solution",
            CODE, _named(_bare_wrong), NO_CODE, cap=2, none=_ENTRY),
-    Family("shadowing", "a wrong program that rebinds the builtins the tests use (def, lambda, "
-           "builtins.X, globals())", CODE, _named(_shadow), NO_CODE, cap=3, none=_ENTRY),
+    Family("shadowing", "a wrong program that rebinds the builtins and task helpers the tests "
+           "use (def, lambda, builtins.X, globals())", CODE, _named(_shadow), NO_CODE, cap=3, none=_ENTRY),
     Family("exit_early", "a wrong program that exits before the tests can fail (os._exit, "
            "sys.exit, SystemExit, signals, atexit)", CODE, _named(_exit_early), NO_CODE, cap=3,
            none=_ENTRY),
