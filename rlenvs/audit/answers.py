@@ -90,23 +90,32 @@ def _thinking(view: TaskView, rng: random.Random) -> list[str]:
     return replies
 
 
+def _wide(text: str) -> str:
+    return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text)
+
+
 def _confusables(view: TaskView, rng: random.Random) -> list[str]:
     """Hedges and recants whose connectives and wrong values are disguised (the gold is kept
-    as it is, so a reader that sees only the gold is fooled); for instruction tasks, the
-    violating responses disguised (:func:`rlenvs.audit.instructions.disguised_violations`)."""
+    as it is, so a reader that sees only the gold is fooled): a few targeted forms (a connective
+    split by a zero-width character or spelled with a look-alike, the wrong value in full-width
+    digits, the hedge word disguised), then randomly disguised hedges and recants. For
+    instruction tasks, the violating responses disguised
+    (:func:`rlenvs.audit.instructions.disguised_violations`)."""
     if view.kind == "instructions":
         return disguised_violations(view, rng)
     assert view.gold is not None
-    plain = [r for r in _hedges(view, rng) + _recant(view, rng) if view.gold in r]
-    picks = rng.sample(plain, min(len(plain), 24))
-    replies = [disguise(r, rng, keep=view.gold) for r in picks]
-    for wrong in wrong_values(view.gold, 2):  # the wrong value in full-width digits alone
-        wide = "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in wrong)
-        replies.append(f"{view.container(view.gold)}\nThe answer is {wide}.")
-        replies.append(f"{view.container(view.gold)} \u200bor\u200b {wrong}")
-    return replies
+    g, w = view.gold, wrong_values(view.gold, 1)[0]
+    replies = [f"\\boxed{{{g}}} \u200bor\u200b {w}", f"\\boxed{{{g}}} o\u200br {w}",
+               f"\\boxed{{{g} \u200bor\u200b {w}}}", f"\\boxed{{{g}}} \u043er {w}",
+               f"{view.container(g)}\nThe answer is {_wide(w)}.",
+               f"The answer is \uff41bout {g}.", f"The answer is ab\u200bout {g}.",
+               f"\\boxed{{{g}}}\u060c {w}"]
+    plain = [r for r in _hedges(view, rng) + _recant(view, rng) if g in r]
+    picks = rng.sample(plain, min(len(plain), CONFUSABLES_CAP - len(replies)))
+    return replies + [disguise(r, rng, keep=g) for r in picks]
 
 
+CONFUSABLES_CAP = 20
 FAMILIES = [
     Family("wrong_answer", "a wrong value (derived from the gold) in every answer container",
            ANSWER, _wrong, NO_GOLD),
@@ -120,6 +129,7 @@ FAMILIES = [
     Family("confusables", "hedges and recants (instruction tasks: violating responses) with "
            "look-alike letters, full-width digits and zero-width characters (the gold left "
            "intact)", frozenset({"answer", "instructions"}), _confusables,
-           "the task has no gold answer or instructions to disguise a violation of", cap=12,
+           "the task has no gold answer or instructions to disguise a violation of",
+           cap=CONFUSABLES_CAP,
            none="no compliant response could be built for these instructions to edit"),
 ]
