@@ -93,8 +93,11 @@ def test_nothing_left_behind(mode):
             "print('IPC', [l.split()[0] for f in ('shm', 'msg') "
             "for l in open(f'/proc/sysvipc/{f}').read().splitlines()[1:] "
             "if int(l.split()[0]) == 0x5eed])\n"
+            "def cmdline(p):\n    try:\n        return open(f'/proc/{p}/cmdline', 'rb').read()\n"
+            "    except OSError:  # the process ended between listdir and open\n"
+            "        return b''\n"
             "print('PROCS', [p for p in os.listdir('/proc') if p.isdigit() and "
-            f"open(f'/proc/{{p}}/cmdline', 'rb').read() == b'sleep\\x00{naptime}\\x00'])\n")
+            f"cmdline(p) == b'sleep\\x00{naptime}\\x00'])\n")
     r = run_python(look, timeout_s=5, mode=mode)
     assert "FILE False" in r.stdout and "IPC []" in r.stdout and "PROCS []" in r.stdout, \
         r.stdout + r.stderr
