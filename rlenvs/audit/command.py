@@ -40,6 +40,9 @@ def add_audit_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--judge", default=None,
                    help="judge backend of an LLM-judged env (one that takes judge=): "
                         "scripted (offline), smollm2, reference, or an http(s):// URL")
+    p.add_argument("--gold-field", default=None,
+                   help="the private task field holding the gold answer (default: answer, "
+                        "gold, target, expected, ground_truth or label, whichever it has)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="replies judged at once (for judges safe in threads: the code sandbox "
                         "and math workers are); the report does not change")
@@ -96,6 +99,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from rlenvs.registration import resolve_id
 
     env_kwargs = parse_key_values(args.env_kwarg)
+    if args.env.startswith(("http://", "https://", "ws://", "wss://")):
+        raise UsageError("audit an environment where it is served, by its id: the audit reads "
+                         "each task's private fields, which never leave the server")
     env_id = resolve_id(args.env)
     families = None
     if args.families:
@@ -114,7 +120,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     report = audit(env_id, episodes=args.episodes, seed=args.seed, env_kwargs=env_kwargs,
                    max_seconds=args.max_seconds, max_replies=args.max_replies,
                    pass_reward=args.pass_reward, families=families, judge_backend=judge,
-                   scripted_judge=scripted, workers=args.workers,
+                   scripted_judge=scripted, workers=args.workers, gold_field=args.gold_field,
                    progress=None if args.quiet else progress)
     if not args.quiet:
         print(file=sys.stderr)

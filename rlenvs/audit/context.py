@@ -7,7 +7,8 @@ instructions a reply must follow. :func:`task_view` classifies the task by those
 
 * ``code`` -- a private list of test snippets (``tests``);
 * ``instructions`` -- IFEval-style ``instruction_id_list`` and ``kwargs``;
-* ``answer`` -- a private ``answer`` (a solution whose last ``\\boxed{}`` is the answer counts);
+* ``answer`` -- a private ``answer`` (or ``gold``, ``target``, ... or the field named by
+  ``gold_field``; a solution whose last ``\\boxed{}`` is the answer counts);
 * ``open`` -- nothing to compare against (an LLM- or rule-judged prompt).
 """
 
@@ -98,8 +99,15 @@ def _reference(task: dict[str, Any]) -> str | None:
     return None
 
 
-def task_view(env: gym.Env, task: dict[str, Any], messages: list[dict[str, Any]]) -> TaskView:
-    """Read ``task`` (the episode's, from ``reset``'s ``info``) through ``env``'s schema."""
+#: private fields read as the gold answer, in this order (``gold_field`` names another)
+GOLD_FIELDS = ("answer", "gold", "target", "expected", "ground_truth", "label")
+
+
+def task_view(env: gym.Env, task: dict[str, Any], messages: list[dict[str, Any]],
+              gold_field: str | None = None) -> TaskView:
+    """Read ``task`` (the episode's, from ``reset``'s ``info``) through ``env``'s schema;
+    ``gold_field`` names the private field holding the answer (default: the first of
+    :data:`GOLD_FIELDS` the task has)."""
     inner = env.unwrapped
     public = inner.public_task(task) if hasattr(inner, "public_task") else {}
     private = tuple(k for k in task if k not in public)
@@ -107,7 +115,10 @@ def task_view(env: gym.Env, task: dict[str, Any], messages: list[dict[str, Any]]
     view = TaskView(task=task, public=public, private=private, prompt=prompt, kind="open",
                     boxed="\\boxed" in prompt,
                     max_reply_chars=getattr(inner, "max_reply_chars", None))
-    tests = task.get("tests")
+    tests = task.get("tests", task.get("test_list"))
+    gold_key = gold_field or next((k for k in GOLD_FIELDS if k in private), None)
+    if gold_field and gold_field not in task:
+        raise KeyError(f"the task has no field {gold_field!r} (its fields: {sorted(task)})")
     if isinstance(tests, list) and tests and all(isinstance(t, str) for t in tests):
         view.kind, view.tests = "code", list(tests)
         view.entry_point, view.test_names = _entry_point(task, view.tests)
@@ -116,8 +127,8 @@ def task_view(env: gym.Env, task: dict[str, Any], messages: list[dict[str, Any]]
         view.kind = "instructions"
         view.instruction_ids = list(task["instruction_id_list"])
         view.instruction_kwargs = [dict(k or {}) for k in task["kwargs"]]
-    elif "answer" in private and isinstance(task["answer"], str | int | float):
-        answer = str(task["answer"]).strip()
+    elif gold_key in private and isinstance(task[gold_key], str | int | float):
+        answer = str(task[gold_key]).strip()
         gold = _last_boxed(answer) if "\\boxed" in answer else answer
         if gold:
             view.kind, view.gold = "answer", gold

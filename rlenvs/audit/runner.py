@@ -61,6 +61,10 @@ def _make(env_or_id: Any, env_kwargs: dict[str, Any]) -> tuple[gym.Env, str]:
         return env_or_id, getattr(spec, "id", None) or type(env_or_id.unwrapped).__name__
     import rlenvs
 
+    if isinstance(env_or_id, str) and env_or_id.startswith(("http://", "https://", "ws://",
+                                                            "wss://")):
+        raise ValueError("an audit reads each task's private fields in the judging process: "
+                         "run it where the environment is served, with its id, not its URL")
     env_id = rlenvs.registration.resolve_id(env_or_id)
     return rlenvs.make(env_id, **env_kwargs), env_id
 
@@ -78,6 +82,7 @@ def audit(
     judge_backend: str | None = None,
     scripted_judge: bool = False,
     workers: int = 1,
+    gold_field: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> AuditReport:
     """Red-team ``env_or_id``'s reward: see the module docstring.
@@ -92,6 +97,8 @@ def audit(
         families: only these families (default: all).
         judge_backend / scripted_judge: what judged (shown in the report), and whether it is
             the scripted judge (which has no opinion on correctness: no open-task probes).
+        gold_field: the private task field holding the gold answer (default: ``answer``,
+            ``gold``, ``target``, ... whichever the task has).
         workers: replies judged at once, each in its own clone (for judges that are safe in
             threads, as the code sandbox and the math workers are); the report is the same.
     """
@@ -117,7 +124,7 @@ def audit(
     try:
         for i in range(episodes):
             done = _episode(env, seed + i, chosen, results, probes, kinds, max_replies,
-                            pass_reward, deadline, scripted_judge, workers)
+                            pass_reward, deadline, scripted_judge, workers, gold_field)
             if not done:
                 report.partial = True
                 break
@@ -136,12 +143,12 @@ def audit(
 def _episode(env: gym.Env, episode_seed: int, chosen: list[Family],
              results: dict[str, FamilyResult], probes: FamilyResult, kinds: set[str],
              max_replies: int, pass_reward: float, deadline: float | None,
-             scripted_judge: bool, workers: int) -> bool:
+             scripted_judge: bool, workers: int, gold_field: str | None) -> bool:
     """One episode: every family, then the probes; ``False`` when the deadline cut it."""
     if deadline and time.monotonic() > deadline:
         return False
     obs, info = env.reset(seed=episode_seed)
-    view = task_view(env, info["task"], obs)
+    view = task_view(env, info["task"], obs, gold_field)
     kinds.add(view.kind)
     for k, family in enumerate(chosen):
         result = results[family.name]

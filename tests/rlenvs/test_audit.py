@@ -87,6 +87,27 @@ def test_wrong_values_differ_from_the_gold():
     assert as_number("\\frac{5}{6}") == Fraction(5, 6) and as_number("1,234") == 1234
 
 
+def test_the_gold_is_read_from_the_envs_private_fields():
+    tasks = [{"id": "x", "question": "6 * 7", "target": "42", "note": "private too"}]
+    env = rlenvs.TaskEnv(rlenvs.ListSource(tasks), lambda t: f"Compute {t['question']}.",
+                         lambda r, t: aj.verdict(t["target"] in r), public_fields=("id", "question"))
+    found = audit(env, episodes=1, families=["hedges"])
+    assert found.kinds == ["answer"] and found.exit_code == 1
+    named = audit(env, episodes=1, families=["hedges"], gold_field="target")
+    assert named.holes[0].example == found.holes[0].example
+    with pytest.raises(KeyError, match="no field 'gold'"):
+        audit(env, episodes=1, gold_field="gold")
+    public = rlenvs.TaskEnv(rlenvs.ListSource(tasks), lambda t: f"Compute {t['question']}.",
+                            lambda r, t: aj.verdict(True), public_fields=("id", "question",
+                                                                          "target"))
+    assert audit(public, episodes=1, families=["hedges"]).kinds == ["open"]  # shown: no gold
+
+
+def test_a_served_env_is_audited_where_it_is_served():
+    with pytest.raises(ValueError, match="where the environment is served"):
+        audit("http://127.0.0.1:9/rlenvs/Arithmetic-v0")
+
+
 def test_a_fault_is_counted_apart_never_as_a_pass():
     from judges import Verdict
 
