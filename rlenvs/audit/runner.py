@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -114,88 +115,101 @@ def audit(
             raise ValueError(f"unknown families {unknown}; known: {sorted(names)}")
         chosen = [f for f in FAMILIES if f.name in families]
     start = time.monotonic()
-    deadline = start + max_seconds if max_seconds else None
     env, env_id = _make(env_or_id, dict(env_kwargs or {}))
     report = AuditReport(env_id=env_id, env_kwargs=dict(env_kwargs or {}), seed=seed,
                          episodes_requested=episodes, judge=judge_backend or _judge_name(env))
-    results = {f.name: FamilyResult(f.name, f.description) for f in chosen}
-    probes = FamilyResult(PROBES, "the correct answer in other correct forms (must pass)")
-    kinds: set[str] = set()
+    run = _Run(env, chosen, max_replies, pass_reward,
+               start + max_seconds if max_seconds else None, scripted_judge, workers,
+               gold_field)
     try:
         for i in range(episodes):
-            done = _episode(env, seed + i, chosen, results, probes, kinds, max_replies,
-                            pass_reward, deadline, scripted_judge, workers, gold_field)
-            if not done:
+            if not run.episode(seed + i):
                 report.partial = True
                 break
             report.episodes_run += 1
             if progress:
                 progress(f"episode {i + 1}/{episodes}")
     finally:
-        env.close()
-    report.kinds = sorted(kinds)
-    report.families = list(results.values())
-    report.probes = probes
+        if env is not env_or_id:  # an env we made; one given to us stays the caller's
+            env.close()
+    report.kinds = sorted(run.kinds)
+    report.families = list(run.results.values())
+    report.probes = run.probes
     report.elapsed_s = time.monotonic() - start
     return report
 
 
-def _episode(env: gym.Env, episode_seed: int, chosen: list[Family],
-             results: dict[str, FamilyResult], probes: FamilyResult, kinds: set[str],
-             max_replies: int, pass_reward: float, deadline: float | None,
-             scripted_judge: bool, workers: int, gold_field: str | None) -> bool:
-    """One episode: every family, then the probes; ``False`` when the deadline cut it."""
-    if deadline and time.monotonic() > deadline:
-        return False
-    obs, info = env.reset(seed=episode_seed)
-    view = task_view(env, info["task"], obs, gold_field)
-    kinds.add(view.kind)
-    for k, family in enumerate(chosen):
-        result = results[family.name]
-        why = family.skip_reason(view)
+@dataclass
+class _Run:
+    """One audit's settings and tallies."""
+
+    env: gym.Env
+    chosen: list[Family]
+    max_replies: int
+    pass_reward: float
+    deadline: float | None
+    scripted_judge: bool
+    workers: int
+    gold_field: str | None
+    kinds: set[str] = field(default_factory=set)
+    results: dict[str, FamilyResult] = field(default_factory=dict)
+    probes: FamilyResult = field(default_factory=lambda: FamilyResult(
+        PROBES, "the correct answer in other correct forms (must pass)"))
+
+    def __post_init__(self) -> None:
+        self.results = {f.name: FamilyResult(f.name, f.description) for f in self.chosen}
+
+    def late(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def episode(self, episode_seed: int) -> bool:
+        """Every family, then the probes; ``False`` when the deadline cut the episode."""
+        if self.late():
+            return False
+        obs, info = self.env.reset(seed=episode_seed)
+        view = task_view(self.env, info["task"], obs, self.gold_field)
+        self.kinds.add(view.kind)
+        for k, family in enumerate(self.chosen):
+            result = self.results[family.name]
+            why = family.skip_reason(view)
+            if why:
+                result.skipped.add(why)
+                continue
+            rng = random.Random(f"{episode_seed}:{k}:{family.name}")
+            replies = sample(family.build(view, rng), family.cap or self.max_replies, rng)
+            if not replies:
+                result.skipped.add(family.none)
+            elif not self.play_all(replies, result, episode_seed):
+                return False
+        rng = random.Random(f"{episode_seed}:probes")
+        replies, why = probe_replies(view, rng, self.scripted_judge)
         if why:
-            result.skipped.add(why)
-            continue
-        rng = random.Random(f"{episode_seed}:{k}:{family.name}")
-        replies = sample(family.build(view, rng), family.cap or max_replies, rng)
-        if not replies:
-            result.skipped.add(family.none)
-        elif not _play_all(env, replies, result, episode_seed, pass_reward, deadline,
-                           workers=workers):
-            return False
-    replies, why = probe_replies(view, random.Random(f"{episode_seed}:probes"), scripted_judge)
-    if why:
-        probes.skipped.add(why)
-    return _play_all(env, replies, probes, episode_seed, pass_reward, deadline,
-                     expect_pass=True, workers=workers)
+            self.probes.skipped.add(why)
+        return self.play_all(replies, self.probes, episode_seed, expect_pass=True)
 
+    def play_all(self, replies: list[str], result: FamilyResult, episode_seed: int,
+                 expect_pass: bool = False) -> bool:
+        """Play ``replies`` into ``result`` (``workers`` at a time, each in its own clone);
+        ``False`` when the deadline cut them."""
+        def one(reply: str) -> Outcome | None:
+            return None if self.late() else play(self.env, reply, self.pass_reward)
 
-def _play_all(env: gym.Env, replies: list[str], result: FamilyResult, episode_seed: int,
-              pass_reward: float, deadline: float | None, expect_pass: bool = False,
-              workers: int = 1) -> bool:
-    """Play ``replies`` into ``result`` (``workers`` at a time, each in its own clone);
-    ``False`` when the deadline cut the run."""
-    def one(reply: str) -> Outcome | None:
-        if deadline and time.monotonic() > deadline:
-            return None
-        return play(env, reply, pass_reward)
+        if self.workers > 1 and len(replies) > 1:
+            from concurrent.futures import ThreadPoolExecutor
 
-    if workers > 1 and len(replies) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(workers, len(replies))) as pool:
-            outcomes = list(pool.map(one, replies))
-    else:
-        outcomes = []
-        for reply in replies:
-            outcomes.append(one(reply))
-            if outcomes[-1] is None:
-                break
-    for outcome in outcomes:
-        if outcome is None:
-            return False
-        result.add(outcome, episode_seed, expect_pass)
-    return True
+            with ThreadPoolExecutor(min(self.workers, len(replies))) as pool:
+                outcomes = list(pool.map(one, replies))
+        else:
+            outcomes = []
+            for reply in replies:
+                outcomes.append(one(reply))
+                if outcomes[-1] is None:
+                    break
+        for outcome in outcomes:
+            if outcome is None:
+                return False
+            result.add(outcome, episode_seed, expect_pass)
+        return True
 
 
 def _judge_name(env: gym.Env) -> str:
