@@ -109,6 +109,7 @@ def _fast_compare(gold: str, pred: str, o: MathOptions) -> bool | None:
     return None
 
 
+_LIST_GOLD_RE = re.compile(r",|;|\\\{|\\cup|\bor\b|\band\b")
 _DECIMAL_RE = re.compile(r"\d\.\d|(?<![\d.])\.\d")
 
 
@@ -260,6 +261,7 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
         "p": pred,
         "pm": p_mode,
         "parts": [clean_answer(x) for x in final.parts] or (joined if len(joined) > 1 else []),
+        "whole": len(joined) < 2 or bool(_LIST_GOLD_RE.search(g_ans)),
         "trail": extra[0] if extra else None,
         "targets": list(o.math_verify_targets),
         "bp": o.boxed_priority,

@@ -298,6 +298,7 @@ _TRAIL_OFF_RE = re.compile(
 _BOUND_RE = re.compile(
     r"\\(?:neq?|approx|sim|simeq|leq?q?|geq?q?|leqslant|geqslant|lt|gt|ll|gg)|[<>\u2260\u2248\u2264\u2265]|!="
 )
+_REST_NOISE_RE = re.compile(r"\$|\\[()\[\]]|\\(?:left|right)\b|[()\[\]]")
 _MATH_DELIM_RE = re.compile(r"\$|\\[()\[\]]")
 _WORDS_BEFORE_RE = re.compile(r"(?:[^\s,;.!?]+[ \t]*){0,3}$")
 
@@ -378,7 +379,7 @@ def final_answer(
             trailing = clean_answer(last.answer)
     rest = _tail_of_clause(body, chosen.end)
     if rest and not chosen.parts:
-        answer = f"{answer} {_MATH_DELIM_RE.sub(' ', rest).strip()}"
+        answer = f"{answer} {_REST_NOISE_RE.sub(' ', rest).strip()}"  # "42 (or 41)": "42 or 41"
     before = _words_before(body, chosen.start)
     words = _MATH_DELIM_RE.sub(" ", before).split()
     if words and _BOUND_RE.fullmatch(words[-1]) and not chosen.parts:  # "x \geq \boxed{42}"

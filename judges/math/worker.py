@@ -324,7 +324,8 @@ class _Engine:
         if item.get("pm") == "text":
             shown = next((x for x in pred if isinstance(x, str)), "")
             out["pred_text"] = shown[:200]
-        equal = self.same(item, gold, pred, item["p"])
+        # joined values against a single-valued gold: only the each-part reading applies
+        equal = self.same(item, gold, pred, item["p"]) if item.get("whole", True) else False
         if not equal and item.get("parts"):  # one value written several ways
             equal = all(
                 self.same(item, gold, self.parsed(p, "answer", targets, bp), p)

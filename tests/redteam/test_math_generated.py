@@ -276,6 +276,7 @@ AROUND = (
     "\\boxed{{a}} \\text{ or so}",
     "\\boxed{{a}} or \\boxed{{b}}",
     "\\boxed{{a}} (or {b})",
+    "The probability is $\\boxed{{a}}$ (or ${b}$).",
     "\\boxed{{a}} but maybe {b}",
     "\\boxed{{a}}\\\\ or {b}",
     "$\\boxed{{a}}$ or ${b}$",
