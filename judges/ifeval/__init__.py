@@ -58,7 +58,8 @@ Deliberate differences from the reference, and why:
    invisible characters removed) and every checker reads a view of it, with its string kwargs
    in the same view: by default Unicode look-alikes are read as ASCII (a full-width or low-9
    comma is a comma, ``hаrbor`` with a Cyrillic ``а`` is the forbidden word, ``"<ZWSP>"``
-   quotes nothing; a word reversed inside a right-to-left override is read as displayed);
+   quotes nothing; a word reversed inside a right-to-left override is read as displayed, a
+   struck-through one as the word);
    the language check keeps each word's script unless it reads as Latin;
    JSON is parsed from the NFKC text. ``punctuation:no_comma`` also counts the commas of other
    scripts (``、``, ``،``). The reference reads raw code points.

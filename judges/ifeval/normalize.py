@@ -216,12 +216,21 @@ def lookalikes_of(char: str) -> frozenset[str]:
     return frozenset({char, *(chr(k) for k, v in _ascii_table().items() if v == char)})
 
 
+# Marks still attached to an ASCII letter after canonical composition: overlays, strokes and
+# stacks ("zalgo") that no letter of any language spells with; the letter shows through them.
+_STRAY_MARKS = regex.compile(r"(?<=[A-Za-z])\p{M}+")
+
+
 def skeleton(text: str) -> str:
-    """The ``"skeleton"`` view: :func:`normalize_text`, then ASCII look-alikes mapped to ASCII."""
+    """The ``"skeleton"`` view: :func:`normalize_text`, then ASCII look-alikes mapped to ASCII
+    and the combining marks that do not compose with an ASCII letter (``h̶a̶r̶b̶o̶r̶``) dropped;
+    marks that make a letter of their own (``é``, ``ñ``) have been composed and stay."""
     text = normalize_text(text)
-    if text.isascii() or not _has_lookalike(text, 2):
+    if text.isascii():
         return text
-    return unicodedata.normalize("NFC", _replace(text, 2))
+    if _has_lookalike(text, 2):
+        text = unicodedata.normalize("NFC", _replace(text, 2))
+    return _STRAY_MARKS.sub("", text)
 
 
 _WORD = regex.compile(r"\w+")

@@ -101,3 +101,12 @@ def test_answers_task_reads_the_skeleton() -> None:
     echo = "\u200b".join(prompt) + " " + prompt.replace("o", "\u043e").replace("a", "\u0430")
     ok, why = answers_task(echo, prompt, base, ["punctuation:no_comma"], [{}])
     assert not ok, why
+
+
+def test_marks_that_compose_with_nothing_are_dropped_from_the_skeleton() -> None:
+    """Strike-through and "zalgo" stacks on ASCII letters go; accents that make a letter stay."""
+    assert skeleton("h\u0336a\u0336r\u0336b\u0336o\u0336r\u0336") == "harbor"
+    assert skeleton("z\u0334\u0321a\u0337lgo") == "zalgo"
+    assert skeleton("cafe\u0301 harbo\u0308r") == "caf\u00e9 harb\u00f6r"
+    assert skeleton("\u0928\u093f") == "\u0928\u093f"  # a Devanagari vowel sign is kept
+    assert script_view("h\u0336i") == "h\u0336i"  # only the skeleton drops them

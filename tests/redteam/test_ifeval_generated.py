@@ -169,14 +169,23 @@ def test_every_lookalike_reads_as_its_ascii_character() -> None:
     assert len(misses) <= 2, misses  # an ornament bracket the table lists only one way
 
 
+@functools.lru_cache(maxsize=1)
+def marks() -> tuple[str, ...]:
+    """Every combining mark (categories Mn, Me) of planes 0 and 1: overlays, strokes, accents."""
+    return tuple(chr(c) for c in range(0x300, 0x20000)
+                 if unicodedata.category(chr(c)) in ("Mn", "Me"))
+
+
 BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
 
 
 @st.composite
 def disguised(draw: st.DrawFn, text: str, span: tuple[int, int] | None = None,
-              letters_only: bool = False, swap: bool = True) -> str:
+              letters_only: bool = False, swap: bool = True, overlay: bool = False) -> str:
     """``text`` with characters swapped for look-alikes and invisible characters inserted at
-    random positions; with ``span``, at least one change falls inside ``text[span[0]:span[1]]``."""
+    random positions; with ``span``, at least one change falls inside ``text[span[0]:span[1]]``;
+    with ``overlay``, combining marks that compose with nothing stacked on some ASCII letters
+    (strike-through, "zalgo": the letter shows through)."""
     pool = lookalikes()
     chars = list(text)
     lo, hi = span or (0, len(text))
@@ -186,8 +195,15 @@ def disguised(draw: st.DrawFn, text: str, span: tuple[int, int] | None = None,
     picks = draw(st.lists(st.sampled_from(swappable), max_size=12)) if swappable else []
     if inside:
         picks.append(draw(st.sampled_from(inside)))
+    if overlay:
+        letters = [i for i in range(len(chars)) if chars[i].isascii() and chars[i].isalpha()]
+        for i in draw(st.lists(st.sampled_from(letters), max_size=6)) if letters else []:
+            mark = draw(st.sampled_from(marks()))
+            if unicodedata.normalize("NFC", chars[i] + mark) == chars[i] + mark:
+                chars[i] += mark
     for i in picks:
-        chars[i] = draw(st.sampled_from(pool[text[i]]))
+        if len(chars[i]) == 1:
+            chars[i] = draw(st.sampled_from(pool[text[i]]))
     inserts = draw(st.lists(st.tuples(st.integers(0, len(chars)), st.sampled_from(invisibles())),
                             max_size=8))
     if span:
@@ -333,7 +349,7 @@ def test_a_disguised_violation_still_violates(case, data) -> None:
     cid, kwargs, text, span = case
     for loose in (False, True):
         assert not check_instructions(text, [cid], [kwargs], loose=loose).passed, (cid, text)
-        fake = data.draw(disguised(text, span))
+        fake = data.draw(disguised(text, span, overlay=True))
         v = check_instructions(fake, [cid], [kwargs], loose=loose)
         assert not v.passed, (cid, ascii(fake), v.reason)
 
