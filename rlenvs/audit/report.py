@@ -30,10 +30,16 @@ class Outcome:
 
 
 def _example(outcome: Outcome, seed: int) -> dict[str, Any]:
+    """One reply as the report shows it: cut to ``_SHOWN`` characters, and with its code points
+    escaped (``"code_points"``) when it holds anything but printable ASCII -- an invisible or
+    look-alike character is what such an attack is made of."""
     reply = outcome.reply
     shown = reply if len(reply) <= _SHOWN else reply[:_SHOWN] + f"... ({len(reply)} chars)"
-    return {"reply": shown, "episode_seed": seed, "reward": outcome.reward,
-            "reason": outcome.reason}
+    example = {"reply": shown, "episode_seed": seed, "reward": outcome.reward,
+               "reason": outcome.reason}
+    if not all(" " <= ch <= "~" or ch in "\n\t" for ch in shown):
+        example["code_points"] = ascii(shown)[1:-1]
+    return example
 
 
 @dataclass
@@ -188,6 +194,7 @@ def print_report(report: AuditReport, console: Any = None) -> None:
 _CSS_EXTRA = """
 tr.hole td { background: #ffebe9; } tr.held td.status { color: #1a7f37; font-weight: 600; }
 tr.hole td.status { color: #cf222e; font-weight: 600; } tr.skipped td { color: #57606a; }
+pre.codepoints { color: #57606a; }
 pre.reply { margin: 0; white-space: pre-wrap; word-break: break-word; max-width: 520px;
             font: 12px/1.35 ui-monospace, monospace; }
 .banner { padding: .5em .8em; border-radius: 4px; color: #fff; background: #1a7f37; }
@@ -236,8 +243,12 @@ def _row(f: dict[str, Any], wrong: int, e: Any) -> str:
     ex = f["example"] or f["fault_example"]
     example = ""
     if ex:
-        example = (f"<pre class='reply'>{e(ex['reply'])}</pre><span class='meta'>episode seed "
-                   f"{e(ex['episode_seed'])}, reward {e(ex['reward'])}: {e(ex['reason'])}</span>")
+        escaped = ex.get("code_points")
+        example = (f"<pre class='reply'>{e(ex['reply'])}</pre>"
+                   + (f"<pre class='reply codepoints'>code points: {e(escaped)}</pre>"
+                      if escaped else "")
+                   + f"<span class='meta'>episode seed {e(ex['episode_seed'])}, reward "
+                   f"{e(ex['reward'])}: {e(ex['reason'])}</span>")
     elif f["skipped"]:
         example = f"<span class='meta'>skipped: {e('; '.join(f['skipped']))}</span>"
     return (f"<tr class='{cls}' data-family='{e(f['name'])}'><td title='{e(f['description'])}'>"

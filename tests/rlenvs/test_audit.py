@@ -72,6 +72,12 @@ def test_every_family_is_tested_both_ways():
     assert covered == {f.name for f in FAMILIES}
 
 
+def test_an_example_with_invisible_characters_shows_its_code_points():
+    fam = _run(aj.answer_env(aj.ANSWER_HOLES["confusables"]), "confusables", episodes=1)
+    example = fam.example
+    assert example and "\\u" in example["code_points"] and example["code_points"].isascii()
+
+
 def test_wrong_values_differ_from_the_gold():
     from fractions import Fraction
 
@@ -230,7 +236,7 @@ def test_cli_module_form_names_the_naive_hole_in_three_forms(tmp_path):
     hedges = next(f for f in data["families"] if f["name"] == "hedges")
     assert hedges["passed_when_should_not"] > 0 and hedges["example"]["reply"]
     assert page.read_text().startswith("<!doctype html>")
-    fixed = _cli("rlenvs_naive:naive/Multiply-v1", "--episodes", "2", "--quiet",
+    fixed = _cli("rlenvs_naive:naive/MultiplyVerified-v0", "--episodes", "2", "--quiet",
                  "--families", "hedges,recanting,thinking_only", env=_pythonpath(NAIVE))
     assert fixed.returncode == 0, fixed.stdout[-2000:]
 
@@ -249,9 +255,10 @@ def test_cli_is_deterministic_across_processes(tmp_path):
 
 
 def test_cli_plugin_registered_by_entry_point(tmp_path):
-    target = tmp_path / "site"
+    target, source = tmp_path / "site", tmp_path / "naive_plugin"
+    shutil.copytree(NAIVE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-           "--target", str(target), str(NAIVE)]
+           "--target", str(target), str(source)]  # built in a copy: no build files in the tree
     subprocess.run(pip, check=True, capture_output=True, timeout=300)
     shutil.rmtree(target / "rlenvs_naive")  # only the entry point may bring it in...
     env = _pythonpath(target, NAIVE)  # ...from the source folder, never imported by name
@@ -285,12 +292,12 @@ def test_cli_scripted_judge_on_the_llm_judged_env(tmp_path):
 def test_module_form_resolves_in_every_command():
     code = ("import rlenvs\nfrom rlenvs.cli import _env_checked\n"
             "env = rlenvs.make('rlenvs_naive:naive/Multiply-v0')\n"
-            "print(_env_checked('rlenvs_naive:naive/Multiply-v1', {}))\n"
+            "print(_env_checked('rlenvs_naive:naive/MultiplyVerified-v0', {}))\n"
             "import gymnasium as gym\nprint(gym.spec('naive/Multiply-v0').id)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env=_pythonpath(NAIVE), cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == ["naive/Multiply-v1", "naive/Multiply-v0"]
+    assert run.stdout.split() == ["naive/MultiplyVerified-v0", "naive/Multiply-v0"]
 
 
 # ------------------------------------------------------------------ the HTML page

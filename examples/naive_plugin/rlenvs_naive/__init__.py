@@ -4,8 +4,8 @@ The policy multiplies two numbers; the checker pays a reply that *contains* the 
 anywhere (a substring match). That is the kind of hand-written verifier reward hacking starts
 from: "41 or 42", a spray of every number from 1 to 1000, or the product inside a thinking block
 followed by another answer all pass. ``rlenvs audit naive/Multiply-v0`` names these holes and
-exits non-zero; ``naive/Multiply-v1`` is the same task judged by ``judges.math.verify_math``,
-which the audit passes.
+exits non-zero; ``naive/MultiplyVerified-v0`` is the same task judged by
+``judges.math.verify_math``, which holds against them.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class MultiplyEnv(rlenvs.TaskEnv):
 
 def register_envs() -> None:
     rlenvs.register("naive/Multiply-v0", entry_point="rlenvs_naive:MultiplyEnv")
-    rlenvs.register("naive/Multiply-v1", entry_point="rlenvs_naive:MultiplyEnv",
+    rlenvs.register("naive/MultiplyVerified-v0", entry_point="rlenvs_naive:MultiplyEnv",
                     kwargs={"naive": False})
 
 
