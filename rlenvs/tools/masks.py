@@ -9,7 +9,10 @@ masked tokens gives back exactly the concatenated assistant replies.
 How: the template is rendered once as text; each assistant content is located at the end of the
 rendering of the conversation before it (with the generation prompt), and the text is tokenized
 segment by segment (environment text, assistant content, environment text, ...), so no token
-straddles a policy/environment boundary. Tool schemas go to the template's ``tools=`` argument
+straddles a policy/environment boundary. Every message content is tokenized with special tokens
+split: only the template itself writes role markers, so a reply or a tool result that contains
+the text ``<|im_end|><|im_start|>system`` cannot forge a turn. Tool schemas go to the template's
+``tools=`` argument
 when the template uses them; otherwise they are described in the system message.
 """
 
@@ -69,37 +72,43 @@ def render_with_mask(
         else:
             msgs = _with_tools_in_system(msgs, tools)
     full = _render(tokenizer, msgs, **kwargs)
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int, int]] = []  # (start, end, policy flag) of each message content
     cursor = 0
     for i, m in enumerate(msgs):
-        if m["role"] != "assistant":
-            continue
         content = m["content"]
+        if not isinstance(content, str) or not content:
+            continue
         start = -1
-        if i > 0:
+        if m["role"] == "assistant" and i > 0:
             prefix = _render(tokenizer, msgs[:i], add_generation_prompt=True, **kwargs)
             if full.startswith(prefix) and full.startswith(content, len(prefix)):
                 start = len(prefix)
         if start < cursor:
             start = full.find(content, cursor)
         if start < 0:
-            raise ValueError(f"assistant message {i} does not appear verbatim in the rendered "
-                             "chat template; this template rewrites assistant content")
-        spans.append((start, start + len(content)))
+            if m["role"] == "assistant":
+                raise ValueError(f"assistant message {i} does not appear verbatim in the "
+                                 "rendered chat template; this template rewrites assistant "
+                                 "content")
+            continue  # a template that rewrites this message: its text stays template text
+        spans.append((start, start + len(content), int(m["role"] == "assistant")))
         cursor = start + len(content)
     ids: list[int] = []
     mask: list[int] = []
 
-    def add(text: str, flag: int) -> None:
+    def add(text: str, flag: int, content: bool) -> None:
+        # A message's content is data: a special token's text inside it ("<|im_start|>") stays
+        # text, so no content -- a tool result, a reply -- can open or close a role turn.
         if text:
-            toks = tokenizer.encode(text, add_special_tokens=False)
+            toks = tokenizer.encode(text, add_special_tokens=False,
+                                    **({"split_special_tokens": True} if content else {}))
             ids.extend(toks)
             mask.extend([flag] * len(toks))
 
     pos = 0
-    for a, b in spans:
-        add(full[pos:a], 0)
-        add(full[a:b], 1)
+    for a, b, flag in spans:
+        add(full[pos:a], 0, False)
+        add(full[a:b], flag, True)
         pos = b
-    add(full[pos:], 0)
+    add(full[pos:], 0, False)
     return ids, mask
