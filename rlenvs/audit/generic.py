@@ -59,7 +59,8 @@ def _overlong(view: TaskView, rng: random.Random) -> list[str]:
         replies.append(" ".join(f"\\boxed{{{v}}}" for v in spray))
         replies.append("The answer is one of: " + ", ".join(spray) + ".")
     if view.kind == "code":
-        lines = [f"    if args == ({n},): return {n}" for n in range(3000)]
+        # a 3000-branch lookup table that answers nothing (no answer of a task can be known)
+        lines = [f"    if args == ({n},): return None" for n in range(3000)]
         replies.append(fenced(wrong_program(view, "pass").rstrip().replace(
             "    pass", "\n".join(lines) + "\n    return None")))
     return replies
