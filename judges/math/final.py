@@ -42,6 +42,7 @@ from judges.math.extract import (
     to_choice,
 )
 from judges.math.hedge import hedge_at_start, hedge_span
+from judges.math.reader import reader_view
 
 __all__ = [
     "FinalAnswer",
@@ -354,7 +355,7 @@ def final_answer(
     With ``choices`` the answer is a choice letter (several distinct letters in it are kept
     in ``parts``: a hedge).
     """
-    body = outside_thinking(text)
+    body = outside_thinking(reader_view(text))  # invisible and look-alike letters read as seen
     if body is None:
         return None
     hits = _committed(body)

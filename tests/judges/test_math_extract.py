@@ -142,6 +142,8 @@ def test_extraction_is_linear_on_hostile_text() -> None:
         "\\boxed{42} " + "maybe " * 30000,
         "<think>" * 30000,
         "<think>a</think>" * 12000 + "\\boxed{42}",
+        "\u200b" * 200000 + "\\boxed{42}",  # the reader view (look-alikes, invisibles)
+        "\u0430\u0431 " * 60000 + "\\boxed{42}",
     ]
     for text in hostile:
         start = time.perf_counter()

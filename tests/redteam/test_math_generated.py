@@ -396,6 +396,40 @@ def test_near_integers_fail(n: int, k: int, sign: int) -> None:
     _fails(_in("box", text), str(n))
 
 
+# ---------------------------------------------------------------------------- look-alikes
+
+_LOOK = {"o": ("\u043e", "\u03bf", "\uff4f"), "a": ("\u0430", "\uff41"), "e": ("\u0435",),
+         "r": ("\uff52",), "c": ("\u0441",), "p": ("\u0440",), "x": ("\u0445",)}
+_INVISIBLE = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\ufe0f")
+
+
+@st.composite
+def disguised(draw: st.DrawFn, text: str) -> str:
+    """``text`` with look-alike letters swapped in and invisible characters inserted."""
+    out = []
+    for ch in text:
+        pool = _LOOK.get(ch)
+        out.append(draw(st.sampled_from((ch, *pool))) if pool else ch)
+        if ch.isalpha() and draw(st.booleans()):
+            out.append(draw(st.sampled_from(_INVISIBLE)))
+    return "".join(out)
+
+
+@given(gold_and_wrong(), st.sampled_from(("or", "and", "or maybe", "either", "approximately",
+                                          "about", "or so", "etc")), st.data())
+def test_disguised_connectives_and_hedges_fail(
+    pair: tuple[Value, Value], word: str, data: st.DataObject
+) -> None:
+    """A connective or hedge spelled with look-alike letters or split by invisible
+    characters reads as itself (the gold is left intact)."""
+    gold, wrong = pair
+    w = data.draw(disguised(word), label="word")
+    _fails(f"\\boxed{{{gold.latex}}} {w} {wrong.latex}", gold.latex)
+    if word not in ("or", "and"):  # a hedge before the value
+        _fails(f"The answer is {w} ${gold.latex}$.", gold.latex)
+    _fails(f"\\boxed{{{gold.latex} \\text{{ {w} }} {wrong.latex}}}", gold.latex)
+
+
 # ---------------------------------------------------------------------------- the envs
 
 _ENV_JUDGES = {
