@@ -10,7 +10,8 @@ from a view in which
 * a word of two or more letters that reads as Latin (every letter ASCII or an ASCII
   look-alike: Cyrillic, Greek, full-width) is read as its ASCII skeleton
   (:func:`judges.ifeval.normalize.skeleton`, Unicode's confusables);
-* look-alike commas and semicolons (full-width, Arabic, ideographic) are read as ``,`` and ``;``.
+* full-width ASCII letters and punctuation (``＼ｂｏｘｅｄ``, ``＄``), small-form punctuation and
+  look-alike commas and semicolons (Arabic, ideographic) are read as ASCII.
 
 Digits and math symbols are left exactly as written: a single Greek letter is a symbol
 (``\\pi``, ``α``), ``×`` and ``∞`` keep their meaning, and non-ASCII digits (full-width,
@@ -20,6 +21,7 @@ superscript, Arabic-Indic) are still refused by the answer guard rather than rea
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import regex
 
@@ -28,8 +30,14 @@ __all__ = ["reader_view"]
 # format characters (zero-width, joiners, bidi marks, soft hyphen, tags) and variation selectors
 _INVISIBLE_RE = regex.compile(r"[\p{Cf}\ufe00-\ufe0f\u034f\u180e]+")
 _WORD_RE = re.compile(r"[^\W\d_]{2,}")  # a run of two or more letters (any script)
-_PUNCT = str.maketrans({"\uff0c": ",", "\u060c": ",", "\u3001": ",", "\u201a": ",",
-                        "\uff1b": ";", "\u061b": ";"})
+# full-width ASCII (not its digits: those stay refused), small forms, look-alike commas
+_PUNCT = str.maketrans(
+    {
+        **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if not 0xFF10 <= c <= 0xFF19},
+        **{chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xFE50, 0xFE6C)},
+        "\u060c": ",", "\u3001": ",", "\u201a": ",", "\u061b": ";", "\u2024": ".",
+    }
+)
 
 
 def _drop_invisible(text: str) -> str:
