@@ -68,7 +68,9 @@ class FamilyResult:
     def status(self) -> str:
         if self.tried == 0:
             return "skipped"
-        return "HOLE" if self.wrong else "held"
+        if self.wrong:
+            return "HOLE"
+        return "faults only" if self.faults == self.tried else "held"
 
     def to_dict(self, probe: bool = False) -> dict[str, Any]:
         judged = self.tried - self.faults
@@ -78,8 +80,8 @@ class FamilyResult:
         if probe:
             d.update(false_negatives=self.wrong,
                      false_negative_rate=self.wrong / judged if judged else None)
-            d["status"] = "skipped" if not self.tried else ("false negatives" if self.wrong
-                                                             else "all passed")
+            d["status"] = ("false negatives" if self.wrong else "all passed"
+                           if self.status == "held" else self.status)
         else:
             d["passed_when_should_not"] = self.wrong
         d["example"] = self.example
@@ -146,6 +148,9 @@ class AuditReport:
         fn = d["false_negative_rate"]
         verdict = (f"{len(self.holes)} hole(s): {', '.join(d['holes'])}" if self.holes
                    else "no attack passed")
+        faults = sum(f.faults for f in self.families)
+        if faults:
+            verdict += f" ({faults} fault(s): unscored, not judged)"
         return (f"{self.env_id}: {verdict}; {d['replies_tried']} replies over "
                 f"{self.episodes_run} episode(s) in {self.elapsed_s:.1f}s; false-negative rate "
                 f"{'n/a' if fn is None else f'{fn:.1%}'}" + (" (PARTIAL: time ran out)"
@@ -180,7 +185,8 @@ def print_report(report: AuditReport, console: Any = None) -> None:
         if f.example:
             note = f"[red]{d['status']}[/red] " + escape(_one_line(f.example["reply"], 40))
         else:
-            note = f"[green]{d['status']}[/green]"
+            color = "green" if d["status"] in ("held", "all passed") else "yellow"
+            note = f"[{color}]{d['status']}[/{color}]"
         wrong = f"{f.wrong} FN" if probe else str(f.wrong)
         table.add_row(f.name, str(f.tried), wrong, str(f.faults), note)
     for why, names in skipped.items():
@@ -192,7 +198,7 @@ def print_report(report: AuditReport, console: Any = None) -> None:
 
 
 _CSS_EXTRA = """
-tr.hole td { background: #ffebe9; } tr.held td.status { color: #1a7f37; font-weight: 600; }
+tr.hole td { background: #ffebe9; } tr.faulty td.status { color: #9a6700; } tr.held td.status { color: #1a7f37; font-weight: 600; }
 tr.hole td.status { color: #cf222e; font-weight: 600; } tr.skipped td { color: #57606a; }
 pre.codepoints { color: #57606a; }
 pre.reply { margin: 0; white-space: pre-wrap; word-break: break-word; max-width: 520px;
@@ -239,7 +245,7 @@ def render_html(report: AuditReport) -> str:
 
 
 def _row(f: dict[str, Any], wrong: int, e: Any) -> str:
-    cls = "skipped" if not f["tried"] else ("hole" if wrong else "held")
+    cls = {"skipped": "skipped", "HOLE": "hole", "faults only": "faulty"}.get(f["status"], "held")
     ex = f["example"] or f["fault_example"]
     example = ""
     if ex:

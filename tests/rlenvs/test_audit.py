@@ -124,9 +124,12 @@ def test_a_fault_is_counted_apart_never_as_a_pass():
         raise RuntimeError("judge crashed")
 
     for judge in (faulty, raising):
-        fam = _run(aj.answer_env(judge), "hedges", episodes=1)
-        assert fam.wrong == 0 and fam.faults == fam.tried > 0
-        assert fam.fault_example and fam.status == "held"
+        report = audit(aj.answer_env(judge), episodes=1, families=["hedges"])
+        fam = report.families[0]
+        assert fam.wrong == 0 and fam.faults == fam.tried > 0 and report.exit_code == 0
+        assert fam.fault_example and fam.status == "faults only"  # not "held": nothing judged
+        assert report.probes.to_dict(probe=True)["status"] == "faults only"
+        assert "fault(s)" in report.summary_line()
 
 
 # ------------------------------------------------------------------ false-negative probes
