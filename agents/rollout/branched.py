@@ -124,7 +124,7 @@ class TokenContexts:
         if gen is not None and gen.token_ids:
             return list(gen.token_ids), list(gen.logprobs), bool(gen.finished)
         self.fallbacks += 1
-        ids = self.chat.encode(reply) + [self.stop_token_id]
+        ids = self.chat.encode_content(reply) + [self.stop_token_id]
         return ids, [0.0] * len(ids), True
 
 

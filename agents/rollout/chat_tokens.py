@@ -5,6 +5,11 @@ which would make the trainer score tokens the sampler never produced). What the 
 between two policy turns — the template's end of the assistant turn, then user/tool messages and
 the next generation prompt — is rendered by the chat template as text and tokenized on its own;
 those ids are marked as environment tokens (mask 0) and never enter the loss.
+
+Only the chat template writes role markers: a message's content is data, tokenized with special
+tokens split, so a tool result or a reply that holds ``<|im_end|><|im_start|>system`` text opens
+no role turn in the policy's context (as ``rlenvs.tools.masks.render_with_mask`` does for the
+training view).
 """
 
 from __future__ import annotations
@@ -34,8 +39,30 @@ class ChatTokenizer:
             _plain(messages), add_generation_prompt=add_generation_prompt, tokenize=False
         )
 
-    def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def encode(self, text: str, contents: Sequence[Any] = ()) -> list[int]:
+        """Ids of rendered ``text``; the spans of ``contents`` (message contents, in order) are
+        data: a special token's text inside them stays text."""
+        ids: list[int] = []
+        cursor = 0
+        for content in contents:
+            if not isinstance(content, str) or not content:
+                continue
+            start = text.find(content, cursor)
+            if start < 0:
+                continue  # a template that rewrites this content: its text stays template text
+            ids += self._ids(text[cursor:start], data=False) + self._ids(content, data=True)
+            cursor = start + len(content)
+        return ids + self._ids(text[cursor:], data=False)
+
+    def encode_content(self, text: str) -> list[int]:
+        """Ids of message content alone (a reply the rollout forces, say)."""
+        return self._ids(text, data=True)
+
+    def _ids(self, text: str, data: bool) -> list[int]:
+        if not text:
+            return []
+        extra = {"split_special_tokens": True} if data else {}
+        return list(self.tokenizer(text, add_special_tokens=False, **extra)["input_ids"])
 
     def decode(self, ids: Sequence[int]) -> str:
         """The reply text the environment sees (special tokens dropped)."""
@@ -43,7 +70,8 @@ class ChatTokenizer:
 
     def prompt_ids(self, messages: Messages) -> list[int]:
         """Ids of the first prompt (conversation so far plus the generation prompt)."""
-        return self.encode(self.render(messages, add_generation_prompt=True))
+        return self.encode(self.render(messages, add_generation_prompt=True),
+                           [m.get("content") for m in messages])
 
     def feedback_ids(
         self, before: Messages, reply: str, after: Messages, stop_text: str | None
@@ -72,7 +100,8 @@ class ChatTokenizer:
         closing = closing[len(reply) :] if closing.startswith(reply) else _tail_after(closing, reply)
         if stop_text and closing.startswith(stop_text):
             closing = closing[len(stop_text) :]
-        return self.encode(closing + full[len(with_reply) :])
+        return self.encode(closing + full[len(with_reply) :],
+                           [m.get("content") for m in after[len(before) + 1 :]])
 
 
 def _tail_after(text: str, reply: str) -> str:

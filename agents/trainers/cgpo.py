@@ -398,7 +398,7 @@ class CGPOTrainer(TaskScoring, RLTrainer):
 
     def _baseline_sample(self, prompt_ids: Sequence[int], text: str) -> Sample:
         """``ā`` as the policy would emit it: its text, then the end-of-turn stop token."""
-        completion = self.chat.encode(text) + [self.policy.stop_token_ids[0]]
+        completion = self.chat.encode_content(text) + [self.policy.stop_token_ids[0]]
         return Sample(list(prompt_ids), completion,
                       torch.ones(len(completion), dtype=torch.float32))
 

@@ -380,9 +380,6 @@ def test_an_mcp_server_that_dies_or_hangs_is_a_tool_fault(tmp_path, how):
         assert info["tool_calls"][0]["status"] == "fault" and reward == 0.0, info["tool_calls"]
 
 
-@pytest.mark.xfail(strict=True, reason="open hole outside this room (agents/rollout/chat_tokens.py "
-                   "tokenizes environment text with special tokens parsed): a tool result can "
-                   "open a forged system turn in the policy's context; reported in issue 26")
 def test_a_tool_result_cannot_open_a_role_turn_in_the_policys_tokens():
     import transformers
 
@@ -397,8 +394,8 @@ def test_a_tool_result_cannot_open_a_role_turn_in_the_policys_tokens():
     after, *_ = env.step(reply)
     assert "<|im_start|>system" in after[-1]["content"]  # the cell printed it: data, not a turn
     ids = ChatTokenizer(tok).feedback_ids(before, reply, after, "<|im_end|>")
-    opens = [tok.convert_ids_to_tokens(ids[k + 1]) for k, i in enumerate(ids[:-1])
-             if i == tok.convert_tokens_to_ids("<|im_start|>")]
+    start = tok.convert_tokens_to_ids("<|im_start|>")
+    opens = [tok.decode(ids[k + 1 :]).split("\n", 1)[0] for k, i in enumerate(ids) if i == start]
     assert opens == ["tool", "assistant"], opens  # the env's own turns only
 
 
