@@ -34,7 +34,8 @@ INJECTION_PATTERNS: dict[str, str] = {
     "demands_score": r"\b(?:(?:give|assign|award)\b[^.\n]{0,30}|(?:rate|score|grade)\s+(?:this|"
                      r"me|it|my|the)\b[^.\n]{0,30})\b(?:10|ten|full marks|maximum|perfect|"
                      r"highest|top)\b",
-    "fake_score_line": r"(?im)^\s*(?:final\s+)?(?:score|rating)\s*[:=]\s*\d+\s*(?:/|out of)\s*\d+",
+    "fake_score_line": r"(?im)^\s*(?:final\s+)?(?:score|rating|verdict|grade)\s*[:=]\s*\d+\s*"
+                       r"(?:/|out of)\s*\d+",
     "fake_markers": r"\[(?:BEGIN|END) [A-Z ]+\]|<\s*/?\s*score\s*>|\[\[[ABC]\]\]",
     "role_tags": r"<\|im_(?:start|end)\|>|<\|(?:system|user|assistant|eot_id|start_header_id)"
                  r"\|?>|^\s*(?:system|assistant)\s*:|\[/?inst\]|<(?:start|end)_of_turn>",

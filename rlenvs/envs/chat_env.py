@@ -34,6 +34,7 @@ from typing import Any
 
 from judges import Verdict
 from judges.guard import find_judge_injection, guarded
+from judges.ifeval.normalize import normalize_text
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource
 
@@ -59,7 +60,7 @@ def rule_chat_judge(response: str, task: Mapping[str, Any], min_chars: int = 2,
                     max_chars: int = 4000) -> Verdict:
     """Cheap offline checks, each a component; score = their mean (0 when the reply addresses
     the grader), pass = all hold."""
-    text = response.strip()
+    text = normalize_text(response).strip()  # invisible characters are no content
     words = re.findall(r"\w+", text.lower())
     trigrams = [tuple(words[i : i + 3]) for i in range(max(0, len(words) - 2))]
     components = {
