@@ -114,15 +114,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError("--max-seconds must be > 0")
     judge, scripted = _judge_choice(env_id, args.judge, env_kwargs)
 
-    def progress(text: str) -> None:
-        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+    tty = sys.stderr.isatty()
+
+    def progress(text: str) -> None:  # one line redrawn on a terminal, one line each in a log
+        print(f"\r{text}" if tty else text, end="" if tty else "\n", file=sys.stderr, flush=True)
 
     report = audit(env_id, episodes=args.episodes, seed=args.seed, env_kwargs=env_kwargs,
                    max_seconds=args.max_seconds, max_replies=args.max_replies,
                    pass_reward=args.pass_reward, families=families, judge_backend=judge,
                    scripted_judge=scripted, workers=args.workers, gold_field=args.gold_field,
                    progress=None if args.quiet else progress)
-    if not args.quiet:
+    if not args.quiet and tty:
         print(file=sys.stderr)
     if scripted:  # the instance is not JSON; say what it was
         report.env_kwargs["judge"] = "scripted"
