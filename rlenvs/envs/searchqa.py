@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from judges import Verdict
+from judges.math.reader import reader_view
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource
-from rlenvs.tools.answers import committed_answer
+from rlenvs.tools.answers import committed
 from rlenvs.tools.search import DEFAULT_CORPUS, make_search_tool
 from rlenvs.tools.tool_env import ToolEnv
 
@@ -32,8 +33,10 @@ MAX_CONTAINMENT_RATIO = 4
 
 
 def normalize_answer(text: str) -> str:
-    """Lower case, no accents, punctuation, articles or thousands separators; single spaces."""
-    text = unicodedata.normalize("NFKD", text)
+    """The reader's view (look-alike letters read as ASCII, invisible characters dropped), lower
+    case, no accents, punctuation, articles or thousands separators; single spaces. Applied to
+    the gold and the answer alike."""
+    text = unicodedata.normalize("NFKD", reader_view(text))
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
     text = re.sub(r"\\text\{([^}]*)\}", r"\1", text)
@@ -95,35 +98,42 @@ def _restates(pred: str, gold: str, question: str, golds: list[str]) -> bool:
     return all(w in given for w in rest)
 
 
+def _match(pred: str, golds: list[str], question: str) -> str | None:
+    """How ``pred`` (normalised) names a gold: ``"exact"``, ``"contains"`` or None."""
+    for gold in golds:
+        if pred == gold:
+            return "exact"
+        short = len(pred.split()) <= MAX_CONTAINMENT_RATIO * len(gold.split())
+        if short and _restates(pred, gold, question, golds):
+            return "contains"
+    return None
+
+
 def judge_short_answer(reply: str, task: Mapping[str, Any]) -> Verdict:
     """Normalised exact match, or the gold answer (or an alias) as whole words in a short boxed
     answer whose other words only restate the question ("the river Lusk" for "On which river
     ..."). A list of candidates, a negation ("Lusk or Ost", "not Lusk", "Halvarth Karsk" when
-    the question names Halvarth) or several different boxes is not an answer."""
-    boxed, problem = committed_answer(reply, normalize_answer)
-    if boxed is None:
-        return Verdict(score=0.0, passed=False, reason=str(problem),
+    the question names Halvarth) or several different boxes is not an answer; a later "the
+    answer is X" must be right as well, and a box inside a thinking block is not an answer
+    (:func:`rlenvs.tools.answers.committed`)."""
+    got = committed(reply, normalize_answer)
+    if got.answer is None:
+        return Verdict(score=0.0, passed=False, reason=str(got.problem),
                        details={"extracted": None, "components": {"answer": 0.0}})
-    pred = normalize_answer(boxed)
+    boxed = got.answer
     golds = [normalize_answer(str(g)) for g in [task["answer"], *task.get("aliases", [])]]
     golds = [g for g in golds if g]
     question = str(task.get("question", ""))
-    how = None
-    for gold in golds:
-        if pred == gold:
-            how = "exact"
-            break
-        short = len(pred.split()) <= MAX_CONTAINMENT_RATIO * len(gold.split())
-        if short and _restates(pred, gold, question, golds):
-            how = "contains"
-            break
-    correct = how is not None
+    how = _match(normalize_answer(boxed), golds, question)
+    wrong_later = [a for a in got.later if _match(normalize_answer(a), golds, question) is None]
+    correct = how is not None and not wrong_later
+    shown = boxed if not wrong_later else f"{boxed}, then {wrong_later[0]}"
     return Verdict(
         score=1.0 if correct else 0.0,
         passed=correct,
         reason=f"correct ({how} match)" if correct
-        else f"expected {task['answer']!r}, got {boxed[:60]!r}",
-        details={"extracted": boxed[:200], "match": how,
+        else f"expected {task['answer']!r}, got {shown[:80]!r}",
+        details={"extracted": boxed[:200], "match": how if correct else None,
                  "components": {"answer": 1.0 if correct else 0.0}},
     )
 

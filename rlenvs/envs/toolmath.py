@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from judges import Verdict
+from judges.math.hedge import hedge_in
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ProceduralSource
-from rlenvs.tools.answers import committed_answer
+from rlenvs.tools.answers import committed
 from rlenvs.tools.calculator import calculator
 from rlenvs.tools.parsing import last_boxed
 from rlenvs.tools.python_tool import make_python_tool
@@ -99,20 +100,42 @@ def _answer_key(boxed: str) -> Fraction | str:
     return value if value is not None else boxed.strip()
 
 
+_STATED_RE = re.compile(r"(.*?\d[^A-Za-z]*?)\s+([A-Za-z][A-Za-z\s'.-]*)")
+_JOINING_WORDS = re.compile(r"\b(?:or|nor|and|not|but|plus|minus|times|over)\b", re.IGNORECASE)
+
+
+def _stated_number(text: str) -> Fraction | None:
+    """The value of a committed answer written in prose ("the answer is 1,234 as computed"):
+    the number followed, at most, by words that neither hedge it nor join another value."""
+    value = _number(text)
+    if value is not None:
+        return value
+    m = _STATED_RE.fullmatch(text.strip())
+    if m is None or hedge_in(m.group(2)) or _JOINING_WORDS.search(m.group(2)):
+        return None
+    return _number(m.group(1))
+
+
 def judge_numeric_answer(reply: str, task: Mapping[str, Any]) -> Verdict:
-    """Exact numeric match of the boxed answer against ``task["answer"]``; boxes that disagree
-    (``\\boxed{41} ... \\boxed{42}``) are several answers and fail."""
-    boxed, problem = committed_answer(reply, _answer_key)
-    if boxed is None:
-        return Verdict(score=0.0, passed=False, reason=str(problem),
+    """Exact numeric match of the committed answer against ``task["answer"]``
+    (:func:`rlenvs.tools.answers.committed`): boxes that disagree (``\\boxed{41} ...
+    \\boxed{42}``) are several answers and fail; a later "the answer is X" / ``#### X`` must
+    be right as well; a box inside a thinking block is not an answer."""
+    got = committed(reply, _answer_key)
+    if got.answer is None:
+        return Verdict(score=0.0, passed=False, reason=str(got.problem),
                        details={"extracted": None, "components": {"answer": 0.0}})
-    gold, got = _number(str(task["answer"])), _number(boxed)
-    correct = got is not None and got == gold if gold is not None else (
-        boxed.strip() == str(task["answer"]).strip())
+    boxed = got.answer
+    gold = _number(str(task["answer"]))
+    if gold is None:
+        correct = boxed.strip() == str(task["answer"]).strip() and not got.later
+    else:
+        correct = _number(boxed) == gold and all(_stated_number(a) == gold for a in got.later)
+    shown = boxed if not got.later else f"{boxed}, then {got.later[0]}"
     return Verdict(
         score=1.0 if correct else 0.0,
         passed=correct,
-        reason="correct" if correct else f"expected {task['answer']}, got {boxed[:60]!r}",
+        reason="correct" if correct else f"expected {task['answer']}, got {shown[:80]!r}",
         details={"extracted": boxed[:200], "components": {"answer": 1.0 if correct else 0.0}},
     )
 

@@ -1,21 +1,43 @@
-"""The final answer of a tool-environment reply: the one value every ``\\boxed{}`` commits to.
+"""The final answer of a tool-environment reply, on the math room's one definition.
 
-A policy paid for "the last box" can box several candidates (``\\boxed{Ost} ... \\boxed{Lusk}``)
-and let the reader pick; a policy paid for "any box" can do the same the other way round. The
-rule here, by construction: **every non-empty box of the reply is its answer**, so a reply whose
-boxes say different things (under the task's own notion of "the same answer") commits to none
-and is wrong. The same value boxed twice, or written two ways the task accepts as equal
-(``\\boxed{1,234}`` and ``\\boxed{1234}``), is still one answer.
+:func:`judges.math.final.final_answer` defines "the final answer" everywhere: **the last
+committed answer outside any thinking block**, read from the reader's view
+(:func:`judges.math.reader.reader_view`: invisible characters dropped, look-alike letters read
+as ASCII). The tool environments ask for ``\\boxed{}``, so here, by construction:
+
+* the reply is read as :func:`judges.math.final.outside_thinking` of its reader's view: a box
+  inside ``<think>`` is scratch work, and a reply that ends inside an unclosed thinking block
+  has no final answer;
+* **every non-empty box is its answer**: boxes that say different things (under the task's
+  own normal form, ``key``) commit to none. The same value boxed twice, or written two ways
+  the task accepts as equal (``\\boxed{1,234}`` and ``\\boxed{1234}``), is one answer;
+* a hedge or a joined value right after the last box (``\\boxed{42} or so``, ``\\boxed{42} or
+  41``, ``\\boxed{Lusk} or Ost``) is part of it;
+* a **later committed answer of another form** (``the answer is X``, ``#### X``, ``Final
+  Answer: X``) that differs from the boxes is part of the answer set: it must be right as
+  well, so neither order of a recant pays.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
-__all__ = ["boxed_contents", "committed_answer"]
+from judges.math.final import boxed_all, final_answer, outside_thinking
+from judges.math.reader import reader_view
+
+__all__ = ["Committed", "boxed_contents", "committed", "committed_answer", "reply_view"]
 
 _BOXED = re.compile(r"\\boxed\s*\{")
+_ANY_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_LATER = ("hash", "final_answer", "answer_is")  # committed forms other than the box
+# names joined to the last box ("\boxed{Lusk} or Ost", "\boxed{Lusk} / Ost"); the math
+# definition already joins values and hedges ("\boxed{42} or 41", "\boxed{42} or so")
+_NAME_JOIN_RE = re.compile(r"(?:[ \t$*(),]|\\[)\]])*(?:(?:or|nor|vs\.?|versus)(?!\w)|/)[^.,;!?\n]{0,200}",
+                           re.IGNORECASE)
+_CLOSE_RE = re.compile(r"^(?:[ \t$*(),]|\\[)\]])*")
+_PROSE_RE = re.compile(r",\s+(?=[^\W\d_])")  # "Lusk, a river in the north": the clause ends
 
 
 def boxed_contents(text: str) -> list[str]:
@@ -36,20 +58,70 @@ def boxed_contents(text: str) -> list[str]:
     return out
 
 
-def committed_answer(text: str, key: Callable[[str], Hashable]) -> tuple[str | None, str | None]:
-    """``(answer, None)`` when every non-empty box of ``text`` has the same ``key`` (the task's
-    normal form of an answer); ``(None, reason)`` when there is no box or the boxes disagree.
+def reply_view(text: str) -> str | None:
+    """What a reader judges: the reader's view of ``text`` without its thinking blocks; None
+    when the reply ends inside an unclosed one."""
+    return outside_thinking(reader_view(text))
 
-    ``answer`` is the last box's content (its ``key`` equals every other box's).
+
+@dataclass(frozen=True)
+class Committed:
+    """What a reply commits to.
+
+    answer: the boxes' answer (the last box, with a hedge or joined value right after it),
+        or None;
+    later: committed answers of another form after the last box whose ``key`` differs from
+        it (each is cut at its first clause: "Lusk, a river" is "Lusk"): each must be right
+        as well;
+    problem: why there is no answer, when ``answer`` is None.
     """
-    boxes = [b for b in boxed_contents(text) if b.strip()]
+
+    answer: str | None
+    later: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+def committed(text: str, key: Callable[[str], Hashable]) -> Committed:
+    """The answer ``text`` commits to under the task's normal form ``key``."""
+    body = reply_view(text)
+    if body is None:
+        return Committed(None, problem="the reply ends inside an unclosed thinking block: "
+                         "no final answer")
+    boxes = boxed_all(body)
     if not boxes:
-        if _BOXED.search(text):
-            return None, "empty or unclosed \\boxed{} answer"
-        return None, "no \\boxed{} answer found"
-    keys = {key(b) for b in boxes}
+        if _ANY_BOX.search(body):
+            return Committed(None, problem="empty or unclosed \\boxed{} answer")
+        if _ANY_BOX.search(reader_view(text)):
+            return Committed(None, problem="\\boxed{} only inside a thinking block: no final answer")
+        return Committed(None, problem="no \\boxed{} answer found")
+    keys = {key(b) for b, _, _ in boxes}
     if len(keys) > 1:
-        shown = ", ".join(repr(b[:40]) for b in boxes[:4])
-        return None, (f"{len(keys)} different boxed answers ({shown}): a reply that boxes "
-                      "several answers commits to none")
-    return boxes[-1], None
+        shown = ", ".join(repr(b[:40]) for b, _, _ in boxes[:4])
+        return Committed(None, problem=f"{len(keys)} different boxed answers ({shown}): a reply "
+                         "that boxes several answers commits to none")
+    last, start, end = boxes[-1]
+    read = final_answer(body[boxes[-2][2] if len(boxes) > 1 else 0 :], ("boxed",))
+    answer = read.answer if read is not None else last  # "42 or so": the hedge is part of it
+    joined = _NAME_JOIN_RE.match(body, end)
+    if joined is not None and answer == last:
+        answer = f"{last} {_CLOSE_RE.sub('', joined.group(0)).strip()}"
+    after = final_answer(body[end:], _LATER)
+    later: tuple[str, ...] = ()
+    if after is not None:
+        stated = _PROSE_RE.split(after.answer, maxsplit=1)[0].strip()
+        if stated and key(stated) != key(last):
+            later = (stated,)
+    return Committed(answer, later)
+
+
+def committed_answer(text: str, key: Callable[[str], Hashable]) -> tuple[str | None, str | None]:
+    """``(answer, None)`` when the reply commits to one answer under ``key`` (every box and
+    every later committed answer agree); ``(None, reason)`` otherwise."""
+    got = committed(text, key)
+    if got.answer is None:
+        return None, got.problem
+    if got.later:
+        return None, (f"the boxed answer {got.answer[:40]!r} is followed by another committed "
+                      f"answer {got.later[0][:40]!r}: a reply that commits to two answers "
+                      "commits to none")
+    return got.answer, None
