@@ -232,7 +232,8 @@ def _prepare(response: Any, gold_in: Any, o: MathOptions) -> _Job:
             (w for w in (not_a_value(c, g_ans) for c in [pred, *extra]) if w),
             None,
         )
-        hedge = hedge_in(f"{final.answer} {final.context}")  # before cleaning: "42..."
+        # before cleaning ("42..."), and alone: a bound ends its clause ("42 or more")
+        hedge = hedge_in(final.answer) or hedge_in(f"{final.answer} {final.context}")
         if why is None and hedge is not None and hedge_in(g_ans) is None:
             why = f"a hedged answer ({hedge}) is not a value"
         if why is not None:

@@ -284,7 +284,7 @@ _CLAUSE_END_RE = re.compile(r"[,;!?\n]|(?<!\.)\.(?!\.)(?=\s|\$|$)|$")
 _LEAD_RE = re.compile(r"^(?:[\s$(){}\[\]~]|\\[,;:! \\]|\\q?quad(?![A-Za-z]))*(?:,\s*)?")
 _TEXT_OPEN_RE = re.compile(r"^\\(?:text|textrm|mathrm|mbox)\s*\{\s*")
 _VALUE_START = (
-    r"\s*(?:\$\s*)?(?:[-+(\u2212]?\s*(?:\.?\d|\\(?:[dt]?frac|sqrt|boxed|pi|infty))|[a-z]\s*=)"
+    r"\s*(?:(?:\$|\\\(|\\\[)\s*)?(?:[-+(\u2212]?\s*(?:\.?\d|\\(?:[dt]?frac|sqrt|boxed|pi|infty))|[a-z]\s*=)"
 )
 _JOIN_START_RE = re.compile(
     rf"(?:;|/|(?:or|and)(?!\w)|\\(?:lor|vee)(?![A-Za-z])|\\text\{{\s*(?:or|and)\s*\}}){_VALUE_START}",
@@ -292,6 +292,10 @@ _JOIN_START_RE = re.compile(
 )
 _WORD_VALUE_RE = re.compile(rf"(?:\s*[^\s\d$\\]+)?{_VALUE_START}")  # a value, maybe after a word
 _MAX_REST = 400
+# inline emphasis a renderer does not show: *, **, `, <b>, </em>, _ next to a blank or the edge
+_MARKUP_RE = re.compile(
+    r"\*+|`+|</?[A-Za-z][A-Za-z0-9]{0,10}\s*/?>|(?<![A-Za-z0-9}\\])_+|_+(?![A-Za-z0-9{\\])"
+)
 _TRAIL_OFF_RE = re.compile(
     r"(?:etc|et\s+cetera|or\s+so|approx|\\[lc]?dots|\.\.\.|\u2026|\\text\{\s*etc)", re.IGNORECASE
 )
@@ -304,11 +308,19 @@ _MATH_DELIM_RE = re.compile(r"\$|\\[()\[\]]")
 _WORDS_BEFORE_RE = re.compile(r"(?:[^\s,;.!?]+[ \t]*){0,3}$")
 
 
+def _unmarked(text: str) -> str:
+    """``text`` as rendered prose reads: inline markdown and HTML emphasis (``**or 41**``,
+    ``*or* 41``, ``<b>or 41</b>``, backticks) blanked, same length (positions kept)."""
+    return _MARKUP_RE.sub(lambda m: " " * len(m.group(0)), text)
+
+
 def _tail_of_clause(text: str, end: int) -> str:
     """The rest of the answer's clause when it hedges the answer or joins another value to
     it: "\\boxed{42} or so", "\\boxed{42}, \\ldots", "$42$ or $41$", "\\boxed{42} but maybe
-    41". Prose that merely goes on ("\\boxed{42}, and we are done") is left alone."""
+    41". Prose that merely goes on ("\\boxed{42}, and we are done") is left alone. The clause
+    is read as rendered: markup around a connective (``\\boxed{42} **or 41**``) is not read."""
     window = min(len(text), end + _MAX_REST)  # bounded: linear on hostile text
+    text = text[:end] + _unmarked(text[end:window])
     clause = _CLAUSE_END_RE.search(text, end, window)
     stop = clause.start() if clause else window
     same = text[end:stop]

@@ -47,7 +47,10 @@ _HEDGE_RE = re.compile(
     r"|(?<![\w\\])(?:etc|et\s+cetera|approx(?:\.|imately)?|about|around|roughly"
     r"|nearly|almost|circa|or\s+so|more\s+or\s+less|maybe|perhaps|probably|possibly|likely"
     r"|either|at\s+(?:least|most)|(?:more|less|fewer|greater|smaller|bigger)\s+than"
-    r"|up\s+to|close\s+to|between|unknown|unsure|undetermined|some(?:thing|where)?)(?!\w)"
+    r"|up\s+to|close\s+to|between|unknown|unsure|undetermined|some(?:thing|where)?"
+    # a bound spelled after the value ("42 or more", "42 and up"), at the end of its clause
+    r"|(?:or\s+(?:more|less|fewer|greater|higher|lower|above|below|over|under|larger|smaller)"
+    r"|and\s+(?:up|above|over|below|under))(?=\s*(?:[.,;:!?)}$\\]|$)))(?!\w)"
     r"|(?<![\w}])~\s*[-+]?\d|(?<=\d)\s*-?ish(?!\w)|(?<![\w\\])ish(?!\w)",
     re.IGNORECASE,
 )
@@ -113,6 +116,8 @@ def not_a_value(pred: str, gold: str) -> str | None:
     hedge = hedge_in(pred)
     if hedge is not None and hedge_in(gold) is None:
         return f"a hedged answer ({hedge}) is not a value"
+    if "?" in pred and "?" not in gold:  # "42?", a box holding "?" next to the value
+        return "a questioned answer (?) is not a value"
     return None
 
 

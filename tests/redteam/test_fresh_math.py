@@ -1,0 +1,88 @@
+"""Fresh red team, math (issue 26, before closing): holes found by attacking ``verify_math``
+through its public API after the math invariant was written.
+
+* markup around a trailing connective: ``\\boxed{42} **or 41**``, ``*or* 41``, ``<b>or 41</b>``,
+  `` `or 41` ``, ``or \\(41\\)`` were paid (the clause after the answer was read raw, so the
+  connective was not seen as the start of a joined value);
+* a bound spelled after the value: ``\\boxed{42 \\text{ or more}}``, ``42 and up`` were paid;
+* a question mark: ``\\boxed{42?}`` and ``\\boxed{42}\\boxed{?}`` were paid.
+
+Opposite direction: the same markup around a correct answer and prose that goes on after it
+("or more precisely", "and up to sign") still pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from judges.math import verify_math
+
+MARKUP = [("**", "**"), ("*", "*"), ("_", "_"), ("__", "__"), ("`", "`"), ("<b>", "</b>"),
+          ("<em>", "</em>"), ("<strong>", "</strong>"), ("", "")]
+# where the markup sits around "or <wrong>"
+SHAPES = [
+    "{o}or {w}{c}", "{o}or{c} {w}", "or {o}{w}{c}", "{o}(or {w}){c}", "{o}or{c} \\({w}\\)",
+    "or \\({w}\\)", "or \\[{w}\\]", "{o}or{c} ${w}$", "{o}and {w}{c}",
+]
+BOUNDS = ["or more", "or less", "or fewer", "or higher", "or lower", "or above", "or below",
+          "or greater", "and up", "and above"]
+
+values = st.integers(min_value=-999, max_value=9999)
+
+
+@st.composite
+def gold_and_wrong(draw):
+    gold = draw(values)
+    wrong = draw(values.filter(lambda w: w != gold))
+    return str(gold), str(wrong)
+
+
+@settings(max_examples=60)
+@given(gw=gold_and_wrong(), mark=st.sampled_from(MARKUP), shape=st.sampled_from(SHAPES),
+       box=st.sampled_from(["\\boxed{{{g}}}", "$\\boxed{{{g}}}$", "The answer is ${g}$"]),
+       end=st.sampled_from(["", ".", "\n"]))
+def test_markup_around_a_trailing_value_is_read(gw, mark, shape, box, end):
+    gold, wrong = gw
+    tail = shape.format(o=mark[0], c=mark[1], w=wrong)
+    reply = f"So {box.format(g=gold)} {tail}{end}"
+    v = verify_math(reply, gold)
+    assert not v.passed, (reply, v.details.get("answer"))
+
+
+@settings(max_examples=40)
+@given(g=values, mark=st.sampled_from(MARKUP),
+       tail=st.sampled_from(["", " and we are done", ", or more precisely {g}",
+                             " (checked twice)", ", which is the answer"]))
+def test_markup_around_a_correct_answer_still_passes(g, mark, tail):
+    gold = str(g)
+    reply = f"The total is {mark[0]}$\\boxed{{{gold}}}${mark[1]}{tail.format(g=gold)}."
+    v = verify_math(reply, gold)
+    assert v.passed, (reply, v.reason)
+
+
+@settings(max_examples=40)
+@given(g=values, bound=st.sampled_from(BOUNDS),
+       form=st.sampled_from(["\\boxed{{{g} \\text{{ {b}}}}}", "\\boxed{{{g}}} {b}.",
+                             "The answer is {g} {b}.", "\\boxed{{{g}}} {b}"]))
+def test_a_bound_after_the_value_is_not_a_value(g, bound, form):
+    reply = form.format(g=g, b=bound)
+    v = verify_math(reply, str(g))
+    assert not v.passed, (reply, v.details.get("answer"))
+
+
+@pytest.mark.parametrize("reply", ["\\boxed{42?}", "\\boxed{42\\text{?}}", "\\boxed{42}\n\\boxed{?}",
+                                   "The answer is $42?$"])
+def test_a_questioned_answer_is_not_a_value(reply):
+    assert not verify_math(reply, "42").passed
+
+
+@pytest.mark.parametrize("reply", [
+    "Is it 42? Yes: \\boxed{42}.", "What is $6 \\cdot 7$? It is $\\boxed{42}$.",
+    "\\boxed{42}, or more precisely 42 apples.", "The answer is $\\boxed{42}$ and up to sign it is unique.",
+    "We need 42 or more steps? No: exactly \\boxed{42}.",
+])
+def test_correct_styles_next_to_the_new_readings_pass(reply):
+    v = verify_math(reply, "42")
+    assert v.passed, v.reason
