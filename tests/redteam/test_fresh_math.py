@@ -86,3 +86,23 @@ def test_a_questioned_answer_is_not_a_value(reply):
 def test_correct_styles_next_to_the_new_readings_pass(reply):
     v = verify_math(reply, "42")
     assert v.passed, v.reason
+
+
+COMMENTARY = [
+    "\n\nThis is the number of apples after {n} days.",
+    ". Check: the result satisfies all {n} conditions.",
+    "\n\nStep {n} was the key step.",
+    " apples left, {n} fewer than Tom.",
+]
+
+
+@pytest.mark.xfail(strict=True, reason="a correct boxed answer followed by commentary that "
+                   "mentions another number ('\\boxed{30}\\n\\nThis is the number of apples after "
+                   "3 days.') fails: any different value after the answer's clause is read as a "
+                   "restated answer ('stated_last') and must be right too (false fail)")
+@settings(max_examples=20)
+@given(g=st.integers(10, 999), n=st.integers(2, 9), tail=st.sampled_from(COMMENTARY))
+def test_commentary_after_a_correct_answer_passes(g, n, tail):
+    reply = f"So the total is $\\boxed{{{g}}}${tail.format(n=n)}"
+    v = verify_math(reply, str(g))
+    assert v.passed, (reply, v.reason, v.details.get("stated_last"))
