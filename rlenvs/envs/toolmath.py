@@ -101,6 +101,7 @@ def _answer_key(boxed: str) -> Fraction | str:
 
 
 _STATED_RE = re.compile(r"(.*?\d[^A-Za-z]*?)\s+([A-Za-z][A-Za-z\s'.-]*)")
+_MAX_STATED = 200
 _JOINING_WORDS = re.compile(r"\b(?:or|nor|and|not|but|plus|minus|times|over)\b", re.IGNORECASE)
 
 
@@ -110,7 +111,7 @@ def _stated_number(text: str) -> Fraction | None:
     value = _number(text)
     if value is not None:
         return value
-    m = _STATED_RE.fullmatch(text.strip())
+    m = _STATED_RE.fullmatch(text.strip()) if len(text) <= _MAX_STATED else None  # bounded
     if m is None or hedge_in(m.group(2)) or _JOINING_WORDS.search(m.group(2)):
         return None
     return _number(m.group(1))

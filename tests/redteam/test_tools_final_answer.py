@@ -219,3 +219,12 @@ def test_generated_correct_answers_still_pass(container, restate, prose, disguis
     said = DISGUISES[disguise](restate.replace("{v}", "\x00")).replace("\x00", gold)
     reply += "\n" + said + ("\n" if said[-1:] != "." else "") + DISGUISES[disguise](prose)
     assert judge(reply), reply
+
+
+def test_a_long_later_answer_is_read_in_bounded_time():
+    import time
+
+    start = time.perf_counter()
+    reply = "\\boxed{42}. The answer is " + "1 " * 2000 + "!"
+    assert not judge_numeric_answer(reply, MATH).passed
+    assert time.perf_counter() - start < 0.5  # 0.01 s here; the unbounded read took 0.15 s
