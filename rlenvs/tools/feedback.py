@@ -4,7 +4,9 @@ After a wrong answer the environment only says that it is wrong ("unary" feedbac
 asks for another attempt, up to ``max_attempts``. A correct answer at attempt ``k`` earns
 ``schedule(verdict) * gamma ** (k - 1)`` and ends the episode; a wrong answer earns 0, or
 ``-repeat_penalty`` when it repeats an earlier answer (compared after normalisation: the judge's
-last ``\\boxed{}`` content if any, else the whole reply, whitespace collapsed). The last wrong attempt
+extracted answer if any, else the last ``\\boxed{}`` of the reply as a reader sees it
+(:func:`rlenvs.tools.answers.reply_view`), else that whole view; NFKC, whitespace collapsed,
+so a disguised repeat -- full-width digits, a zero-width space -- is still a repeat). The last wrong attempt
 ends the episode (terminated, failing verdict).
 
 Each attempt is judged on a fresh clone of the wrapped env at its reset state, so the wrapped
@@ -13,6 +15,7 @@ env never advances and cloning this env stays cheap.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import gymnasium as gym
@@ -20,6 +23,7 @@ import numpy as np
 
 from judges import Verdict
 from rlenvs.core import LLMEnv, Turn
+from rlenvs.tools.answers import reply_view
 from rlenvs.tools.parsing import last_boxed
 
 __all__ = ["UnaryFeedbackEnv", "TRY_AGAIN"]
@@ -88,8 +92,10 @@ class UnaryFeedbackEnv(LLMEnv):
         _, _, _, _, info = probe.step(reply)
         verdict: Verdict = info["verdict"]
         components = dict(info.get("reward_components") or {"score": verdict.score})
-        boxed = last_boxed(reply)
-        key = " ".join((boxed if boxed is not None else reply).split())
+        view = reply_view(reply) or reply
+        extracted = verdict.details.get("extracted")
+        boxed = extracted if isinstance(extracted, str) and extracted.strip() else last_boxed(view)
+        key = " ".join(unicodedata.normalize("NFKC", boxed if boxed is not None else view).split())
         answers: list[str] = self.episode.extra["answers"]
         repeated = key in answers
         answers.append(key)

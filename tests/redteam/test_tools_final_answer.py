@@ -228,3 +228,20 @@ def test_a_long_later_answer_is_read_in_bounded_time():
     reply = "\\boxed{42}. The answer is " + "1 " * 2000 + "!"
     assert not judge_numeric_answer(reply, MATH).passed
     assert time.perf_counter() - start < 0.5  # 0.01 s here; the unbounded read took 0.15 s
+
+
+@pytest.mark.parametrize("repeat, is_repeat", [
+    ("\\boxed{\uff15}", True), ("\\boxed{5\u200b}", True), ("<think>\\boxed{7}</think> \\boxed{5}", True),
+    ("\\boxed{5} <think>", True), ("<think>\\boxed{5}</think> \\boxed{6}", False),
+])
+def test_unary_feedback_reads_a_repeat_as_the_judge_reads_the_answer(repeat, is_repeat):
+    """Before: the repeat key was the raw last box, so a disguised repeat (full-width digit,
+    zero-width space, the same answer after a thinking block) escaped the penalty."""
+    from rlenvs.tools.feedback import UnaryFeedbackEnv
+
+    env = UnaryFeedbackEnv(rlenvs.make("rlenvs/Arithmetic-v0"), max_attempts=3, repeat_penalty=0.25)
+    env.reset(options={"task": {"question": "2 + 2", "answer": "4"}})
+    assert not env.step("\\boxed{5}")[-1]["verdict"].passed
+    _, reward, _, _, info = env.step(repeat)
+    assert info["repeated_answer"] is is_repeat and reward == (-0.25 if is_repeat else 0.0), (
+        repeat, info["verdict"].reason)
