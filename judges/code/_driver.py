@@ -17,7 +17,10 @@ the driver reaches it only through two pipes and reads its answers as plain data
 * modules: the driver's own copy of the module of that name (never the program's);
 * exceptions: a fresh instance of the nearest builtin exception class, message kept
   (``RuntimeError`` for ``StopIteration``, as in a generator); ``SystemExit``,
-  ``KeyboardInterrupt`` and ``GeneratorExit`` fail the test whatever it catches.
+  ``KeyboardInterrupt`` and ``GeneratorExit`` fail the test whatever it catches; so do the
+  program process ending in a call (``os._exit``, a kill: :class:`ProgramGone`) and the
+  driver's own refusals (:class:`UntrustedComparison`, ``ValueRefused``): they are not the
+  program's exceptions, so a test's ``except`` clause does not turn them into its answer.
 
 Names: a test sees the driver's builtins, the driver's own modules, the task's helpers (trusted
 source run here) and, from the program, only the names the task requires it to define.
@@ -62,8 +65,10 @@ class ProgramExit(BaseException):
     no ``except`` clause of the test decides otherwise."""
 
 
-class ProgramGone(RuntimeError):
-    """The program process exited, was killed or broke the call protocol."""
+class ProgramGone(BaseException):
+    """The program process exited, was killed or broke the call protocol: as with
+    ``ProgramExit``, the test fails whatever it catches (it is not the program's exception;
+    ``os._exit`` in plain Python ends the test run)."""
 
 
 class Connection:
@@ -74,6 +79,7 @@ class Connection:
         self.seq, self.broken, self.status = 0, None, None
         self.last_error = (None, "", "")  # (exception raised for the program, class, traceback)
         self.exited: tuple[str, str] | None = None  # a control-flow exception in this test
+        self.refused: str | None = None  # the driver refused a program value in this test
         self.callables: list = []  # the test's callables the program may call
 
     def request(self, op: str, *payload):
@@ -147,7 +153,8 @@ class Connection:
         try:
             return _wire.decode(node, self.handle, iterator=self.iterator,
                                 callback=self.callable, builtin=_builtin_type)
-        except (UntrustedComparison, _wire.ValueRefused):
+        except (UntrustedComparison, _wire.ValueRefused) as exc:
+            self.refused = str(exc)
             raise
         except Exception as exc:
             raise ProgramGone(self._break(_wire.WireError(f"bad value: {exc}"))) from None
@@ -219,9 +226,10 @@ def _builtin_type(name: str) -> type:
 
 def _refuse(op):
     def refused(self, *args):
-        raise UntrustedComparison(
-            f"refused {op!r} on a {object.__getattribute__(self, '_type_name')} object: its "
-            "behaviour is controlled by the program; tests see program results as plain data")
+        msg = (f"refused {op!r} on a {object.__getattribute__(self, '_type_name')} object: its "
+               "behaviour is controlled by the program; tests see program results as plain data")
+        object.__getattribute__(self, "_conn").refused = msg
+        raise UntrustedComparison(msg)
     refused.__name__ = op
     return refused
 
@@ -260,7 +268,9 @@ class ProgramObject:
         return conn.answer(conn.request("getattr", index, name))
 
     def __setattr__(self, name, value):
-        raise UntrustedComparison("tests cannot set attributes of program objects")
+        msg = "tests cannot set attributes of program objects"
+        object.__getattribute__(self, "_conn").refused = msg
+        raise UntrustedComparison(msg)
 
     __delattr__ = __setattr__
 
@@ -374,7 +384,7 @@ def run_tests(conn: Connection, source: str, tests: list, emit, contract: dict) 
     test_builtins = dict(vars(builtins))
     for i, code in enumerate(tests):
         t0 = time.perf_counter()
-        conn.exited = None
+        conn.exited, conn.refused, gone = None, None, conn.broken
         try:
             ns = _names(manifest, contract.get("modules", ()), conn)
             ns.update({"__builtins__": test_builtins, "__name__": "__test__"})
@@ -386,6 +396,10 @@ def run_tests(conn: Connection, source: str, tests: list, emit, contract: dict) 
         except BaseException as exc:
             info = _describe(exc, conn, code.co_filename)
             ok = False
+        if ok and conn.broken is not None and gone is None:  # whatever the test caught
+            ok, info = False, ("ProgramGone", conn.broken[:_program.MAX_FIELD], "", "")
+        if ok and conn.refused is not None:  # a refusal is the driver's, not an answer
+            ok, info = False, ("UntrustedComparison", conn.refused[:_program.MAX_FIELD], "", "")
         if conn.exited is not None:  # whatever the test caught
             ok, (name, msg) = False, conn.exited
             info = (name, f"the program raised {name} ({msg}): a control-flow exception ends "
