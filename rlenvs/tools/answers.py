@@ -12,7 +12,9 @@ as ASCII). The tool environments ask for ``\\boxed{}``, so here, by construction
   own normal form, ``key``) commit to none. The same value boxed twice, or written two ways
   the task accepts as equal (``\\boxed{1,234}`` and ``\\boxed{1234}``), is one answer;
 * a hedge or a joined value right after the last box (``\\boxed{42} or so``, ``\\boxed{42} or
-  41``, ``\\boxed{Lusk} or Ost``) is part of it;
+  41``, ``\\boxed{Lusk} or Ost``) is part of it, and a hedge in the words around it
+  ("approximately \\boxed{42}") makes it no answer (the tasks' golds are values and names,
+  never hedged);
 * a **later committed answer of another form** (``the answer is X``, ``#### X``, ``Final
   Answer: X``) that differs from the boxes is part of the answer set: it must be right as
   well, so neither order of a recant pays.
@@ -25,6 +27,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from judges.math.final import boxed_all, final_answer, outside_thinking
+from judges.math.hedge import hedge_in
 from judges.math.reader import reader_view
 
 __all__ = ["Committed", "boxed_contents", "committed", "committed_answer", "reply_view"]
@@ -102,6 +105,9 @@ def committed(text: str, key: Callable[[str], Hashable]) -> Committed:
     last, start, end = boxes[-1]
     read = final_answer(body[boxes[-2][2] if len(boxes) > 1 else 0 :], ("boxed",))
     answer = read.answer if read is not None else last  # "42 or so": the hedge is part of it
+    hedge = hedge_in(f"{read.answer} {read.context}") if read is not None else None
+    if hedge is not None and hedge_in(last) is None:
+        return Committed(None, problem=f"a hedged answer ({hedge}) is not a value")
     joined = _NAME_JOIN_RE.match(body, end)
     if joined is not None and answer == last:
         answer = f"{last} {_CLOSE_RE.sub('', joined.group(0)).strip()}"

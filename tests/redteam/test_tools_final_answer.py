@@ -71,6 +71,10 @@ MATH_HOLES = [
     "\\boxed{42} \uff3cboxed{41}",
     "\\boxed{\uff14\uff11}",
     "\\boxed{4\u200b2}",
+    "\\boxed{42} \\fbox{41}",
+    "\\boxed{42} \\boxed 41",
+    "approximately \\boxed{42}",
+    "It is \u0430b\u043eut $\\boxed{42}$.",
 ]
 
 
@@ -204,6 +208,17 @@ def test_generated_disguised_hedges_after_the_box_are_seen(joiner, container, di
     gold, wrong, judge = (NAME, OTHER, _qa) if qa else (GOLD, WRONG, _math)
     words = DISGUISES[disguise](joiner.replace("{v}", "\x00")).replace("\x00", wrong)
     reply = container.format(v=gold) + words
+    assert not judge(reply), reply
+
+
+HEDGES_BEFORE = ["approximately ", "about ", "roughly ", "It is maybe ", "at least ", "around "]
+
+
+@given(st.sampled_from(HEDGES_BEFORE), st.sampled_from(CONTAINERS),
+       st.sampled_from(sorted(DISGUISES)), st.booleans())
+def test_generated_disguised_hedges_before_the_box_are_seen(hedge, container, disguise, qa):
+    gold, judge = (NAME, _qa) if qa else (GOLD, _math)
+    reply = DISGUISES[disguise](hedge) + container.format(v=gold)
     assert not judge(reply), reply
 
 
