@@ -21,13 +21,15 @@ _LOOSE_FENCE = re.compile(
 _PYTHON_TAGS = {"python", "py", "python3", "py3", "sage", "ipython", "pycon"}
 
 
-def extract_code(response: str) -> str:
+def extract_code(response: str, defines: str | None = None) -> str:
     """The code to run from a model response.
 
     Returns the body of the last fenced block tagged as Python (```python, ```py, ...); if
     there is none, the last fenced block of any language or none; if there are no fences, the
     response itself (minus ``<think>`` sections), stripped. An unterminated final fence (a
-    truncated response) counts as a block running to the end of the text.
+    truncated response) counts as a block running to the end of the text. With ``defines``
+    (the function the task requires), the last block that defines it is chosen first, so a
+    usage example after the solution (```python print(f(4))```) is not taken for it.
 
     Raises:
         TypeError: ``response`` is not a str.
@@ -41,6 +43,9 @@ def extract_code(response: str) -> str:
         blocks = [(m.group("info").lower(), m.group("body")) for m in _LOOSE_FENCE.finditer(text)]
     if not blocks:
         return text.strip()
-    python = [body for tag, body in blocks if tag in _PYTHON_TAGS]
-    chosen = python[-1] if python else blocks[-1][1]
+    python = [body for tag, body in blocks if tag in _PYTHON_TAGS] or [b for _, b in blocks]
+    if defines:
+        pattern = re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(defines)}[ \t]*\(", re.M)
+        python = [b for b in python if pattern.search(b)] or python
+    chosen = python[-1]
     return chosen.strip("\n").rstrip() + "\n" if chosen.strip() else ""

@@ -32,7 +32,7 @@ def _code_judge(timeout_s: float, memory_mb: int):
     from judges.code import extract_code, run_tests
 
     def judge(reply: str, task: Mapping[str, Any]) -> Verdict:
-        program = extract_code(reply)
+        program = extract_code(reply, defines=task.get("entry_point") or None)
         if not program.strip():
             return Verdict.fail("no code found in the reply",
                                 components={"tests": 0.0, "all_passed": 0.0})

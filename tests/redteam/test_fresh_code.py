@@ -68,3 +68,39 @@ def test_a_later_test_after_the_program_is_gone_still_fails():
     tests = [_test("Exception", 0), "try:\n    assert check(1) == 1\nexcept Exception:\n    pass"]
     v = run_tests(program, tests, timeout_s=10)
     assert [t["passed"] for t in v.details["tests"]] == [False, False], v.details["tests"]
+
+
+USAGE = ["Example usage:\n```python\nprint({ep}.__name__)\n```",
+         "Tests:\n```python\nassert callable({ep})\n```",
+         "Run it:\n```py\nif __name__ == '__main__':\n    import doctest\n    doctest.testmod()\n```"]
+
+
+def _humaneval_reply(seed: int, usage: str, body: str | None = None) -> tuple[float, str]:
+    import rlenvs
+
+    env = rlenvs.make("rlenvs/HumanEval-v0")
+    try:
+        _, info = env.reset(seed=seed)
+        task = info["task"]
+        solution = task["program_prefix"] + (body or task["canonical_solution"])
+        reply = (f"Here is the solution:\n```python\n{solution}\n```\n\n"
+                 + usage.format(ep=task["entry_point"]))
+        _, reward, *_ = env.step(reply)
+        return reward, reply
+    finally:
+        env.close()
+
+
+@settings(max_examples=12)
+@given(seed=st.integers(0, 163), usage=st.sampled_from(USAGE))
+def test_a_usage_example_after_a_correct_solution_is_not_the_program(seed, usage):
+    # was: the last ```python block (the usage example) was taken for the program: reward 0
+    reward, reply = _humaneval_reply(seed, usage)
+    assert reward == 1.0, reply
+
+
+@settings(max_examples=6)
+@given(seed=st.integers(0, 163), usage=st.sampled_from(USAGE))
+def test_a_usage_example_after_a_wrong_solution_still_fails(seed, usage):
+    reward, reply = _humaneval_reply(seed, usage, body="    return None\n")
+    assert reward == 0.0, reply
