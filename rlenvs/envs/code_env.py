@@ -32,7 +32,7 @@ def _code_judge(timeout_s: float, memory_mb: int):
     from judges.code import extract_code, run_tests
 
     def judge(reply: str, task: Mapping[str, Any]) -> Verdict:
-        program = extract_code(reply, defines=task.get("entry_point") or None)
+        program = extract_code(reply, defines=task.get("entry_point") or _required(task))
         if not program.strip():
             return Verdict.fail("no code found in the reply",
                                 components={"tests": 0.0, "all_passed": 0.0})
@@ -52,6 +52,17 @@ def _code_judge(timeout_s: float, memory_mb: int):
         return verdict
 
     return judge
+
+
+def _required(task: Mapping[str, Any]) -> str | None:
+    """The one function the tests take from the program (MBPP, Code), or None."""
+    from judges.code.contract import BadTestSource, derive_contract
+
+    try:
+        names = derive_contract(list(task.get("tests") or ()))["names"]
+    except (BadTestSource, TypeError):
+        return None
+    return names[0] if len(names) == 1 else None
 
 
 # exit_code too: the sandbox reports it only when it had to wait for the job (racy).

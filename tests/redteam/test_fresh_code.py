@@ -104,3 +104,23 @@ def test_a_usage_example_after_a_correct_solution_is_not_the_program(seed, usage
 def test_a_usage_example_after_a_wrong_solution_still_fails(seed, usage):
     reward, reply = _humaneval_reply(seed, usage, body="    return None\n")
     assert reward == 0.0, reply
+
+
+@settings(max_examples=10)
+@given(env_id=st.sampled_from(["rlenvs/MBPP-v0", "rlenvs/Code-v0"]), seed=st.integers(0, 50),
+       usage=st.sampled_from(USAGE[:2]))
+def test_a_usage_example_after_a_correct_function_is_not_the_program(env_id, seed, usage):
+    import rlenvs
+    from judges.code.contract import derive_contract
+
+    env = rlenvs.make(env_id)
+    try:
+        _, info = env.reset(seed=seed)
+        task = info["task"]
+        solution = task.get("code") or task["solution"]
+        name = derive_contract(list(task["tests"]))["names"][0]
+        reply = f"```python\n{solution}\n```\n\n" + usage.format(ep=name)
+        _, reward, *_ = env.step(reply)
+    finally:
+        env.close()
+    assert reward == 1.0, reply
