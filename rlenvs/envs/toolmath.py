@@ -100,21 +100,24 @@ def _answer_key(boxed: str) -> Fraction | str:
     return value if value is not None else boxed.strip()
 
 
-_STATED_RE = re.compile(r"(.*?\d[^A-Za-z]*?)\s+([A-Za-z][A-Za-z\s'.-]*)")
 _MAX_STATED = 200
-_JOINING_WORDS = re.compile(r"\b(?:or|nor|and|not|but|plus|minus|times|over)\b", re.IGNORECASE)
+_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])[.:]?")
+_JOINING_WORDS = re.compile(
+    r"\b(?:or|nor|and|not|no|but|plus|minus|times|over|mod|wrong|incorrect|false|never|except"
+    r"|than|instead)\b", re.IGNORECASE)
 
 
 def _stated_number(text: str) -> Fraction | None:
-    """The value of a committed answer written in prose ("the answer is 1,234 as computed"):
-    the number followed, at most, by words that neither hedge it nor join another value."""
+    """The value of a committed answer written in prose ("the answer is 1,234 as computed",
+    "Final Answer: the product is 42."): one number among words that neither hedge it, negate
+    it nor join another value to it."""
     value = _number(text)
-    if value is not None:
+    if value is not None or len(text) > _MAX_STATED:  # bounded
         return value
-    m = _STATED_RE.fullmatch(text.strip()) if len(text) <= _MAX_STATED else None  # bounded
-    if m is None or hedge_in(m.group(2)) or _JOINING_WORDS.search(m.group(2)):
+    words = " ".join(m.group(0) for m in _PROSE_WORD_RE.finditer(text))
+    if hedge_in(words) or _JOINING_WORDS.search(words):
         return None
-    return _number(m.group(1))
+    return _number(_PROSE_WORD_RE.sub(" ", text).strip().rstrip("."))
 
 
 def judge_numeric_answer(reply: str, task: Mapping[str, Any]) -> Verdict:

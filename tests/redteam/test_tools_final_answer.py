@@ -104,9 +104,14 @@ def test_toolmath_correct_answers_with_harmless_prose_pass(reply):
 
 def test_toolmath_thousands_and_prose_in_a_later_answer():
     task = {"question": "q", "answer": "1234"}
-    for reply in ("\\boxed{1,234}. The answer is 1234 as computed.", "\\boxed{1234}\n#### 1,234"):
+    for reply in ("\\boxed{1,234}. The answer is 1234 as computed.", "\\boxed{1234}\n#### 1,234",
+                  "\\boxed{1234}\n\nFinal Answer: the product is 1234.",
+                  "\\boxed{1234}. The answer is x = 1234."):
         assert judge_numeric_answer(reply, task).passed, reply
-    for reply in ("\\boxed{1234}. The answer is 1234 or 1235.", "\\boxed{1234}. The answer is 1234 maybe."):
+    for reply in ("\\boxed{1234}. The answer is 1234 or 1235.", "\\boxed{1234}. The answer is 1234 maybe.",
+                  "\\boxed{1234}. The answer is not 1234.", "\\boxed{1234}. The answer is 1234 is wrong.",
+                  "\\boxed{1234}. Final Answer: 1234 mod 7", "\\boxed{1234}. The answer is 1233 + 1.",
+                  "\\boxed{1234}. The answer is ab\u043eut 1234."):
         assert not judge_numeric_answer(reply, task).passed, reply
 
 
