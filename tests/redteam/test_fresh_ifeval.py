@@ -68,3 +68,21 @@ def test_a_whole_word_in_markup_is_found(word, split):
 def test_a_whole_word_in_underscore_emphasis_is_found(word, mark):
     reply = f"We walked past the {mark}{word}{mark} before sunset."
     assert _violates(reply, word), reply
+
+
+# full stops of other scripts (Unicode Sentence_Terminal) that end a sentence to any reader
+FULL_STOPS = ["\u3002", "\uff61", "\u06d4", "\u0589", "\u1362", "\u2e3c"]
+SENTENCES = ["I like boats", "They float well", "The sea is calm today", "We sail at noon",
+             "It is fun for everyone", "The wind is strong", "Gulls fly over the bay"]
+
+
+@pytest.mark.xfail(strict=True, reason="sentence counts are English Punkt's: sentences ended by "
+                   "the full stops of other scripts (。 ｡ ۔ ։ ። ⸼) are one sentence, so a reply of "
+                   "five such sentences meets 'less than 3 sentences'")
+@settings(max_examples=20)
+@given(stop=st.sampled_from(FULL_STOPS), n=st.integers(4, 7))
+def test_sentences_ended_by_other_full_stops_are_counted(stop, n):
+    reply = " ".join(f"{s}{stop}" for s in SENTENCES[:n])
+    kwargs = [{"num_sentences": 3, "relation": "less than"}]
+    v = check_instructions(reply, ["length_constraints:number_sentences"], kwargs)
+    assert not v.passed, (reply, v.details["instructions"][0]["reason"])
