@@ -10,12 +10,15 @@ or not) and a connective disguised by a zero-width or Cyrillic letter all paid.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import rlenvs
-from rlenvs.envs.searchqa import judge_short_answer
+from rlenvs.envs.searchqa import DEFAULT_QUESTIONS, judge_short_answer, normalize_answer
 from rlenvs.envs.toolmath import judge_numeric_answer
 
 MATH = {"question": "Compute 6 * 7.", "answer": "42"}
@@ -167,6 +170,26 @@ def test_the_answer_tool_and_the_env_read_the_same_way():
 
 # ---------------------------------------------------------------------- generated families
 
+ROWS = [json.loads(line) for line in DEFAULT_QUESTIONS.read_text().splitlines() if line.strip()]
+
+
+@st.composite
+def _cases(draw: st.DrawFn) -> tuple[str, str, Callable[[str], bool], bool]:
+    """``(gold, wrong, judge, is_searchqa)``: a shipped SearchQA row and another row's answer,
+    or a ToolMath integer gold (any sign and size) and a different integer."""
+    if draw(st.booleans()):
+        row = draw(st.sampled_from(ROWS))
+        others = [r["answer"] for r in ROWS if normalize_answer(r["answer"]) not in
+                  {normalize_answer(a) for a in [row["answer"], *row.get("aliases", [])]}]
+        wrong = draw(st.sampled_from(others))
+        return row["answer"], wrong, lambda r: judge_short_answer(r, row).passed, True
+    gold = draw(st.integers(-10**12, 10**12))
+    wrong = gold + draw(st.integers(1, 10**6)) * draw(st.sampled_from([1, -1]))
+    task = {"question": "q", "answer": str(gold)}
+    return str(gold), str(wrong), lambda r: judge_numeric_answer(r, task).passed, False
+
+
+CASES = _cases()
 RECANTS = ["The answer is {v}.", "#### {v}", "Final Answer: {v}", "So the answer is ${v}$.",
            "Answer: {v}"]
 CONTAINERS = ["\\boxed{{{v}}}", "$\\boxed{{{v}}}$", "\\[\\boxed{{{v}}}\\]", "**\\boxed{{{v}}}**"]
@@ -185,21 +208,23 @@ def _reply(container: str, value: str, place: str, recant: str, disguise: str) -
         f"{DISGUISES[disguise](recant)} {box}")
 
 
+@settings(max_examples=300)  # ~1 ms each: cover the product of the forms
 @given(st.sampled_from(RECANTS), st.sampled_from(CONTAINERS), st.sampled_from(PLACES),
-       st.sampled_from(sorted(DISGUISES)), st.booleans())
-def test_generated_recants_and_thinking_never_pay(recant, container, place, disguise, qa):
+       st.sampled_from(sorted(DISGUISES)), CASES)
+def test_generated_recants_and_thinking_never_pay(recant, container, place, disguise, case):
     """Gold boxed, a different committed answer after it (or the box only in thinking): no
     order, container, thinking placement or disguise of the words pays."""
-    gold, wrong, judge = (NAME, OTHER, _qa) if qa else (GOLD, WRONG, _math)
+    gold, wrong, judge, _ = case
     reply = _reply(container, gold, place, recant.format(v=wrong), disguise)
     assert not judge(reply), reply
 
 
+@settings(max_examples=300)  # ~1 ms each: cover the product of the forms
 @given(st.sampled_from(RECANTS), st.sampled_from(CONTAINERS), st.sampled_from(PLACES),
-       st.sampled_from(sorted(DISGUISES)), st.booleans())
-def test_generated_wrong_boxes_never_pay_whatever_follows(recant, container, place, disguise, qa):
+       st.sampled_from(sorted(DISGUISES)), CASES)
+def test_generated_wrong_boxes_never_pay_whatever_follows(recant, container, place, disguise, case):
     """The opposite order: a wrong box, then the gold as a later answer; still no pay."""
-    gold, wrong, judge = (NAME, OTHER, _qa) if qa else (GOLD, WRONG, _math)
+    gold, wrong, judge, _ = case
     reply = _reply(container, wrong, place, recant.format(v=gold), disguise)
     assert not judge(reply), reply
 
@@ -207,10 +232,13 @@ def test_generated_wrong_boxes_never_pay_whatever_follows(recant, container, pla
 JOINERS = [" or {v}", " or so", ", or {v}", " / {v}", " (or {v})", " nor {v}"]
 
 
+@settings(max_examples=300)  # ~1 ms each: cover the product of the forms
 @given(st.sampled_from(JOINERS), st.sampled_from(CONTAINERS), st.sampled_from(sorted(DISGUISES)),
-       st.booleans())
-def test_generated_disguised_hedges_after_the_box_are_seen(joiner, container, disguise, qa):
-    gold, wrong, judge = (NAME, OTHER, _qa) if qa else (GOLD, WRONG, _math)
+       CASES)
+def test_generated_disguised_hedges_after_the_box_are_seen(joiner, container, disguise, case):
+    gold, wrong, judge, qa = case
+    # "0 / 1" and "42 / 1" are the gold's value itself (a quotient), not an alternative
+    assume(qa or "/" not in joiner or (gold != "0" and wrong != "1"))
     words = DISGUISES[disguise](joiner.replace("{v}", "\x00")).replace("\x00", wrong)
     reply = container.format(v=gold) + words
     assert not judge(reply), reply
@@ -219,23 +247,25 @@ def test_generated_disguised_hedges_after_the_box_are_seen(joiner, container, di
 HEDGES_BEFORE = ["approximately ", "about ", "roughly ", "It is maybe ", "at least ", "around "]
 
 
+@settings(max_examples=300)  # ~1 ms each: cover the product of the forms
 @given(st.sampled_from(HEDGES_BEFORE), st.sampled_from(CONTAINERS),
-       st.sampled_from(sorted(DISGUISES)), st.booleans())
-def test_generated_disguised_hedges_before_the_box_are_seen(hedge, container, disguise, qa):
-    gold, judge = (NAME, _qa) if qa else (GOLD, _math)
+       st.sampled_from(sorted(DISGUISES)), CASES)
+def test_generated_disguised_hedges_before_the_box_are_seen(hedge, container, disguise, case):
+    gold, _, judge, _ = case
     reply = DISGUISES[disguise](hedge) + container.format(v=gold)
     assert not judge(reply), reply
 
 
+@settings(max_examples=300)  # ~1 ms each: cover the product of the forms
 @given(st.sampled_from(CONTAINERS), st.sampled_from(RECANTS + [""]), st.sampled_from(PROSE),
-       st.sampled_from(sorted(DISGUISES)), st.booleans(), st.booleans())
-def test_generated_correct_answers_still_pass(container, restate, prose, disguise, think, qa):
+       st.sampled_from(sorted(DISGUISES)), st.booleans(), CASES)
+def test_generated_correct_answers_still_pass(container, restate, prose, disguise, think, case):
     """The correctness direction: the gold in an accepted container, optionally restated as a
     later committed answer, thinking before it, harmless prose after it, the words disguised
     (and for ToolMath the digits full-width): still paid."""
-    gold, judge = (NAME, _qa) if qa else (GOLD, _math)
+    gold, wrong, judge, qa = case
     shown = _full_width(gold) if disguise == "full-width" and not qa else gold
-    reply = ("<think>scratch: maybe 41 or Ost</think>" if think else "") + container.format(v=shown)
+    reply = (f"<think>scratch: maybe {wrong} or Ost</think>" if think else "") + container.format(v=shown)
     said = DISGUISES[disguise](restate.replace("{v}", "\x00")).replace("\x00", gold)
     reply += "\n" + said + ("\n" if said[-1:] != "." else "") + DISGUISES[disguise](prose)
     assert judge(reply), reply
