@@ -405,6 +405,11 @@ def final_answer(
 
 
 _LETTER_RE = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z])")
+# another choice joined after the answer's container: "\boxed{A} (or B)", "**or maybe (B)**"
+_CHOICE_JOIN_RE = re.compile(
+    r"[\s$(){}\[\]~,]*(?i:or|and|/|;|\\text\{\s*(?:or|and)\s*\})\s*(?i:[a-z]+\s+){0,2}"
+    r"[\s$(]*\(?([A-Z])\)?(?![A-Za-z])"
+)
 
 
 def _choice_answer(
@@ -415,6 +420,9 @@ def _choice_answer(
         letters = [to_choice(t, choices) for t in texts]
         if all(letters):
             named = {m.group(1) for t in texts for m in _LETTER_RE.finditer(t)}
+            joined = _CHOICE_JOIN_RE.match(_unmarked(body[chosen.end:chosen.end + _MAX_REST]))
+            if joined:  # read as rendered, as for values (_tail_of_clause)
+                named.add(joined.group(1))
             named = {c for c in choices if c.upper() in named} | {str(x) for x in letters}
             parts = tuple(sorted(named)) if len(named) > 1 else ()
             return FinalAnswer(str(letters[-1]), chosen.rule, parts)

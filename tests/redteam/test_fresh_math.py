@@ -106,3 +106,30 @@ def test_commentary_after_a_correct_answer_passes(g, n, tail):
     reply = f"So the total is $\\boxed{{{g}}}${tail.format(n=n)}"
     v = verify_math(reply, str(g))
     assert v.passed, (reply, v.reason, v.details.get("stated_last"))
+
+
+LETTERS = ["A", "B", "C", "D", "E"]
+CHOICE_TAILS = ["(or {w})", "or {w}", "**or {w}**", "*or* ({w})", ", or maybe ({w})",
+                "or possibly {w}", "/{w}", "<b>or {w}</b>", "and {w}", "or $({w})$"]
+
+
+@settings(max_examples=40)
+@given(g=st.sampled_from(LETTERS), w=st.sampled_from(LETTERS), tail=st.sampled_from(CHOICE_TAILS),
+       box=st.sampled_from(["\\boxed{{{g}}}", "\\boxed{{({g})}}", "$\\boxed{{\\text{{{g}}}}}$"]))
+def test_a_choice_joined_after_the_answer_is_several_choices(g, w, tail, box):
+    # was: "\boxed{A} (or B)", "\boxed{A} **or B**" paid for gold A: only numbers were read there
+    if w == g:
+        return
+    reply = f"So {box.format(g=g)} {tail.format(w=w)}."
+    v = verify_math(reply, g, choices=LETTERS)
+    assert not v.passed, (reply, v.details)
+
+
+@settings(max_examples=30)
+@given(g=st.sampled_from(LETTERS), tail=st.sampled_from(
+    ["", " and that is final", " and I am sure", ", and a note: the others are wrong",
+     " (checked twice)", " or, in other words, {g}"]))
+def test_a_choice_with_prose_after_it_still_passes(g, tail):
+    reply = f"The answer is \\boxed{{{g}}}{tail.format(g=g)}."
+    v = verify_math(reply, g, choices=LETTERS)
+    assert v.passed, (reply, v.reason)
