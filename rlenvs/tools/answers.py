@@ -35,11 +35,17 @@ __all__ = ["Committed", "boxed_contents", "committed", "committed_answer", "repl
 _BOXED = re.compile(r"\\boxed\s*\{")
 _ANY_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _LATER = ("hash", "final_answer", "answer_is")  # committed forms other than the box
-# names joined to the last box ("\boxed{Lusk} or Ost", "\boxed{Lusk} / Ost"); the math
-# definition already joins values and hedges ("\boxed{42} or 41", "\boxed{42} or so")
-_NAME_JOIN_RE = re.compile(r"(?:[ \t$*(),]|\\[)\]])*(?:(?:or|nor|vs\.?|versus)(?!\w)|/)[^.,;!?\n]{0,200}",
-                           re.IGNORECASE)
-_CLOSE_RE = re.compile(r"^(?:[ \t$*(),]|\\[)\]])*")
+# values joined to the last box in its sentence: "\\boxed{Lusk} or Ost", "\\boxed{Lusk} / Ost",
+# "\\boxed{42}, 41", "\\boxed{42} 41", "\\boxed{Lusk}; Ost" (a number, or a name after a comma);
+# the math definition already joins values and hedges with words ("\\boxed{42} or so").
+# Possessive runs: linear on hostile text.
+_CLOSERS = r"(?:[ \t$*()]|\\[)\]])*+"
+_JOIN_RE = re.compile(
+    rf"{_CLOSERS}(?:(?P<sep>[,;]){_CLOSERS})?+"
+    r"(?:(?i:or|nor|vs\.?|versus)(?!\w)|/|(?=[-+\u2212]?\d)|(?(sep)(?=[A-Z])(?!I\b)|(?!)))"
+    r"[^.,;!?\n]{0,200}"
+)
+_JOIN_LEAD_RE = re.compile(r"^(?:[ \t$*(),;]|\\[)\]])*+")
 _PROSE_RE = re.compile(r",\s+(?=[^\W\d_])")  # "Lusk, a river in the north": the clause ends
 
 
@@ -108,9 +114,9 @@ def committed(text: str, key: Callable[[str], Hashable]) -> Committed:
     hedge = hedge_in(f"{read.answer} {read.context}") if read is not None else None
     if hedge is not None and hedge_in(last) is None:
         return Committed(None, problem=f"a hedged answer ({hedge}) is not a value")
-    joined = _NAME_JOIN_RE.match(body, end)
-    if joined is not None and answer == last:
-        answer = f"{last} {_CLOSE_RE.sub('', joined.group(0)).strip()}"
+    joined = _JOIN_RE.match(body, end)
+    if joined is not None and answer == last:  # "42; 41": never read as one number
+        answer = f"{last}; {_JOIN_LEAD_RE.sub('', joined.group(0)).strip()}"
     after = final_answer(body[end:], _LATER)
     later: tuple[str, ...] = ()
     if after is not None:

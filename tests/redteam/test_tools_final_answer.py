@@ -77,6 +77,9 @@ MATH_HOLES = [
     "\\boxed{42} \\fbox{41}",
     "\\boxed{42} \\boxed 41",
     "approximately \\boxed{42}",
+    "\\boxed{42}\u060c 41",  # the audit's instance: an Arabic comma, then another value
+    "\\boxed{42}, 41",
+    "\\boxed{42} 41",
     "It is \u0430b\u043eut $\\boxed{42}$.",
 ]
 
@@ -128,6 +131,8 @@ QA_HOLES = [
     "\\boxed{Lusk} o\u200br Ost",
     "\\boxed{Lusk} \uff3cboxed{Ost}",
     "\\boxed{\u041est}",
+    "\\boxed{Lusk}\u060c Ost",
+    "\\boxed{Lusk}; Ost",
 ]
 
 
@@ -269,6 +274,17 @@ def test_generated_correct_answers_still_pass(container, restate, prose, disguis
     said = DISGUISES[disguise](restate.replace("{v}", "\x00")).replace("\x00", gold)
     reply += "\n" + said + ("\n" if said[-1:] != "." else "") + DISGUISES[disguise](prose)
     assert judge(reply), reply
+
+
+@pytest.mark.parametrize("filler", [" $", " ,", "\\)", " (", " *"])
+def test_hostile_text_after_the_box_is_read_in_bounded_time(filler):
+    """Before the runs were possessive, 20,000 `` $`` after the box took 140 s."""
+    import time
+
+    start = time.perf_counter()
+    for tail in (" x", " or 41"):
+        judge_numeric_answer("\\boxed{42}" + filler * 20_000 + tail, MATH)
+    assert time.perf_counter() - start < 2.0
 
 
 def test_a_long_later_answer_is_read_in_bounded_time():

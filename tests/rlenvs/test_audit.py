@@ -178,15 +178,12 @@ def test_max_seconds_bounds_the_run_and_marks_it_partial():
 # ------------------------------------------------------------------ the built-in envs
 
 # Holes the audit found in built-in judges, reported to their owners (issue 26): a connective
-# split by a zero-width character hides a hedge from verify_math ("\\boxed{30} \u200bor\u200b 29");
-# the tool envs read only boxes (a later plain answer, or a box inside <think>, is ignored).
+# split by a zero-width character hides a hedge from verify_math ("\\boxed{30} \u200bor\u200b 29").
+# The tool envs (ToolMath, SearchQA) read the final answer by the math definition now and hold.
 _ZERO_WIDTH_HEDGE = {"confusables"}
-_BOX_ONLY = {"recanting", "thinking_only", "confusables"}
 KNOWN_HOLES = {
     **{e: _ZERO_WIDTH_HEDGE for e in ("rlenvs/Arithmetic-v0", "rlenvs/Math-v0", "rlenvs/GSM8K-v0",
                                       "rlenvs/MATH-v0", "rlenvs/ArithmeticFeedback-v0")},
-    "rlenvs/ToolMath-v0": _BOX_ONLY,
-    "rlenvs/SearchQA-v0": _BOX_ONLY,
 }
 BUILTIN = [e for e in rlenvs.list_envs() if e.startswith("rlenvs/")]
 
