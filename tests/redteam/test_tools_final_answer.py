@@ -80,6 +80,8 @@ MATH_HOLES = [
     "\\boxed{42}\u060c 41",  # the audit's instance: an Arabic comma, then another value
     "\\boxed{42}, 41",
     "\\boxed{42} 41",
+    "\\boxed{42 o\u200br 41}",  # a hedge split inside the box
+    "\\boxed{42 \u043er 41}",
     "It is \u0430b\u043eut $\\boxed{42}$.",
 ]
 
@@ -133,6 +135,8 @@ QA_HOLES = [
     "\\boxed{\u041est}",
     "\\boxed{Lusk}\u060c Ost",
     "\\boxed{Lusk}; Ost",
+    "\\boxed{Lusk o\u200br Ost}",
+    "\\boxed{Lusk \u043er Ost}",
 ]
 
 
