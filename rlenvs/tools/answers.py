@@ -34,6 +34,7 @@ __all__ = ["Committed", "boxed_contents", "committed", "committed_answer", "repl
 
 _BOXED = re.compile(r"\\boxed\s*\{")
 _ANY_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACE_RE = re.compile(r"[{}]")
 _LATER = ("hash", "final_answer", "answer_is")  # committed forms other than the box
 # values joined to the last box in its sentence: "\\boxed{Lusk} or Ost", "\\boxed{Lusk} / Ost",
 # "\\boxed{42}, 41", "\\boxed{42} 41", "\\boxed{Lusk}; Ost" (a number, or a name after a comma);
@@ -49,22 +50,30 @@ _JOIN_LEAD_RE = re.compile(r"^(?:[ \t$*(),;]|\\[)\]])*+")
 _PROSE_RE = re.compile(r",\s+(?=[^\W\d_])")  # "Lusk, a river in the north": the clause ends
 
 
+def _boxes(text: str, pattern: re.Pattern[str]) -> list[str]:
+    """The contents of every balanced box ``pattern`` opens in ``text``, in order; a box inside
+    a box is part of the outer one; an unclosed box is not an answer. One pass over the
+    braces (linear: thousands of unclosed boxes cost no more than their length)."""
+    starts = {m.end() - 1 for m in pattern.finditer(text)}
+    stack: list[int] = []
+    spans: list[tuple[int, int]] = []
+    for m in _BRACE_RE.finditer(text):
+        if m.group(0) == "{":
+            stack.append(m.start())
+        elif stack and (opened := stack.pop()) in starts:
+            spans.append((opened + 1, m.start()))
+    out, covered = [], -1
+    for start, end in sorted(spans):
+        if start > covered:
+            out.append(text[start:end])
+            covered = end
+    return out
+
+
 def boxed_contents(text: str) -> list[str]:
     """The contents of every balanced ``\\boxed{...}`` in ``text``, in order (nested boxes are
     part of their outer box; an unclosed box is not an answer)."""
-    out: list[str] = []
-    pos = 0
-    while (m := _BOXED.search(text, pos)) is not None:
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth:
-            pos = m.end()
-            continue
-        out.append(text[m.end() : i - 1])
-        pos = i
-    return out
+    return _boxes(text, _BOXED)
 
 
 def reply_view(text: str) -> str | None:
@@ -103,12 +112,13 @@ def committed(text: str, key: Callable[[str], Hashable]) -> Committed:
         if _ANY_BOX.search(reader_view(text)):
             return Committed(None, problem="\\boxed{} only inside a thinking block: no final answer")
         return Committed(None, problem="no \\boxed{} answer found")
-    keys = {key(b) for b, _, _ in boxes}
+    # every box, not only the last 64 that boxed_all reads
+    keys = {key(b) for b in [*(b for b, _, _ in boxes), *_boxes(body, _ANY_BOX)] if b.strip()}
     if len(keys) > 1:
         shown = ", ".join(repr(b[:40]) for b, _, _ in boxes[:4])
         return Committed(None, problem=f"{len(keys)} different boxed answers ({shown}): a reply "
                          "that boxes several answers commits to none")
-    last, start, end = boxes[-1]
+    last, _, end = boxes[-1]
     read = final_answer(body[boxes[-2][2] if len(boxes) > 1 else 0 :], ("boxed",))
     answer = read.answer if read is not None else last  # "42 or so": the hedge is part of it
     hedge = hedge_in(f"{read.answer} {read.context}") if read is not None else None

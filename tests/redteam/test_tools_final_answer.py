@@ -315,3 +315,16 @@ def test_unary_feedback_reads_a_repeat_as_the_judge_reads_the_answer(repeat, is_
     _, reward, _, _, info = env.step(repeat)
     assert info["repeated_answer"] is is_repeat and reward == (-0.25 if is_repeat else 0.0), (
         repeat, info["verdict"].reason)
+
+
+def test_every_box_counts_and_unclosed_boxes_cost_linear_time():
+    """A disagreeing box before 64 agreeing ones still commits to none (the math reader keeps
+    the last 64 boxes); thousands of unclosed boxes took seconds (a scan per box: 14 s for
+    5,000), now one pass over the braces."""
+    import time
+
+    assert not _math("\\boxed{41}" + "\\boxed{42}" * 64)
+    start = time.perf_counter()
+    assert not _math("\\boxed{" * 20_000)
+    assert _math("\\boxed{" * 20_000 + " \\boxed{42}")
+    assert time.perf_counter() - start < 2.0
