@@ -281,7 +281,7 @@ def _fallback(text: str, rule: str, choices: Sequence[str] | None) -> _Hit | Non
 # ------------------------------------------------------------------------------ after it
 
 _CLAUSE_END_RE = re.compile(r"[,;!?\n]|(?<!\.)\.(?!\.)(?=\s|\$|$)|$")
-_LEAD_RE = re.compile(r"^(?:[\s$(){}\[\]~]|\\[,;:! \\]|\\q?quad(?![A-Za-z]))*(?:,\s*)?")
+_LEAD_RE = re.compile(r"^(?:[\s$(){}\[\]~]|\\[,;:! \\)\]]|\\q?quad(?![A-Za-z]))*(?:,\s*)?")
 _TEXT_OPEN_RE = re.compile(r"^\\(?:text|textrm|mathrm|mbox)\s*\{\s*")
 _VALUE_START = (
     r"\s*(?:(?:\$|\\\(|\\\[)\s*)?(?:[-+(\u2212]?\s*(?:\.?\d|\\(?:[dt]?frac|sqrt|boxed|pi|infty))|[a-z]\s*=)"

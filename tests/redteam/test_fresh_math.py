@@ -133,3 +133,15 @@ def test_a_choice_with_prose_after_it_still_passes(g, tail):
     reply = f"The answer is \\boxed{{{g}}}{tail.format(g=g)}."
     v = verify_math(reply, g, choices=LETTERS)
     assert v.passed, (reply, v.reason)
+
+
+@settings(max_examples=40)
+@given(g=st.integers(2, 999), d=st.integers(1, 9),
+       wrap=st.sampled_from(["\\[{b}\\]", "\\({b}\\)", "$${b}$$", "${b}$", "\\[ {b} \\]"]),
+       tail=st.sampled_from([" or {w}", " or so", ", \\ldots", " (or {w})", " or maybe {w}"]))
+def test_a_hedge_after_a_display_closing_is_part_of_the_answer(g, d, wrap, tail):
+    # was: "\[\boxed{42}\] or 41" and "\(\boxed{42}\) or 41" paid for 42 ($...$ did not)
+    box = wrap.format(b=f"\\boxed{{{g}}}")
+    assert verify_math(box, str(g)).passed
+    reply = box + tail.format(w=g + d)
+    assert not verify_math(reply, str(g)).passed, reply
