@@ -192,7 +192,9 @@ def test_math_family_defaults_are_strict_alike():
 
 # ------------------------------------------------------------------ public / private task fields
 
-@pytest.mark.parametrize("env_id", rlenvs.list_envs())
+# The built-in envs: other test modules register envs of their own that declare no public
+# fields (their public view is empty, the safe default for an env that declares nothing).
+@pytest.mark.parametrize("env_id", [e for e in rlenvs.list_envs() if e.startswith("rlenvs/")])
 def test_public_task_is_an_allow_listed_part_of_the_task_and_the_prompt_needs_no_more(env_id):
     from rlenvs.task_env import TaskEnv
 
