@@ -119,7 +119,7 @@ class PublicView:
         details = verdict.details if isinstance(verdict.details, Mapping) else {}
         return to_jsonable({
             "score": verdict.score, "passed": verdict.passed,
-            "reason": self.text(env, str(verdict.reason)),
+            "reason": self.text(env, _wire_reason(verdict, details)),
             "details": {k: details[k] for k in sorted(PUBLIC_DETAIL_KEYS) if k in details},
             "steps": verdict.steps,
         })
@@ -140,3 +140,28 @@ class PublicView:
                 value = self.state_key(value)
             out[key] = to_jsonable(value)
         return out
+
+
+# Statuses of a code verdict's per-test records (``judges.code.run_tests``): a fixed vocabulary.
+_TEST_STATUSES = frozenset({"passed", "failed", "error", "not_run", "timeout", "crashed"})
+
+
+def _wire_reason(verdict: Verdict, details: Mapping[str, Any]) -> str:
+    """The reason a client may read. A verdict built from running the policy's program
+    (per-test records in ``details["tests"]``) is summarised from the records' fixed fields
+    -- counts, the first failing test's index and status -- because its free text is the
+    program's own (an exception message can echo the hidden tests' inputs it was called with).
+    Other reasons are the judge's words, sent unless they name a private value."""
+    tests = details.get("tests")
+    if not (isinstance(tests, list) and tests and all(isinstance(t, Mapping) for t in tests)):
+        return str(verdict.reason)
+    passed = sum(1 for t in tests if t.get("passed") is True)
+    out = f"{passed}/{len(tests)} tests passed"
+    first = next((i for i, t in enumerate(tests) if t.get("passed") is not True), None)
+    if first is not None:
+        status = str(tests[first].get("status"))
+        out += f"; test {first} {status if status in _TEST_STATUSES else 'failed'}"
+    if isinstance(details.get("program_error"), Mapping):
+        out += "; the program raised before the tests ran"
+    return out
+
