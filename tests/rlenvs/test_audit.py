@@ -177,14 +177,11 @@ def test_max_seconds_bounds_the_run_and_marks_it_partial():
 
 # ------------------------------------------------------------------ the built-in envs
 
-# Holes the audit found in built-in judges, reported to their owners (issue 26): a connective
-# split by a zero-width character hides a hedge from verify_math ("\\boxed{30} \u200bor\u200b 29").
-# The tool envs (ToolMath, SearchQA) read the final answer by the math definition now and hold.
-_ZERO_WIDTH_HEDGE = {"confusables"}
-KNOWN_HOLES = {
-    **{e: _ZERO_WIDTH_HEDGE for e in ("rlenvs/Arithmetic-v0", "rlenvs/Math-v0", "rlenvs/GSM8K-v0",
-                                      "rlenvs/MATH-v0", "rlenvs/ArithmeticFeedback-v0")},
-}
+# Holes the audit found in built-in judges were reported to their owners and fixed (issue 26):
+# a connective split by a zero-width character hid a hedge from verify_math
+# ("\\boxed{30} \u200bor\u200b 29"), and the tool envs read their boxes alone (recants, thinking
+# blocks, disguised hedges passed). None is expected now.
+KNOWN_HOLES: dict[str, set[str]] = {}
 BUILTIN = [e for e in rlenvs.list_envs() if e.startswith("rlenvs/")]
 
 
