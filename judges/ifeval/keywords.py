@@ -34,6 +34,7 @@ def _sample_existence(rng: random.Random, ctx: ComposeContext) -> dict[str, Any]
     describe=lambda kw: f"Be sure to use the words {_quoted(kw['keywords'])} somewhere in your "
     "answer.",
     sample=_sample_existence,
+    reads=("skeleton", "rendered"),  # markup does not hide a word, nor make one up
 )
 def keywords_existence(response: str, keywords: list[str]) -> tuple[bool, str]:
     """Every keyword occurs (case-insensitive substring)."""
@@ -63,6 +64,7 @@ def _sample_frequency(rng: random.Random, ctx: ComposeContext) -> dict[str, Any]
         else f'Use the word "{kw["keyword"]}" fewer than {kw["frequency"]} times.'
     ),
     sample=_sample_frequency,
+    reads=("skeleton", "rendered"),  # markup does not hide a word, nor make one up
 )
 def keywords_frequency(
     response: str, keyword: str, frequency: int, relation: str
@@ -88,6 +90,7 @@ def _sample_forbidden(rng: random.Random, ctx: ComposeContext) -> dict[str, Any]
     kwargs={"forbidden_words": Kwarg("str_list", doc="words that must not appear")},
     describe=lambda kw: f"Do not use any of these words: {_quoted(kw['forbidden_words'])}.",
     sample=_sample_forbidden,
+    reads=("skeleton", "rendered"),  # markup does not hide a word, nor make one up
 )
 def keywords_forbidden_words(response: str, forbidden_words: list[str]) -> tuple[bool, str]:
     """No forbidden word occurs as a whole word (case-insensitive)."""

@@ -26,6 +26,7 @@ def _sample_sentences(rng: random.Random, ctx: ComposeContext) -> dict[str, Any]
         else f"Keep it to fewer than {kw['num_sentences']} sentences."
     ),
     sample=_sample_sentences,
+    reads="sentences",  # the full stops of every script end a sentence
 )
 def number_sentences(response: str, num_sentences: int, relation: str) -> tuple[bool, str]:
     """Punkt sentence count compared with ``num_sentences``."""

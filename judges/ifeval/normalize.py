@@ -29,7 +29,15 @@ response (and of its string kwargs and the prompt), built here:
   its letters. Language detection reads this view: English dressed in Cyrillic look-alikes is
   English, Russian stays Russian.
 
-Both views are idempotent, and an ASCII string is its own view.
+* ``"rendered"`` -- the skeleton with inline markdown and HTML markup removed as a renderer
+  shows it (:func:`judges.ifeval.render.strip_markup`): ``har**bor**``, ``__harbor__`` and
+  ``har<b></b>bor`` read ``harbor``. The word and keyword checks read it; the checks about the
+  markup itself (highlights, bullets, sections) read the skeleton.
+
+Every view is idempotent; an ASCII string is its own view except in ``"rendered"``, which
+removes markup. The skeleton also reads small capitals by their Unicode name, as their
+lowercase letters; the ``"sentences"`` view (:func:`sentence_view`, read by the sentence count)
+is the skeleton with the sentence terminals of every script read as ``.``, ``?`` or ``!``.
 """
 
 from __future__ import annotations
@@ -41,14 +49,16 @@ from typing import Any
 import regex
 
 from judges.ifeval.bidi import apply_overrides
+from judges.ifeval.render import strip_markup
 
 __all__ = [
-    "VIEWS", "normalize_text", "skeleton", "script_view", "read_as", "read_value_as",
+    "VIEWS", "normalize_text", "skeleton", "script_view", "sentence_view", "read_as",
+    "read_value_as",
     "lookalikes_of",
 ]
 
 #: The views a checker can read (see :func:`read_as`).
-VIEWS: tuple[str, ...] = ("skeleton", "text", "script")
+VIEWS: tuple[str, ...] = ("skeleton", "text", "script", "rendered", "sentences")
 
 # Format characters and the other default-ignorable code points: invisible or no glyph.
 _IGNORABLE = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}]+")
@@ -168,7 +178,52 @@ def _tables() -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
             if (len(partner) == 1 and not partner.isascii() and ord(partner) not in after
                     and unicodedata.normalize("NFKC", partner) == partner and want != v):
                 closed[ord(partner)] = want
+    closed.update(_by_name()[0])
     return before, after, closed
+
+
+@functools.lru_cache(maxsize=1)
+def _by_name() -> tuple[dict[int, str], dict[int, str]]:
+    """Two tables of characters read by what Unicode names them, not by their shape:
+
+    * small capitals (``LATIN LETTER SMALL CAPITAL H``, ``ʜ``): lowercase letters (category
+      ``Ll``) drawn as a small capital, read by the skeleton as their lowercase ASCII letter,
+      so ``ʜᴀʀʙᴏʀ`` is ``harbor`` to a case-blind check and lowercase to the case checks;
+    * the sentence terminals of every script (``\\p{Sentence_Terminal}``, category ``Po``:
+      ``。 ۔ ։ ። ।``) that NFKC keeps, read by the ``"sentences"`` view as ``?`` or ``!`` where
+      their name says so and as ``.`` otherwise. Only that view: by shape the Arabic full stop
+      ``۔`` is a dash and the Armenian ``։`` a colon, which is how the bullet and other checks
+      read them (an Arabic full stop at the start of a line looks like a bullet).
+    """
+    small: dict[int, str] = {}
+    stops: dict[int, str] = {}
+    for code in range(0x80, 0x20000):
+        ch = chr(code)
+        name = unicodedata.name(ch, "")
+        if unicodedata.normalize("NFKC", ch) != ch:
+            continue
+        capital = _SMALL_CAPITAL.fullmatch(name)
+        if capital:
+            small[code] = capital.group(1).lower()
+        elif unicodedata.category(ch) == "Po" and _TERMINAL.match(ch):
+            stops[code] = "?" if "QUESTION" in name else "!" if "EXCLAMATION" in name else "."
+    return small, stops
+
+
+_SMALL_CAPITAL = regex.compile(r"LATIN LETTER SMALL CAPITAL ([A-Z])")
+_TERMINAL = regex.compile(r"\p{Sentence_Terminal}")
+
+
+def sentence_view(text: str) -> str:
+    """The ``"sentences"`` view: the skeleton, with every script's sentence terminals read as
+    ``.``, ``?`` or ``!`` first (:func:`_by_name`), so that Punkt ends a sentence at them."""
+    text = normalize_text(text)
+    if text.isascii():
+        return text
+    stops = _by_name()[1]
+    if any(ord(ch) in stops for ch in set(text)):
+        text = text.translate(stops)
+    return skeleton(text)
 
 
 def _ascii_table() -> dict[int, str]:
@@ -264,13 +319,17 @@ def script_view(text: str) -> str:
 
 @functools.lru_cache(maxsize=32)  # one call reads up to 8 loose variants in 3 views
 def read_as(text: str, view: str = "skeleton") -> str:
-    """``text`` in the given view (``"skeleton"`` or ``"text"``); see the module docstring."""
+    """``text`` in the given view (one of :data:`VIEWS`); see the module docstring."""
     if view == "skeleton":
         return skeleton(text)
     if view == "text":
         return normalize_text(text)
     if view == "script":
         return script_view(text)
+    if view == "rendered":
+        return strip_markup(skeleton(text))
+    if view == "sentences":
+        return sentence_view(text)
     raise ValueError(f"unknown view {view!r}; use one of {VIEWS}")
 
 

@@ -102,19 +102,26 @@ class Constraint:
     validate: Callable[[dict[str, Any]], None] | None = None
     task_kinds: frozenset[str] = frozenset({"open", "yesno"})
     wants_prompt: bool = False
-    reads: str = "skeleton"
+    reads: str | tuple[str, ...] = "skeleton"
 
     def run(self, response: str, kwargs: Mapping[str, Any], prompt: str | None) -> CheckResult:
-        """Run the checker on already-resolved kwargs, in the view it ``reads``.
+        """Run the checker on already-resolved kwargs, in the view(s) it ``reads``.
 
         The only way a registered checker is called: the response, every string kwarg and the
-        prompt are read through :func:`judges.ifeval.normalize.read_as` first.
+        prompt are read through :func:`judges.ifeval.normalize.read_as` first. A constraint
+        that reads several views is followed only if it is followed in every one of them (the
+        reading least favourable to the reply decides: a forbidden word in an HTML comment is
+        used in the source, one split by markup is used in the rendering).
         """
-        view = self.reads
-        kw = {name: read_value_as(value, view) for name, value in kwargs.items()}
-        if self.wants_prompt:
-            kw["prompt"] = None if prompt is None else read_as(prompt, view)
-        return self.check(read_as(response, view), **kw)
+        result: CheckResult = (True, "")
+        for view in (self.reads,) if isinstance(self.reads, str) else self.reads:
+            kw = {name: read_value_as(value, view) for name, value in kwargs.items()}
+            if self.wants_prompt:
+                kw["prompt"] = None if prompt is None else read_as(prompt, view)
+            result = self.check(read_as(response, view), **kw)
+            if not result[0]:
+                return result[0], (result[1] if view == "skeleton" else f"{result[1]} ({view})")
+        return result
 
 
 _REGISTRY: dict[str, Constraint] = {}
@@ -130,7 +137,7 @@ def constraint(
     validate: Callable[[dict[str, Any]], None] | None = None,
     task_kinds: tuple[str, ...] = ("open", "yesno"),
     replace: bool = False,
-    reads: str = "skeleton",
+    reads: str | tuple[str, ...] = "skeleton",
 ) -> Callable[[Callable[..., CheckResult]], Callable[..., CheckResult]]:
     """Register the decorated checker under ``id``.
 
@@ -149,11 +156,16 @@ def constraint(
             look-alikes mapped to ASCII, for anything compared with letters, words or
             punctuation), ``"text"`` (NFKC, invisible characters removed, script kept: for
             checks that read exact characters, such as JSON parsing) or ``"script"`` (words
-            that read as Latin mapped, others kept: for language detection).
+            that read as Latin mapped, others kept: for language detection) or ``"rendered"``
+            (the skeleton with inline markdown/HTML markup removed), ``"sentences"`` (the
+            skeleton with every script's full stops read as ``.``), or a tuple of views:
+            followed only if followed in each (the word checks read the source and the
+            rendering, ``("skeleton", "rendered")``).
     """
     if not isinstance(id, str) or not id.strip():
         raise ValueError("constraint id must be a non-empty string")
-    if reads not in VIEWS:
+    if not (reads in VIEWS if isinstance(reads, str)
+            else isinstance(reads, tuple) and reads and set(reads) <= set(VIEWS)):
         raise ValueError(f"constraint {id!r}: reads must be one of {VIEWS}, got {reads!r}")
 
     def decorator(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]:

@@ -16,6 +16,7 @@ from judges.ifeval.normalize import (
     script_view,
     skeleton,
 )
+from judges.ifeval.render import strip_markup
 from judges.ifeval.substance import answers_task
 
 ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
@@ -31,6 +32,11 @@ def test_views_are_idempotent(text: str) -> None:
 @given(st.text(st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=60))
 def test_ascii_is_its_own_view(text: str) -> None:
     for view in VIEWS:
+        if view == "rendered":  # removes markup, which is ASCII: ASCII without it is fixed
+            assert read_as(text, view) == strip_markup(text)
+            if not set("<*_~`") & set(text):
+                assert read_as(text, view) == text
+            continue
         assert read_as(text, view) == text
 
 
@@ -92,6 +98,27 @@ def test_a_custom_checker_never_sees_raw_text(request: pytest.FixtureRequest) ->
     assert seen[-2] == "a"
     with pytest.raises(ValueError, match="reads must be one of"):
         constraint("test_normalize:bad", reads="raw")(spy)
+    for bad in ((), ("skeleton", "raw"), ["skeleton"]):
+        with pytest.raises(ValueError, match="reads must be one of"):
+            constraint("test_normalize:bad", reads=bad)(spy)  # type: ignore[arg-type]
+
+
+def test_a_constraint_reading_several_views_must_pass_in_each(request) -> None:
+    from judges.ifeval import registry
+
+    request.addfinalizer(lambda: registry._REGISTRY.pop("test_normalize:both", None))
+    seen: list[str] = []
+
+    @constraint("test_normalize:both", kwargs={}, replace=True, reads=("skeleton", "rendered"))
+    def both(response: str) -> tuple[bool, str]:
+        seen.append(response)
+        return "harbor" not in response, "looked"
+
+    run = get_constraint("test_normalize:both").run
+    assert run("har**bor**", {}, None) == (False, "looked (rendered)")
+    assert seen == ["har**bor**", "harbor"]
+    assert run("<!-- harbor -->", {}, None) == (False, "looked")  # the source shows it
+    assert run("har<br>bor", {}, None)[0]
 
 
 def test_answers_task_reads_the_skeleton() -> None:

@@ -1,13 +1,15 @@
 """Fresh red team, IFEval checks (issue 26, before closing): transforms outside the families
 of ``test_ifeval_generated.py`` that make a reader and the checks disagree.
 
-Both holes are left ``xfail(strict=True)``: the fix is a new view of the text (a rendered
-view of inline markup; a reading of small capitals as capitals), not a few lines.
+The four holes were left ``xfail(strict=True)``; they are closed by construction: the word and
+keyword checks read the ``"rendered"`` view (inline markdown/HTML markup removed as a renderer
+shows it), and the skeleton reads small capitals as their lowercase letters and the sentence
+terminals of every script as ``.``/``?``/``!`` (``judges/ifeval/normalize.py``). Each family has
+its opposite direction below: what a reader does not see is not found.
 """
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,9 +28,6 @@ def _violates(reply: str, word: str) -> bool:
                .passed for loose in (False, True))
 
 
-@pytest.mark.xfail(strict=True, reason="inline markup inside a word (har**bor**, har<b></b>bor, "
-                   "h<i>arbor</i>) renders as the word, but the checks read the raw markup: a "
-                   "forbidden word split by markup is not found")
 @settings(max_examples=30)
 @given(word=st.sampled_from(WORDS), split=st.sampled_from(SPLITS), data=st.data())
 def test_a_forbidden_word_split_by_inline_markup_is_found(word, split, data):
@@ -38,9 +37,6 @@ def test_a_forbidden_word_split_by_inline_markup_is_found(word, split, data):
     assert _violates(reply, word), reply
 
 
-@pytest.mark.xfail(strict=True, reason="small capitals (ʜᴀʀʙᴏʀ) are lowercase letters whose only "
-                   "ASCII look-alike is a capital; the skeleton keeps them, so a forbidden word "
-                   "written in small capitals is not found by a case-blind check")
 @settings(max_examples=30)
 @given(word=st.sampled_from([w for w in WORDS if set(w) <= set(SMALL_CAPS)]), data=st.data())
 def test_a_forbidden_word_in_small_capitals_is_found(word, data):
@@ -59,10 +55,6 @@ def test_a_whole_word_in_markup_is_found(word, split):
     assert _violates(reply, word), reply
 
 
-@pytest.mark.xfail(strict=True, reason="markdown emphasis by underscores (__harbor__, _harbor_) "
-                   "renders as the word, but '_' is a word character to the checks' \\b: the "
-                   "whole forbidden word in underscore emphasis is not found (as in IFEval's own "
-                   "checker)")
 @settings(max_examples=20)
 @given(word=st.sampled_from(WORDS), mark=st.sampled_from(["_", "__", "___"]))
 def test_a_whole_word_in_underscore_emphasis_is_found(word, mark):
@@ -76,9 +68,6 @@ SENTENCES = ["I like boats", "They float well", "The sea is calm today", "We sai
              "It is fun for everyone", "The wind is strong", "Gulls fly over the bay"]
 
 
-@pytest.mark.xfail(strict=True, reason="sentence counts are English Punkt's: sentences ended by "
-                   "the full stops of other scripts (。 ｡ ۔ ։ ። ⸼) are one sentence, so a reply of "
-                   "five such sentences meets 'less than 3 sentences'")
 @settings(max_examples=20)
 @given(stop=st.sampled_from(FULL_STOPS), n=st.integers(4, 7))
 def test_sentences_ended_by_other_full_stops_are_counted(stop, n):
@@ -86,3 +75,74 @@ def test_sentences_ended_by_other_full_stops_are_counted(stop, n):
     kwargs = [{"num_sentences": 3, "relation": "less than"}]
     v = check_instructions(reply, ["length_constraints:number_sentences"], kwargs)
     assert not v.passed, (reply, v.details["instructions"][0]["reason"])
+
+
+# --- the opposite direction: what a reader does not see is not found, honest text still passes
+
+BREAKS = ["<br>", "<p>", "</p><p>", "<div>", "<hr/>", "<br />"]
+
+
+@settings(max_examples=30)
+@given(word=st.sampled_from(WORDS), brk=st.sampled_from(BREAKS), data=st.data())
+def test_a_word_broken_by_a_block_tag_is_not_found(word, brk, data):
+    # a line or block break renders as a break: har<br>bor shows two words, not the word
+    cut = data.draw(st.integers(min_value=1, max_value=len(word) - 1))
+    reply = f"We walked past the {word[:cut]}{brk}{word[cut:]} before sunset."
+    kwargs = [{"forbidden_words": [word]}]
+    assert check_instructions(reply, ["keywords:forbidden_words"], kwargs).passed, reply
+    assert not check_instructions(reply, ["keywords:existence"], [{"keywords": [word]}]).passed
+
+
+@settings(max_examples=30)
+@given(word=st.sampled_from(WORDS), split=st.sampled_from(SPLITS), data=st.data())
+def test_a_keyword_split_by_markup_is_counted_against_a_limit(word, split, data):
+    cut = data.draw(st.integers(min_value=1, max_value=len(word) - 1))
+    reply = f"The {word[:cut]}{split[0]}{word[cut:]}{split[1]} and the **{word}** are here."
+    v = check_instructions(reply, ["keywords:frequency"],
+                           [{"keyword": word, "frequency": 2, "relation": "less than"}])
+    assert not v.passed, (reply, v.details)
+
+
+HIDDEN = ["<!-- {w} -->", '<span title="{w}">x</span>', "<{w}>", "<!--{w}-->"]
+
+
+@settings(max_examples=30)
+@given(word=st.sampled_from(WORDS), hide=st.sampled_from(HIDDEN))
+def test_a_word_only_in_the_source_is_forbidden_but_not_present(word, hide):
+    # markup a renderer hides: the word is still written (forbidden), but not shown (no keyword)
+    reply = f"We walked past the {hide.format(w=word)} before sunset."
+    assert _violates(reply, word), reply
+    assert not check_instructions(reply, ["keywords:existence"], [{"keywords": [word]}]).passed
+
+
+@settings(max_examples=30)
+@given(word=st.sampled_from(WORDS), split=st.sampled_from(SPLITS[:6]))
+def test_a_keyword_in_whole_word_markup_is_present(word, split):
+    reply = f"We walked past the {split[0]}{word}{split[1]} and the {word} today."
+    v = check_instructions(reply, ["keywords:existence", "keywords:frequency"],
+                           [{"keywords": [word]},
+                            {"keyword": word, "frequency": 2, "relation": "at least"}])
+    assert v.passed, (reply, v.details)
+
+
+@settings(max_examples=20)
+@given(word=st.sampled_from([w for w in WORDS if set(w) <= set(SMALL_CAPS)]))
+def test_small_capitals_read_as_lowercase(word):
+    # small capitals are lowercase letters (Unicode Ll): the case checks read them as such
+    shown = "".join(SMALL_CAPS[c] for c in word)
+    reply = f"we walked past the {shown} before sunset."
+    ids = ["change_case:english_lowercase", "change_case:english_capital"]
+    v = check_instructions(reply, ids, [{}, {}])
+    results = [r["passed"] for r in v.details["instructions"]]
+    assert results == [True, False], (reply, v.details)
+
+
+@settings(max_examples=20)
+@given(stop=st.sampled_from(FULL_STOPS), n=st.integers(1, 2))
+def test_few_sentences_ended_by_other_full_stops_stay_few(stop, n):
+    reply = " ".join(f"{s}{stop}" for s in SENTENCES[:n])
+    for kwargs, want in (({"num_sentences": 3, "relation": "less than"}, True),
+                         ({"num_sentences": n, "relation": "at least"}, True),
+                         ({"num_sentences": n + 1, "relation": "at least"}, False)):
+        v = check_instructions(reply, ["length_constraints:number_sentences"], [kwargs])
+        assert v.passed is want, (reply, kwargs, v.details["instructions"][0]["reason"])
