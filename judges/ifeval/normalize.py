@@ -34,7 +34,8 @@ response (and of its string kwargs and the prompt), built here:
   ``har<b></b>bor`` read ``harbor``. The word and keyword checks read it; the checks about the
   markup itself (highlights, bullets, sections) read the skeleton.
 
-Every view is idempotent; an ASCII string is its own view except in ``"rendered"``, which
+Every view but ``"rendered"`` (a rendering is not rendered again) is idempotent; an ASCII
+string is its own view except in ``"rendered"``, which
 removes markup. The skeleton also reads small capitals by their Unicode name, as their
 lowercase letters; the ``"sentences"`` view (:func:`sentence_view`, read by the sentence count)
 is the skeleton with the sentence terminals of every script read as ``.``, ``?`` or ``!``.

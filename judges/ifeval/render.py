@@ -13,8 +13,10 @@ must not split or hide a word: ``har**bor**``, ``__harbor__``, ``har<b></b>bor``
 The last rule reads a lone literal marker (``har*bor``, ``snake_case``) as absent too: a
 checker that reads this view compares the kwargs in the same view (``snake_case`` is
 ``snakecase`` on both sides), and a word a renderer would show joined is never missed.
-The removal is repeated until nothing changes (``<<b></b>b>`` is not a tag left behind), so
-the reading is idempotent; a text without ``<*_~``` is its own reading.
+It is one left-to-right pass, as a renderer reads: ``<<b></b>b>`` shows ``<b>`` literally and
+is read so (the reading is not re-rendered, so it is not idempotent), and it takes linear time
+on any input (an unclosed ``<!--`` or ``<a`` does not make it scan again from every ``<``).
+A text without ``<*_~``` is its own reading.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import re
 
 __all__ = ["strip_markup"]
 
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)(?:[\s/][^<>]*)?>")
 _DELIMITERS = re.compile(r"[*_~`]+")
 # HTML's phrasing elements that render their content inline, with no break (br is not one)
@@ -37,10 +38,21 @@ def _tag(m: re.Match[str]) -> str:
     return "" if m.group(1).lower() in _INLINE else " "
 
 
+def _drop_comments(text: str) -> str:
+    """``text`` without its HTML comments; an unclosed ``<!--`` is kept as text."""
+    kept, at = [], 0
+    while (start := text.find("<!--", at)) >= 0 and (end := text.find("-->", start + 4)) >= 0:
+        kept.append(text[at:start])
+        at = end + 3
+    kept.append(text[at:])
+    return "".join(kept)
+
+
 def strip_markup(text: str) -> str:
     """``text`` with inline markup removed as a renderer would (see the module docstring)."""
-    while True:
-        out = _DELIMITERS.sub("", _TAG.sub(_tag, _COMMENT.sub("", text)))
-        if out == text:
-            return out
-        text = out
+    if not _MARKUP.search(text):
+        return text
+    return _DELIMITERS.sub("", _TAG.sub(_tag, _drop_comments(text)))
+
+
+_MARKUP = re.compile(r"[<*_~`]")

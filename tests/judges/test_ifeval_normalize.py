@@ -25,6 +25,8 @@ ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 @given(ANY_TEXT)
 def test_views_are_idempotent(text: str) -> None:
     for view in VIEWS:
+        if view == "rendered":  # a rendering is not rendered again: <<b></b>b> shows <b>
+            continue
         once = read_as(text, view)
         assert read_as(once, view) == once
 

@@ -146,3 +146,26 @@ def test_few_sentences_ended_by_other_full_stops_stay_few(stop, n):
                          ({"num_sentences": n + 1, "relation": "at least"}, False)):
         v = check_instructions(reply, ["length_constraints:number_sentences"], [kwargs])
         assert v.passed is want, (reply, kwargs, v.details["instructions"][0]["reason"])
+
+
+@settings(max_examples=10)
+@given(unit=st.sampled_from(["<!--", "<a ", "<", "<<b>", "*_", "<b x=", "-->"]))
+def test_the_rendering_is_linear_on_degenerate_markup(unit):
+    import time
+
+    from judges.ifeval.render import strip_markup
+
+    reply = unit * (400_000 // len(unit)) + " harbor"
+    start = time.perf_counter()
+    rendered = strip_markup(reply)
+    assert time.perf_counter() - start < 2.0
+    assert rendered.endswith(" harbor")
+    assert _violates(reply, "harbor")
+
+
+def test_a_rendering_is_not_rendered_again():
+    from judges.ifeval.render import strip_markup
+
+    assert strip_markup("har<<b></b>b>bor") == "har<b>bor"  # what a renderer shows
+    assert strip_markup("har<!-- x --><!--bor") == "har<!--bor"  # an unclosed comment is text
+    assert not _violates("We walked past the har<<b></b>b>bor today.", "harbor")
