@@ -38,7 +38,7 @@ def _sample_existence(rng: random.Random, ctx: ComposeContext) -> dict[str, Any]
 )
 def keywords_existence(response: str, keywords: list[str]) -> tuple[bool, str]:
     """Every keyword occurs (case-insensitive substring)."""
-    missing = [k for k in keywords if not literal_pattern(k).search(response)]
+    missing = [k for k in keywords if k and not literal_pattern(k).search(response)]
     if missing:
         return False, f"missing keyword(s) {missing}"
     return True, f"all {len(keywords)} keyword(s) present"
@@ -70,9 +70,16 @@ def keywords_frequency(
     response: str, keyword: str, frequency: int, relation: str
 ) -> tuple[bool, str]:
     """Count of (non-overlapping, case-insensitive) occurrences compared with ``frequency``."""
+    if not keyword:
+        return True, _ONLY_MARKUP
     n = len(literal_pattern(keyword).findall(response))
     ok = compare(n, relation, frequency)
     return ok, f"{keyword!r} occurs {n} times; need {relation} {frequency}"
+
+
+# A keyword that is nothing but markup (``**``) reads as "" in the rendering: it cannot be
+# judged there, and the source reading (the other view these checks read) decides alone.
+_ONLY_MARKUP = "keyword is only markup: judged in the source"
 
 
 def _nonblank(s: str) -> str:
@@ -94,7 +101,7 @@ def _sample_forbidden(rng: random.Random, ctx: ComposeContext) -> dict[str, Any]
 )
 def keywords_forbidden_words(response: str, forbidden_words: list[str]) -> tuple[bool, str]:
     """No forbidden word occurs as a whole word (case-insensitive)."""
-    found = sorted({w for w in forbidden_words if whole_word_pattern(w).search(response)})
+    found = sorted({w for w in forbidden_words if w and whole_word_pattern(w).search(response)})
     if found:
         return False, f"uses forbidden word(s) {found}"
     return True, "no forbidden words"

@@ -169,3 +169,17 @@ def test_a_rendering_is_not_rendered_again():
     assert strip_markup("har<<b></b>b>bor") == "har<b>bor"  # what a renderer shows
     assert strip_markup("har<!-- x --><!--bor") == "har<!--bor"  # an unclosed comment is text
     assert not _violates("We walked past the har<<b></b>b>bor today.", "harbor")
+
+
+@settings(max_examples=20)
+@given(mark=st.sampled_from(["*", "**", "__", "_", "~~", "`", "<b></b>", "<!-- -->"]),
+       present=st.booleans())
+def test_a_keyword_of_markup_alone_is_judged_in_the_source(mark, present):
+    # it reads as "" in the rendering, which would otherwise match everywhere
+    reply = f"We like {mark} snakes here." if present else "We like snakes here."
+    ids = ["keywords:forbidden_words", "keywords:existence", "keywords:frequency"]
+    kwargs = [{"forbidden_words": [mark]}, {"keywords": [mark]},
+              {"keyword": mark, "frequency": 2, "relation": "less than"}]
+    v = check_instructions(reply, ids, kwargs)
+    got = [r["passed"] for r in v.details["instructions"]]
+    assert got == [not present, present, True], (reply, v.details)
