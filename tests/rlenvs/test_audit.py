@@ -177,11 +177,8 @@ def test_max_seconds_bounds_the_run_and_marks_it_partial():
 
 # ------------------------------------------------------------------ the built-in envs
 
-# Holes the audit found in built-in judges were reported to their owners and fixed (issue 26):
-# a connective split by a zero-width character hid a hedge from verify_math
-# ("\\boxed{30} \u200bor\u200b 29"), and the tool envs read their boxes alone (recants, thinking
-# blocks, disguised hedges passed). None is expected now.
-KNOWN_HOLES: dict[str, set[str]] = {}
+# The holes the audit found in built-in judges (a zero-width-split hedge in verify_math; the
+# tool envs reading their boxes alone) are fixed (issue 26): every built-in env must hold.
 BUILTIN = [e for e in rlenvs.list_envs() if e.startswith("rlenvs/")]
 
 
@@ -191,10 +188,7 @@ def test_every_builtin_env_passes_the_audit(env_id):
     report = audit(env_id, episodes=2 if "Code" not in env_id else 1, env_kwargs=kwargs)
     assert report.episodes_run >= 1 and not report.partial
     holes = {f.name for f in report.holes}
-    known = KNOWN_HOLES.get(env_id, set())
-    assert holes <= known, {f.name: f.example for f in report.holes if f.name not in known}
-    if holes:
-        pytest.xfail(f"{env_id}: reported holes {sorted(holes)} (issue 26 owners)")
+    assert not holes, {f.name: f.example for f in report.holes}
     assert report.exit_code == 0
 
 
