@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from judges.verdict import Verdict
+from judges.verdict import Verdict, fault_of
 
 __all__ = ["combine", "mix_per_task"]
 
@@ -40,7 +40,7 @@ def combine(
 
     def judge(response: str, task: Mapping[str, Any]) -> Verdict:
         verdicts = {name: j(response, task) for name, j in gates.items()}
-        closed = [n for n in gates if not verdicts[n].passed]
+        closed = [n for n in gates if not verdicts[n].passed and verdicts[n].scored]
         verdicts.update({name: j(response, task) for name, (j, _) in parts.items()})
         components = {n: verdicts[n].score for n in gates}
         score = 0.0
@@ -53,6 +53,9 @@ def combine(
         if closed:
             reason = "; ".join(f"{n}: {verdicts[n].reason}" for n in closed)
             return Verdict(gate_score, False, f"gate failed ({reason})", details)
+        fault = fault_of(verdicts, **details)  # a gate or a part that could not judge
+        if fault is not None:
+            return fault
         return Verdict(score, score >= pass_threshold, f"combined score {score:.3f}", details)
 
     return judge

@@ -1,11 +1,17 @@
-"""Combine judges: all-of, any-of and weighted mixtures, each part reported by name."""
+"""Combine judges: all-of, any-of and weighted mixtures, each part reported by name.
+
+A part that could not judge (an unscored verdict, a fault) makes the composite unscored whenever
+the composite's outcome depends on it: ``all_of`` still fails on a part that was judged and
+failed, ``any_of`` still passes on a part that was judged and passed; ``weighted`` always
+depends on every part.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from judges.verdict import Verdict
+from judges.verdict import Verdict, fault_of
 
 JudgeFn = Callable[[str, Mapping[str, Any]], Verdict]
 
@@ -30,12 +36,15 @@ def all_of(**parts: JudgeFn) -> JudgeFn:
 
     def judge(response: str, task: Mapping[str, Any]) -> Verdict:
         verdicts = _run_parts(parts, response, task)
-        failed = [n for n, v in verdicts.items() if not v.passed]
+        failed = [n for n, v in verdicts.items() if not v.passed and v.scored]
+        fault = None if failed else fault_of(verdicts, **_components(verdicts))
+        if fault is not None:
+            return fault
         reason = "all passed" if not failed else "failed: " + ", ".join(
             f"{n} ({verdicts[n].reason})" for n in failed
         )
         return Verdict(
-            score=min(v.score for v in verdicts.values()),
+            score=min(v.score for v in verdicts.values() if v.scored),
             passed=not failed,
             reason=reason,
             details=_components(verdicts),
@@ -50,6 +59,9 @@ def any_of(**parts: JudgeFn) -> JudgeFn:
     def judge(response: str, task: Mapping[str, Any]) -> Verdict:
         verdicts = _run_parts(parts, response, task)
         passed = [n for n, v in verdicts.items() if v.passed]
+        fault = None if passed else fault_of(verdicts, **_components(verdicts))
+        if fault is not None:
+            return fault
         reason = ("passed: " + ", ".join(passed)) if passed else "none passed: " + "; ".join(
             f"{n} ({v.reason})" for n, v in verdicts.items()
         )
@@ -71,6 +83,9 @@ def weighted(parts: Mapping[str, tuple[JudgeFn, float]], pass_threshold: float =
 
     def judge(response: str, task: Mapping[str, Any]) -> Verdict:
         verdicts = _run_parts({n: j for n, (j, _) in parts.items()}, response, task)
+        fault = fault_of(verdicts, **_components(verdicts))
+        if fault is not None:
+            return fault
         score = sum(verdicts[n].score * w for n, (_, w) in parts.items()) / total
         return Verdict(
             score=score,

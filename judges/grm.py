@@ -187,7 +187,7 @@ class GenerativeRewardModel:
                    "unparseable": sum(s["score"] is None for s in used),
                    "components": {self.name: score}}
         if not majority:
-            details["unscored"] = True
+            return Verdict.unscored(reason, "judge_backend", score, **details)
         return Verdict(score, majority and score >= self.pass_threshold, reason, details)
 
     def score_batch(

@@ -87,6 +87,7 @@ def guarded(
         components = dict(verdict.details.get("components") or {"score": verdict.score})
         return Verdict(verdict.score * penalty, False, f"{reason}; score x {penalty:g}",
                        {**verdict.details, "injection": found,
-                        "components": {**components, name: 0.0}})
+                        "components": {**components, name: 0.0}},
+                       status=verdict.status, cause=verdict.cause)
 
     return guarded_judge

@@ -145,7 +145,7 @@ class MixtureOfJudges:
             reasons = "; ".join(f"{n}: {parts[n].reason}" for n in faults)
             details["unscored"] = True
             return Verdict(0.0, False, f"not scored: a judge could not judge ({reasons})",
-                           details)
+                           details, status="unscored", cause=parts[faults[0]].cause)
         return Verdict(value, True, f"all {len(self.constraints)} constraints passed; {how}",
                        details)
 

@@ -112,6 +112,8 @@ def with_outcome(verdict: Verdict, outcome: Verdict, outcome_weight: float, name
     if outcome.details.get("unscored"):  # the outcome could not be judged: a fault, not a 0
         details.update(unscored=True, cause=f"outcome verifier: {outcome.reason}")
         reason += f"; unscored: the outcome verifier failed ({outcome.reason})"
+        return Verdict(score, False, reason, details, steps, status="unscored",
+                       cause=outcome.cause)
     elif not outcome.passed:
         reason += f"; the response's own final answer is wrong ({outcome.reason})"
     return Verdict(score, verdict.passed and outcome.passed, reason, details, steps)

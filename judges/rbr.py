@@ -213,7 +213,8 @@ class TotalReward:
         if faults:
             reasons = "; ".join(f"{n}: {parts[n]['reason']}" for n in faults)
             return Verdict(0.0, False, f"not scored ({reasons})",
-                           {"unscored": True, "faults": faults, "parts": parts})
+                           {"unscored": True, "faults": faults, "parts": parts},
+                           status="unscored", cause=(rm if faults[0] == "rm" else rbr).cause)
         if "rbr_value" not in rbr.details:
             return Verdict(0.0, False, f"rbr: {rbr.reason}", {"parts": parts})
         value = float(rbr.details["rbr_value"])

@@ -14,12 +14,13 @@ Failures never lose or hang an item:
 * an actor that **dies** (process killed, node lost, out of memory) is replaced by a fresh one
   and its in-flight chunk is retried (``max_retries`` times, once by default);
 * a chunk running longer than ``timeout_s`` has its actor killed and replaced, and is retried;
-* a chunk that still fails gets, per item, ``Verdict(failure_score, False, reason)`` with
+* a chunk that still fails gets, per item, an *unscored* verdict (cause ``judge_backend``; a
+  fault, not a reward; its score ``failure_score`` is a placeholder) with
   ``details["remote_failure"]`` naming what happened.
 
 An exception *raised by the judge* is not an actor failure: it propagates like a local judge's
-(``on_error="raise"``), or becomes a failing verdict with the error as reason
-(``on_error="verdict"``).
+(``on_error="raise"``), or becomes an unscored verdict (cause ``verifier_error``) with the error
+as reason (``on_error="verdict"``).
 
 Ray is optional (``pip install 'rlenvs[ray]'``); the pool starts a local Ray when none is running
 (``ray.init(address=...)`` first to use a cluster).
@@ -76,7 +77,8 @@ class _JudgeActor:
             if on_error == "raise":
                 raise
             reason = f"judge raised {type(e).__name__}: {e}"
-            return [Verdict.fail(reason, judge_error=type(e).__name__) for _ in responses]
+            return [Verdict.unscored(reason, "verifier_error", judge_error=type(e).__name__)
+                    for _ in responses]
 
     def describe(self) -> dict[str, Any]:
         """The judge's ``name`` and ``baseline_key`` (a Mixture of Judges has both)."""
@@ -257,9 +259,10 @@ class RayJudgePool:
         for j in range(len(chunk.responses)):
             results[chunk.start + j] = Verdict(
                 self.failure_score, False,
-                f"{reason}; gave up after {chunk.attempts} attempt(s)",
+                f"unscored: {reason}; gave up after {chunk.attempts} attempt(s)",
                 {"remote_failure": reason, "attempts": chunk.attempts,
-                 "components": {self.name: self.failure_score}})
+                 "components": {self.name: self.failure_score}},
+                status="unscored", cause="judge_backend")
 
     def _replace(self, slot: int) -> None:
         self._actors[slot] = self._actor_cls.remote(self.factory)

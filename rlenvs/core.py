@@ -16,8 +16,14 @@ process (``rlenvs serve-env``, adapters' policy-facing outputs). In-process, ``i
 keeps the whole task: the trainer and the judges live there.
 
 ``LLMEnv`` does the rest: seeding, ``options={"task": ...}``, type checks, turn limits, the reward
-schedule, the ``info`` contract (``verdict``, ``reward_components``, ``step_rewards``,
-``tool_calls``, ``state_key``) and ``clone()``.
+schedule, the ``info`` contract (``verdict``, ``reward_status``, ``reward_components``,
+``step_rewards``, ``tool_calls``, ``state_key``) and ``clone()``.
+
+**A fault is not a reward.** ``info["reward_status"]`` after every ``step`` is ``"scored"`` (the
+reward is a judgement) or ``"unscored"`` (the judge could not judge: ``info["reward_cause"]``
+names why, one of :data:`judges.verdict.CAUSES`); the float reward of an unscored step is a
+placeholder that trainers, evaluation and adapters leave out. An exception raised by the
+environment's own code still propagates (a bug to see at once, named by the vector envs).
 
 ``rlenvs.make`` / ``gymnasium.make`` wrap the environment (Gymnasium's checker and order
 enforcing, ``TimeLimit`` when asked for); the outermost wrapper, ``Cloneable``, gives the
@@ -219,6 +225,7 @@ class LLMEnv(gym.Env[list, str]):
         episode.rewards.append(reward)
         info: dict[str, Any] = {
             "verdict": verdict,
+            "reward_status": verdict.status,
             "reward_components": components,
             "raw_score": verdict.score,
             "turn": episode.turn,
@@ -226,6 +233,8 @@ class LLMEnv(gym.Env[list, str]):
         if verdict.steps is not None:
             info["step_rewards"] = list(verdict.steps)
         info.update(turn.info)
+        if verdict.status != "scored":
+            info["reward_cause"] = verdict.cause
         info["state_key"] = self.state_key()
         return (
             copy.deepcopy(episode.messages),

@@ -116,7 +116,8 @@ class YesNoJudge:
                 out.append(Verdict(self.fallback_score, False,
                                    f"neither {self.positive!r} nor {self.negative!r} reported",
                                    {"p_positive": None, "unscored": True,
-                                    "components": {self.name: self.fallback_score}}))
+                                    "components": {self.name: self.fallback_score}},
+                                   status="unscored", cause="judge_backend"))
                 continue
             score = p if self.pass_when == "yes" else 1.0 - p
             passed = p > self.threshold if self.pass_when == "yes" else p <= self.threshold

@@ -133,7 +133,8 @@ class PairwiseJudge:
             return failed_verdict(result["backend_error"], self.name)
         if result["unscored"]:
             return Verdict(0.5, False, result["unscored_reason"],
-                           {**result, "components": {self.name: 0.5}})
+                           {**result, "components": {self.name: 0.5}},
+                           status="unscored", cause="judge_backend")
         score = result["prob_a"]
         return Verdict(score, score > 0.5, f"preferred over {self.baseline_key} with {score:.2f}",
                        {**result, "components": {self.name: score}})
@@ -169,5 +170,6 @@ class PairwiseJudge:
             else:
                 reason = f"no pair of response {i} was scored (unparseable judge output)"
                 out.append(Verdict(float(r), False, reason,
-                                   {**details, "unscored": True, "unscored_reason": reason}))
+                                   {**details, "unscored": True, "unscored_reason": reason},
+                                   status="unscored", cause="judge_backend"))
         return out

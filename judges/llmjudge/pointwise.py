@@ -110,7 +110,8 @@ class PointwiseJudge:
         if parsed.normalized is None:
             details.update(components={self.name: self.fallback_score}, unscored=True)
             return Verdict(self.fallback_score, False,
-                           f"unparseable judge output: {parsed.reason}", details)
+                           f"unparseable judge output: {parsed.reason}", details,
+                           status="unscored", cause="judge_backend")
         details["components"] = {self.name: parsed.normalized}
         return Verdict(parsed.normalized, parsed.normalized >= self.pass_threshold,
                        f"judge score {parsed.value:g}/{self.high}", details)

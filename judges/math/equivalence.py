@@ -308,7 +308,7 @@ def _finish(job: _Job, result: dict[str, Any] | None, o: MathOptions) -> Verdict
     if status != "ok":
         details["status"] = status
         if status in ("timeout", "memory", "crashed"):  # a fault, not a judgement of the answer
-            details["unscored"] = True
+            details["unscored"] = True  # cause: verifier_timeout / verifier_error (from status)
         if status == "timeout":
             details["killed"] = bool(result.get("killed"))
             where = result.get("where")
