@@ -87,7 +87,10 @@ VERL_PATHS: dict[str, tuple[str, Callable[[str, Any], Any] | None]] = {
     "algorithm.adv_estimator": ("advantage_estimator",
                                 _choose({"grpo": "grpo", "rloo": "rloo", "gae": "gae",
                                          "gigpo": "gigpo", "raft": "raft",
-                                         "reinforce_rej": "reinforce_rej"})),
+                                         "reinforce_rej": "reinforce_rej",
+                                         "reinforce_plus_plus": "reinforce_plus_plus",
+                                         "reinforce_plus_plus_baseline":
+                                             "reinforce_plus_plus_baseline"})),
     "algorithm.gigpo.step_advantage_w": ("step_advantage_w", None),
     "algorithm.gigpo.mode": ("scale_rewards", _choose({"mean_norm": "none",
                                                        "mean_std_norm": "group"})),
@@ -246,6 +249,18 @@ def _verl_kind(path: str) -> str:
     return "unknown"
 
 
+def unknown_setting(key: str, known: set[str], cls_name: str) -> str:
+    """One short line for a setting nobody has: the closest names (TRL, word aliases, verl
+    short names), never the whole list (issue 30: a typo printed 2.2 KB of names)."""
+    import difflib
+
+    names = sorted(set(known) | set(WORD_ALIASES) | set(VERL_SHORT))
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return (f"{cls_name} has no setting {key!r}{hint}; settings take TRL names or verl full "
+            "paths such as 'actor_rollout_ref.actor.optim.lr' (docs/defaults.md lists them)")
+
+
 def translate(values: dict[str, Any], known: set[str], cls_name: str) -> dict[str, Any]:
     """Map flat (dotted) keys to our settings; unknown keys raise. See the module docstring."""
     out: dict[str, Any] = {}
@@ -264,9 +279,7 @@ def translate(values: dict[str, Any], known: set[str], cls_name: str) -> dict[st
         path = VERL_SHORT.get(key, key)
         kind = _verl_kind(path)
         if kind == "unknown":
-            raise ValueError(f"{cls_name} has no setting {key!r} (TRL name, or verl full path "
-                             f"such as 'actor_rollout_ref.actor.optim.lr'); known: "
-                             f"{sorted(known)}")
+            raise ValueError(unknown_setting(key, known, cls_name))
         saw_verl = True
         if kind == "inert" or _is_interpolation(value):
             continue
@@ -358,6 +371,8 @@ def _resolve(verl: dict[str, tuple[str, Any]], known: set[str], cls_name: str,
         v["adam_beta1"], v["adam_beta2"] = (float(b) for b in v.pop("adam_betas"))
     if "ppo_epochs" in v:
         v["num_ppo_epochs" if ppo else "num_iterations"] = v.pop("ppo_epochs")
+    if str(v.get("advantage_estimator", "")).startswith("reinforce_plus_plus"):
+        v.setdefault("gamma", 1.0)  # verl's algorithm.gamma default (ours is GiGPO's 0.95)
     if v.get("advantage_estimator") == "gae":
         if not ppo:
             raise ValueError("algorithm.adv_estimator='gae' is PPO: use the PPO trainer")

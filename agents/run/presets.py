@@ -1,6 +1,6 @@
 """Named algorithm presets: ``grpo``, ``dr_grpo``, ``dapo``, ``gspo``, ``gmpo``, ``gigpo``,
-``raft++``, ``reinforce_rej``, ``ghpo``, ``eepo``, ``training_free_grpo``, ``rloo``, ``ppo``,
-``process``, ``cgpo`` -> (trainer class, config settings). Settings follow the reference
+``raft++``, ``reinforce_rej``, ``reinforce++``, ``reinforce++_baseline``, ``ghpo``, ``eepo``,
+``training_free_grpo``, ``rloo``, ``ppo``, ``process``, ``cgpo`` -> (trainer class, config settings). Settings follow the reference
 recipes (see the docstrings of :mod:`agents.trainers.config`)."""
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                               "gamma": 0.95, "step_advantage_w": 1.0}),
     "raft++": ("GRPOTrainer", {"advantage_estimator": "raft"}),
     "reinforce_rej": ("GRPOTrainer", {"advantage_estimator": "reinforce_rej"}),
+    # REINFORCE++ (arXiv 2501.03262): batch-whitened returns; verl's gamma 1.0
+    "reinforce++": ("GRPOTrainer", {"advantage_estimator": "reinforce_plus_plus", "gamma": 1.0}),
+    "reinforce++_baseline": ("GRPOTrainer", {"advantage_estimator":
+                                             "reinforce_plus_plus_baseline"}),
     "rloo": ("RLOOTrainer", {}),
     "ppo": ("PPOTrainer", {}),
     # GHPO: all-wrong groups re-sampled with 25/50/75% of the reference solution (arXiv 2507.10628)

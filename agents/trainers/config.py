@@ -28,8 +28,11 @@ from typing import Any
 
 __all__ = ["TrainConfig", "RolloutConfig", "GRPOConfig", "RLOOConfig", "PPOConfig"]
 
-# GRPOConfig.advantage_estimator: agents.algorithms.{grpo,rloo,process,gigpo,raft}
-ADVANTAGE_ESTIMATORS = ("grpo", "rloo", "process", "gigpo", "raft", "reinforce_rej")
+# GRPOConfig.advantage_estimator: agents.algorithms.{grpo,rloo,process,gigpo,raft,reinforce_pp}
+# (issue 33: REINFORCE++ and its baseline variant under verl's adv_estimator names; they
+# discount with ``gamma`` -- verl's default is 1.0, which the presets and verl names set)
+ADVANTAGE_ESTIMATORS = ("grpo", "rloo", "process", "gigpo", "raft", "reinforce_rej",
+                        "reinforce_plus_plus", "reinforce_plus_plus_baseline")
 
 
 @dataclass

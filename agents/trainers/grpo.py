@@ -21,6 +21,11 @@ from agents.algorithms.gmpo import GMPO_LEVEL, gmpo_sequence_loss
 from agents.algorithms.grpo import group_advantages, grpo_token_loss
 from agents.algorithms.process import process_advantages
 from agents.algorithms.raft import raft_advantages, reinforce_rej_advantages
+from agents.algorithms.reinforce_pp import (
+    outcome_token_rewards,
+    reinforce_pp_advantages,
+    reinforce_pp_baseline_advantages,
+)
 from agents.algorithms.rloo import rloo_advantages
 from agents.algorithms.tis import row_correction_weights
 from agents.policy import PolicyOutput
@@ -184,6 +189,17 @@ class GRPOTrainer(RLTrainer):
             return list(rloo_advantages(rewards, groups)), stats
         if cfg.advantage_estimator == "gigpo":
             return self._gigpo_advantages(trajs, samples, rewards, groups)
+        if cfg.advantage_estimator.startswith("reinforce_plus_plus"):
+            # batch-whitened over every loss token of the round (agents.algorithms.reinforce_pp)
+            width = max(len(s.completion_ids) for s in samples)
+            mask = stack_rows([s.mask for s in samples], width)
+            if cfg.advantage_estimator == "reinforce_plus_plus":
+                table, _ = reinforce_pp_advantages(outcome_token_rewards(rewards, mask), mask,
+                                                   cfg.gamma)
+            else:
+                table = reinforce_pp_baseline_advantages(rewards, groups, mask)
+            return [table[i, : len(s.completion_ids)].float() for i, s in enumerate(samples)], \
+                stats
         if cfg.advantage_estimator in ("raft", "reinforce_rej"):
             adv, kept = raft_advantages(rewards, groups) if cfg.advantage_estimator == "raft" \
                 else reinforce_rej_advantages(rewards, groups, cfg.reinforce_baseline)
