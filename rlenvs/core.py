@@ -85,6 +85,17 @@ class Episode:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _action_hint(action: Any) -> str:
+    """What to pass to ``step`` instead of ``action`` (a chat message list, token ids, ...)."""
+    items = action if isinstance(action, (list, tuple)) else None
+    if isinstance(action, dict) or (items and isinstance(items[-1], dict)):
+        return ("pass the reply text (str), not chat messages; "
+                "take messages[-1]['content'] of the policy's reply")
+    if isinstance(action, bytes):
+        return "decode the bytes to text (action.decode()) before calling step()"
+    return "decode token ids to text (tokenizer.decode) before calling step()"
+
+
 class LLMEnv(gym.Env[list, str]):
     """Base class of text environments with chat observations and text actions.
 
@@ -101,6 +112,15 @@ class LLMEnv(gym.Env[list, str]):
     public_fields: tuple[str, ...] = ()
     #: ``info`` keys of this env that may cross a wire, beyond the ones every env shares
     public_info_keys: tuple[str, ...] = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> LLMEnv:
+        # an unknown keyword (gymnasium.make(id, levl=2)) gets rlenvs.make's "did you mean"
+        # instead of Python's bare "unexpected keyword argument"
+        if kwargs:
+            from rlenvs.registration import check_class_kwargs
+
+            check_class_kwargs(cls, kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -193,7 +213,7 @@ class LLMEnv(gym.Env[list, str]):
         if not isinstance(action, str):
             raise TypeError(
                 f"action must be the reply text (str), got {type(action).__name__}; "
-                "decode token ids to text before calling step()"
+                + _action_hint(action)
             )
         episode = self._episode
         if episode is None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import warnings
 from importlib.metadata import entry_points
@@ -152,13 +153,21 @@ _MAKE_KEYWORDS = frozenset({"max_episode_steps", "autoreset", "apply_api_compati
                             "disable_env_checker"})
 
 
-def env_kwargs(id: str) -> dict[str, Any]:
+def env_kwargs(id: str, include_internal: bool = False) -> dict[str, Any]:
     """The keyword arguments environment ``id`` takes, with their defaults (``inspect.Parameter
     .empty`` where required): its class's ``__init__`` and every base it forwards ``**kwargs``
-    to, registered kwargs applied. Raises ``UnknownEnvError`` for an unknown id."""
+    to, registered kwargs applied. Raises ``UnknownEnvError`` for an unknown id.
+
+    A base's keyword that a subclass passes itself (``TaskEnv``'s ``source``, ``prompt``,
+    ``judge``, ``required_keys``; ``ToolEnv``'s ``env``, ``tools``) is the subclass's
+    internals, not a user setting, and is left out unless ``include_internal``."""
     spec = gym.registry[resolve_id(id)]
     found, _ = _signature_chain(spec.entry_point)
     found.update(spec.kwargs or {})
+    if not include_internal:
+        for name in _supplied_by_subclass(spec.entry_point):
+            if name not in (spec.kwargs or {}):
+                found.pop(name, None)
     return found
 
 
@@ -174,17 +183,81 @@ def check_env_kwargs(id: str, kwargs: dict[str, Any]) -> None:
     """Raise ``TypeError`` naming each keyword ``id`` does not take, with the closest it does."""
     spec = gym.registry[resolve_id(id)]
     known, open_ended = _signature_chain(spec.entry_point)
-    if open_ended:
-        return
-    unknown = [k for k in kwargs if k not in known and k not in _MAKE_KEYWORDS]
+    if not open_ended:
+        _refuse_unknown(spec.id, known, kwargs, _supplied_by_subclass(spec.entry_point))
+
+
+def check_class_kwargs(cls: type, kwargs: dict[str, Any]) -> None:
+    """Raise ``TypeError`` naming each keyword environment class ``cls`` does not take, with the
+    closest it does: the same message as :func:`check_env_kwargs`, for ``gymnasium.make`` and
+    direct construction (called by ``LLMEnv.__new__``), instead of Python's bare "unexpected
+    keyword argument"."""
+    known, open_ended = _class_signature(cls)
+    if not open_ended:
+        _refuse_unknown(cls.__name__, known, kwargs, _supplied_by_subclass(cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _class_signature(cls: type) -> tuple[dict[str, Any], bool]:
+    return _signature_chain(cls)
+
+
+def _refuse_unknown(name: str, known: dict[str, Any], kwargs: dict[str, Any],
+                    internal: frozenset[str] = frozenset()) -> None:
+    settable = [k for k in known if k not in internal]
+    unknown = [k for k in kwargs if (k not in known or k in internal) and k not in _MAKE_KEYWORDS]
     if not unknown:
         return
     hints = []
     for key in unknown:
-        close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+        if key in internal:
+            hints.append(f"{key!r} (set by the environment itself)")
+            continue
+        close = difflib.get_close_matches(key, settable, n=1, cutoff=0.6)
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    raise TypeError(f"{spec.id} does not take {', '.join(hints)}; it takes: "
-                    f"{', '.join(sorted(known))} (`rlenvs list --details` lists each env's)")
+    raise TypeError(f"{name} does not take {', '.join(hints)}; it takes: "
+                    f"{', '.join(sorted(settable))} (`rlenvs list --details` lists each env's)")
+
+
+@functools.lru_cache(maxsize=None)
+def _supplied_by_subclass(entry_point: Any) -> frozenset[str]:
+    """Keywords of a base's ``__init__`` that a class along the forwarding chain passes itself
+    in its ``super().__init__(...)`` call (by name or position), and does not take itself: a
+    user passing one gets "multiple values", so they are internals, not settings. Read from
+    the source; a class whose source cannot be read hides nothing."""
+    import ast
+    import textwrap
+
+    target = _load(entry_point)
+    if not inspect.isclass(target):
+        return frozenset()
+    inits = [c.__init__ for c in inspect.getmro(target) if "__init__" in vars(c)]
+    supplied: set[str] = set()
+    own: set[str] = set()  # keywords the classes so far (most derived first) take themselves
+    for fn, base_fn in zip(inits, inits[1:]):
+        try:
+            params = inspect.signature(fn).parameters
+            base_params = [p for p in inspect.signature(base_fn).parameters.values()
+                           if p.name != "self"]
+            tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        except (TypeError, ValueError, OSError, SyntaxError):
+            break
+        own.update(n for n, p in params.items() if p.kind is not p.VAR_KEYWORD)
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+        here: set[str] = set()
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "__init__" and isinstance(node.func.value, ast.Call)
+                    and isinstance(node.func.value.func, ast.Name)
+                    and node.func.value.func.id == "super"):
+                here.update(k.arg for k in node.keywords if k.arg)
+                positional = [p.name for p in base_params
+                              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+                n_pos = sum(1 for a in node.args if not isinstance(a, ast.Starred))
+                here.update(positional[:n_pos])
+        supplied |= here - own  # a name this class or a subclass takes itself stays a setting
+    return frozenset(supplied)
 
 
 def _load(entry_point: Any) -> Any:
