@@ -18,8 +18,12 @@ max(ρ_t, clip(ρ_t)) for A < 0, this is ``A_i · exp(mean_t log m_{i,t})``; com
 ``epsilon`` / ``epsilon_high`` are therefore *log-space* bounds here (TRL's ``GMPOConfig``, verl's
 ``clip_ratio_low/high`` under ``policy_loss.loss_mode=geo_mean``); the paper recommends the wide
 range (e^{−0.4}, e^{0.4}). A_i is the sequence's advantage (the masked mean of token advantages,
-as verl). A row without loss tokens has ratio 1 and contributes 0 (and still counts in the mean:
-both references average over every row).
+as verl). A row without loss tokens has ratio 1 and no gradient, and still counts in the mean
+(both references average over every row), but its *value* differs between them: verl (and this
+trainer, which passes ``(B, T)`` advantages) takes the masked mean of an empty row's token
+advantages, 0, so the row adds 0; TRL's ``GMPOTrainer`` uses the row's own ``(B,)`` advantage, so
+the row adds ``−A_i`` (−0.5 for A_i = 0.5). Given ``(B,)`` advantages this function does the same
+as TRL. Loss values can therefore differ from TRL's by a constant; gradients agree.
 
 KL to the reference, when β > 0: TRL's ``GMPOTrainer`` adds ``β · mean_i (Σ_t M·k3 / Σ_t M)``
 (sequence-averaged k3); verl adds its KL loss aggregated like the policy loss (``loss_agg_mode``).

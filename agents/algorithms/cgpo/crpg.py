@@ -10,8 +10,12 @@ constraint-gated and KL-gated reward::
 
 so the loss whose gradient is ``−g`` is ``−(1/Z) Σ_i A_i · Σ_t M_i,t · logp_i,t`` with
 
-* ``normalize="sequences"`` (paper): ``Z = n``, the number of responses;
-* ``normalize="tokens"`` (TRL PR #2190): ``Z = Σ_i,t M_i,t``, the completion tokens of the batch.
+* ``normalize="sequences"`` (paper, and TRL PR #2190's loss): ``Z = n``, the number of responses;
+* ``normalize="tokens"`` (a variant, not the PR's): ``Z = Σ_i,t M_i,t``, the completion tokens of
+  the batch -- a per-token scale that makes long batches take smaller steps.
+
+(An earlier reading of the PR took its divisor for the token count; the audit against the PR's
+code found it divides by the number of sequences, i.e. ``"sequences"``.)
 
 No ratio and no clipping. ``KL(s, a)`` is the sequence k1 from rollout-time log-probs
 (:func:`agents.algorithms.cgpo.reward.sequence_kl`, no gradient).

@@ -13,7 +13,14 @@ Weighted SFT on the chosen responses (negatives are ignored)::
     g    = (1/n) Σ_i R_calib(s_i, a*_i) · ∇ log π_w(a*_i | s_i)
     loss = −(1/n) Σ_i w_i · log π_w(a*_i | s_i)
 
-with ``n`` the number of prompts that kept a response (0 loss when every prompt is skipped).
+with ``n`` the number of prompts that kept a response (0 loss when every prompt is skipped) --
+the paper's ``1/n``. TRL PR #2190 divides the same sum by the number of *nonzero raw rewards*
+``r(s_i, a*_i)`` among the chosen responses instead. The two agree when every chosen response has
+a nonzero raw reward; when a chosen response's raw reward is exactly 0 (a 0/1 verifier whose best
+eligible response failed, a baseline fallback scored 0) it still adds ``w_i · log π`` to the sum
+but not to the PR's divisor, so the PR's loss is larger by ``n / n_nonzero`` (and undefined when
+every chosen reward is 0). We keep the paper's ``n``: the divisor should not depend on where the
+reward model's zero lies.
 """
 
 from __future__ import annotations
