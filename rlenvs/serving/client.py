@@ -17,26 +17,50 @@ What comes back is the server's public view of the episode: ``info["task"]`` hol
 public fields only and the verdict its score, pass flag and a reason that names no private value
 (:mod:`rlenvs.serving.public`); the answer stays on the server.
 
-Faults: a dead server or dropped connection raises ``RemoteEnvError`` naming the URL, the server
-session and the step; the next ``reset()`` connects afresh, so a restarted server is picked up by
-the next episode. Every call has a deadline (``timeout_s``); the server's own per-call deadline
-and session limit come back as ``RemoteEnvError`` with the server's error code.
+Checked at make time: ``RemoteEnv(url)`` (so ``rlenvs.make(url)``, ``gymnasium.make(url)`` and
+``rlenvs eval URL``) opens its session at once, so a server that is not there fails before any
+work with :class:`RemoteEnvUnreachable` (a ``ConnectionError``: the CLI's one ``error:`` line,
+exit 2), and an env id the server does not serve with :class:`UnservedEnvError` listing the ids
+it does serve (the server's ``GET /envs``).
+
+Faults are not rewards. Every call has one deadline (``timeout_s``) that bounds the whole of it,
+connecting and a reconnect included. A ``step`` whose server vanished mid-episode (connection
+lost, no answer within the deadline, the session reaped or past the server's own call deadline)
+does **not** raise by default (``on_fault="truncate"``): it returns ``truncated=True``, reward
+``0.0`` as a placeholder, and ``info["reward_status"] = "unscored"`` with
+``info["reward_cause"]`` ``"env"`` (``"deadline"`` when the server's per-call deadline cut the
+step), an unscored ``Verdict`` and ``info["env_failure"]`` (the error code and message, naming
+the URL, session and step). Why: a trainer or an evaluation loop steps many episodes; one dead
+server must end that episode, marked so that nothing learns from or scores it, and the round
+goes on (as the Ray vector env does when an actor dies). ``on_fault="raise"`` raises
+:class:`RemoteEnvError` instead, for callers that want to stop at the first fault. Misuse and
+the environment's own errors (``VALIDATION_ERROR``, ``EXECUTION_ERROR``) always raise, as they
+would locally. ``reset`` cannot return a fault (there is no episode yet): it raises
+``RemoteEnvError``; it connects afresh, so a restarted server is picked up by the next episode.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+import urllib.request
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import gymnasium as gym
 from websockets.exceptions import ConnectionClosed
 
+from judges.verdict import UNSCORED, Verdict
 from rlenvs.serving.protocol import ACTION_KEY, info_from_json
 from rlenvs.spaces import ChatMessages, UnicodeText
 
-__all__ = ["RemoteEnv", "RemoteEnvError", "ws_url", "register_remote"]
+__all__ = ["RemoteEnv", "RemoteEnvError", "RemoteEnvUnreachable", "UnservedEnvError", "ws_url",
+           "register_remote", "FAULT_CODES"]
+
+#: error codes of a ``step`` that mean the server failed (not the policy, not the caller)
+FAULT_CODES = frozenset({"CONNECTION_LOST", "CLIENT_TIMEOUT", "DEADLINE_EXCEEDED",
+                         "SESSION_EXPIRED", "UNKNOWN_SESSION"})
 
 
 class RemoteEnvError(RuntimeError):
@@ -46,6 +70,15 @@ class RemoteEnvError(RuntimeError):
                  data: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code, self.data = code, data or {}
+
+
+class RemoteEnvUnreachable(RemoteEnvError, ConnectionError):
+    """No environment server answers at the URL (checked when the env is made)."""
+
+
+class UnservedEnvError(RemoteEnvError, ValueError):
+    """The server answers but does not serve the env id the URL names; the message lists the
+    ids it serves."""
 
 
 def ws_url(url: str, session_id: str | None = None) -> str:
@@ -76,18 +109,29 @@ class RemoteEnv(gym.Env[list, str]):
 
     Args:
         url: ``http://HOST:PORT/ENV-ID`` (or the server root for its first env, or ``ws://``).
-        timeout_s: deadline of one call, connection included.
+        timeout_s: deadline of one call (reset, step, state, clone), connecting included.
         action_key: the action field a foreign OpenEnv server expects.
         session_id: attach to an existing (forked) session instead of opening one.
+        connect: open the session now (default), so an unreachable server or an unserved env id
+            fails here, before any work; ``False`` waits for the first ``reset``.
+        on_fault: ``"truncate"`` (default): a step whose server failed ends the episode as
+            truncated and unscored (see the module docstring); ``"raise"``: it raises
+            :class:`RemoteEnvError`.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, url: str, timeout_s: float = 60.0, action_key: str = ACTION_KEY,
-                 session_id: str | None = None) -> None:
+                 session_id: str | None = None, connect: bool = True,
+                 on_fault: str = "truncate") -> None:
+        if on_fault not in ("truncate", "raise"):
+            raise ValueError(f"on_fault must be 'truncate' or 'raise', got {on_fault!r}")
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
         self.url = url
         self.timeout_s = timeout_s
         self.action_key = action_key
+        self.on_fault = on_fault
         self.observation_space = ChatMessages()
         self.action_space = UnicodeText()
         self._ws: Any = None
@@ -95,42 +139,82 @@ class RemoteEnv(gym.Env[list, str]):
         self._attach = session_id
         self.steps = 0
         self._done = True
+        self._messages: list[dict[str, Any]] = []
         ws_url(url)  # validate now
+        if connect:
+            self._connect(time.monotonic() + timeout_s)
 
     # ------------------------------------------------------------------ transport
     def _where(self) -> str:
         return f"{self.url} (session {self.session_id or 'not opened'}, step {self.steps})"
 
-    def _connect(self) -> None:
+    def _left(self, end: float) -> float:
+        return max(0.001, end - time.monotonic())
+
+    def _connect(self, end: float) -> None:
+        from websockets.exceptions import InvalidStatus
         from websockets.sync.client import connect
 
         try:
-            self._ws = connect(ws_url(self.url, self._attach), open_timeout=self.timeout_s,
-                               max_size=2**26, proxy=None, legacy=True)
+            self._ws = connect(ws_url(self.url, self._attach), open_timeout=self._left(end),
+                               close_timeout=min(2.0, self.timeout_s), max_size=2**26,
+                               proxy=None, legacy=True)
+        except InvalidStatus as e:
+            self._ws = None
+            status = e.response.status_code
+            if status in (403, 404) and not self._attach:
+                raise UnservedEnvError(self._unserved(status, end)) from None
+            raise RemoteEnvError(f"{self.url}: the server refused the connection (HTTP "
+                                 f"{status})", code=f"HTTP_{status}") from None
         except Exception as e:  # noqa: BLE001 - every transport failure reads the same
             self._ws = None
-            raise RemoteEnvError(f"cannot connect to {self._where()}: {type(e).__name__}: "
-                                 f"{e}") from e
+            reason = " ".join(f"{type(e).__name__}: {e}".split())
+            where = self._where() if self.session_id else self.url
+            raise RemoteEnvUnreachable(f"cannot connect to {where}: {reason} (is "
+                                       "`rlenvs serve-env` running there?)",
+                                       code="UNREACHABLE") from None
         self._attach = None
 
-    def _drop(self) -> None:
+    def _unserved(self, status: int, end: float) -> str:
+        """One line: the env id is not served here, and what is (the server's ``GET /envs``)."""
+        parts = urlsplit(self.url)
+        scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+        root = urlunsplit((scheme, parts.netloc, "", "", ""))
+        wanted = parts.path.strip("/").removesuffix("/ws").strip("/")
+        served: list[str] = []
+        try:
+            with urllib.request.urlopen(f"{root}/envs", timeout=self._left(end)) as r:  # noqa: S310
+                served = [str(i) for i in json.loads(r.read()).get("envs", [])]
+        except Exception:  # noqa: BLE001 - a foreign server may have no /envs
+            pass
+        text = f"{root} does not serve {wanted!r} (HTTP {status})"
+        if served:
+            text += f"; it serves: {', '.join(served)} (connect to {root}/{served[0]})"
+        return text
+
+    def _drop(self, graceful: bool = False) -> None:
+        """Forget the connection; without ``graceful``, no closing handshake (the peer may be
+        gone or stopped, and the handshake would wait for it)."""
         ws, self._ws = self._ws, None
         if ws is not None:
             try:
-                ws.close()
+                close = ws.close if graceful else getattr(ws, "close_socket", ws.close)
+                close()
             except Exception:  # noqa: BLE001
                 pass
 
-    def _call(self, kind: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(self, kind: str, data: dict[str, Any] | None = None,
+              end: float | None = None) -> dict[str, Any]:
         if self._ws is None:
             raise RemoteEnvError(f"no connection to {self._where()}; call reset()")
+        end = time.monotonic() + self.timeout_s if end is None else end
         frame = {"type": kind} if data is None else {"type": kind, "data": data}
         try:
             try:
                 self._ws.send(json.dumps(frame))
             except ConnectionClosed:
                 pass  # a refused session sends its error frame, then closes: read that frame
-            reply = json.loads(self._ws.recv(timeout=self.timeout_s))
+            reply = json.loads(self._ws.recv(timeout=self._left(end)))
         except TimeoutError as e:
             self._drop()
             raise RemoteEnvError(f"{kind} timed out after {self.timeout_s:g} s at "
@@ -155,32 +239,41 @@ class RemoteEnv(gym.Env[list, str]):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[list, dict[str, Any]]:
         super().reset(seed=seed)
+        end = time.monotonic() + self.timeout_s
         if self._ws is None:
-            self._connect()
+            self._connect(end)
         data: dict[str, Any] = {}
         if seed is not None:
             data["seed"] = seed
         if options:
             data["options"] = options
         try:
-            reply = self._call("reset", data)
+            reply = self._call("reset", data, end)
         except RemoteEnvError as e:
-            if e.code != "CONNECTION_LOST":
+            if e.code not in ("CONNECTION_LOST", "SESSION_EXPIRED"):
                 raise
-            self._connect()  # a stale connection (server restarted): one fresh try
-            reply = self._call("reset", data)
+            self._connect(end)  # a stale connection (server restarted, session reaped): retry
+            reply = self._call("reset", data, end)  # once, within the same deadline
         payload = reply.get("data") or {}
         meta = payload.get("metadata") or {}
         self.session_id = meta.get("session_id", self.session_id)
         self.steps, self._done = 0, False
         info = info_from_json(meta.get("info", {}))
-        return _as_messages(payload.get("observation")), info
+        self._messages = _as_messages(payload.get("observation"))
+        return list(self._messages), info
 
     def step(self, action: str) -> tuple[list, float, bool, bool, dict[str, Any]]:
         if not isinstance(action, str):
             raise TypeError(f"action must be the reply text (str), got {type(action).__name__}")
+        if self._done and self._ws is None and self.steps:
+            raise RemoteEnvError(f"the episode at {self._where()} has ended; call reset()")
         self.steps += 1
-        reply = self._call("step", {self.action_key: action})
+        try:
+            reply = self._call("step", {self.action_key: action})
+        except RemoteEnvError as e:
+            if self.on_fault == "raise" or e.code not in FAULT_CODES:
+                raise
+            return self._fault(action, e)
         payload = reply.get("data") or {}
         meta = payload.get("metadata") or {}
         done = bool(payload.get("done", False))
@@ -189,8 +282,23 @@ class RemoteEnv(gym.Env[list, str]):
         info = info_from_json(meta.get("info", meta))
         reward = payload.get("reward")
         self._done = done
-        return (_as_messages(payload.get("observation")), float(reward or 0.0), terminated,
-                truncated, info)
+        self._messages = _as_messages(payload.get("observation"))
+        return list(self._messages), float(reward or 0.0), terminated, truncated, info
+
+    def _fault(self, action: str, error: RemoteEnvError) -> tuple[list, float, bool, bool,
+                                                                    dict[str, Any]]:
+        """The step result of a server that failed mid-step: truncated, unscored."""
+        cause = "deadline" if error.code == "DEADLINE_EXCEEDED" else "env"
+        self._drop()
+        self._done = True
+        verdict = Verdict.unscored(f"unscored: the environment server failed mid-episode "
+                                   f"({error})", cause, code=error.code)
+        info = {"verdict": verdict, "reward_status": UNSCORED, "reward_cause": cause,
+                "reward_components": {}, "truncated_reason": "environment server failed",
+                "env_failure": {"code": error.code, "error": str(error), "url": self.url,
+                                "session_id": self.session_id, "step": self.steps}}
+        obs = [*self._messages, {"role": "assistant", "content": action}]
+        return obs, 0.0, False, True, info
 
     def state(self) -> dict[str, Any]:
         """The server's view of this session (``episode_id``, ``step_count``, ...)."""
@@ -198,11 +306,14 @@ class RemoteEnv(gym.Env[list, str]):
 
     def clone(self) -> RemoteEnv:
         """A new session on the server holding a copy of this episode (``fork``)."""
-        reply = self._call("fork")
+        end = time.monotonic() + self.timeout_s
+        reply = self._call("fork", None, end)
         twin = RemoteEnv(self.url, timeout_s=self.timeout_s, action_key=self.action_key,
-                         session_id=reply["data"]["session_id"])
-        twin._connect()
+                         session_id=reply["data"]["session_id"], connect=False,
+                         on_fault=self.on_fault)
+        twin._connect(end)
         twin.steps, twin._done = self.steps, self._done
+        twin._messages = list(self._messages)
         return twin
 
     def close(self) -> None:
@@ -211,7 +322,7 @@ class RemoteEnv(gym.Env[list, str]):
                 self._ws.send(json.dumps({"type": "close"}))
             except Exception:  # noqa: BLE001 - closing a dead connection is fine
                 pass
-            self._drop()
+            self._drop(graceful=True)
 
     def __del__(self) -> None:
         try:

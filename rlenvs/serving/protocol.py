@@ -121,7 +121,15 @@ def verdict_from_json(data: Any) -> Verdict | Any:
     if not isinstance(data, dict) or "score" not in data or "passed" not in data:
         return data
     names = {f.name for f in dataclasses.fields(Verdict)}
-    return Verdict(**{k: v for k, v in data.items() if k in names})
+    fields = {k: v for k, v in data.items() if k in names}
+    try:
+        return Verdict(**fields)  # status and cause survive the round trip
+    except ValueError:  # a status or cause this version does not know: a fault stays a fault
+        unknown = fields.pop("status", None) not in (None, "scored")
+        fields.pop("cause", None)
+        if unknown:
+            fields["details"] = {**(fields.get("details") or {}), "unscored": True}
+        return Verdict(**fields)
 
 
 def info_from_json(info: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ secret names:
 * the task: ``public_task`` only;
 * ``info``: the keys every env shares (:data:`PUBLIC_INFO_KEYS`) plus the env's own
   ``public_info_keys``; anything else (a judge's extra output) stays home;
-* the verdict: ``score``, ``passed``, ``steps`` and the details flags in
+* the verdict: ``score``, ``passed``, ``steps``, ``status`` and ``cause`` (whether it is a
+  judgement or a fault, and which: :mod:`judges.verdict`) and the details flags in
   :data:`PUBLIC_DETAIL_KEYS`; its ``reason`` (free text a judge writes while it holds the
   answer) and error messages are sent only when they contain no private value of the task
   (:func:`names_private`), else a fixed notice replaces them;
@@ -39,7 +40,7 @@ __all__ = ["PublicView", "PUBLIC_INFO_KEYS", "PUBLIC_DETAIL_KEYS", "WITHHELD", "
 PUBLIC_INFO_KEYS = frozenset({
     "verdict", "reward_components", "raw_score", "turn", "step_rewards", "tool_calls",
     "tool_calls_total", "tool_call_errors", "truncated_reason", "attempt", "repeated_answer",
-    "state_key", "task",
+    "state_key", "task", "reward_status", "reward_cause",
 })
 PUBLIC_DETAIL_KEYS = frozenset({"unscored", "unjudgeable", "infra_error", "components"})
 WITHHELD = ("withheld: this text names a private field of the task (the server sends it only "
@@ -122,6 +123,7 @@ class PublicView:
             "reason": self.text(env, _wire_reason(verdict, details)),
             "details": {k: details[k] for k in sorted(PUBLIC_DETAIL_KEYS) if k in details},
             "steps": verdict.steps,
+            "status": verdict.status, "cause": verdict.cause,
         })
 
     def info(self, env: Any, info: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,18 +15,28 @@ from rlenvs.serving.process import ServerProcess
 CALL = '<tool_call>{"name": "calculator", "arguments": {"expression": "4161 * 32"}}</tool_call>'
 
 
-def test_killed_server_gives_a_clear_error_and_a_restart_serves_the_next_episode():
+@pytest.mark.parametrize("on_fault", ["truncate", "raise"])
+def test_killed_server_gives_a_clear_error_and_a_restart_serves_the_next_episode(on_fault):
+    """Issue 28: by default a step whose server died ends the episode truncated and unscored
+    (cause "env"), so a trainer goes on; ``on_fault="raise"`` raises as before."""
     server = ServerProcess(["rlenvs/ToolMath-v0"])
     server.start()
     try:
-        env = RemoteEnv(f"{server.url}/rlenvs/ToolMath-v0", timeout_s=30)
+        env = RemoteEnv(f"{server.url}/rlenvs/ToolMath-v0", timeout_s=30, on_fault=on_fault)
         env.reset(seed=0)
         env.step(CALL)  # a tool turn: the episode goes on
         session = env.session_id
         server.kill()
-        with pytest.raises(RemoteEnvError) as err:
-            env.step("\\boxed{1}")
-        message = str(err.value)
+        if on_fault == "raise":
+            with pytest.raises(RemoteEnvError) as err:
+                env.step("\\boxed{1}")
+            message = str(err.value)
+        else:
+            _, reward, terminated, truncated, info = env.step("\\boxed{1}")
+            assert truncated and not terminated and reward == 0.0
+            assert info["reward_status"] == "unscored" and info["reward_cause"] == "env"
+            assert info["verdict"].status == "unscored" and not info["verdict"].passed
+            message = info["env_failure"]["error"]
         assert f"session {session}, step 2" in message and "connection lost" in message
         with pytest.raises(RemoteEnvError, match="cannot connect"):
             env.reset(seed=1)  # nothing listens yet
