@@ -311,3 +311,31 @@ def _text_has_no_shared_memory() -> None:
 
 
 _text_has_no_shared_memory()
+
+
+def _gymnasium_make_takes_urls() -> None:
+    """``gymnasium.make("http://HOST:PORT/ENV-ID")`` works as ``rlenvs.make`` does. Gymnasium
+    splits a string id at ``:`` (its ``module:EnvId`` form), so a URL failed inside it with
+    "too many values to unpack"; its id lookup now registers a URL (``register_remote``) and
+    returns that spec, and hands every other id to Gymnasium's own lookup unchanged."""
+    import functools
+
+    from gymnasium.envs import registration as gym_registration
+
+    find_spec = getattr(gym_registration, "_find_spec", None)
+    if find_spec is None or getattr(find_spec, "rlenvs_takes_urls", False):
+        return
+
+    @functools.wraps(find_spec)
+    def find_spec_or_url(env_id: str) -> Any:
+        if isinstance(env_id, str) and env_id.startswith(_URL_SCHEMES):
+            from rlenvs.serving.client import register_remote
+
+            return gym.registry[register_remote(env_id)]
+        return find_spec(env_id)
+
+    find_spec_or_url.rlenvs_takes_urls = True  # type: ignore[attr-defined]
+    gym_registration._find_spec = find_spec_or_url
+
+
+_gymnasium_make_takes_urls()
