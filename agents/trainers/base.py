@@ -611,19 +611,19 @@ def _make_env(env: Any, env_kwargs: dict[str, Any] | None) -> tuple[Any, str, di
 
 def train_bf16(setting: bool | str, device: torch.device) -> bool:
     """Whether the training passes autocast to bf16: ``True``/``False`` as given; ``"auto"``:
-    on CUDA where the GPU supports bf16, on CPU where bf16 measures faster than fp32
-    (:func:`judges.llm.cpu_dtype.fastest_cpu_dtype`, the measurement ``generation_dtype="auto"``
-    uses; ``RLENVS_GENERATION_DTYPE`` forces both). On an AVX2-only CPU a SmolLM2 LoRA
-    forward+backward of 8x110 tokens took 153 s under bf16 autocast and 9 s in fp32; with native
-    bf16 (AVX-512-BF16) 5.1 s vs 7.9 s."""
+    on CUDA where the GPU supports bf16, on CPU where a LoRA-shaped forward+backward measures
+    faster under bf16 autocast than in fp32 (:func:`judges.llm.cpu_dtype.fastest_training_dtype`,
+    measured apart from the generation dtype, once per machine; ``RLENVS_GENERATION_DTYPE``
+    forces both). On an AVX2-only CPU a SmolLM2 LoRA forward+backward of 8x110 tokens took 153 s
+    under bf16 autocast and 9 s in fp32; with native bf16 (AVX-512-BF16) 5.1 s vs 7.9 s."""
     if setting != "auto":
         return bool(setting)
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
     if device.type == "cpu":
-        from judges.llm.cpu_dtype import resolve_dtype
+        from judges.llm.cpu_dtype import fastest_training_dtype
 
-        return resolve_dtype("auto") == torch.bfloat16
+        return fastest_training_dtype() == torch.bfloat16
     return False
 
 
