@@ -25,3 +25,5 @@ def register_builtin_envs() -> None:
     register("rlenvs/ArithmeticFeedback-v0", entry_point="rlenvs.tools.feedback:UnaryFeedbackEnv")
     register("rlenvs/Chat-v0", entry_point="rlenvs.envs.chat_env:ChatEnv")
     register("rlenvs/BFCL-v0", entry_point="rlenvs.envs.bfcl_env:BFCLEnv")
+    register("rlenvs/ReasoningGym-v0", entry_point="rlenvs.envs.reasoning_gym_env:ReasoningGymEnv")
+    register("rlenvs/TextArena-v0", entry_point="rlenvs.envs.textarena_env:TextArenaEnv")
