@@ -51,6 +51,7 @@ from typing import Any
 import torch
 
 from agents.algorithms.grpo import group_advantages
+from agents.rollout.deadline import Deadline, call_within, episode_status, guarded_step
 from agents.rollout.tree import (
     BranchedTrajectory,
     Budget,
@@ -129,15 +130,27 @@ def branch_probability(tau: float, beta: float, delta_h: float) -> float:
 
 def attribute_advantages(
     rows: Sequence[BranchedTrajectory], advantages: Sequence[float], attribution: str = "soft",
+    scored: Sequence[bool] | None = None,
 ) -> None:
-    """Set ``advantage``, ``turn_advantages`` and ``turn_owner`` of every row (see module doc)."""
+    """Set ``advantage``, ``turn_advantages`` and ``turn_owner`` of every row (see module doc).
+
+    ``scored``: per row, whether its reward is a judgement; an unscored row (a fault, a
+    deadline) trains nothing and takes no part in a shared segment's attribution (hard)."""
     if attribution not in ATTRIBUTIONS:
         raise ValueError(f"attribution must be one of {ATTRIBUTIONS}, got {attribution!r}")
+    ok = [True] * len(rows) if scored is None else list(scored)
     members: dict[tuple[int, int], list[int]] = {}
     for i, row in enumerate(rows):
+        if not ok[i]:
+            row.advantage = 0.0
+            row.turn_advantages = [0.0] * len(row.rewards)
+            row.turn_owner = [False] * len(row.rewards)
+            continue
         for s in dict.fromkeys(row.node_path):
             members.setdefault((row.prompt, s), []).append(i)
     for i, (row, a) in enumerate(zip(rows, advantages, strict=True)):
+        if not ok[i]:
+            continue
         row.advantage = float(a)
         if attribution == "soft":
             row.turn_advantages = [float(a)] * len(row.rewards)
@@ -169,6 +182,9 @@ class ARPORollout:
         self.budget = Budget()
         self.events: list[BranchEvent] = []
         self._pending: dict[int, float] = {}
+        # wall-clock budgets (agents.rollout.deadline): of each env step's episode, of the call
+        self.episode_timeout_s: float | None = None
+        self.deadline: Deadline | None = None
 
     def collect(self, env: Any, seeds: Sequence[int], seed: int = 0) -> list[BranchedTrajectory]:
         """Exactly ``n`` rows per task seed (prompt order, creation order), advantages set."""
@@ -182,7 +198,8 @@ class ARPORollout:
         count: list[int] = []
         tasks: list[Any] = []
         for task_seed in seeds:
-            obs, info = env.reset(seed=int(task_seed))
+            obs, info = call_within(lambda s=int(task_seed): env.reset(seed=s), name="env.reset",
+                                    timeout=Deadline.earliest(self.deadline))
             tasks.append(info.get("task"))
             roots.append((env.unwrapped.clone(), list(obs)))
             count.append(cfg.initial_rollouts)
@@ -211,10 +228,14 @@ class ARPORollout:
         rows = [self._row(r, int(seeds[r.prompt]), tasks[r.prompt]) for r in
                 sorted(rollouts, key=lambda r: r.prompt)]  # stable: creation order per prompt
         self.budget.trajectories_generated = self.budget.trajectories = len(rows)
-        rewards = torch.tensor([r.final_reward for r in rows], dtype=torch.float64)
-        groups = torch.tensor([r.prompt for r in rows])
+        # unscored rows (a fault, a deadline) take no part in the group statistics: advantage 0
+        scored = [r for r in rows if episode_status(r.infos)[0] == "scored"]
+        rewards = torch.tensor([r.final_reward for r in scored], dtype=torch.float64)
+        groups = torch.tensor([r.prompt for r in scored], dtype=torch.long)
         adv, _ = group_advantages(rewards, groups, "group", cfg.epsilon)
-        attribute_advantages(rows, [float(a) for a in adv], cfg.attribution)
+        given = {id(r): float(a) for r, a in zip(scored, adv, strict=True)}
+        attribute_advantages(rows, [given.get(id(r), 0.0) for r in rows], cfg.attribution,
+                             scored=[id(r) in given for r in rows])
         return rows
 
     # ------------------------------------------------------------------ internals
@@ -252,8 +273,11 @@ class ARPORollout:
         replies = self.generate([r.messages for r in active])
         if len(replies) != len(active):
             raise ValueError(f"generate returned {len(replies)} replies for {len(active)}")
+        started = Deadline(self.episode_timeout_s)
         for r, reply in zip(active, replies, strict=True):
-            obs, reward, terminated, truncated, info = r.env.step(reply)
+            before = [*r.messages, {"role": "assistant", "content": reply}]
+            obs, reward, terminated, truncated, info = guarded_step(
+                r.env, reply, before, Deadline.earliest(started, self.deadline))
             calls = len(info.get("tool_calls") or [])
             self.budget.tokens_generated += self.count_tokens(reply)
             self.budget.policy_turns += 1

@@ -29,6 +29,7 @@ from typing import Any
 
 from agents.rollout.chain import Trajectory
 from agents.rollout.chat_tokens import ChatTokenizer
+from agents.rollout.deadline import Deadline, episode_status
 from agents.rollout.tree import BranchedTrajectory
 from judges.llm.sampler import Generation, GenerationBackend, SamplingConfig
 
@@ -236,6 +237,7 @@ def branched_trajectory(row: BranchedTrajectory, contexts: TokenContexts,
     turns = len(ctx.turn_ends)
     if turns != len(row.rewards):
         raise ValueError(f"row has {len(row.rewards)} rewards but {turns} assistant turns")
+    status, cause = episode_status(row.infos)
     turn_adv = list(row.turn_advantages) or [row.advantage] * turns
     owner = list(row.turn_owner) or [True] * turns
     advantages = [0.0] * len(ctx.completion_ids)
@@ -253,6 +255,7 @@ def branched_trajectory(row: BranchedTrajectory, contexts: TokenContexts,
         step_ends=[None] * turns, terminated=row.terminated, truncated=row.truncated,
         stopped=ctx.stopped, infos=list(row.infos), task=row.task, messages=list(row.messages),
         advantages=advantages, loss_mask=loss_mask if loss_mask != ctx.policy_mask else None,
+        status=status, cause=cause,
     )
 
 
@@ -333,7 +336,8 @@ class BranchedCollector:
                  sampling: SamplingConfig, stop_token_id: int, *,
                  max_episode_tokens: int | None = None, tree: Any = None, arpo: Any = None,
                  entropy_tokens: int = 20, entropy_top_logprobs: int = 10,
-                 entropy_temperature: float = 1.0) -> None:
+                 entropy_temperature: float = 1.0,
+                 episode_timeout_s: float | None = None) -> None:
         from agents.rollout.arpo import ARPORollout, ChatEntropy
         from agents.rollout.tree import TreeRollout
 
@@ -350,13 +354,15 @@ class BranchedCollector:
             entropy = ChatEntropy(self.probe, k=entropy_tokens, top_logprobs=entropy_top_logprobs,
                                   temperature=entropy_temperature, vocab_size=len(chat.tokenizer))
             self.rollout = ARPORollout(self.generate, entropy, arpo)
+        self.rollout.episode_timeout_s = episode_timeout_s
         self.last_metrics: dict[str, float] = {}
         self.last_rows: list[BranchedTrajectory] = []
         self.last_trajectories: list[Trajectory] = []
 
     def collect(self, env: Any, seeds: Sequence[int], seed: int = 0,
-                first_group: int = 0) -> list[Trajectory]:
-        """Rows of every task seed (group ``first_group + k`` for seed ``k``), advantages set.
+                first_group: int = 0, deadline: Deadline | None = None) -> list[Trajectory]:
+        """Rows of every task seed (group ``first_group + k`` for seed ``k``), advantages set;
+        ``deadline``: the round's (every env call waits at most what is left of it).
 
         After the call ``last_metrics`` holds its :func:`rollout_metrics`, ``last_rows`` the
         message rows and ``last_trajectories`` the returned token rows (same order).
@@ -365,6 +371,7 @@ class BranchedCollector:
         self.generate.reset(seed)
         if self.probe is not None:
             self.probe.reset(seed + 1)
+        self.rollout.deadline = deadline
         rows = self.rollout.collect(env, seeds, seed=seed)
         trajs = [branched_trajectory(r, self.contexts, first_group + r.prompt) for r in rows]
         self.last_rows, self.last_trajectories = rows, trajs

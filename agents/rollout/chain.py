@@ -19,6 +19,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents.rollout.chat_tokens import ChatTokenizer
+from agents.rollout.deadline import (
+    SCORED,
+    UNSCORED,
+    Deadline,
+    StepTimeout,
+    call_within,
+    guarded_step,
+    step_status,
+)
 from judges.llm.sampler import GenerationBackend, SamplingConfig
 
 __all__ = ["Trajectory", "RolloutCollector", "step_token_ends"]
@@ -50,6 +59,12 @@ class Trajectory:
             advantages.
         loss_mask: per completion id, the loss mask when it differs from ``policy_mask`` (ARPO
             hard attribution trains a shared turn in one row only); ``None``: ``policy_mask``.
+        status: ``"scored"`` when every step's reward was a judgement, ``"unscored"`` when one
+            was a fault (judge backend, sandbox, tool, env) or the episode ran past its
+            wall-clock budget (:mod:`agents.rollout.deadline`); trainers never learn from it.
+        cause: the first fault's cause (``judges.verdict.CAUSES``), ``None`` when scored.
+        fault: what that fault was (the verdict's reason or the rollout's own note).
+        attempts: how many times the episode was generated (retries of unscored episodes).
     """
 
     group: int
@@ -70,6 +85,22 @@ class Trajectory:
     messages: list[dict[str, Any]] = field(default_factory=list)
     advantages: list[float] | None = None
     loss_mask: list[int] | None = None
+    status: str = SCORED
+    cause: str | None = None
+    attempts: int = 1
+    fault: str | None = None
+
+    @property
+    def scored(self) -> bool:
+        return self.status != UNSCORED
+
+    def record_status(self, info: dict[str, Any]) -> None:
+        """Fold one step's ``reward_status`` into the episode's (the first fault stays)."""
+        status, cause = step_status(info)
+        if status == UNSCORED and self.scored:
+            self.status, self.cause = UNSCORED, cause
+            self.fault = str(info.get("rollout_fault") or
+                             getattr(info.get("verdict"), "reason", "") or cause)
 
     @property
     def total_reward(self) -> float:
@@ -101,6 +132,10 @@ class RolloutCollector:
         sampling: per-turn sampling settings (``max_new_tokens`` = TRL ``max_completion_length``).
         max_episode_tokens: cap on all ids after the prompt (policy + environment) per episode;
             an episode that reaches it is truncated. ``None``: only the env's own limits.
+        episode_timeout_s: wall-clock budget of one episode (from its first generation to its
+            last step); an episode past it is truncated, unscored with cause ``"deadline"``, and
+            the others go on. ``env.reset``/``env.step`` run in a worker thread that is abandoned
+            when the budget runs out (:mod:`agents.rollout.deadline`). ``None``: unbounded.
     """
 
     def __init__(
@@ -109,17 +144,23 @@ class RolloutCollector:
         chat: ChatTokenizer,
         sampling: SamplingConfig,
         max_episode_tokens: int | None = None,
+        episode_timeout_s: float | None = None,
     ) -> None:
         self.backend = backend
         self.chat = chat
         self.sampling = sampling
         if max_episode_tokens is not None and max_episode_tokens < 1:
             raise ValueError("max_episode_tokens must be >= 1 or None")
+        if episode_timeout_s is not None and episode_timeout_s <= 0:
+            raise ValueError("episode_timeout_s must be > 0 or None")
         self.max_episode_tokens = max_episode_tokens
+        self.episode_timeout_s = episode_timeout_s
+        self._deadlines: dict[int, Deadline] = {}  # id(traj) -> its episode's deadline
+        self._round: Deadline | None = None
 
     def collect(
         self, env: Any, seeds: Sequence[int], num_generations: int, seed: int = 0,
-        first_group: int = 0,
+        first_group: int = 0, deadline: Deadline | None = None,
     ) -> list[Trajectory]:
         """``num_generations`` episodes for each task seed, grouped in seed order.
 
@@ -129,27 +170,75 @@ class RolloutCollector:
             num_generations: episodes per group (G).
             seed: sampling seed of this call (same seed and weights give the same episodes).
             first_group: group index of the first seed (groups are numbered consecutively).
+            deadline: the round's wall-clock deadline (with ``episode_timeout_s``, whichever
+                comes first bounds each episode).
         """
         if num_generations < 1:
             raise ValueError("num_generations must be >= 1")
         if not hasattr(env, "unwrapped") or not hasattr(env.unwrapped, "clone"):
             raise TypeError("env must be an rlenvs environment (its .unwrapped needs clone())")
+        self._round = deadline
         runs: list[tuple[Trajectory, Any, list[dict[str, Any]]]] = []
+        started = Deadline(self.episode_timeout_s)
         for g, task_seed in enumerate(seeds):
-            obs, info = env.reset(seed=int(task_seed))
+            try:
+                obs, info = self._call(env.reset, started, seed=int(task_seed))
+            except (StepTimeout, OSError) as exc:  # the env (server) did not answer
+                cause = "deadline" if isinstance(exc, StepTimeout) else "env"
+                for _ in range(num_generations):
+                    traj = Trajectory(group=first_group + g, seed=int(task_seed), prompt_ids=[],
+                                      truncated=True, status=UNSCORED, cause=cause)
+                    traj.fault = f"env.reset: {exc}"
+                    runs.append((traj, None, []))
+                continue
             prompt_ids = self.chat.prompt_ids(obs)
             root = env.unwrapped
             for _ in range(num_generations):
                 traj = Trajectory(group=first_group + g, seed=int(task_seed),
                                   prompt_ids=list(prompt_ids), task=info.get("task"),
                                   messages=list(obs))
+                self._deadlines[id(traj)] = started
                 runs.append((traj, root.clone(), obs))
         self._run(runs, seed)
+        self._deadlines.clear()
         return [traj for traj, _, _ in runs]
+
+    def regenerate(self, env: Any, trajs: Sequence[Trajectory], seed: int = 0,
+                   deadline: Deadline | None = None) -> list[Trajectory]:
+        """New episodes of the same tasks as ``trajs`` (same group, same ``reset`` seed), one
+        each, in order: the retry of unscored episodes. ``attempts`` counts on."""
+        out: list[Trajectory] = []
+        for k, old in enumerate(trajs):
+            [fresh] = self.collect(env, [int(old.seed or 0)], 1, seed=seed + k,
+                                   first_group=old.group, deadline=deadline)
+            fresh.attempts = old.attempts + 1
+            out.append(fresh)
+        return out
+
+    def _call(self, fn: Any, episode: Deadline | None, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` within the episode's and the round's budgets."""
+        timeout = Deadline.earliest(episode, self._round)
+        return call_within(lambda: fn(*args, **kwargs), timeout=timeout,
+                           name=getattr(fn, "__name__", "env call"))
+
+    def _expired(self, traj: Trajectory) -> bool:
+        left = Deadline.earliest(self._deadlines.get(id(traj)), self._round)
+        return left is not None and left <= 0
+
+    def _give_up(self, traj: Trajectory, reason: str, cause: str = "deadline") -> None:
+        """Truncate ``traj`` here: its reward is unscored (``cause``), it takes no more turns."""
+        if traj.scored:
+            traj.status, traj.cause = UNSCORED, cause
+        traj.fault = traj.fault or reason
+        traj.truncated = True
 
     def _run(self, runs: list[tuple[Trajectory, Any, list[dict[str, Any]]]], seed: int) -> None:
         round_ = 0
         while True:
+            for traj, _, _ in runs:
+                if not traj.done and self._expired(traj):
+                    self._give_up(traj, "deadline: the episode ran out of its wall-clock budget "
+                                        "before its next turn")
             active = [i for i, (traj, _, _) in enumerate(runs) if not traj.done]
             if not active:
                 return
@@ -173,9 +262,12 @@ class RolloutCollector:
         traj.turn_ends.append(len(traj.completion_ids) - 1)
         traj.stopped = bool(gen.finished)
         reply = self.chat.decode(gen.token_ids)
-        new_obs, reward, terminated, truncated, info = env.step(reply)
+        # a stuck tool, judge or env server gives the episode up (unscored, "deadline")
+        timeout = Deadline.earliest(self._deadlines.get(id(traj)), self._round)
+        new_obs, reward, terminated, truncated, info = guarded_step(env, reply, obs, timeout)
         traj.rewards.append(float(reward))
         traj.infos.append(info)
+        traj.record_status(info)
         traj.messages = list(new_obs)
         steps = info.get("step_rewards")
         if steps is not None:

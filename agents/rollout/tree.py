@@ -36,6 +36,7 @@ from typing import Any
 import torch
 
 from agents.algorithms.grpo import group_advantages
+from agents.rollout.deadline import Deadline, call_within, episode_status, guarded_step
 
 __all__ = [
     "GenerateFn", "Budget", "BranchedTrajectory", "TreeNode", "TreeRolloutConfig",
@@ -201,18 +202,27 @@ class Tree:
 
 def step_chains(
     chains: list[tuple[Tree, int, Any]], generate: GenerateFn, budget: Budget,
-    count_tokens: Callable[[str], int],
+    count_tokens: Callable[[str], int], step_timeout_s: float | None = None,
+    deadline: Deadline | None = None,
 ) -> None:
     """Advance every ``(tree, node, env)`` chain in lockstep (one batched ``generate`` per
-    round) until each episode ends; each step adds a child node, leaves end the chain."""
+    round) until each episode ends; each step adds a child node, leaves end the chain.
+
+    Deadlines (:mod:`agents.rollout.deadline`): each chain has ``step_timeout_s`` from its start
+    and every ``env.step`` waits at most that or what is left of the round's ``deadline``; a
+    step that does not return in time ends its chain in a leaf whose reward is unscored
+    (``"deadline"``)."""
     active = list(chains)
+    started = Deadline(step_timeout_s)
     while active:
         replies = generate([tree.nodes[nid].messages for tree, nid, _ in active])
         if len(replies) != len(active):
             raise ValueError(f"generate returned {len(replies)} replies for {len(active)}")
         still: list[tuple[Tree, int, Any]] = []
         for (tree, nid, env), reply in zip(active, replies, strict=True):
-            obs, reward, terminated, truncated, info = env.step(reply)
+            before = [*tree.nodes[nid].messages, {"role": "assistant", "content": reply}]
+            obs, reward, terminated, truncated, info = guarded_step(
+                env, reply, before, Deadline.earliest(started, deadline))
             calls = len(info.get("tool_calls") or [])
             budget.tokens_generated += count_tokens(reply)
             budget.policy_turns += 1
@@ -261,6 +271,9 @@ class TreeRollout:
         self.count_tokens = count_tokens
         self.trees: list[Tree] = []
         self.budget = Budget()
+        # wall-clock budgets (agents.rollout.deadline): of each chain, and of the whole call
+        self.episode_timeout_s: float | None = None
+        self.deadline: Deadline | None = None
 
     def collect(self, env: Any, seeds: Sequence[int], seed: int = 0) -> list[BranchedTrajectory]:
         """Rows for every task seed (prompt order, then tree, then leaf id), advantages set.
@@ -275,7 +288,8 @@ class TreeRollout:
         seed_of: dict[int, int] = {}
         self.tasks: dict[int, Any] = {}
         for p, task_seed in enumerate(seeds):
-            obs, info = env.reset(seed=int(task_seed))
+            obs, info = call_within(lambda s=int(task_seed): env.reset(seed=s), name="env.reset",
+                                    timeout=Deadline.earliest(self.deadline))
             seed_of[p] = int(task_seed)
             self.tasks[p] = info.get("task")
             root = env.unwrapped.clone()
@@ -297,8 +311,12 @@ class TreeRollout:
                 rows.append(self._row(tree, leaf_id, seed_of[tree.prompt]))
                 rows[-1].task = self.tasks[tree.prompt]
         self.budget.trajectories = len(rows)
-        advs = tree_advantages([r.final_reward for r in rows], [r.prompt for r in rows],
-                               [r.tree for r in rows], cfg.advantage_mode, cfg.epsilon)
+        # unscored leaves (a fault, a deadline) take no part in the statistics: advantage 0
+        scored = [r for r in rows if episode_status(r.infos)[0] == "scored"]
+        given = dict(zip(map(id, scored), tree_advantages(
+            [r.final_reward for r in scored], [r.prompt for r in scored],
+            [r.tree for r in scored], cfg.advantage_mode, cfg.epsilon), strict=True))
+        advs = [given.get(id(r), 0.0) for r in rows]
         for row, a in zip(rows, advs, strict=True):
             row.advantage = a
             row.turn_advantages = [a] * len(row.rewards)
@@ -307,7 +325,8 @@ class TreeRollout:
 
     def _expand(self, picks: list[tuple[Tree, int]]) -> None:
         chains = [(tree, nid, tree.nodes[nid].env.clone()) for tree, nid in picks]
-        step_chains(chains, self.generate, self.budget, self.count_tokens)
+        step_chains(chains, self.generate, self.budget, self.count_tokens,
+                    self.episode_timeout_s, self.deadline)
 
     @staticmethod
     def _row(tree: Tree, leaf_id: int, task_seed: int) -> BranchedTrajectory:

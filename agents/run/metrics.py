@@ -15,7 +15,51 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["MetricsLogger", "read_metrics", "truncate_metrics", "merge_step_stats",
-           "merge_logged_rounds"]
+           "merge_logged_rounds", "FaultTally", "UnscoredRewardsError"]
+
+
+class UnscoredRewardsError(RuntimeError):
+    """A run stopped because too many of its rewards were faults (``max_unscored_frac``);
+    ``causes`` maps each cause to its count in the last round."""
+
+    def __init__(self, message: str, causes: dict[str, float] | None = None) -> None:
+        super().__init__(message)
+        self.causes = dict(causes or {})
+
+
+class FaultTally:
+    """The unscored episodes of one round (issue 28), as metrics:
+
+    * ``reward/unscored_frac``: unscored episodes (after retries) / episodes of the round;
+    * ``reward/unscored/<cause>``: how many of them had each cause (``judges.verdict.CAUSES``);
+    * ``reward/unscored_retries``: episodes regenerated because they were unscored;
+    * ``reward/unscored_dropped_groups``: groups left with too few scored episodes to train.
+    """
+
+    def __init__(self) -> None:
+        self.episodes = 0
+        self.unscored = 0
+        self.retried = 0
+        self.dropped_groups = 0
+        self.causes: dict[str, int] = {}
+
+    def add(self, trajs: Any) -> None:
+        """Count episodes with ``.scored`` / ``.cause`` (rollout trajectories)."""
+        for t in trajs:
+            self.episodes += 1
+            if not t.scored:
+                self.unscored += 1
+                cause = t.cause or "unknown"
+                self.causes[cause] = self.causes.get(cause, 0) + 1
+
+    def metrics(self) -> dict[str, float]:
+        if not self.episodes:
+            return {}
+        out = {"reward/unscored_frac": self.unscored / self.episodes,
+               "reward/unscored_retries": float(self.retried),
+               "reward/unscored_dropped_groups": float(self.dropped_groups)}
+        out.update({f"reward/unscored/{c}": float(n) for c, n in sorted(self.causes.items())})
+        return out
 
 
 def _clean(value: Any) -> Any:

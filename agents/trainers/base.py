@@ -10,6 +10,7 @@ Checkpoints are taken at round boundaries, so resuming reproduces an uninterrupt
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -26,6 +27,7 @@ from agents.rollout.batch import MicroBatch, Sample, collate, length_sorted_chun
 from agents.rollout.branched import merge_rollout_metrics, rollout_metrics
 from agents.rollout.chain import RolloutCollector, Trajectory
 from agents.rollout.chat_tokens import ChatTokenizer
+from agents.rollout.deadline import Deadline
 from agents.run.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -36,7 +38,9 @@ from agents.run.checkpoint import (
     set_rng_state,
 )
 from agents.run.metrics import (
+    FaultTally,
     MetricsLogger,
+    UnscoredRewardsError,
     merge_logged_rounds,
     merge_step_stats,
     truncate_metrics,
@@ -44,7 +48,9 @@ from agents.run.metrics import (
 from agents.trainers.config import TrainConfig
 from judges.llm.sampler import GenerationBackend, SamplingConfig, TorchSampler
 
-__all__ = ["RLTrainer", "TrainerState"]
+__all__ = ["RLTrainer", "TrainerState", "UnscoredRewardsError"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,6 +69,8 @@ class TrainerState:
     evals: list[dict[str, Any]] = field(default_factory=list)
     # train records of the rounds since the last metrics line (``logging_steps`` > 1)
     pending_logs: list[dict[str, Any]] = field(default_factory=list)
+    # ``reward/unscored_frac`` of the last rounds (the ``max_unscored_frac`` guard's window)
+    unscored_fracs: list[float] = field(default_factory=list)
 
 
 class RLTrainer:
@@ -119,6 +127,9 @@ class RLTrainer:
                                        config.top_p, config.top_k)
         self._use_backend(backend or self._make_sampler(config.generation_dtype))
         self._rollout_metrics: list[dict[str, float]] = []  # one per collect() of the round
+        self._faults = FaultTally()  # the round's unscored episodes (reward/unscored*)
+        self._round_deadline: Deadline | None = None
+        self._warned_zero_std = False
         params = [p for p in self.policy.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the policy has no trainable parameters")
@@ -146,7 +157,8 @@ class RLTrainer:
     def _use_backend(self, backend: GenerationBackend) -> None:
         self.backend = backend
         self.collector = RolloutCollector(self.backend, self.chat, self.sampling,
-                                          self.config.max_episode_tokens)
+                                          self.config.max_episode_tokens,
+                                          episode_timeout_s=self.config.episode_timeout_s)
         self.branched = self._make_branched_collector()
 
     # ----------------------------------------------------------------- algorithm hooks
@@ -205,6 +217,8 @@ class RLTrainer:
     needs_entropy = True
     needs_values = False
     supports_branched_rollouts = False  # trainers that take a row's given advantages
+    # scored episodes a group needs to train (group-relative advantages: 2; PPO's critic: 1)
+    min_scored_per_group = 1
 
     # ----------------------------------------------------------------- public API
     @property
@@ -314,13 +328,18 @@ class RLTrainer:
         cfg = self.config
         started = time.perf_counter()
         self._rollout_metrics = []
+        self._faults = FaultTally()
+        self._round_deadline = Deadline(cfg.round_timeout_s)
         samples, rollout_stats = self.make_samples()
+        self._round_deadline = None
         sleep = getattr(self.backend, "sleep", None)  # vLLM sleep mode: free it while training
         if callable(sleep):
             sleep()
         generated_at = time.perf_counter()
-        steps = self.plan(samples)
-        counted = self.steps_per_round(len(steps))
+        steps = self.plan(samples) if samples else []
+        # a round left with nothing to train (every episode unscored, or no group with 2 scored
+        # ones) takes no optimizer step but counts one, so max_steps still ends the run
+        counted = self.steps_per_round(len(steps)) if steps else 1
         stats_all: list[dict[str, float]] = []
         for indices in steps:
             self.prepare_step(samples, indices)
@@ -329,7 +348,7 @@ class RLTrainer:
                 self.state.global_step += 1
                 if self.state.global_step >= cfg.max_steps:
                     break
-        if counted != len(steps):
+        if counted != len(steps) or not steps:
             self.state.global_step += counted
         self.backend.sync_weights(self.policy.model)
         self.state.rounds += 1
@@ -337,7 +356,11 @@ class RLTrainer:
         stage = self.advance_reward_schedule(rollout_stats)
         record = dict(rollout_stats)
         record.update(merge_rollout_metrics(self._rollout_metrics))
-        record.update(self.step_record(stats_all))
+        record.update(self.step_record(stats_all) if stats_all else {})
+        record.update(self._faults.metrics())
+        if not steps:
+            record["train/skipped_round"] = 1.0
+        self._warn_zero_std(record)
         policy_tokens = rollout_stats.get("completions/policy_tokens", 0)
         record.update({
             "kind": "train",
@@ -355,7 +378,46 @@ class RLTrainer:
             "cpu/capability": torch.backends.cpu.get_cpu_capability(),
         })
         self._log_round(record, counted)
+        self._check_unscored(record)
         return record
+
+    def _warn_zero_std(self, record: dict[str, Any]) -> None:
+        """TRL's warning: every group of the round has the same reward for all its members, so
+        no group-relative advantage is non-zero (logged once per run; the round's record gets
+        ``warnings/all_groups_zero_std`` = 1)."""
+        if record.get("frac_reward_zero_std") != 1.0:
+            return
+        record["warnings/all_groups_zero_std"] = 1.0
+        if not self._warned_zero_std:
+            self._warned_zero_std = True
+            log.warning("all groups of round %d have zero reward std (frac_reward_zero_std = 1.0):"
+                        " no sample has a non-zero advantage, the round learns nothing from its "
+                        "rewards (tasks too easy or too hard, or too few generations per prompt)",
+                        self.state.rounds)
+
+    def _check_unscored(self, record: dict[str, Any]) -> None:
+        """Stop a run that trains on noise: ``max_unscored_frac`` exceeded in each of the last
+        ``unscored_window`` rounds raises :class:`UnscoredRewardsError` naming the causes (the
+        metrics so far are written first)."""
+        cfg = self.config
+        frac = record.get("reward/unscored_frac")
+        if frac is None:
+            return
+        window = self.state.unscored_fracs = (self.state.unscored_fracs + [float(frac)])[
+            -cfg.unscored_window:]
+        if cfg.max_unscored_frac is None or len(window) < cfg.unscored_window or \
+                not all(f > cfg.max_unscored_frac for f in window):
+            return
+        self._flush_logs()
+        causes = {k.removeprefix("reward/unscored/"): v for k, v in record.items()
+                  if k.startswith("reward/unscored/")}
+        named = ", ".join(f"{c}: {int(n)}" for c, n in sorted(causes.items(), key=lambda x: -x[1]))
+        raise UnscoredRewardsError(
+            f"the unscored reward fraction was above max_unscored_frac={cfg.max_unscored_frac} in "
+            f"each of the last {cfg.unscored_window} rounds ({', '.join(f'{f:.2f}' for f in window)}"
+            f"); last round's causes: {named or 'unknown'}. Training on what is left would be "
+            "training on noise: fix the judge / sandbox / env (or raise round_timeout_s / "
+            "episode_timeout_s for 'deadline') and resume", causes)
 
     def _log_round(self, record: dict[str, Any], counted: int) -> None:
         """Every ``logging_steps`` optimizer steps one ``metrics.jsonl`` line: the mean of the
@@ -447,16 +509,57 @@ class RLTrainer:
         sampling_seed = (cfg.seed * 7919 + self.state.next_prompt) % (2**62)
         if self.branched is None:
             trajs = self.collector.collect(self.env, seeds, cfg.num_generations,
-                                           seed=sampling_seed, first_group=self.state.next_group)
+                                           seed=sampling_seed, first_group=self.state.next_group,
+                                           deadline=self._round_deadline)
+            trajs = self.retry_unscored(trajs, sampling_seed)
             metrics = rollout_metrics(trajs)
         else:
             trajs = self.branched.collect(self.env, seeds, seed=sampling_seed,
-                                          first_group=self.state.next_group)
+                                          first_group=self.state.next_group,
+                                          deadline=self._round_deadline)
             metrics = self.branched.last_metrics
         self.state.next_prompt += num_prompts
         self.state.next_group += num_prompts
         self._rollout_metrics.append(metrics)
+        return self.settle(trajs)
+
+    def retry_unscored(self, trajs: list[Trajectory], seed: int) -> list[Trajectory]:
+        """``trajs`` with each unscored episode regenerated on its task (same group, same reset
+        seed, another sampling seed) up to ``unscored_retries`` times while the round's budget
+        lasts (chain rollouts; a tree / ARPO row shares its turns with others and is not
+        retried alone)."""
+        trajs = list(trajs)
+        for attempt in range(1, self.config.unscored_retries + 1):
+            bad = [i for i, t in enumerate(trajs) if not t.scored]
+            if not bad or (self._round_deadline is not None and self._round_deadline.passed()):
+                break
+            fresh = self.collector.regenerate(self.env, [trajs[i] for i in bad],
+                                              seed=(seed + 1_000_003 * attempt) % (2**62),
+                                              deadline=self._round_deadline)
+            self._faults.retried += len(bad)
+            for i, t in zip(bad, fresh, strict=True):
+                trajs[i] = t
         return trajs
+
+    def settle(self, trajs: list[Trajectory]) -> list[Trajectory]:
+        """Count the round's unscored episodes (``reward/unscored*``), then keep what a trainer
+        may learn from: scored episodes, in groups with at least ``min_scored_per_group`` of
+        them (:meth:`trainable`)."""
+        self._faults.add(trajs)
+        kept = self.trainable(trajs)
+        self._faults.dropped_groups += len({t.group for t in trajs}) - len({t.group for t in kept})
+        return kept
+
+    def trainable(self, trajs: list[Trajectory]) -> list[Trajectory]:
+        """The scored episodes of ``trajs`` whose group keeps at least ``min_scored_per_group``
+        (at most its rows per prompt) scored episodes: faults never reach group statistics,
+        advantages or the loss, and a group's size and normalisation follow what is left."""
+        need = min(self.min_scored_per_group, self.config.rows_per_prompt)
+        scored = [t for t in trajs if t.scored]
+        size: dict[int, int] = {}
+        for t in scored:
+            size[t.group] = size.get(t.group, 0) + 1
+        return [t for t in scored if size[t.group] >= need]
 
     def _make_branched_collector(self) -> Any:
         """``None`` for chain rollouts, else a validated tree / ARPO collector."""
@@ -488,7 +591,8 @@ class RLTrainer:
             arpo=cfg.arpo_config() if kind == "arpo" else None,
             entropy_tokens=rollout.entropy_tokens,
             entropy_top_logprobs=rollout.entropy_top_logprobs,
-            entropy_temperature=cfg.temperature if cfg.temperature > 0 else 1.0)
+            entropy_temperature=cfg.temperature if cfg.temperature > 0 else 1.0,
+            episode_timeout_s=cfg.episode_timeout_s)
 
     # ----------------------------------------------------------------- internals
     def _make_policy(self, policy: CausalLMPolicy | str) -> CausalLMPolicy:

@@ -115,6 +115,20 @@ class TrainConfig:
     # whose numbers shared names follow: "trl" (TRL 1.16) or "verl" (verl 0.9.1; set by any verl
     # name in from_dict): clamps, aggregation of empty rows, entropy bonus... (docs/defaults.md)
     semantics: str = "trl"
+    # faults and deadlines (issue 28; agents.rollout.deadline). An episode whose reward is
+    # unscored (a judge backend, sandbox, tool or env fault, or a deadline) is regenerated on the
+    # same task up to unscored_retries times (chain rollouts, within the round's budget), then
+    # left out of group statistics, advantages and the loss; a group with fewer than 2 scored
+    # episodes trains nothing. A run whose unscored fraction is above max_unscored_frac in each
+    # of unscored_window consecutive rounds stops with an error naming the causes (None: never).
+    unscored_retries: int = 2
+    max_unscored_frac: float | None = 0.5
+    unscored_window: int = 3
+    # wall-clock budgets (seconds, None: none): one episode (env calls that do not return in
+    # time are abandoned in their worker thread; the episode is truncated, unscored "deadline")
+    # and one round's rollouts (every episode still running then is given up the same way)
+    episode_timeout_s: float | None = 600.0
+    round_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         _choice(self, "semantics", ("trl", "verl"))
@@ -137,9 +151,15 @@ class TrainConfig:
         if self.prefix_cache_tokens is not None and self.prefix_cache_tokens < 0:
             raise ValueError("prefix_cache_tokens must be >= 0 (0 = off) or None (auto)")
         self._check_vllm()
-        for name in ("save_steps", "eval_steps", "eval_episodes"):
+        for name in ("save_steps", "eval_steps", "eval_episodes", "unscored_retries"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        _positive(self, "unscored_window")
+        if self.max_unscored_frac is not None and not 0 <= self.max_unscored_frac <= 1:
+            raise ValueError("max_unscored_frac must be in [0, 1] or None")
+        for name in ("episode_timeout_s", "round_timeout_s"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0 (seconds) or None")
 
     def _check_batch_geometry(self) -> None:
         """A generation round splits into whole optimizer steps and whole prompts."""

@@ -147,7 +147,7 @@ class EEPOTrainer(GRPOTrainer):
         self.state.next_group += num_prompts
         self._rollout_metrics.append(rollout_metrics(trajs))
         self._eepo_stats.append(stats)
-        return trajs
+        return self.settle(trajs)  # faults counted and left out (stage-2 rows: not retried)
 
     def forget(self, trajs: list[Trajectory]
                ) -> tuple[dict[str, torch.Tensor] | None, dict[str, float]]:

@@ -58,6 +58,7 @@ class GRPOTrainer(RLTrainer):
     algorithm = "grpo"
     config: GRPOConfig
     supports_branched_rollouts = True
+    min_scored_per_group = 2  # group-relative advantages need 2 scored episodes
 
     def __init__(self, policy: Any, env: Any, config: Any = None, **kwargs: Any) -> None:
         super().__init__(policy, env, config, **kwargs)
@@ -89,6 +90,9 @@ class GRPOTrainer(RLTrainer):
     def make_samples(self) -> tuple[list[Sample], dict[str, Any]]:
         cfg = self.config
         kept, extra = self._collect_groups()
+        kept = self.trainable(kept)  # (hinted re-samplings too) no fault reaches the loss
+        if not kept:
+            return [], dict(extra)
         samples = [trajectory_sample(t, cfg.mask_truncated_completions) for t in kept]
         rewards, raw, penalty = self._rewards(kept)
         groups = torch.tensor([t.group for t in kept])
@@ -135,7 +139,7 @@ class GRPOTrainer(RLTrainer):
         without: list[list[Trajectory]] = []
         batches = generated = 0
         while len(with_signal) < needed:
-            trajs = self.collect(per_batch)
+            trajs = self.collect(per_batch)  # scored episodes only: a fault is not a signal
             batches += 1
             generated += per_batch
             rewards, _, _ = self._rewards(trajs)

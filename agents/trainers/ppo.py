@@ -50,7 +50,9 @@ class PPOTrainer(RLTrainer):
 
     def make_samples(self) -> tuple[list[Sample], dict[str, Any]]:
         cfg = self.config
-        trajs = self.collect(cfg.prompts_per_generation)
+        trajs = self.collect(cfg.prompts_per_generation)  # scored episodes only
+        if not trajs:
+            return [], {}
         samples = [trajectory_sample(t, cfg.mask_truncated_completions) for t in trajs]
         width = max(len(s.completion_ids) for s in samples)
         outs = self.forward_no_grad(samples, with_values=True)

@@ -1,0 +1,127 @@
+"""Wall-clock budgets for rollouts, and the status of an episode's reward.
+
+**Deadlines.** A rollout must not be held by one stuck call: a tool that sleeps forever, a judge
+that never answers, an env server that stops replying. Every ``env.reset`` / ``env.step`` of a
+trainer's rollout (chain, tree, ARPO) runs through :func:`call_within`, which runs the call in a
+daemon worker thread and waits at most the time left to the episode (``episode_timeout_s``) and to
+the round (``round_timeout_s``). A call still running then is **abandoned**: Python cannot kill a
+thread, so the thread keeps running in the background until the call returns by itself (or the
+process exits -- it is a daemon thread, it never holds the interpreter's exit) and its result is
+dropped. The episode that made it is truncated and its reward is *unscored* with cause
+``"deadline"``; its environment copy is never used again. Unbounded CPU work that must really
+stop (sympy, user code, tools) is the judges' business: they run it in a process they can kill.
+
+**Status.** An episode's reward is a judgement only if every one of its steps was scored
+(``info["reward_status"]``, :mod:`judges.verdict`); one fault anywhere makes the episode
+*unscored* with that step's cause. Trainers retry unscored episodes and then leave them out of
+group statistics, advantages and the loss.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from judges.verdict import SCORED, UNSCORED, Verdict, is_unscored
+
+__all__ = ["Deadline", "StepTimeout", "call_within", "guarded_step", "step_status",
+           "episode_status", "unscored_step", "SCORED", "UNSCORED"]
+
+
+class StepTimeout(Exception):
+    """A call did not return within its budget (it was abandoned in its worker thread)."""
+
+
+class Deadline:
+    """An absolute point on the monotonic clock (``None``: no deadline)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.at = None if seconds is None else time.monotonic() + float(seconds)
+
+    def left(self) -> float | None:
+        return None if self.at is None else self.at - time.monotonic()
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+    @staticmethod
+    def earliest(*deadlines: Deadline | None) -> float | None:
+        """Seconds left until the earliest of ``deadlines`` (``None``: none is set)."""
+        lefts = [d.left() for d in deadlines if d is not None and d.at is not None]
+        return min(lefts) if lefts else None
+
+
+def call_within(fn: Callable[..., Any], *args: Any, timeout: float | None,
+                name: str = "rollout-call") -> Any:
+    """``fn(*args)``, waiting at most ``timeout`` seconds (``None``: run it here, unbounded).
+
+    Raises :class:`StepTimeout` when the budget runs out first (the call keeps running in an
+    abandoned daemon thread); exceptions of ``fn`` are re-raised here.
+    """
+    if timeout is None:
+        return fn(*args)
+    if timeout <= 0:
+        raise StepTimeout(f"{name}: no time left in the budget")
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise StepTimeout(f"{name} did not return within {timeout:.1f} s (abandoned)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def unscored_step(messages: list[dict[str, Any]], reason: str, cause: str
+                  ) -> tuple[list[dict[str, Any]], float, bool, bool, dict[str, Any]]:
+    """The ``env.step`` result a rollout records for a step it had to give up (deadline, env
+    server gone): reward 0.0 (a placeholder nobody trains on), truncated, unscored."""
+    verdict = Verdict.unscored(reason, cause)
+    info = {"verdict": verdict, "reward_status": UNSCORED, "reward_cause": cause,
+            "reward_components": {}, "rollout_fault": reason}
+    return list(messages), 0.0, False, True, info
+
+
+def step_status(info: dict[str, Any]) -> tuple[str, str | None]:
+    """``(status, cause)`` of one step's ``info`` (``info["reward_status"]``, else the verdict's)."""
+    status = info.get("reward_status")
+    verdict = info.get("verdict")
+    if status is None:
+        status = UNSCORED if is_unscored(verdict) else SCORED
+    if status != UNSCORED:
+        return SCORED, None
+    cause = info.get("reward_cause") or getattr(verdict, "cause", None) or "env"
+    return UNSCORED, str(cause)
+
+
+def episode_status(infos: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """``(status, cause)`` of an episode from its steps' infos: the first fault decides."""
+    for info in infos:
+        status, cause = step_status(info)
+        if status == UNSCORED:
+            return status, cause
+    return SCORED, None
+
+
+def guarded_step(env: Any, action: str, messages: list[dict[str, Any]], timeout: float | None
+                 ) -> tuple[list[dict[str, Any]], float, bool, bool, dict[str, Any]]:
+    """``env.step(action)`` within ``timeout`` seconds; a call that does not return in time
+    gives :func:`unscored_step` with cause ``"deadline"`` (the call is abandoned), an env whose
+    server went away (``OSError``) one with cause ``"env"``. ``messages``: the conversation
+    before the step (the observation recorded for a step given up)."""
+    try:
+        return call_within(env.step, action, timeout=timeout, name="env.step")
+    except StepTimeout as exc:
+        return unscored_step(messages, f"deadline: {exc}", "deadline")
+    except OSError as exc:
+        return unscored_step(messages, f"env: {type(exc).__name__}: {exc}", "env")
