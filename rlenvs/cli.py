@@ -114,6 +114,21 @@ def _sampling(args: argparse.Namespace, samples: int = 1) -> Any:
 
 # ----------------------------------------------------------------- commands
 
+def _variants(env_id: str) -> str | None:
+    """What an env's class says it takes under one id (``list_variants()``: ReasoningGym-v0's
+    datasets, TextArena-v0's games), or None."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    entry = gym.registry[env_id].entry_point
+    try:
+        target = load_env_creator(entry) if isinstance(entry, str) else entry
+        note = getattr(target, "list_variants", None)
+        return note() if callable(note) else None
+    except Exception:  # noqa: BLE001 - a plugin that does not load is listed without a note
+        return None
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     import inspect
 
@@ -122,6 +137,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     for env_id in rlenvs.list_envs():
         print(env_id)
+        variants = _variants(env_id)
+        if variants:
+            print(f"    {variants}")
         if args.details:
             print(f"    {describe_env(env_id)}")
             shown = [k if v is inspect.Parameter.empty else f"{k}={v!r}"
