@@ -149,14 +149,29 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from rlenvs.eval_files import existing_results
     from rlenvs.evaluation import check_out_path, evaluate, print_table
 
+    if args.reverify:
+        return _reverify(args)
     if args.env and args.env_opt and args.env != args.env_opt:
         raise UsageError(f"two environments given: {args.env!r} and --env {args.env_opt!r}")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume keeps the finished transcripts, --overwrite replaces them: "
+                         "give one")
+    if args.resume and not args.out:
+        raise UsageError("--resume needs --out (the transcripts of the run to finish)")
     env_kwargs = parse_key_values(args.env_kwarg)
     env_id = _env_checked(args.env or args.env_opt, env_kwargs)
     if args.out:
         check_out_path(args.out)
+        if args.resume and not existing_results(args.out):
+            raise UsageError(f"--resume: {args.out} holds no evaluation to resume (run without "
+                             "--resume to start one)")
+        if existing_results(args.out) and not (args.resume or args.overwrite):
+            raise UsageError(f"--out {args.out} already holds an evaluation; --resume finishes "
+                             "it (re-runs its unscored and unfinished episodes, keeps the rest), "
+                             "--overwrite replaces it")
     system_prompt = None
     if args.system_prompt_file:
         from rlenvs.policies import read_system_prompt
@@ -171,12 +186,68 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from rlenvs.policies import SystemPromptPolicy
 
         policy = SystemPromptPolicy(policy, system_prompt)
-    result = evaluate(env_id, policy, episodes=args.episodes, samples=args.samples,
-                      seed=args.seed, out=args.out, env_kwargs=env_kwargs,
-                      sampling=_sampling(args, args.samples), progress=not args.quiet)
+    try:
+        result = evaluate(env_id, policy, episodes=args.episodes, samples=args.samples,
+                          seed=args.seed, out=args.out, env_kwargs=env_kwargs,
+                          sampling=_sampling(args, args.samples), progress=not args.quiet,
+                          episode_timeout=args.episode_timeout, run_timeout=args.run_timeout,
+                          resume=args.resume)
+    except KeyboardInterrupt:
+        _interrupted(args)
+        return 130
     print_table(f"{env_id} — {result.policy}", result.table_rows())
     if args.out:
         print(f"transcripts: {args.out}\nsummary: {args.out}.summary.json")
+        if result.summary.get("unscored"):
+            print(f"{result.summary['unscored']} unscored transcripts (faults, not failures): "
+                  f"`{_command_line(args, '--resume')}` runs them again")
+    return 0
+
+
+def _command_line(args: argparse.Namespace, flag: str) -> str:
+    """The command this run was started with, ``flag`` added (and --overwrite dropped)."""
+    import shlex
+
+    argv = [a for a in getattr(args, "argv", None) or sys.argv[1:]
+            if a not in ("--overwrite", "--resume")]
+    return " ".join(["rlenvs", *(shlex.quote(a) for a in argv), flag])
+
+
+def _interrupted(args: argparse.Namespace) -> None:
+    """Say what an interrupted evaluation kept and how to finish it."""
+    if not args.out:
+        print("\ninterrupted: nothing kept (no --out); give --out FILE to keep transcripts as "
+              "episodes end", file=sys.stderr)
+        return
+    from rlenvs.eval_files import read_summary
+
+    summary = read_summary(args.out) or {}
+    kept, planned = summary.get("transcripts", "?"), summary.get("planned", "?")
+    print(f"\ninterrupted: kept {kept} of {planned} transcripts in {args.out} (summary, marked "
+          f"partial: {args.out}.summary.json)\nresume with: {_command_line(args, '--resume')}",
+          file=sys.stderr)
+
+
+def _reverify(args: argparse.Namespace) -> int:
+    from rlenvs.eval_files import existing_results
+    from rlenvs.eval_summary import summary_rows
+    from rlenvs.evaluation import print_table
+    from rlenvs.reverify import default_reverify_out, reverify
+
+    if args.env or args.env_opt or args.resume:
+        raise UsageError("--reverify RUN reads the environment and settings from RUN's summary; "
+                         "give no environment and no --resume")
+    out = args.out or str(default_reverify_out(args.reverify))
+    if existing_results(out) and not args.overwrite:
+        raise UsageError(f"--out {out} already holds results; --overwrite replaces them")
+    summary = reverify(args.reverify, out, episode_timeout=args.episode_timeout,
+                       progress=not args.quiet)
+    changes = summary["reverified"]["changes"]
+    rows = [(kind, str(n)) for kind, n in changes.items()]
+    print_table(f"re-verified {args.reverify} with the current judges — what changed", rows)
+    print_table(f"{summary['env_id']} — re-scored", summary_rows(summary))
+    print(f"transcripts: {summary['out']}\nsummary: {summary['out']}.summary.json "
+          f"(the original {args.reverify} is unchanged)")
     return 0
 
 
@@ -231,6 +302,16 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------- parser
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
 
 def _add_policy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default="smollm2",
@@ -301,6 +382,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a JSON file's 'system_prompt': the experience library of "
                         "`rlenvs train --algo training_free_grpo`)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="finish the evaluation at --out: keep its scored transcripts, run its "
+                        "unscored and unfinished episodes (same settings)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the evaluation already at --out")
+    p.add_argument("--reverify", default=None, metavar="RUN",
+                   help="re-score the transcripts of RUN (an --out file) with the current "
+                        "judges and report what changed; writes RUN.reverified.jsonl (or --out)")
+    p.add_argument("--episode-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="wall-clock budget of each episode's sample (its generation, resets "
+                        "and steps); past it the sample is unscored, cause 'deadline' "
+                        "(default: none)")
+    p.add_argument("--run-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="wall-clock budget of the whole evaluation; what is unfinished then is "
+                        "unscored, cause 'deadline' (default: none)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("serve", help="serve a policy over an OpenAI-compatible HTTP API")
@@ -352,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if debug:
         argv.remove("--debug")
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what the user typed (an interrupted eval prints how to resume it)
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a reader that left early (`rlenvs list | head`) shows up here

@@ -3,59 +3,63 @@
 Episode ``i`` is ``reset(seed=seed + i)``, so the same seed gives the same tasks. The ``k``
 samples of an episode are ``clone()``-s of the reset environment (the same task), which is what
 ``pass@k`` needs. Multi-turn episodes are stepped in lock-step rounds, each split into batches
-of the policy's ``batch_size`` (the progress bar moves per batch: episodes done, replies
+of the policy's ``batch_size`` (the progress bar moves per batch: transcripts done, replies
 generated and the token rate; it stays on screen when done).
 
 Reproducible: sample ``j`` of episode ``i`` draws its turn-``t`` reply with its own seed
 (derived from ``seed, i, j, t``), so replies do not depend on the batch size or on which other
-episodes are running. Crash-safe: ``out`` is checked before anything runs, every transcript is
-appended to it as its episode ends, and ``<out>.summary.json`` records the full configuration
-(env kwargs, sampling, seeds, versions) next to the numbers.
+episodes are running -- nor on whether the run was resumed.
+
+Faults apart: a transcript whose reward is a fault (``status: "unscored"`` with its ``cause``)
+is counted apart and left out of pass@k and the means (:mod:`rlenvs.eval_summary`).
+
+Deadlines: ``episode_timeout`` bounds each transcript's own work (the generation calls it was
+part of, its resets and steps), ``run_timeout`` the whole run; a transcript past either is
+recorded unscored, cause ``"deadline"``, and the rest go on. A policy, judge or environment that
+never answers holds nothing past its budget (:mod:`rlenvs.deadlines`).
+
+Crash-safe: ``out`` is checked before anything runs, every transcript is appended to it as its
+episode ends, and ``<out>.summary.json`` is valid JSON from the start (marked ``partial`` until
+the run ends; an interruption rewrites it with what was kept). ``resume=True`` keeps the scored
+transcripts of an earlier run at ``out`` and runs exactly the unscored and unfinished ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
 import json
-import math
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from judges.llm.base import ChatModel, SamplingParams
+from rlenvs.deadlines import Budget
+from rlenvs.eval_files import (
+    check_out_path,
+    read_summary,
+    read_transcripts,
+    rewrite_transcripts,
+    write_summary_dict,
+)
+from rlenvs.eval_loop import play, record_of, run_seed, start_runs
+from rlenvs.eval_summary import (
+    GROUP_KEYS,
+    pass_at_k,
+    pass_at_k_ks,
+    record_scored,
+    summarize,
+    summary_rows,
+    unscored_note,
+)
 from rlenvs.registration import make
 
 __all__ = ["evaluate", "EvalResult", "pass_at_k", "pass_at_k_ks", "GROUP_KEYS", "check_out_path",
-           "print_table", "policy_label", "run_seed", "versions", "hardware"]
-
-# Task keys that, when present, split the summary into groups (difficulty etc.).
-GROUP_KEYS = ("level", "difficulty", "source")
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k estimator (Chen et al. 2021): ``1 - C(n-c, k) / C(n, k)``."""
-    if not 0 <= c <= n or k < 1:
-        raise ValueError(f"need 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
-    if k > n:
-        raise ValueError(f"k={k} is larger than the number of samples n={n}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
-
-
-def pass_at_k_ks(samples: int) -> list[int]:
-    """The k reported for ``samples`` per episode: every power of two up to it, and itself."""
-    return sorted({2**i for i in range(samples.bit_length()) if 2**i <= samples} | {samples})
-
-
-def run_seed(seed: int, episode: int, sample: int, turn: int) -> int:
-    """The sampling seed of one reply; depends on nothing but these four numbers."""
-    return int(np.random.SeedSequence([seed, episode, sample, turn]).generate_state(1)[0])
+           "print_table", "policy_label", "run_seed", "versions", "hardware", "summarize",
+           "unscored_note", "judge_label", "write_summary", "write_results"]
 
 
 @dataclass
@@ -68,32 +72,25 @@ class EvalResult:
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def table_rows(self) -> list[tuple[str, str]]:
-        s = self.summary
-        rows = [("episodes x samples", f"{s['episodes']} x {s['samples']}")]
-        rows.append(("mean reward", f"{s['mean_reward']:.3f}"))
-        for key, value in s["pass_at_k"].items():
-            rows.append((key, f"{value:.3f}"))
-        for name, value in s["components"].items():
-            rows.append((f"judge: {name}", f"{value:.3f}"))
-        for group, stats in s["groups"].items():
-            rows.append((f"{group}", f"pass@1 {stats['pass@1']:.3f}  (n={stats['episodes']})"))
-        if s.get("finish_reasons"):
-            rows.append(("finish reasons", ", ".join(f"{k} {v}" for k, v in
-                                                     s["finish_reasons"].items())))
-        rows.append(("seconds", f"{s['seconds']:.1f}"))
-        return rows
+        return summary_rows(self.summary)
 
 
 def evaluate(
     env: Any,
     policy: ChatModel | Callable[[list[dict[str, Any]]], str],
     episodes: int = 20,
-    samples: int = 1,
+    samples: int | None = None,
     seed: int = 0,
     out: str | Path | None = None,
     env_kwargs: dict[str, Any] | None = None,
     sampling: SamplingParams | None = None,
     progress: bool = True,
+    *,
+    num_generations: int | None = None,
+    episode_timeout: float | None = None,
+    run_timeout: float | None = None,
+    resume: bool = False,
+    **env_options: Any,
 ) -> EvalResult:
     """Run ``episodes`` seeded episodes with ``samples`` samples each and summarise.
 
@@ -101,84 +98,170 @@ def evaluate(
         env: a registered id (``rlenvs list``) or an environment made with ``rlenvs.make``.
         policy: anything with ``generate(conversations, sampling)`` (``rlenvs.load_policy``),
             or a plain function ``messages -> reply`` (wrapped in ``FunctionPolicy``).
-        out: append one JSON line per sample (transcript, rewards, verdicts, finish reasons,
-            token counts) here as episodes end, and the summary to ``<out>.summary.json``.
+        samples: samples per episode (default 1); ``num_generations`` is the same (the CLI's
+            and TRL's name).
+        out: append one JSON line per sample (transcript, rewards, verdicts, status, finish
+            reasons, token counts) here as episodes end, and the summary to
+            ``<out>.summary.json``. An existing ``out`` is replaced unless ``resume``.
+        env_kwargs: environment options; options may also be given as keywords
+            (``evaluate("rlenvs/Arithmetic-v0", policy, level=1)``).
         sampling: defaults to greedy for one sample, temperature 0.8 for several.
+        episode_timeout: wall-clock seconds each transcript may take (its generation calls,
+            resets and steps); past it the transcript is unscored, cause ``"deadline"``.
+        run_timeout: wall-clock seconds for the whole run; what is unfinished then is unscored,
+            cause ``"deadline"``.
+        resume: keep the scored transcripts already in ``out`` (same env, kwargs, seed, samples
+            and sampling) and run only the unscored and missing ones.
     """
     from rlenvs.policies import as_policy
 
+    samples = _samples(samples, num_generations)
     if episodes < 1 or samples < 1:
         raise ValueError(f"episodes and samples must be at least 1, got episodes={episodes}, "
                          f"samples={samples}")
-    env_id, env_kwargs = _env_id(env, env_kwargs)
+    for name, value in (("episode_timeout", episode_timeout), ("run_timeout", run_timeout)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    env_id, env_kwargs = _env_id(env, env_kwargs, env_options)
     policy = as_policy(policy)
     if sampling is None:
         sampling = SamplingParams(temperature=0.0 if samples == 1 else 0.8, seed=seed)
     elif sampling.seed is None:
         sampling = dataclasses.replace(sampling, seed=seed)
-    if out is not None:
-        out = check_out_path(out)
-    started = time.perf_counter()
-    base = make(env_id, **env_kwargs)
-    runs: list[dict[str, Any]] = []
-    for i in range(episodes):
-        obs, info = base.reset(seed=seed + i)
-        root = base.unwrapped
-        for j in range(samples):
-            runs.append({"env": root.clone(), "obs": obs, "episode": i, "sample": j,
-                         "seed": seed + i, "task": info.get("task"), "rewards": [],
-                         "infos": [], "finish_reasons": [], "completion_tokens": [],
-                         "done": False})
-    base.close()
-    records: list[dict[str, Any]] = []
-    sink = out.open("w", encoding="utf-8") if out is not None else None
-    bar = _progress(len(runs), f"eval {env_id}", progress)
-    tokens = replies = 0
-    generating = time.perf_counter()
-    try:
-        turn = 0
-        while active := [r for r in runs if not r["done"]]:
-            size = max(1, int(getattr(policy, "batch_size", 16) or 16))
-            for start in range(0, len(active), size):
-                batch = active[start : start + size]
-                seeds = [run_seed(sampling.seed, r["episode"], r["sample"], turn) for r in batch]
-                for run, (reply, finish, used) in zip(
-                        batch, _generate(policy, [r["obs"] for r in batch], sampling, seeds),
-                        strict=True):
-                    tokens += max(used, 0)
-                    _step(run, reply, finish, used)
-                    if run["done"]:
-                        records.append(_record(env_id, run))
-                        if sink is not None:
-                            sink.write(json.dumps(records[-1], ensure_ascii=False,
-                                                  default=str) + "\n")
-                            sink.flush()
-                replies += len(batch)
-                bar.update(sum(r["done"] for r in batch))
-                rate = tokens / max(time.perf_counter() - generating, 1e-9)
-                # moves with every batch, also in a turn where no episode ends (multi-turn)
-                bar.set_postfix_str(f"turn {turn + 1}, {replies} replies" +
-                                    (f", {rate:.0f} tok/s" if tokens else ""))
-            turn += 1
-    finally:
-        bar.close()
-        if sink is not None:
-            sink.close()
-    records.sort(key=lambda r: (r["episode"], r["sample"]))
-    summary = summarize(records, samples)
-    summary["seconds"] = time.perf_counter() - started
-    summary["completion_tokens"] = tokens
-    summary["config"] = {
+    config = {
         "env_id": env_id, "env_kwargs": env_kwargs, "episodes": episodes, "samples": samples,
         "seed": seed, "task_seeds": [seed, seed + episodes - 1],
         "sampling": sampling.to_dict(), "per_reply_seed": "run_seed(seed, episode, sample, turn)",
+        "episode_timeout": episode_timeout, "run_timeout": run_timeout,
         "policy": policy_label(policy), "versions": versions(), "hardware": hardware(policy),
     }
+    kept: dict[tuple[int, int], dict[str, Any]] = {}
+    if out is not None:
+        out = check_out_path(out)
+        if resume:
+            kept = _resumable(out, config)
+            rewrite_transcripts(out, [kept[k] for k in sorted(kept)])
+    elif resume:
+        raise ValueError("resume=True needs out= (the transcripts of the run to resume)")
+    started = time.perf_counter()
+    run_budget = Budget(run_timeout)
+    base = make(env_id, **env_kwargs)
+    scored_by = judge_label(base)
+    records: list[dict[str, Any]] = [kept[k] for k in sorted(kept)]
+    state = {"records": records, "env_id": env_id, "policy": policy_label(policy),
+             "scored_by": scored_by, "config": config, "planned": episodes * samples,
+             "samples": samples, "started": started, "tokens": 0, "kept": len(kept)}
+    if out is not None:
+        out.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n"
+                               for r in records), encoding="utf-8")
+        write_summary_dict(out, _summary(state, partial=True, why="running"))
+    sink = out.open("a", encoding="utf-8") if out is not None else None
+
+    def emit(run: dict[str, Any]) -> None:
+        records.append(record_of(env_id, run))
+        if sink is not None:
+            sink.write(json.dumps(records[-1], ensure_ascii=False, default=str) + "\n")
+            sink.flush()
+
+    unit = "episode" if samples == 1 else "sample"
+    desc = f"eval {env_id}" + (f" ({episodes} episodes x {samples} samples)" if samples > 1
+                               else "") + (f", resumed: {len(kept)} kept" if kept else "")
+    bar = None
+    finished = False
+    try:
+        runs = start_runs(env_id, env_kwargs, base, episodes, samples, seed, kept,
+                           episode_timeout, run_budget, emit)
+        bar = _progress(len(runs), desc, progress, unit)
+        bar.update(sum(r["done"] for r in runs))
+        state["tokens"] = play(runs, policy, sampling, episode_timeout, run_budget, emit, bar)
+        finished = True
+    finally:
+        if bar is not None:
+            bar.close()
+        if sink is not None:
+            sink.close()
+        if not finished and out is not None:  # interrupted or crashed: keep a valid summary
+            import sys
+
+            why = type(sys.exc_info()[1]).__name__ if sys.exc_info()[1] else "stopped"
+            write_summary_dict(out, _summary(state, partial=True, why=why))
+    records.sort(key=lambda r: (r["episode"], r["sample"]))
+    summary = _summary(state, partial=False)
     result = EvalResult(env_id=env_id, policy=policy_label(policy), summary=summary,
                         records=records)
     if out is not None:
         write_summary(result, out)
     return result
+
+
+def _summary(state: dict[str, Any], partial: bool, why: str = "") -> dict[str, Any]:
+    records = sorted(state["records"], key=lambda r: (r["episode"], r["sample"]))
+    summary = summarize(records, state["samples"])
+    summary.update({
+        "scored_by": state["scored_by"],
+        "partial": partial,
+        "planned": state["planned"],
+        "seconds": time.perf_counter() - state["started"],
+        "completion_tokens": state["tokens"],
+        "config": state["config"],
+    })
+    if partial:
+        summary["stopped_by"] = why
+    if state["kept"]:
+        summary["resumed"] = {"kept": state["kept"],
+                              "rerun": len(records) - state["kept"]}
+    return {"env_id": state["env_id"], "policy": state["policy"], **summary}
+
+
+def _samples(samples: int | None, num_generations: int | None) -> int:
+    if samples is not None and num_generations is not None and samples != num_generations:
+        raise ValueError(f"samples={samples} and num_generations={num_generations} are the same "
+                         "setting; give one")
+    value = samples if samples is not None else num_generations
+    return 1 if value is None else int(value)
+
+
+def _resumable(out: Path, config: dict[str, Any]) -> dict[tuple[int, int], dict[str, Any]]:
+    """The transcripts of ``out`` a resumed run keeps: scored, and of this run's settings."""
+    old = read_summary(out)
+    records = read_transcripts(out) if out.is_file() and out.stat().st_size else []
+    if old is None and not records:
+        raise ValueError(f"--resume: {out} holds no evaluation to resume (run without --resume "
+                         "to start one)")
+    before = (old or {}).get("config") or {}
+    now = json.loads(json.dumps(config, default=str))
+    for key in ("env_id", "env_kwargs", "seed", "samples", "sampling"):
+        if key in before and before[key] != now[key]:
+            raise ValueError(f"--resume: {out} was evaluated with {key}={before[key]!r}, this "
+                             f"run asks for {now[key]!r}; resume with the same settings, or "
+                             "start over with --overwrite (or another --out)")
+    if not before and records and records[0].get("env_id") not in (None, config["env_id"]):
+        raise ValueError(f"--resume: {out} holds transcripts of {records[0]['env_id']}, not "
+                         f"{config['env_id']}")
+    seed, episodes, samples = config["seed"], config["episodes"], config["samples"]
+    return {(int(r["episode"]), int(r["sample"])): r for r in records
+            if record_scored(r) and int(r["episode"]) < episodes and int(r["sample"]) < samples
+            and r.get("seed", seed + int(r["episode"])) == seed + int(r["episode"])}
+
+
+def judge_label(env: Any) -> str:
+    """What scores ``env``'s replies, for results' "scored by": the judge's ``label`` or
+    ``name`` when it has one, else its qualified name (``rlenvs.envs.math.make_math_judge``)."""
+    unwrapped = getattr(env, "unwrapped", env)
+    judge = getattr(unwrapped, "judge", None)
+    inner = getattr(unwrapped, "inner", None)
+    if judge is None and inner is not None:
+        judge = getattr(inner, "judge", None)
+    if judge is None:
+        return f"{type(unwrapped).__module__}.{type(unwrapped).__qualname__}.respond"
+    for attr in ("label", "name"):
+        value = getattr(judge, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    target = judge if inspect.isfunction(judge) or inspect.ismethod(judge) else type(judge)
+    qualname = getattr(target, "__qualname__", type(judge).__name__)
+    qualname = qualname.replace(".<locals>", "").removesuffix(".judge")
+    return f"{getattr(target, '__module__', '')}.{qualname}".lstrip(".")
 
 
 def policy_label(policy: Any) -> str:
@@ -188,145 +271,56 @@ def policy_label(policy: Any) -> str:
     return f"{name} @ {url}" if url and str(url) not in name else name
 
 
-def _env_id(env: Any, env_kwargs: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+
+def _env_id(env: Any, env_kwargs: dict[str, Any] | None,
+            options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if isinstance(env, str):
-        return env, dict(env_kwargs or {})
+        merged = dict(env_kwargs or {})
+        if clash := sorted(set(merged) & set(options)):
+            raise TypeError(f"{', '.join(clash)} given both in env_kwargs and as a keyword")
+        _check_options(env, options)
+        return env, {**merged, **options}
     spec = getattr(env, "spec", None)
     if spec is None or not getattr(spec, "id", None):
         raise TypeError("env must be an environment id or an environment made with rlenvs.make, "
                         f"got {type(env).__name__}")
-    if env_kwargs:
-        raise ValueError("env_kwargs only applies when env is given as an id")
+    if env_kwargs or options:
+        raise ValueError(f"environment options ({', '.join({**(env_kwargs or {}), **options})}) "
+                         "only apply when env is given as an id")
     return spec.id, dict(spec.kwargs or {})
 
 
-def _generate(policy: Any, conversations: list[Any], sampling: SamplingParams,
-              seeds: list[int]) -> list[tuple[str, str | None, int]]:
-    """(reply, finish reason, completion tokens) per conversation, each with its own seed."""
-    detailed = getattr(policy, "generate_completions", None)
-    if detailed is not None:
-        done = detailed(conversations, sampling, seeds=seeds)
-        out = [(c.text, c.finish_reason, c.completion_tokens) for c in done]
-    elif sampling.temperature > 0:  # one call per seed keeps each reply independent
-        out = [(policy.generate([conv], dataclasses.replace(sampling, seed=s))[0], None, -1)
-               for conv, s in zip(conversations, seeds, strict=True)]
-    else:
-        out = [(text, None, -1) for text in policy.generate(conversations, sampling)]
-    if len(out) != len(conversations):
-        raise RuntimeError(f"policy returned {len(out)} replies for {len(conversations)} prompts")
-    return out
+def _check_options(env_id: str, options: dict[str, Any]) -> None:
+    """A keyword that is neither the environment's nor close to one of its options but close to
+    one of ``evaluate``'s own parameters is a typo of the latter: say so."""
+    if not options or env_id.startswith(("http://", "https://", "ws://", "wss://")):
+        return
+    from rlenvs.registration import env_kwargs as known_kwargs
 
-
-def _step(run: dict[str, Any], reply: str, finish: str | None, used: int) -> None:
-    obs, reward, terminated, truncated, info = run["env"].step(reply)
-    run["obs"] = obs
-    run["rewards"].append(reward)
-    run["infos"].append(info)
-    run["finish_reasons"].append(finish)
-    run["completion_tokens"].append(used if used >= 0 else None)
-    run["done"] = bool(terminated or truncated)
-
-
-def _record(env_id: str, run: dict[str, Any]) -> dict[str, Any]:
-    last = run["infos"][-1]
-    verdict = last["verdict"]
-    return {
-        "env_id": env_id,
-        "episode": run["episode"],
-        "sample": run["sample"],
-        "seed": run["seed"],
-        "task": run["task"],
-        "messages": run["obs"],
-        "rewards": run["rewards"],
-        "return": float(sum(run["rewards"])),
-        "passed": bool(verdict.passed),
-        "verdict": verdict.to_dict(),
-        "reward_components": last.get("reward_components", {}),
-        "turns": len(run["rewards"]),
-        "finish_reasons": run["finish_reasons"],
-        "completion_tokens": run["completion_tokens"],
-        **({"tool_calls": calls} if (calls := _tool_calls(run["infos"])) or
-           "tool_calls" in last else {}),
-        **({"step_rewards": last["step_rewards"]} if last.get("step_rewards") else {}),
-        **({"tool_call_errors": errors} if (errors := [
-            e for info in run["infos"] for e in info.get("tool_call_errors") or []]) else {}),
-    }
-
-
-def _tool_calls(infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every tool call of the episode, each with the turn it was made in."""
-    return [{"turn": turn, **call} for turn, info in enumerate(infos, 1)
-            for call in info.get("tool_calls") or [] if isinstance(call, dict)]
-
-
-def summarize(records: Sequence[dict[str, Any]], samples: int) -> dict[str, Any]:
-    """Mean reward, unbiased pass@k, per-judge means and per-group pass@1."""
-    by_episode: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        by_episode[r["episode"]].append(r)
-    pass_k = {
-        f"pass@{k}": float(np.mean([
-            pass_at_k(len(rs), sum(x["passed"] for x in rs), k) for rs in by_episode.values()
-        ]))
-        for k in pass_at_k_ks(samples)
-    }
-    components: dict[str, list[float]] = defaultdict(list)
-    for r in records:
-        for name, value in r["reward_components"].items():
-            if isinstance(value, (int, float)) and not math.isnan(value):
-                components[name].append(float(value))
-    groups: dict[str, list[float]] = defaultdict(list)
-    for rs in by_episode.values():
-        task = rs[0]["task"] or {}
-        for key in GROUP_KEYS:
-            if key in task and isinstance(task[key], (str, int)):
-                groups[f"{key}={task[key]}"].append(np.mean([x["passed"] for x in rs]))
-    finishes: dict[str, int] = defaultdict(int)
-    for r in records:
-        for reason in r.get("finish_reasons") or []:
-            if reason is not None:
-                finishes[reason] += 1
-    return {
-        "episodes": len(by_episode),
-        "samples": samples,
-        "mean_reward": float(np.mean([r["return"] for r in records])),
-        "pass_at_k": pass_k,
-        "components": {k: float(np.mean(v)) for k, v in sorted(components.items())},
-        "groups": {
-            g: {"pass@1": float(np.mean(v)), "episodes": len(v)} for g, v in sorted(groups.items())
-        },
-        "finish_reasons": dict(sorted(finishes.items())),
-    }
-
-
-def check_out_path(out: str | Path) -> Path:
-    """Make sure transcripts can be written to ``out`` (and its summary beside it) before any
-    work starts; raises ``ValueError`` with a one-line reason otherwise."""
-    out = Path(out)
-    if out.is_dir():
-        raise ValueError(f"--out {out} is a directory; give a file name such as {out}/eval.jsonl")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("a", encoding="utf-8"), Path(str(out) + ".summary.json").open("a"):
-            pass
-    except OSError as e:
-        raise ValueError(f"--out {out}: cannot write there ({e.strerror or e})") from None
-    return out
+        known = set(known_kwargs(env_id))
+    except Exception:  # noqa: BLE001 - an unknown id is reported by make, with its suggestions
+        return
+    own = [p for p in inspect.signature(evaluate).parameters if p != "env_options"]
+    for key in options:
+        if key in known or difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6):
+            continue
+        close = difflib.get_close_matches(key, own, n=1, cutoff=0.6)
+        if close:
+            raise TypeError(f"evaluate() got an unexpected keyword argument {key!r} (did you "
+                            f"mean {close[0]!r}?); other keywords are environment options "
+                            f"(env_kwargs)")
 
 
 def write_summary(result: EvalResult, out: str | Path) -> Path:
-    path = Path(str(out) + ".summary.json")
-    summary = {"env_id": result.env_id, "policy": result.policy, **result.summary}
-    path.write_text(json.dumps(summary, indent=2, default=str))
-    return path
+    return write_summary_dict(out, {"env_id": result.env_id, "policy": result.policy,
+                                    **result.summary})
 
 
 def write_results(result: EvalResult, out: str | Path) -> None:
     """Write all transcripts and the summary at once (for results built in memory)."""
     out = check_out_path(out)
-    with out.open("w", encoding="utf-8") as f:
-        for record in result.records:
-            f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    rewrite_transcripts(out, result.records)
     write_summary(result, out)
 
 
@@ -354,10 +348,11 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _progress(total: int, desc: str, enabled: bool) -> Any:
+def _progress(total: int, desc: str, enabled: bool, unit: str = "episode") -> Any:
+    """The bar counts transcripts: episodes, or samples (episodes x samples) when several."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, disable=not enabled, unit="episode", dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, disable=not enabled, unit=unit, dynamic_ncols=True)
 
 
 def print_table(title: str, rows: Sequence[tuple[str, str]]) -> None:
