@@ -297,7 +297,8 @@ def cmd_view(args: argparse.Namespace) -> int:
     if not Path(args.results).exists():
         raise UsageError(f"{args.results}: no such file or folder (an `rlenvs eval --out` "
                          "transcript file or the main job's --output-dir)")
-    print(write_view(args.results, args.out))
+    print(write_view(args.results, args.out,
+                     warn=lambda text: print(f"warning: {text}", file=sys.stderr)))
     return 0
 
 

@@ -13,8 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_out_path", "summary_path", "write_summary_dict", "read_transcripts",
+__all__ = ["NotTranscripts", "check_out_path", "summary_path", "write_summary_dict", "read_transcripts",
            "read_summary", "existing_results", "rewrite_transcripts"]
+
+
+class NotTranscripts(ValueError):
+    """The file is JSON lines, but not an evaluation's transcripts."""
 
 
 def summary_path(out: str | Path) -> Path:
@@ -71,7 +75,7 @@ def read_transcripts(path: str | Path) -> list[dict[str, Any]]:
                     break
                 raise ValueError(f"{path}:{number} is not a JSON line") from None
             if not isinstance(record, dict) or "messages" not in record or "episode" not in record:
-                raise ValueError(f"{path}:{number} is not an `rlenvs eval` transcript")
+                raise NotTranscripts(f"{path}:{number} is not an `rlenvs eval` transcript")
             records.append(record)
     return records
 

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rlenvs.eval_summary import summary_rows, unscored_note
 from rlenvs.view_assets import CSS, SCRIPT
 
 __all__ = ["load_results", "render_html", "write_view"]
@@ -39,8 +40,9 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     suite = _read_json(path / "summary.json") or {}
     found = [_load_file(p, suite) for p in sorted(path.glob("*.jsonl"))]
     found = [f for f in found if f["records"] or f["summary"]]
+    loaded = {f["env_id"] for f in found}
     for env_id, row in suite.items():  # rows the main job left unscored have no transcripts
-        if isinstance(row, dict) and row.get("scored") is False:
+        if isinstance(row, dict) and row.get("scored") is False and env_id not in loaded:
             found.append({"env_id": env_id, "policy": "", "scored_by": row.get("scored_by", ""),
                           "summary": {}, "records": [], "source": str(path / "summary.json")})
     if not found:
@@ -49,31 +51,32 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _load_file(path: Path, suite: dict[str, Any]) -> dict[str, Any]:
-    from rlenvs.evaluation import summarize
+    from rlenvs.eval_files import NotTranscripts, read_transcripts
+    from rlenvs.eval_summary import summarize
 
-    records: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if not line.endswith("\n"):  # the last line of a crashed run
-                    break
-                raise ValueError(f"{path}:{number} is not a JSON line") from None
-            if not isinstance(record, dict) or "messages" not in record:
-                return {"records": [], "summary": {}, "source": str(path)}  # not transcripts
-            records.append(record)
+    try:
+        records = read_transcripts(path)  # a crashed run's cut last line is dropped
+    except NotTranscripts:
+        return {"records": [], "summary": {}, "source": str(path)}
     summary = _read_json(Path(str(path) + ".summary.json"))
-    if summary is None and records:
+    partial = False
+    if summary is None and records:  # no summary (an older run killed outright)
         per_episode = Counter(r.get("episode") for r in records)  # a crash leaves some short
         summary = summarize(records, min(per_episode.values()))
+        partial = len(set(per_episode.values())) > 1 or \
+            sorted(per_episode) != list(range(len(per_episode)))
     summary = summary or {}
+    partial = partial or bool(summary.get("partial"))
     env_id = summary.get("env_id") or (records[0].get("env_id") if records else path.stem)
-    scored_by = (suite.get(env_id) or {}).get("scored_by", "")
+    # the main job's label for the row, else what the evaluation recorded
+    scored_by = (suite.get(env_id) or {}).get("scored_by") or summary.get("scored_by", "")
+    warning = ""
+    if partial:
+        warning = (f"{path} is partial: {len(records)} of {summary.get('planned', '?')} "
+                   "transcripts (the evaluation was interrupted or crashed; "
+                   "`rlenvs eval ... --resume` finishes it)")
     return {"env_id": env_id, "policy": summary.get("policy", ""), "scored_by": scored_by,
-            "summary": summary, "records": records, "source": str(path)}
+            "summary": summary, "records": records, "source": str(path), "warning": warning}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -100,7 +103,8 @@ def render_html(results: list[dict[str, Any]], title: str = "rlenvs results") ->
         f"<h1>{e(title)}</h1>", _overview(results),
         '<div class="controls"><label>show <select id="filter"><option value="all">all'
         '</option><option value="passed">passed</option><option value="failed">failed'
-        '</option></select></label> <input id="search" type="search" '
+        '</option><option value="unscored">unscored</option></select></label> '
+        '<input id="search" type="search" '
         'placeholder="search transcripts"> <label><input id="expand" type="checkbox"> '
         'expand all</label> <span id="shown-count" class="meta">'
         f"{total} transcripts (the page's script lists them)</span></div>",
@@ -114,11 +118,16 @@ def render_html(results: list[dict[str, Any]], title: str = "rlenvs results") ->
     return "\n".join(parts)
 
 
-def write_view(results_path: str | Path, out: str | Path | None = None) -> Path:
+def write_view(results_path: str | Path, out: str | Path | None = None,
+               warn: Any = None) -> Path:
     """Render ``results_path`` and write the page; default ``<folder>/view.html`` or
-    ``<file stem>.html`` beside a transcript file. Returns the page's path."""
+    ``<file stem>.html`` beside a transcript file. Returns the page's path. ``warn(text)`` is
+    called for each partial result (an interrupted evaluation); the page says it too."""
     results_path = Path(results_path)
     results = load_results(results_path)
+    for r in results:
+        if r.get("warning") and warn is not None:
+            warn(r["warning"])
     if out is None:
         out = (results_path / "view.html" if results_path.is_dir()
                else results_path.with_name(results_path.stem + ".html"))
@@ -153,13 +162,16 @@ def _overview(results: list[dict[str, Any]]) -> str:
     if len(results) < 2:
         return ""
     rows = ["<table class='overview'><tr><th>environment</th><th>pass@1</th>"
-            "<th>mean reward</th><th>transcripts</th><th>scored by</th></tr>"]
+            "<th>mean reward</th><th>transcripts</th><th>unscored (not failures)</th>"
+            "<th>scored by</th></tr>"]
     for i, r in enumerate(results):
         reward = r["summary"].get("mean_reward")
         shown = f"{reward:.3f}" if isinstance(reward, (int, float)) else "—"
-        rows.append(f"<tr><td><a href='#env-{i}'>{_escape(r['env_id'])}</a></td>"
+        note = unscored_note(r["summary"]).removeprefix("unscored ")
+        partial = " (partial)" if r.get("warning") else ""
+        rows.append(f"<tr><td><a href='#env-{i}'>{_escape(r['env_id'])}</a>{partial}</td>"
                     f"<td class='num'>{_pass1(r['summary'])}</td><td class='num'>{shown}</td>"
-                    f"<td class='num'>{len(r['records'])}</td>"
+                    f"<td class='num'>{len(r['records'])}</td><td>{_escape(note)}</td>"
                     f"<td>{_escape(r['scored_by'])}</td></tr>")
     rows.append("</table>")
     return "".join(rows)
@@ -170,29 +182,15 @@ def _section(i: int, result: dict[str, Any]) -> str:
     meta = [f"policy: {result['policy']}" if result["policy"] else "",
             f"scored by: {result['scored_by']}" if result["scored_by"] else "",
             f"source: {result['source']}"]
-    rows: list[tuple[str, str]] = []
-    if "episodes" in s:
-        rows.append(("episodes x samples", f"{s.get('episodes')} x {s.get('samples')}"))
-    if isinstance(s.get("mean_reward"), (int, float)):
-        rows.append(("mean reward", f"{s['mean_reward']:.3f}"))
-    for key, value in (s.get("pass_at_k") or {}).items():
-        rows.append((key, f"{value:.3f}" if isinstance(value, (int, float)) else str(value)))
-    for name, value in (s.get("components") or {}).items():
-        rows.append((f"judge: {name}", f"{value:.3f}" if isinstance(value, (int, float))
-                     else str(value)))
-    for group, stats in (s.get("groups") or {}).items():
-        if isinstance(stats, dict):
-            rows.append((group, f"pass@1 {stats.get('pass@1', 0):.3f} "
-                                f"(n={stats.get('episodes')})"))
-    if s.get("finish_reasons"):
-        rows.append(("finish reasons", ", ".join(f"{k} {v}" for k, v in
-                                                 s["finish_reasons"].items())))
+    rows = summary_rows(s) if s else []
     table = "".join(f"<tr><td>{_escape(k)}</td><td class='num'>{_escape(v)}</td></tr>"
                     for k, v in rows)
     returns = [float(r["return"]) for r in result["records"]
                if isinstance(r.get("return"), (int, float))]
     return (f"<section class='env' id='env-{i}'><h2>{_escape(result['env_id'])}</h2>"
             f"<p class='meta'>{_escape(' · '.join(m for m in meta if m))}</p>"
+            + (f"<p class='warning'>{_escape(result['warning'])}</p>"
+               if result.get("warning") else "") +
             f"<table class='passk'>{table}</table>"
             f"<h3>reward histogram</h3>{histogram_svg(returns)}"
             f"<h3>transcripts</h3><div class='transcripts' id='transcripts-{i}'></div>"

@@ -27,6 +27,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge { font-weight: 600; padding: 0 .4em; border-radius: 3px; color: #fff;
          background: #cf222e; }
 .pass .badge { background: #1a7f37; }
+.transcript.unscored { border-left-color: #8c959f; } .unscored .badge { background: #6e7781; }
+.warning { background: #fff8c5; border: 1px solid #d4a72c; padding: .4em .8em;
+           border-radius: 4px; }
 .msg { margin: .4em 0; border: 1px solid #eaeef2; border-radius: 4px; }
 .msg .role { font-size: .8em; font-weight: 600; padding: 1px 6px; background: #eaeef2; }
 .msg pre { margin: 0; padding: 6px; white-space: pre-wrap; word-break: break-word;
@@ -94,10 +97,16 @@ SCRIPT = r"""
   function transcript(rec) {
     const verdict = rec.verdict || {};
     const passed = rec.passed === true;
-    const box = el("details", {class: "transcript " + (passed ? "pass" : "fail"),
+    // a fault (the judge could not judge, a deadline) is neither a pass nor a failure
+    const unscored = rec.status === "unscored" || verdict.status === "unscored";
+    const state = unscored ? "unscored" : (passed ? "passed" : "failed");
+    const box = el("details", {class: "transcript " + (unscored ? "unscored" : passed ? "pass"
+                                                       : "fail"), "data-state": state,
                                "data-passed": passed});
     const head = el("summary");
-    head.append(el("span", {class: "badge"}, passed ? "PASS" : "FAIL"),
+    head.append(el("span", {class: "badge"}, unscored ? "UNSCORED" + (rec.cause || verdict.cause
+                                               ? " (" + (rec.cause || verdict.cause) + ")" : "")
+                                               : passed ? "PASS" : "FAIL"),
                 document.createTextNode(" episode " + rec.episode + " · sample " + rec.sample +
                   " · seed " + rec.seed + " · return " + fmt(rec["return"]) + " · "),
                 el("span", {class: "reason"}, verdict.reason || ""));
@@ -180,7 +189,7 @@ SCRIPT = r"""
     const want = filter.value, needle = search.value.toLowerCase();
     let n = 0;
     all.forEach(function (node) {
-      const okPass = want === "all" || (want === "passed") === (node.dataset.passed === "true");
+      const okPass = want === "all" || want === node.dataset.state;
       const ok = okPass && (!needle || texts.get(node).includes(needle));
       node.hidden = !ok;
       if (ok) n += 1;
