@@ -4,8 +4,8 @@
 The reference is pushed far from the policy so the round's KL is large: the per-token mean stays
 below the target while the per-sequence sum is far above it, so the two inputs move the
 coefficient in opposite directions (verl's proportional error is clipped to ±0.2). The rounds'
-coefficients must follow verl's own ``AdaptiveKLController`` replayed on the per-token mean
-computed here from the round's token KLs, and must *not* follow it replayed on the sum: putting
+coefficients must follow verl's own ``AdaptiveKLController`` updated by verl's own
+``apply_kl_penalty`` on the round's token KLs, and must *not* follow it replayed on the sum: putting
 the bug back (``kl_ctl.update(float(seq_kl.mean()), ...)``) fails this test."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from verl.trainer.ppo.core_algos import AdaptiveKLController as VerlController
 import agents.trainers.ppo as ppo_module
 from agents import PPOConfig, PPOTrainer
 from agents.run.metrics import read_metrics
+from tests.agents.fidelity.verl_calls import verl_adaptive_kl_update
 from tests.agents.toy_envs import tiny_policy
 
 TARGET = 1.0
@@ -51,13 +52,13 @@ def test_adaptive_kl_coefficient_follows_the_per_token_mean(tmp_path, monkeypatc
     right = VerlController(config.kl_coef, TARGET, config.kl_horizon)
     wrong = VerlController(config.kl_coef, TARGET, config.kl_horizon)
     for r, (kl, mask) in zip(records, seen, strict=True):
-        token_mean = float(((kl * mask).sum(-1) / (mask.sum(-1) + 1e-8)).mean())
+        assert r["kl_coef"] == pytest.approx(right.value, rel=1e-9)
+        assert r["num_completions"] == kl.shape[0]  # verl's n_steps: the batch size
+        token_mean = verl_adaptive_kl_update(right, kl, mask)  # verl's apply_kl_penalty
         summed = float((kl * mask).sum(-1).mean())
         # the precondition that makes the bug visible: opposite clipped errors
         assert token_mean < 0.8 * TARGET < 1.2 * TARGET < summed, (token_mean, summed)
         print(f"round KL: per-token mean {token_mean:.3f}, per-sequence sum {summed:.3f}")
-        assert r["kl_coef"] == pytest.approx(right.value, rel=1e-9)
-        right.update(token_mean, n_steps=r["num_completions"])
         wrong.update(summed, n_steps=r["num_completions"])
     assert trainer.kl_ctl.value == pytest.approx(right.value, rel=1e-9)
     assert trainer.kl_ctl.value < config.kl_coef < wrong.value  # falls, where the sum raised it

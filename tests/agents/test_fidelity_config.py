@@ -16,6 +16,7 @@ from verl.utils import torch_functional as verl_F
 from agents.algorithms import AdaptiveKLController
 from agents.algorithms.ppo import adaptive_kl_input
 from agents.trainers.config import GRPOConfig, PPOConfig
+from tests.agents.fidelity.verl_calls import verl_adaptive_kl_update
 
 VERL_YAML = Path(verl.__file__).parent / "trainer" / "config" / "_generated_ppo_trainer.yaml"
 
@@ -126,9 +127,14 @@ def _long_response_kl(length: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_adaptive_kl_input_is_verls_per_token_mean():
+    """What verl's own ``ray_trainer.apply_kl_penalty`` feeds its controller (issue 33: called,
+    not retyped)."""
     for length in (1, 7, 300):
         kl, mask = _long_response_kl(length)
-        verl_value = torch.mean(verl_F.masked_mean(kl, mask, axis=-1), dim=0).item()
+        verl_value = verl_adaptive_kl_update(core_algos.AdaptiveKLController(0.05, 0.1, 100),
+                                             kl, mask)
+        assert verl_value == pytest.approx(
+            torch.mean(verl_F.masked_mean(kl, mask, axis=-1), dim=0).item(), rel=1e-12)
         assert adaptive_kl_input(kl, mask) == pytest.approx(verl_value, rel=1e-12, abs=1e-15)
 
 
@@ -140,7 +146,7 @@ def test_adaptive_kl_controller_tracks_verls_on_long_responses():
     for _ in range(20):
         kl, mask = _long_response_kl(300)
         ours.update(adaptive_kl_input(kl, mask), n_steps=4)
-        theirs.update(torch.mean(verl_F.masked_mean(kl, mask, axis=-1)).item(), n_steps=4)
+        verl_adaptive_kl_update(theirs, kl, mask)  # verl's trainer: n_steps = batch size (4)
     assert ours.value == pytest.approx(theirs.value, rel=1e-12)
     assert ours.value < 0.05
     wrong = AdaptiveKLController(0.05, target=0.1, horizon=100)

@@ -20,6 +20,7 @@ from agents.algorithms import (
 )
 from agents.trainers.config import GRPOConfig
 from tests.agents.fidelity.harness import fixture, ours_grpo
+from tests.agents.fidelity.verl_calls import verl_overlong_rewards
 
 TOL = dict(rtol=1e-6, atol=1e-7)
 MODES = ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"]
@@ -153,8 +154,11 @@ def test_value_loss_matches_verl():
 def test_overlong_penalty_past_the_limit_is_verls_linear_ramp():
     """verl's DAPO reward manager: min(−(|y| − (L_max − L_cache)) / L_cache · factor, 0), no
     floor (−2 at L_max + L_cache); TRL and our TRL-named default stop at −1."""
+    lengths = [10, 12, 13, 14, 16, 20]
+    for factor in (1.0, 0.5):  # verl's own DAPORewardManager, not a retyped formula (issue 33)
+        verl = verl_overlong_rewards(lengths, 16, 4, factor)
+        np.testing.assert_allclose(overlong_penalty(lengths, 16, 4, factor, linear=True).numpy(),
+                                   verl, rtol=1e-6)
+    assert verl_overlong_rewards([20], 16, 4) == [-2.0]
     lengths = [10, 14, 16, 20]
-    verl = [min(-(n - (16 - 4)) / 4 * 1.0, 0) for n in lengths]
-    np.testing.assert_allclose(overlong_penalty(lengths, 16, 4, linear=True).numpy(), verl,
-                               rtol=1e-6)
     np.testing.assert_allclose(overlong_penalty(lengths, 16, 4).numpy(), [0, -0.5, -1, -1])
