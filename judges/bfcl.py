@@ -209,7 +209,12 @@ def _parallel_mismatch(calls: Sequence[Call], functions: Sequence[Mapping[str, A
 
     for i, want in enumerate(expected):
         if not place(i, set()):
-            return f"no call matches the expected {want!r}"[:300]
+            name = next(iter(want))
+            near = next((c for c in calls if isinstance(c, Mapping) and name in c), calls[0])
+            schema = _schema(functions, name)
+            assert schema is not None
+            why = check_call(near, schema, want) or "its calls are taken by other answers"
+            return f"no call matches the expected {want!r}"[:240] + f" (nearest: {why})"[:260]
     return None
 
 

@@ -27,12 +27,11 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from judges import Verdict
-from judges.bfcl import AST_CATEGORIES, RELEVANCE_CATEGORIES, check_bfcl_calls, \
-    check_bfcl_relevance
+from judges.bfcl import AST_CATEGORIES, RELEVANCE_CATEGORIES, check_bfcl_calls, check_bfcl_relevance
 from rlenvs.envs.ifeval_env import strip_thinking
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource
@@ -71,7 +70,7 @@ def _json_lines(path: Any) -> list[dict[str, Any]]:
             if line.strip()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(category: str) -> tuple[dict[str, Any], ...]:
     data = _data_dir()
     rows = _json_lines(data / f"BFCL_v4_{category}.json")
