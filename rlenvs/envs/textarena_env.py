@@ -168,3 +168,8 @@ class TextArenaEnv(LLMEnv):
     def _clone_into(self, twin: LLMEnv) -> None:
         twin._game = copy.deepcopy(self._game)  # type: ignore[attr-defined]
         twin._rng_state = copy.deepcopy(self._rng_state)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def list_variants() -> str:
+        """What ``rlenvs list`` prints under the id: the games ``game=`` takes offline."""
+        return f"game= one of {len(SINGLE_PLAYER_GAMES)}: {', '.join(SINGLE_PLAYER_GAMES)}"
