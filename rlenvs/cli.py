@@ -186,6 +186,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from rlenvs.policies import SystemPromptPolicy
 
         policy = SystemPromptPolicy(policy, system_prompt)
+    spec = args.env or args.env_opt
+    if ":" in spec and not spec.startswith(("http://", "https://", "ws://", "wss://")):
+        env_id = spec  # "module:EnvId" kept whole: --resume and --reverify import it again
     try:
         result = evaluate(env_id, policy, episodes=args.episodes, samples=args.samples,
                           seed=args.seed, out=args.out, env_kwargs=env_kwargs,

@@ -190,6 +190,8 @@ def evaluate(
     result = EvalResult(env_id=env_id, policy=policy_label(policy), summary=summary,
                         records=records)
     if out is not None:
+        if kept:  # kept and re-run transcripts in (episode, sample) order again
+            rewrite_transcripts(out, records)
         write_summary(result, out)
     return result
 
