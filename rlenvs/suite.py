@@ -16,14 +16,14 @@ from typing import Any
 
 from judges.llm.base import ChatModel, SamplingParams
 
-__all__ = ["SUITE", "run_main_job", "chat_judge_kwargs", "threads_for_load"]
+__all__ = ["SUITE", "run_main_job", "chat_judge_kwargs", "threads_for_load", "print_suite_table"]
 
 # (env id, env kwargs, the judge that scores the row) -- one per family; families whose env is
 # not registered are skipped. Chat-v0's judge is chosen at run time (chat_judge_kwargs).
 SUITE: list[tuple[str, dict[str, Any], str]] = [
     ("rlenvs/Arithmetic-v0", {"lenient": True}, "exact answer (lenient: last number)"),
     ("rlenvs/Math-v0", {"level": 1, "lenient": True}, "math answer equivalence (lenient)"),
-    ("rlenvs/GSM8K-v0", {}, "math answer equivalence"),
+    ("rlenvs/GSM8K-v0", {"lenient": True}, "math answer equivalence (lenient)"),
     ("rlenvs/IFEval-v0", {}, "IFEval instruction checkers"),
     ("rlenvs/Instruct-v0", {}, "IFEval instruction checkers"),
     ("rlenvs/HumanEval-v0", {}, "unit tests in a sandbox"),
@@ -66,7 +66,7 @@ def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
     """Evaluate ``policy`` on the suite, print a summary table, write results to ``out_dir``.
     A local torch model on a busy machine generates with one thread (:func:`threads_for_load`)."""
     import rlenvs
-    from rlenvs.evaluation import evaluate, policy_label, print_table
+    from rlenvs.evaluation import evaluate, policy_label
 
     threads = threads_for_load()
     torch = sys.modules.get("torch")  # loaded with a local model; HTTP policies need none
@@ -88,7 +88,7 @@ def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
             judge = chat_label
             if chat_kwargs is None:
                 summaries[env_id] = {"scored_by": judge, "scored": False}
-                rows.append((env_id, f"unscored — {judge}"))
+                rows.append((env_id, "unscored", "", "", f"[{judge}]"))
                 continue
             kwargs = {**kwargs, **chat_kwargs}
         name = env_id.split("/")[-1]
@@ -98,12 +98,34 @@ def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
             sampling=SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed),
         )
         s = result.summary
-        summaries[env_id] = {"scored_by": judge, "scored": True, **s}
-        rows.append((env_id, f"pass@1 {s['pass_at_k']['pass@1']:.3f}  reward "
-                             f"{s['mean_reward']:.3f}  [{judge}]"))
+        summaries[env_id] = {**s, "scored_by": judge, "scored": True}  # the suite's label wins
+        rows.append((env_id, f"{s['pass_at_k']['pass@1']:.3f}", f"{s['mean_reward']:.3f}",
+                     str(s.get("episodes", episodes)), f"[{judge}]"))
         for group, stats in s["groups"].items():
-            rows.append((f"  {group}", f"pass@1 {stats['pass@1']:.3f} (n={stats['episodes']})"))
-    print_table(f"verifier suite — {policy_label(policy)}", rows)
+            rows.append((f"  {group}", f"{stats['pass@1']:.3f}", "", str(stats["episodes"]), ""))
+    print_suite_table(f"verifier suite — {policy_label(policy)}", rows)
     (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
     print(f"results written to {out_dir}/ — every transcript on one page: rlenvs view {out_dir}")
     return 0
+
+
+def print_suite_table(title: str, rows: list[tuple[str, str, str, str, str]]) -> None:
+    """The main job's table: environment | pass@1 | reward | n | scored by. Numbers never wrap
+    and the judge has its own column (in one ``value`` column a narrow terminal wrapped judge
+    names into the numbers: issue 30); printed to a file or pipe, the table is laid out 160
+    columns wide (``COLUMNS`` wins) instead of rich's 80."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=160)
+    table = Table(title=Text(title))
+    table.add_column("environment", no_wrap=True)
+    for name in ("pass@1", "reward", "n"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("scored by", overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    console.print(table)

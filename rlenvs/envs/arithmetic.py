@@ -114,10 +114,12 @@ def _evaluate(expr: str) -> int:
 
 
 class ArithmeticEnv(TaskEnv):
-    """Integer arithmetic; ``level`` in 1..5 or ``"mixed"`` (a random level per task).
+    """Integer arithmetic; ``level`` in 1..5 or ``"mixed"`` (every level, evenly by seed).
 
     Args:
-        level: difficulty, or ``"mixed"``.
+        level: difficulty, or ``"mixed"``: ``reset(seed=s)`` draws a level-``1 + s % 5`` task,
+            so any five consecutive seeds (an evaluation's episodes) cover every level evenly;
+            an unseeded reset draws the level at random.
         lenient: accept the last number in the reply when there is no ``\\boxed{}``.
         format_credit: score given to a wrong but boxed answer (for the ``"dense"`` schedule).
         **kwargs: ``LLMEnv`` options (``reward="binary"|"dense"``, ``system_prompt``, ...).
@@ -148,3 +150,19 @@ class ArithmeticEnv(TaskEnv):
             required_keys=("question", "answer"),
             **kwargs,
         )
+        self._reset_seed: int | None = None
+
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[list, dict[str, Any]]:
+        self._reset_seed = seed
+        try:
+            return super().reset(seed=seed, options=options)
+        finally:
+            self._reset_seed = None
+
+    def sample_task(self, rng: np.random.Generator) -> dict[str, Any]:
+        # "mixed", seeded: stratified over the seeds, so 10 evaluation episodes hit each level
+        # twice (random levels put seeds 0-9 all on levels 3-5: issue 30)
+        if self.level == "mixed" and self._reset_seed is not None:
+            return make_arithmetic_task(rng, 1 + int(self._reset_seed) % len(LEVELS))
+        return super().sample_task(rng)

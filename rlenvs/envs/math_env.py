@@ -142,10 +142,13 @@ def _source(path: Any, dataset: Any, default: str, convert: Any, required: tuple
 
 
 class GSM8KEnv(TaskEnv):
-    """Grade-school word problems in GSM8K format (``question`` / ``answer`` with ``####``)."""
+    """Grade-school word problems in GSM8K format (``question`` / ``answer`` with ``####``).
+
+    Strict by default like the rest of the math family (the final answer must be boxed, as the
+    prompt asks); ``lenient=True`` also accepts a ``#### 42`` line or the last number."""
     public_fields = ("id", "question")  # the rest is private (issue 26)
 
-    def __init__(self, path: str | None = None, dataset: Any = None, lenient: bool = True,
+    def __init__(self, path: str | None = None, dataset: Any = None, lenient: bool = False,
                  format_credit: float = 0.0, numeric_closeness: float = 0.0, **kwargs: Any):
         super().__init__(
             source=_source(path, dataset, "gsm8k_sample.jsonl", gsm8k_row, ("question", "answer")),

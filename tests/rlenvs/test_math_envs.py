@@ -39,7 +39,11 @@ def test_gsm8k_sample_and_answer_forms():
     _, info = env.reset(seed=1)
     gold = info["task"]["answer"]
     assert "####" not in gold and "####" in info["task"]["solution"]
-    assert env.step(f"Let me think. #### {gold}")[1] == 1.0  # lenient by default
+    # strict by default like the whole math family (issue 30 item 5); lenient=True reads ####
+    assert env.step(f"Let me think. #### {gold}")[1] == 0.0
+    lenient = rlenvs.make("rlenvs/GSM8K-v0", lenient=True)
+    lenient.reset(seed=1)
+    assert lenient.step(f"Let me think. #### {gold}")[1] == 1.0
     env.reset(seed=1)
     assert env.step(f"The answer is \\boxed{{{gold}}}.")[1] == 1.0
     env.reset(seed=1)
