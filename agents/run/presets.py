@@ -1,7 +1,8 @@
 """Named algorithm presets: ``grpo``, ``dr_grpo``, ``dapo``, ``gspo``, ``gmpo``, ``gigpo``,
-``raft++``, ``reinforce_rej``, ``reinforce++``, ``reinforce++_baseline``, ``ghpo``, ``eepo``,
-``training_free_grpo``, ``rloo``, ``ppo``, ``process``, ``cgpo`` -> (trainer class, config settings). Settings follow the reference
-recipes (see the docstrings of :mod:`agents.trainers.config`)."""
+``raft++``, ``reinforce_rej``, ``reinforce++``, ``reinforce++_baseline``, ``grpo_lambda``,
+``length_penalty``, ``ghpo``, ``eepo``, ``training_free_grpo``, ``rloo``, ``ppo``, ``process``,
+``cgpo`` -> (trainer class, config settings). Settings follow the reference recipes (see the
+docstrings of :mod:`agents.trainers.config`)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "reinforce++": ("GRPOTrainer", {"advantage_estimator": "reinforce_plus_plus", "gamma": 1.0}),
     "reinforce++_baseline": ("GRPOTrainer", {"advantage_estimator":
                                              "reinforce_plus_plus_baseline"}),
+    # GRPO-λ (arXiv 2505.18086): Kimi's length reward only for the top 20% groups by accuracy;
+    # length_penalty: the same reward for every group (the paper's LP baseline)
+    "grpo_lambda": ("GRPOTrainer", {"length_reward": "top_lambda", "top_lambda": 0.2}),
+    "length_penalty": ("GRPOTrainer", {"length_reward": "all"}),
     "rloo": ("RLOOTrainer", {}),
     "ppo": ("PPOTrainer", {}),
     # GHPO: all-wrong groups re-sampled with 25/50/75% of the reference solution (arXiv 2507.10628)

@@ -390,6 +390,13 @@ class GRPOConfig(TrainConfig):
     step_advantage_w: float = 1.0  # ω, weight of the anchor-state step advantage
     # Reinforce-Rej (advantage_estimator="reinforce_rej", agents.algorithms.raft): A = r − b
     reinforce_baseline: float = 0.5  # b: rlenvs' 1/0 reward -> the paper's ±1 signs
+    # GRPO-λ (arXiv 2505.18086, agents.algorithms.grpo_lambda; issue 33): Kimi's length reward
+    # on the top-λ groups by correctness ("top_lambda") or on every group ("all", the plain
+    # length penalty); None: off
+    length_reward: str | None = None
+    top_lambda: float = 0.2  # λ: fraction of a batch's groups that get the length reward
+    top_lambda_min_accuracy: float = 0.0  # a group qualifies above this correctness ratio
+    length_reward_weight: float = 1.0
     # DAPO
     dynamic_sampling: bool = False
     dynamic_sampling_metric: str = "reward"  # reward | passed
@@ -427,6 +434,10 @@ class GRPOConfig(TrainConfig):
         _choice(self, "advantage_estimator", ADVANTAGE_ESTIMATORS)
         _choice(self, "kl_estimator", tuple(KL_ALIASES))
         _choice(self, "dynamic_sampling_metric", ("reward", "passed"))
+        if self.length_reward is not None:
+            _choice(self, "length_reward", ("top_lambda", "all"))
+            if not 0 <= self.top_lambda <= 1 or not 0 <= self.top_lambda_min_accuracy < 1:
+                raise ValueError("need 0 <= top_lambda <= 1 and 0 <= top_lambda_min_accuracy < 1")
         if self.rollout.kind == "chain" and self.num_generations < 2 and \
                 self.advantage_estimator != "process":
             raise ValueError("num_generations must be >= 2 (a group needs a baseline)")

@@ -19,6 +19,7 @@ from agents.algorithms.dapo import groups_with_signal, overlong_penalty
 from agents.algorithms.gigpo import anchor_states, gigpo_advantages, spread_over_turns
 from agents.algorithms.gmpo import GMPO_LEVEL, gmpo_sequence_loss
 from agents.algorithms.grpo import group_advantages, grpo_token_loss
+from agents.algorithms.grpo_lambda import length_shaped_rewards
 from agents.algorithms.process import process_advantages
 from agents.algorithms.raft import raft_advantages, reinforce_rej_advantages
 from agents.algorithms.reinforce_pp import (
@@ -125,6 +126,8 @@ class GRPOTrainer(RLTrainer):
                 s.scalars["advantage"] = float(a[s.mask > 0].mean()) if s.mask.any() else 0.0
         stats.update(_rollout_stats(kept, rewards, raw))
         stats.update(extra)
+        if cfg.length_reward is not None:
+            stats.update(self._length_stats)
         if penalty is not None:
             stats["reward/overlong_penalty"] = float(penalty.mean())
         return samples, stats
@@ -170,13 +173,20 @@ class GRPOTrainer(RLTrainer):
         """(shaped rewards, raw episode returns, overlong penalty or None)."""
         raw = torch.tensor([t.total_reward for t in trajs], dtype=torch.float32)
         cfg = self.config
+        shaped = raw
+        if cfg.length_reward is not None:  # GRPO-λ / plain length penalty (grpo_lambda)
+            shaped, self._length_stats = length_shaped_rewards(
+                raw, torch.tensor([float(t.passed) for t in trajs]),
+                torch.tensor([t.num_policy_tokens for t in trajs]),
+                torch.tensor([t.group for t in trajs]), cfg.length_reward, cfg.top_lambda,
+                cfg.top_lambda_min_accuracy, cfg.length_reward_weight)
         if cfg.overlong_buffer_len is None:
-            return raw, raw, None
+            return shaped, raw, None
         limit = cfg.max_episode_tokens or cfg.max_completion_length
         penalty = overlong_penalty([t.num_policy_tokens for t in trajs], limit,
                                    min(cfg.overlong_buffer_len, limit),
                                    cfg.overlong_penalty_factor, linear=cfg.semantics == "verl")
-        return raw + penalty, raw, penalty
+        return shaped + penalty, raw, penalty
 
     def _advantages(self, trajs: list[Trajectory], samples: list[Sample], rewards: torch.Tensor,
                     groups: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, float]]:
