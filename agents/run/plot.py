@@ -1,9 +1,10 @@
 """Draw a run's reward and accuracy curves to PNG (needs matplotlib).
 
 Reads ``<run_dir>/metrics.jsonl``: training reward (± std), training pass rate, held-out greedy
-accuracy (eval pass@1), entropy and KL, with a vertical line where the reward schedule switched
-from dense to binary. A multi-task run (CGPO: its records name their ``tasks``) also gets each
-task's reward, constraint pass rate and held-out pass@1.
+accuracy (eval pass@1, as markers: evaluations are points, not a trend), entropy and KL, with a
+vertical line after the step where the reward schedule switched from dense to binary. A
+multi-task run (CGPO: its records name their ``tasks``) also gets each task's reward,
+constraint pass rate and held-out pass@1.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from agents.run.metrics import read_metrics
 
-__all__ = ["plot_run", "draw_run"]
+__all__ = ["plot_run", "draw_run", "switch_step"]
 
 
 def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | None = None) -> Path:
@@ -85,14 +86,16 @@ def draw_run(run_dir: str | Path, title: str | None = None) -> Any:
                 linewidth=1, label=f"{name} constraints pass (sampled)")
         held = [r for r in evals if f"eval/{name}/pass@1" in r]
         if held:
-            ax.plot([r["step"] for r in held], [_num(r, f"eval/{name}/pass@1") for r in held],
-                    "s:", color=color, label=f"{name} held-out pass@1")
+            _points(ax, [r["step"] for r in held],
+                    [_num(r, f"eval/{name}/pass@1") for r in held], "s", color,
+                    f"{name} held-out pass@1")
     if train:
         ax.plot(steps, [_num(r, "pass_rate") for r in train], label="train pass rate (sampled)",
                 color="tab:orange")
-    if evals:
-        ax.plot([r["step"] for r in evals], [_num(r, "eval/pass@1") for r in evals], "o-",
-                label="held-out greedy accuracy", color="tab:green")
+    held = [r for r in evals if "eval/pass@1" in r]
+    if held:
+        _points(ax, [r["step"] for r in held], [_num(r, "eval/pass@1") for r in held], "o",
+                "tab:green", "held-out greedy accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("accuracy")
     ax.set_xlabel("step")
@@ -103,12 +106,12 @@ def draw_run(run_dir: str | Path, title: str | None = None) -> Any:
             ax.plot(steps, [_num(r, key) for r in train], label=key, color=color)
     ax.set_title("diagnostics")
     ax.set_xlabel("step")
-    switch = next((r["step"] for r in train if r.get("stage") == "binary"), None)
+    switch = switch_step(train)
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         if switch is not None:
-            ax.axvline(switch - 0.5, color="black", linestyle="--", linewidth=1,
-                       label="dense → binary")
+            ax.axvline(switch, color="black", linestyle="--", linewidth=1,
+                       label=f"dense → binary after step {switch:g}")
         ax.grid(alpha=0.3)
         handles, _ = ax.get_legend_handles_labels()
         if handles:
@@ -116,6 +119,32 @@ def draw_run(run_dir: str | Path, title: str | None = None) -> Any:
     fig.suptitle(title or Path(run_dir).name)
     fig.tight_layout()
     return fig
+
+
+def switch_step(train: list[dict[str, Any]]) -> float | None:
+    """The step after which the reward schedule was binary: the last dense record's step (the
+    schedule's ``switched_at``, what the demo's summary says: its round of steps 13-15 is the
+    first scored binary and is logged at step 15), or half a step before the first binary
+    record when no dense one precedes it; ``None`` when it never switched."""
+    last_dense = None
+    for r in train:
+        if r.get("stage") == "binary":
+            return last_dense if last_dense is not None else r["step"] - 0.5
+        if r.get("stage") == "dense":
+            last_dense = r["step"]
+    return None
+
+
+def _points(ax: Any, steps: list[Any], values: list[float], marker: str, color: str,
+            label: str) -> None:
+    """Held-out evaluations as markers with their values: a few evaluations far apart (the
+    demo's before and after) joined by a line would draw a trend nobody measured."""
+    ax.plot(steps, values, marker, linestyle="none", markersize=7, color=color, label=label)
+    if len(steps) <= 8:
+        for x, y in zip(steps, values, strict=True):
+            if not math.isnan(y):
+                ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(0, 7),
+                            ha="center", fontsize=8, color=color)
 
 
 def _num(record: dict[str, Any], key: str) -> float:
