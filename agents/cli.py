@@ -66,7 +66,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "this CPU/GPU runs bf16 fast -- fp32 on an AVX2-only CPU)")
     p.add_argument("--eval-episodes", type=int, default=0, help="held-out greedy episodes")
     p.add_argument("--eval-steps", type=int, default=0)
-    p.add_argument("--save-steps", type=int, default=0)
+    p.add_argument("--save-steps", type=int, default=None,
+                   help="checkpoint every N steps (default: every max(1, steps // 5) steps and "
+                        "at the end; 0: only at the end)")
     p.add_argument("--resume", action="store_true",
                    help="resume from the latest checkpoint (refused if it is another run's)")
     p.add_argument("--overwrite", action="store_true",
@@ -108,7 +110,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings.update({k: v for k, v in flags.items() if v is not None})
     settings.update(max_steps=args.max_steps, output_dir=args.output_dir, seed=args.seed,
                     eval_episodes=args.eval_episodes, eval_steps=args.eval_steps,
-                    save_steps=args.save_steps, progress=not args.quiet)
+                    progress=not args.quiet)
+    if args.save_steps is not None:
+        settings["save_steps"] = args.save_steps
     if args.resume:
         settings["resume_from_checkpoint"] = True
     if args.overwrite:
@@ -224,6 +228,7 @@ def _checked(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, A
                             {**config.to_dict(), "lora_r": args.lora_r if args.lora else None})
     prepare_output_dir(args.output_dir, identity, resume=args.resume, overwrite=args.overwrite,
                        check_only=True)
+    _check_resumable(args)
     return env_id, env_kwargs, settings
 
 
@@ -260,7 +265,19 @@ def _checked_cgpo(args: argparse.Namespace) -> tuple[Any, list[Any]]:
                             {**config.to_dict(), "lora_r": args.lora_r if args.lora else None})
     prepare_output_dir(args.output_dir, identity, resume=args.resume, overwrite=args.overwrite,
                        check_only=True)
+    _check_resumable(args)
     return config, tasks
+
+
+def _check_resumable(args: argparse.Namespace) -> None:
+    """``--resume`` where no checkpoint was saved fails (TRL: "No valid checkpoint found"),
+    before the model loads, instead of starting over and replacing the folder's metrics."""
+    from agents.run.checkpoint import latest_checkpoint
+
+    if args.resume and latest_checkpoint(args.output_dir) is None:
+        raise ValueError(f"--resume: No valid checkpoint found in {args.output_dir} (nothing "
+                         "to resume; drop --resume to start a new run there, --overwrite to "
+                         "replace what it holds)")
 
 
 def _trainer_class(algo: str) -> Any:

@@ -240,6 +240,8 @@ class RLTrainer:
     def train(self) -> dict[str, Any]:
         """Run until ``max_steps``; returns a summary (last metrics, evaluations, paths)."""
         cfg = self.config
+        if cfg.resume_from_checkpoint:
+            self._resume_path()  # no checkpoint to resume: fail before anything is written
         prepare_output_dir(self.output_dir, self.run_identity(),
                            resume=bool(cfg.resume_from_checkpoint),
                            overwrite=cfg.overwrite_output_dir)
@@ -261,7 +263,7 @@ class RLTrainer:
                 last = self._round()
                 if self._due(cfg.eval_steps, self.state.last_eval_step) and cfg.eval_episodes:
                     self._evaluate()
-                if self._due(cfg.save_steps, self.state.last_save_step):
+                if self._due(cfg.save_every, self.state.last_save_step):
                     self.save()
                 if cfg.max_time_s is not None and self._elapsed() > cfg.max_time_s:
                     break
@@ -646,14 +648,25 @@ class RLTrainer:
         assert self.logger is not None
         self.logger.log(record)
 
-    def _maybe_resume(self, metrics_path: Path) -> bool:
+    def _resume_path(self) -> Path:
+        """The checkpoint ``resume_from_checkpoint`` names (``True``/``"latest"``: the newest in
+        ``output_dir``); ``FileNotFoundError`` "No valid checkpoint found in ..." when there is
+        none (TRL raises the same instead of starting over)."""
         spec = self.config.resume_from_checkpoint
-        if not spec:
+        if spec in (True, "latest"):
+            path = latest_checkpoint(self.output_dir)
+            if path is None:
+                raise _missing_checkpoint(self.output_dir)
+            return path
+        path = Path(str(spec))
+        if not (path / "state.pt").is_file():
+            raise _missing_checkpoint(path)
+        return path
+
+    def _maybe_resume(self, metrics_path: Path) -> bool:
+        if not self.config.resume_from_checkpoint:
             return False
-        path = latest_checkpoint(self.output_dir) if spec in (True, "latest") else Path(spec)
-        if path is None:
-            return False  # nothing saved yet: start fresh
-        payload = load_checkpoint(path)
+        payload = load_checkpoint(self._resume_path())
         self.policy.load_trainable_state_dict(payload["policy"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
@@ -675,6 +688,13 @@ class RLTrainer:
         truncate_metrics(metrics_path, self.state.global_step,
                          keep_eval_at_step=self.state.last_eval_step == self.state.global_step)
         return True
+
+
+def _missing_checkpoint(where: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"No valid checkpoint found in {where}: nothing to resume (TRL's rule: a resumed run "
+        "never starts over silently over the folder's metrics); drop --resume / "
+        "resume_from_checkpoint to start a new run, or point it at a checkpoint folder")
 
 
 def _prefix_cache_tokens(config: TrainConfig) -> int:

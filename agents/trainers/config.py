@@ -100,7 +100,10 @@ class TrainConfig:
     torch_num_threads: int | None = None
     # logging, checkpoints, evaluation
     logging_steps: int = 1
-    save_steps: int = 0  # 0 = only at the end
+    # checkpoint every save_steps optimizer steps and at the end; None (default, TRL saves by
+    # default too): every max(1, max_steps // 5) steps, so a killed run can --resume; 0: only
+    # at the end (save_final_checkpoint)
+    save_steps: int | None = None
     save_total_limit: int | None = 2
     save_final_checkpoint: bool = True
     resume_from_checkpoint: str | bool | None = None  # True / "latest" / a checkpoint folder
@@ -152,7 +155,7 @@ class TrainConfig:
             raise ValueError("prefix_cache_tokens must be >= 0 (0 = off) or None (auto)")
         self._check_vllm()
         for name in ("save_steps", "eval_steps", "eval_episodes", "unscored_retries"):
-            if getattr(self, name) < 0:
+            if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"{name} must be >= 0")
         _positive(self, "unscored_window")
         if self.max_unscored_frac is not None and not 0 <= self.max_unscored_frac <= 1:
@@ -174,6 +177,13 @@ class TrainConfig:
                 f"{self.generation_batch_size}) must be divisible by {self._rows_named()} "
                 f"({self.rows_per_prompt}), the rows per prompt"
             )
+
+    @property
+    def save_every(self) -> int:
+        """Optimizer steps between checkpoints (``save_steps``; ``None``: ~5 per run)."""
+        if self.save_steps is None:
+            return max(1, self.max_steps // 5)
+        return int(self.save_steps)
 
     @property
     def generation_batch_size(self) -> int:

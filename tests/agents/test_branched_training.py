@@ -286,6 +286,9 @@ def test_given_advantages_pass_through_to_the_loss():
 
 # ---------------------------------------------------------------------------- training
 def run(tmp_path: Any, **settings: Any) -> tuple[GRPOTrainer, list[dict[str, Any]]]:
+    # generation_dtype pinned: "auto" times the CPU, and a busy machine could pick the other
+    # dtype, other samples and (once, test_tree_training_run) groups without reward variance
+    settings.setdefault("generation_dtype", "float32")
     cfg = GRPOConfig.from_dict(dict(max_steps=2, max_completion_length=6, learning_rate=1e-3,
                                     progress=False, output_dir=str(tmp_path),
                                     save_final_checkpoint=False, **settings))
