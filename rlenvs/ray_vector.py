@@ -7,9 +7,12 @@ environment surfaces as ``VectorEnvWorkerError`` naming env id and seed), with o
 
 **Actor failure recovery.** When an actor *dies* (node lost, process killed, out of memory), it
 is replaced by a fresh actor and its episode is reported, never silently lost: that env's
-step returns ``truncated=True``, reward 0, the new episode's first observation, and
-``infos[i]["actor_failure"] = {"env_id", "seed", "error", "lost_episode_turns"}``.
-After ``max_restarts`` replacements of one slot, the failure is raised instead.
+step returns ``truncated=True``, reward 0 as a placeholder, the new episode's first
+observation, and an unscored ``info`` (a fault is not a reward): ``infos[i]["reward_status"] ==
+"unscored"``, ``["reward_cause"] == "env"``, an unscored ``verdict`` and
+``infos[i]["actor_failure"] = {"env_id", "seed", "error", "lost_episode_turns"}`` (under
+``SAME_STEP`` autoreset also as ``final_info``). After ``max_restarts`` replacements of one
+slot, the failure is raised instead.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 from gymnasium.spaces import Tuple as TupleSpace
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from rlenvs.vector import VectorEnvWorkerError, check_actions, seeds_for
+from rlenvs.vector import VectorEnvWorkerError, check_actions, fault_info, same_step_info, seeds_for
 
 __all__ = ["RayTextVectorEnv"]
 
@@ -90,6 +93,7 @@ class RayTextVectorEnv(VectorEnv):
         self._actors = [self._new_actor(i) for i in range(self.num_envs)]
         self._seeds: list[int | None] = [None] * self.num_envs
         self._restarts = [0] * self.num_envs
+        self._turns = [0] * self.num_envs  # steps of each slot's current episode
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._closed = False
         probe = rlenvs.make(self.env_ids[0], **self.env_kwargs)
@@ -131,6 +135,7 @@ class RayTextVectorEnv(VectorEnv):
         self._check_open()
         seeds = seeds_for(seed, self.num_envs)
         self._seeds = seeds
+        self._turns = [0] * self.num_envs
         refs = [a.reset.remote(s, options) for a, s in zip(self._actors, seeds, strict=True)]
         results = []
         for i, ref in enumerate(refs):
@@ -164,17 +169,24 @@ class RayTextVectorEnv(VectorEnv):
         for i, ref in enumerate(refs):
             status, value = self._get(i, ref, "step")
             if status == "died":
-                failure = {"env_id": self.env_ids[i], "seed": self._seeds[i], "error": value}
+                failure = {"env_id": self.env_ids[i], "seed": self._seeds[i], "error": value,
+                           "lost_episode_turns": self._turns[i]}
+                lost = fault_info("env", f"the env actor died mid-episode ({value})",
+                                  actor_failure=failure, truncated_reason="env actor died")
                 self._replace(i, value)
-                self._seeds[i] = None
+                self._seeds[i], self._turns[i] = None, 0
                 o, info = self._get(i, self._actors[i].reset.remote(None, None), "reset")[1]
-                obs[i], infos[i], truncated[i] = o, {**info, "actor_failure": failure}, True
+                infos[i] = {**info, **lost}
+                if not next_step:
+                    infos[i]["final_info"] = lost
+                obs[i], truncated[i] = o, True
                 self._needs_reset[i] = False
                 continue
             if resetting[i]:
                 obs[i], infos[i] = value
-                self._needs_reset[i] = False
+                self._needs_reset[i], self._turns[i] = False, 0
                 continue
+            self._turns[i] += 1
             o, r, term, trunc, info = value
             obs[i], rewards[i], terminated[i], truncated[i], infos[i] = o, r, term, trunc, info
             if term or trunc:
@@ -184,7 +196,8 @@ class RayTextVectorEnv(VectorEnv):
                     self._seeds[i] = None
                     new_obs, new_info = self._get(
                         i, self._actors[i].reset.remote(None, None), "autoreset")[1]
-                    obs[i], infos[i] = new_obs, {**new_info, "final_obs": o, "final_info": info}
+                    obs[i], infos[i] = new_obs, same_step_info(new_info, o, info)
+                    self._turns[i] = 0
         return tuple(obs), rewards, terminated, truncated, infos
 
     def actor_pids(self) -> list[int]:

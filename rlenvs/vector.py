@@ -15,6 +15,11 @@ Autoreset (``autoreset_mode``), as in Gymnasium:
 
 A worker that raises or dies surfaces as ``VectorEnvWorkerError`` naming the env index, id and
 seed; all workers are then shut down.
+
+Faults are not rewards: each step's ``infos[i]`` carries the env's ``reward_status`` (and
+``reward_cause`` when unscored) as the env wrote it; after a ``SAME_STEP`` autoreset they stay at
+the top of ``infos[i]`` too (they describe the reward returned with that step), besides
+``final_info``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ import numpy as np
 from gymnasium.spaces import Tuple as TupleSpace
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-__all__ = ["TextVectorEnv", "VectorEnvWorkerError", "AutoresetMode"]
+__all__ = ["TextVectorEnv", "VectorEnvWorkerError", "AutoresetMode", "same_step_info",
+           "fault_info"]
+
+REWARD_STATUS_KEYS = ("reward_status", "reward_cause")
 
 
 class VectorEnvWorkerError(RuntimeError):
@@ -67,6 +75,25 @@ def _worker(conn: Any, make_env: Callable[[], gym.Env]) -> None:
             except Exception:  # noqa: BLE001
                 pass
         conn.close()
+
+
+def same_step_info(new_info: dict[str, Any], final_obs: Any,
+                   final_info: dict[str, Any]) -> dict[str, Any]:
+    """``infos[i]`` of a same-step autoreset: the new episode's reset info, the ended episode's
+    last observation and info under ``final_obs``/``final_info``, and that last step's
+    ``reward_status``/``reward_cause`` at the top (they describe the reward returned now)."""
+    out = {**new_info, "final_obs": final_obs, "final_info": final_info}
+    out.update({k: final_info[k] for k in REWARD_STATUS_KEYS if k in final_info})
+    return out
+
+
+def fault_info(cause: str, reason: str, **extra: Any) -> dict[str, Any]:
+    """The ``info`` of a step that a fault ended (an actor or server died): an unscored verdict
+    with ``cause`` (one of ``judges.verdict.CAUSES``), and ``extra`` keys (what failed)."""
+    from judges.verdict import UNSCORED, Verdict
+
+    return {"verdict": Verdict.unscored(f"unscored: {reason}", cause), "reward_status": UNSCORED,
+            "reward_cause": cause, "reward_components": {}, **extra}
 
 
 def seeds_for(seed: int | Sequence[int | None] | None, num_envs: int) -> list[int | None]:
@@ -301,7 +328,7 @@ class TextVectorEnv(VectorEnv):
                     self._seeds[i] = None
                     self._send(i, "reset", {"seed": None, "options": None})
                     new_obs, new_info = self._collect("autoreset", [i])[0]
-                    infos[i] = {**new_info, "final_obs": o, "final_info": info}
+                    infos[i] = same_step_info(new_info, o, info)
                     obs[i] = new_obs
         return tuple(obs), rewards, terminated, truncated, infos
 

@@ -9,6 +9,10 @@ usage chunk; the reply is generated whole, then streamed), and ``"logprobs": tru
 ``"top_logprobs": k`` (at most 20) when the model provides them (the local transformers backend
 does; otherwise such a request is answered 400). Token counts and finish reasons come from models
 with ``generate_completions`` (the local backend); for other models ``usage`` is ``null``.
+A request's ``model`` must be the served model's name (``GET /v1/models``), ``"default"`` or
+absent; another name is answered 404 ``model_not_found`` naming the served one, as OpenAI's API
+and vLLM answer it (a client that thinks it talks to another model should hear so). Bad
+fields are answered 400 naming the field as the client wrote it (``max_tokens``, ``n``, ...).
 Meant for local use and tests on loopback; use ``vllm serve`` for production throughput.
 """
 
@@ -28,6 +32,23 @@ __all__ = ["ChatServer", "stream_chunks"]
 
 _MAX_BODY = 16 * 1024 * 1024
 _MAX_CHOICES = 16
+
+
+class UnknownModel(LookupError):
+    """A request names a model this server does not serve (HTTP 404, ``model_not_found``)."""
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    """The request's token limit (``max_completion_tokens``, else ``max_tokens``), checked and
+    named as the client wrote it; ``None`` when neither is given."""
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        return value
+    return None
 
 
 class ChatServer:
@@ -72,6 +93,10 @@ class ChatServer:
                 try:
                     body = json.loads(self.rfile.read(length))
                     reply = server.complete(body)
+                except UnknownModel as e:  # OpenAI's answer to a model it does not serve
+                    self._send(404, {"error": {"message": str(e), "type": "invalid_request_error",
+                                               "param": "model", "code": "model_not_found"}})
+                    return
                 except (ValueError, KeyError, TypeError) as e:
                     self._send(400, {"error": {"message": f"bad request: {e}"}})
                     return
@@ -105,6 +130,14 @@ class ChatServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
+    def _check_model(self, requested: Any) -> None:
+        """A request names the served model (or ``"default"``, or none: rlenvs' own clients);
+        any other name is refused, as OpenAI's API and vLLM refuse it, naming what is served."""
+        if requested in (None, "", "default", self.model.name):
+            return
+        raise UnknownModel(f"The model {requested!r} does not exist on this server; it serves "
+                           f"{self.model.name!r} (GET /v1/models)")
+
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """Answer one chat-completion request body (a ``chat.completion`` object)."""
         messages = body["messages"]
@@ -115,14 +148,15 @@ class ChatServer:
         n = int(body.get("n") or 1)
         if not 1 <= n <= _MAX_CHOICES:
             raise ValueError(f"n must be between 1 and {_MAX_CHOICES}")
+        self._check_model(body.get("model"))
         stop = body.get("stop") or ()
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        limit = _max_tokens(body)
         temperature = body.get("temperature")
         top_p = body.get("top_p")
         sampling = SamplingParams(
             temperature=1.0 if temperature is None else float(temperature),
             top_p=1.0 if top_p is None else float(top_p),
-            max_new_tokens=int(limit) if limit else self.max_new_tokens,
+            max_new_tokens=self.max_new_tokens if limit is None else limit,
             seed=None if body.get("seed") is None else int(body["seed"]),
             stop=(stop,) if isinstance(stop, str) else tuple(stop),
         )

@@ -5,7 +5,9 @@
   ``data_source`` is an rlenvs env id; ``extra_info["task"]`` (a dict or JSON string, as
   written by :func:`verl_rows`) pins the exact task; without it the task is built from
   ``ground_truth`` for the env families whose task is a question + gold answer (math,
-  arithmetic). Returns verl's dict form: ``{"score", "acc", "reason"}``.
+  arithmetic). Returns verl's dict form: ``{"score", "acc", "reason", "judgeable",
+  "reward_status", "reward_cause"}`` (verl logs every key but ``score`` as reward extra info,
+  one list per key, so every call returns the same keys).
 * :class:`EnvInteraction` follows verl's ``BaseInteraction`` interface (async
   ``start_interaction`` / ``generate_response`` / ``calculate_score`` /
   ``finalize_interaction``), driving any multi-turn rlenvs env (tool envs, unary feedback).
@@ -61,13 +63,21 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any = None,
     ``reward_router_address``, ``reward_model_tokenizer``) are accepted and ignored.
     ``judgeable`` is False (and ``reason`` starts with ``cannot judge:``) when the conversation
     has no final answer.
+
+    A fault is not a reward: ``reward_status`` is ``"scored"`` or ``"unscored"`` (the judge's
+    backend failed, the sandbox could not start, ...), ``reward_cause`` names the fault
+    (``""`` when scored). verl has no "ignore this sample" value for ``score`` (a NaN would
+    spread through its advantages), so an unscored sample's ``score`` is the placeholder 0.0
+    and its ``acc`` False: filter or mask on ``reward_status`` (verl hands it to custom reward
+    managers and logs it with the batch's reward extra info).
     """
     env_kwargs = (extra_info or {}).get("env_kwargs")
     env = _env(data_source, env_kwargs)
     reply = solution_str if isinstance(solution_str, str) else ""
     reward, verdict = score_final_answer(env, _task(extra_info, ground_truth), reply)
     return {"score": float(reward), "acc": bool(verdict.passed), "reason": verdict.reason,
-            "judgeable": not verdict.details.get("unjudgeable", False)}
+            "judgeable": not verdict.details.get("unjudgeable", False),
+            "reward_status": verdict.status, "reward_cause": verdict.cause or ""}
 
 
 def verl_rows(env_id: str, n: int, seed: int = 0, **env_kwargs: Any) -> list[dict[str, Any]]:
@@ -137,6 +147,8 @@ class EnvInteraction:
             "reason": _PUBLIC.text(state["env"], info["verdict"].reason),
             "passed": info["verdict"].passed,
             "reward_components": info["reward_components"],
+            "reward_status": info.get("reward_status", "scored"),
+            "reward_cause": info.get("reward_cause") or "",
         }
 
     async def calculate_score(self, instance_id: str | None = None, **kwargs: Any) -> float:

@@ -49,7 +49,8 @@ def test_trl_runs_one_real_grpo_step_with_an_rlenvs_reward(tmp_path):
 def test_verl_compute_score_on_math_code_and_if_envs():
     assert compute_score("rlenvs/Arithmetic-v0", "so \\boxed{12}", "12")["score"] == 1.0
     out = compute_score("rlenvs/Arithmetic-v0", "no answer", "12")
-    assert out == {"score": 0.0, "acc": False, "reason": out["reason"], "judgeable": True}
+    assert out == {"score": 0.0, "acc": False, "reason": out["reason"], "judgeable": True,
+                   "reward_status": "scored", "reward_cause": ""}
     assert out["reason"]
     rows = verl_rows("rlenvs/Math-v0", n=2, seed=3, level=1)
     assert rows[0]["data_source"] == "rlenvs/Math-v0" and rows[0]["reward_model"]["ground_truth"]
