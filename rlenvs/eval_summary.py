@@ -118,7 +118,10 @@ def _fault_reason(record: dict[str, Any]) -> str:
 
 
 def _short(text: str, limit: int = 80) -> str:
+    """A reason's head: ``"unscored: unparseable judge output: no rating line"`` reads
+    ``"unparseable judge output"`` (the details differ from one transcript to the next)."""
     text = " ".join(text.split()).removeprefix("unscored: ")
+    text = text.split(": ", 1)[0].split(" (", 1)[0]
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

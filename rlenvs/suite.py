@@ -66,6 +66,7 @@ def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
     """Evaluate ``policy`` on the suite, print a summary table, write results to ``out_dir``.
     A local torch model on a busy machine generates with one thread (:func:`threads_for_load`)."""
     import rlenvs
+    from rlenvs.eval_summary import unscored_note
     from rlenvs.evaluation import evaluate, policy_label
 
     threads = threads_for_load()
@@ -98,15 +99,28 @@ def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
             sampling=SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed),
         )
         s = result.summary
-        summaries[env_id] = {**s, "scored_by": judge, "scored": True}  # the suite's label wins
-        rows.append((env_id, f"{s['pass_at_k']['pass@1']:.3f}", f"{s['mean_reward']:.3f}",
-                     str(s.get("episodes", episodes)), f"[{judge}]"))
+        # the suite's label wins; a row whose every transcript is a fault is not scored
+        note = unscored_note(s)
+        summaries[env_id] = {**s, "scored_by": judge,
+                             "scored": s["unscored"] < s["transcripts"],
+                             **({"unscored_note": note} if note else {})}
+        rows.append((env_id, _cell(s["pass_at_k"]["pass@1"], s), _cell(s["mean_reward"], s),
+                     str(s.get("episodes", episodes)), f"[{judge}]" + (f" {note}" if note
+                                                                      else "")))
         for group, stats in s["groups"].items():
             rows.append((f"  {group}", f"{stats['pass@1']:.3f}", "", str(stats["episodes"]), ""))
     print_suite_table(f"verifier suite — {policy_label(policy)}", rows)
     (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
     print(f"results written to {out_dir}/ — every transcript on one page: rlenvs view {out_dir}")
     return 0
+
+
+def _cell(value: float | None, summary: dict[str, Any]) -> str:
+    """A number of the table; ``unscored`` where no transcript was scored (faults are not
+    failures: never 0.000)."""
+    if value is None:
+        return "unscored" if summary.get("unscored") else "—"
+    return f"{value:.3f}"
 
 
 def print_suite_table(title: str, rows: list[tuple[str, str, str, str, str]]) -> None:

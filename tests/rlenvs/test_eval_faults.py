@@ -354,3 +354,34 @@ def test_cli_reverify_writes_beside_the_run(tmp_path):
                               str(out)], capture_output=True, text=True, env=env, cwd=REPO,
                              timeout=300)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr
+
+
+def _answers(messages):
+    text = messages[-1]["content"]
+    return _oracle(messages) if "Compute " in text else "It means the page was not found."
+
+
+def test_the_main_jobs_chat_row_reads_unscored_not_zero(tmp_path, capsys, monkeypatch):
+    """Issue 28: on a fresh clone the Chat-v0 row read 'scored 0.000' while all its verdicts
+    were unscored ('unparseable judge output'). A real judge server that answers nonsense."""
+    monkeypatch.setenv("COLUMNS", "220")
+    import rlenvs.suite as suite
+    from rlenvs.view import load_results, render_html
+
+    monkeypatch.setattr(suite, "SUITE", [s for s in suite.SUITE if s[0] in (
+        "rlenvs/Arithmetic-v0", "rlenvs/Chat-v0")])
+    with _serve(lambda messages: "I cannot rate this.") as judge:
+        assert suite.run_main_job(tmp_path, episodes=2, seed=0, max_new_tokens=8,
+                                  chat_judge=judge.base_url,
+                                  policy=FunctionPolicy(_answers, name="oracle")) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "unscored 2/2 (judge_backend: unparseable judge output)" in printed
+    assert "0.000" not in printed  # neither row is a zero: Arithmetic 1.000, Chat unscored
+    rows = json.loads((tmp_path / "summary.json").read_text())
+    chat = rows["rlenvs/Chat-v0"]
+    assert chat["scored"] is False and chat["unscored"] == 2 and chat["mean_reward"] is None
+    assert chat["unscored_note"] == "unscored 2/2 (judge_backend: unparseable judge output)"
+    assert rows["rlenvs/Arithmetic-v0"]["scored"] is True
+    page = render_html(load_results(tmp_path))
+    assert "2/2 (judge_backend: unparseable judge output)" in page
+    assert [r["status"] for r in _lines(tmp_path / "Chat-v0.jsonl")] == ["unscored"] * 2
