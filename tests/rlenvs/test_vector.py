@@ -12,14 +12,6 @@ from tests.rlenvs import crashy
 crashy.register()
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.fixture(params=["processes", "ray"])
 def VecEnv(request):  # noqa: N802 - a class factory
     """The process-based and the Ray-based vector env must pass the same tests."""

@@ -42,63 +42,54 @@ def _assert_env_fault(step, cause="env"):
     return info
 
 
-def test_env_server_restarted_mid_episode_truncates_that_episode_unscored():
-    server = ServerProcess(["rlenvs/ToolMath-v0"])
-    server.start()
+@pytest.fixture
+def server():
+    """A ToolMath-v0 server process of this test's own (killed after it)."""
+    process = ServerProcess(["rlenvs/ToolMath-v0"])
+    process.start()
+    yield process
+    process.kill()
+
+
+def test_env_server_restarted_mid_episode_truncates_that_episode_unscored(server):
+    env = RemoteEnv(f"{server.url}/rlenvs/ToolMath-v0", timeout_s=30)
+    env.reset(seed=0)
+    env.step(CALL)  # the episode is under way
+    server.kill()
+    server.start()  # a new process on the same port: the old session is gone
+    info = _assert_env_fault(env.step("\\boxed{133152}"))
+    assert info["env_failure"]["code"] == "CONNECTION_LOST"
+    with pytest.raises(RemoteEnvError, match="has ended; call reset"):
+        env.step("again")  # the fault ended the episode, as a truncation does
+    obs, _ = env.reset(seed=1)  # the next episode runs on the restarted server
+    assert obs[-1]["role"] == "user"
+    _, _, _, _, info = env.step("\\boxed{0}")
+    assert info["reward_status"] == "scored"
+    env.close()
+
+
+def test_a_server_that_stops_answering_cannot_hold_a_step_past_the_deadline(server):
+    env = RemoteEnv(f"{server.url}/rlenvs/ToolMath-v0", timeout_s=2)
+    env.reset(seed=0)
+    os.kill(server.proc.pid, signal.SIGSTOP)  # alive, connected, silent
     try:
-        env = RemoteEnv(f"{server.url}/rlenvs/ToolMath-v0", timeout_s=30)
-        env.reset(seed=0)
-        env.step(CALL)  # the episode is under way
-        server.kill()
-        server.start()  # a new process on the same port: the old session is gone
-        info = _assert_env_fault(env.step("\\boxed{133152}"))
-        assert info["env_failure"]["code"] == "CONNECTION_LOST"
-        with pytest.raises(RemoteEnvError, match="has ended; call reset"):
-            env.step("again")  # the fault ended the episode, as a truncation does
-        obs, _ = env.reset(seed=1)  # the next episode runs on the restarted server
-        assert obs[-1]["role"] == "user"
-        _, _, _, _, info = env.step("\\boxed{0}")
-        assert info["reward_status"] == "scored"
-        env.close()
+        start = time.monotonic()
+        info = _assert_env_fault(env.step(CALL))
+        assert info["env_failure"]["code"] == "CLIENT_TIMEOUT"
+        with pytest.raises(RemoteEnvError, match="cannot connect"):
+            env.reset(seed=1)  # the handshake goes unanswered too: bounded, named
+        assert time.monotonic() - start < 30  # two 2 s deadlines, not a hang
     finally:
-        server.kill()
-
-
-def test_a_server_that_stops_answering_cannot_hold_a_step_past_the_deadline():
-    server = ServerProcess(["rlenvs/ToolMath-v0"])
-    server.start()
+        os.kill(server.proc.pid, signal.SIGCONT)
+    raising = RemoteEnv(f"{server.url}/rlenvs/ToolMath-v0", timeout_s=2, on_fault="raise")
+    raising.reset(seed=0)
+    os.kill(server.proc.pid, signal.SIGSTOP)
     try:
-        env = RemoteEnv(f"{server.url}/rlenvs/ToolMath-v0", timeout_s=2)
-        env.reset(seed=0)
-        os.kill(server.proc.pid, signal.SIGSTOP)  # alive, connected, silent
-        try:
-            start = time.monotonic()
-            info = _assert_env_fault(env.step(CALL))
-            assert info["env_failure"]["code"] == "CLIENT_TIMEOUT"
-            with pytest.raises(RemoteEnvError, match="cannot connect"):
-                env.reset(seed=1)  # the handshake goes unanswered too: bounded, named
-            assert time.monotonic() - start < 30  # two 2 s deadlines, not a hang
-        finally:
-            os.kill(server.proc.pid, signal.SIGCONT)
-        raising = RemoteEnv(f"{server.url}/rlenvs/ToolMath-v0", timeout_s=2, on_fault="raise")
-        raising.reset(seed=0)
-        os.kill(server.proc.pid, signal.SIGSTOP)
-        try:
-            with pytest.raises(RemoteEnvError, match="timed out after 2 s") as err:
-                raising.step(CALL)
-            assert err.value.code == "CLIENT_TIMEOUT"
-        finally:
-            os.kill(server.proc.pid, signal.SIGCONT)
+        with pytest.raises(RemoteEnvError, match="timed out after 2 s") as err:
+            raising.step(CALL)
+        assert err.value.code == "CLIENT_TIMEOUT"
     finally:
-        server.kill()
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
+        os.kill(server.proc.pid, signal.SIGCONT)
 
 
 @pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
