@@ -232,7 +232,9 @@ def _interrupted(args: argparse.Namespace) -> None:
 
 
 def _reverify(args: argparse.Namespace) -> int:
-    from rlenvs.eval_files import existing_results
+    """``--reverify RUN``: one transcript file (written beside it, or to --out), or a folder of
+    them (the main job's --output-dir; written to RUN/reverified/, or to the folder --out)."""
+    from rlenvs.eval_files import NotTranscripts, existing_results
     from rlenvs.eval_summary import summary_rows
     from rlenvs.evaluation import print_table
     from rlenvs.reverify import default_reverify_out, reverify
@@ -240,17 +242,33 @@ def _reverify(args: argparse.Namespace) -> int:
     if args.env or args.env_opt or args.resume:
         raise UsageError("--reverify RUN reads the environment and settings from RUN's summary; "
                          "give no environment and no --resume")
-    out = args.out or str(default_reverify_out(args.reverify))
-    if existing_results(out) and not args.overwrite:
-        raise UsageError(f"--out {out} already holds results; --overwrite replaces them")
-    summary = reverify(args.reverify, out, episode_timeout=args.episode_timeout,
-                       progress=not args.quiet)
-    changes = summary["reverified"]["changes"]
-    rows = [(kind, str(n)) for kind, n in changes.items()]
-    print_table(f"re-verified {args.reverify} with the current judges — what changed", rows)
-    print_table(f"{summary['env_id']} — re-scored", summary_rows(summary))
-    print(f"transcripts: {summary['out']}\nsummary: {summary['out']}.summary.json "
-          f"(the original {args.reverify} is unchanged)")
+    run = Path(args.reverify)
+    if run.is_dir():
+        out_dir = Path(args.out) if args.out else run / "reverified"
+        pairs = [(f, out_dir / f.name) for f in sorted(run.glob("*.jsonl"))
+                 if not f.name.endswith(".reverified.jsonl")]
+    else:
+        pairs = [(run, Path(args.out) if args.out else default_reverify_out(run))]
+    for _, out in pairs:
+        if existing_results(out) and not args.overwrite:
+            raise UsageError(f"--out {out} already holds results; --overwrite replaces them")
+    done = []
+    for source, out in pairs:
+        try:
+            done.append(reverify(source, out, episode_timeout=args.episode_timeout,
+                                 progress=not args.quiet))
+        except NotTranscripts:
+            continue  # another JSONL file in a run folder
+    if not done:
+        raise UsageError(f"--reverify {run}: no `rlenvs eval` transcripts there")
+    rows = [(f"{s['env_id']}: {kind}" if len(done) > 1 else kind, str(n))
+            for s in done for kind, n in s["reverified"]["changes"].items()]
+    print_table(f"re-verified {run} with the current judges — what changed", rows)
+    if len(done) == 1:
+        print_table(f"{done[0]['env_id']} — re-scored", summary_rows(done[0]))
+    for s in done:
+        print(f"re-scored transcripts: {s['out']} (summary beside it)")
+    print(f"the original transcripts in {run} are unchanged")
     return 0
 
 

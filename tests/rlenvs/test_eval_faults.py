@@ -374,7 +374,13 @@ def test_the_main_jobs_chat_row_reads_unscored_not_zero(tmp_path, capsys, monkey
         assert suite.run_main_job(tmp_path, episodes=2, seed=0, max_new_tokens=8,
                                   chat_judge=judge.base_url,
                                   policy=FunctionPolicy(_answers, name="oracle")) == 0
-    printed = " ".join(capsys.readouterr().out.split())
+        printed = " ".join(capsys.readouterr().out.split())
+        # the whole run folder re-scored (the judge still answers nonsense)
+        assert main(["eval", "--reverify", str(tmp_path), "--quiet"]) == 0
+    again = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"rlenvs/Arithmetic-v0: unchanged\W+2\b", again), again
+    assert re.search(r"rlenvs/Chat-v0: still unscored\W+2\b", again), again
+    assert _summary(tmp_path / "reverified" / "Chat-v0.jsonl")["unscored"] == 2
     assert "unscored 2/2 (judge_backend: unparseable judge output)" in printed
     assert "0.000" not in printed  # neither row is a zero: Arithmetic 1.000, Chat unscored
     rows = json.loads((tmp_path / "summary.json").read_text())
