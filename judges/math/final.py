@@ -14,9 +14,12 @@
   answer of another kind must agree with it.
 * Without any committed answer, the fallback rules (``last_math``, ``last_number``,
   ``last_latex``, ``math_verify``, ``choice``) are tried in the caller's order.
-* Whatever is stated after the answer is judged too: a different value (the last one after
-  it, or a later committed answer) must be right as well, so neither order of a recant
-  pays; a hedge or connective right after it ("\\boxed{42} or so", "42, ...") is part of it.
+* Whatever is stated after the answer is judged too: a different value (a later committed
+  answer, the last value stated after it, a value joined to it in its clause) must be right
+  as well, so neither order of a recant pays; a hedge or connective right after it
+  ("\\boxed{42} or so", "42, ...") is part of it. Values used inside a description ("after
+  3 days") and an answer's qualifiers ("\\pmod{11}") are not stated values
+  (:mod:`judges.math.after`).
 
 :mod:`judges.math.hedge` then decides whether what was committed is one value at all.
 """
@@ -27,6 +30,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from judges.math.after import (
+    _CLAUSE_END_RE,
+    _MAX_REST,
+    _tail_of_clause,
+    _unmarked,
+    in_other_variables,
+    is_stated,
+    value_spans,
+)
 from judges.math.extract import (
     _ANSWER_RE,
     _FINAL_RE,
@@ -41,7 +53,6 @@ from judges.math.extract import (
     clean_answer,
     to_choice,
 )
-from judges.math.hedge import hedge_at_start, hedge_span
 from judges.math.reader import reader_view
 
 __all__ = [
@@ -280,25 +291,6 @@ def _fallback(text: str, rule: str, choices: Sequence[str] | None) -> _Hit | Non
 
 # ------------------------------------------------------------------------------ after it
 
-_CLAUSE_END_RE = re.compile(r"[,;!?\n]|(?<!\.)\.(?!\.)(?=\s|\$|$)|$")
-_LEAD_RE = re.compile(r"^(?:[\s$(){}\[\]~]|\\[,;:! \\)\]]|\\q?quad(?![A-Za-z]))*(?:,\s*)?")
-_TEXT_OPEN_RE = re.compile(r"^\\(?:text|textrm|mathrm|mbox)\s*\{\s*")
-_VALUE_START = (
-    r"\s*(?:(?:\$|\\\(|\\\[)\s*)?(?:[-+(\u2212]?\s*(?:\.?\d|\\(?:[dt]?frac|sqrt|boxed|pi|infty))|[a-z]\s*=)"
-)
-_JOIN_START_RE = re.compile(
-    rf"(?:;|/|(?:or|and)(?!\w)|\\(?:lor|vee)(?![A-Za-z])|\\text\{{\s*(?:or|and)\s*\}}){_VALUE_START}",
-    re.IGNORECASE,
-)
-_WORD_VALUE_RE = re.compile(rf"(?:\s*[^\s\d$\\]+)?{_VALUE_START}")  # a value, maybe after a word
-_MAX_REST = 400
-# inline emphasis a renderer does not show: *, **, `, <b>, </em>, _ next to a blank or the edge
-_MARKUP_RE = re.compile(
-    r"\*+|`+|</?[A-Za-z][A-Za-z0-9]{0,10}\s*/?>|(?<![A-Za-z0-9}\\])_+|_+(?![A-Za-z0-9{\\])"
-)
-_TRAIL_OFF_RE = re.compile(
-    r"(?:etc|et\s+cetera|or\s+so|approx|\\[lc]?dots|\.\.\.|\u2026|\\text\{\s*etc)", re.IGNORECASE
-)
 # a bound or approximation right before a container ("\equiv \boxed{9}", "\implies \boxed{4}" are fine)
 _BOUND_RE = re.compile(
     r"\\(?:neq?|approx|sim|simeq|leq?q?|geq?q?|leqslant|geqslant|lt|gt|ll|gg)|[<>\u2260\u2248\u2264\u2265]|!="
@@ -308,51 +300,63 @@ _MATH_DELIM_RE = re.compile(r"\$|\\[()\[\]]")
 _WORDS_BEFORE_RE = re.compile(r"(?:[^\s,;.!?]+[ \t]*){0,3}$")
 
 
-def _unmarked(text: str) -> str:
-    """``text`` as rendered prose reads: inline markdown and HTML emphasis (``**or 41**``,
-    ``*or* 41``, ``<b>or 41</b>``, backticks) blanked, same length (positions kept)."""
-    return _MARKUP_RE.sub(lambda m: " " * len(m.group(0)), text)
-
-
-def _tail_of_clause(text: str, end: int) -> str:
-    """The rest of the answer's clause when it hedges the answer or joins another value to
-    it: "\\boxed{42} or so", "\\boxed{42}, \\ldots", "$42$ or $41$", "\\boxed{42} but maybe
-    41". Prose that merely goes on ("\\boxed{42}, and we are done") is left alone. The clause
-    is read as rendered: markup around a connective (``\\boxed{42} **or 41**``) is not read."""
-    window = min(len(text), end + _MAX_REST)  # bounded: linear on hostile text
-    text = text[:end] + _unmarked(text[end:window])
-    clause = _CLAUSE_END_RE.search(text, end, window)
-    stop = clause.start() if clause else window
-    same = text[end:stop]
-    hedge = hedge_span(same)
-    if hedge is not None and _WORD_VALUE_RE.match(same, hedge):  # "but maybe 41"
-        return same
-    if clause is not None and clause.group(0) in ",;":
-        nxt = _CLAUSE_END_RE.search(text, clause.end(), window)
-        stop = nxt.start() if nxt else window
-    rest = text[end:stop]
-    lead = _LEAD_RE.match(rest)
-    head = rest[lead.end() if lead else 0 :]
-    comma = "," in rest[: lead.end() if lead else 0]
-    words = _TEXT_OPEN_RE.sub("", head)  # "\\text{ or so}"
-    trails = _TRAIL_OFF_RE.match(words) if comma else hedge_at_start(words)
-    return rest if trails or _JOIN_START_RE.match(head) else ""
-
-
 def _words_before(text: str, start: int) -> str:
     """Up to three words before ``start`` on its line ("approximately $\\boxed{42}$")."""
     m = _WORDS_BEFORE_RE.search(text, max(0, start - 120), start)
     return m.group(0) if m else ""
 
 
-def _stated_after(text: str, end: int, answer: str, parts: Sequence[str]) -> str | None:
-    """A value stated after the answer that differs from it, or None."""
-    after = _last_value(text[end:])
-    if after is None or not any(ch.isdigit() for ch in after[0]):
-        return None
-    later = _decimal_comma(clean_answer(after[0]))
+_MAX_DESCRIBED = 64
+
+
+def _last_spans(text: str, pos: int) -> list[tuple[int, int]]:
+    """The value spans after ``pos``, enough of the last ones to read (scanned from the end
+    in growing windows: linear in what is read, not in the reply)."""
+    size = 8192
+    while True:
+        low = max(pos, len(text) - size)
+        spans = list(value_spans(text, low))
+        if low == pos or len(spans) > _MAX_DESCRIBED + 2:
+            return spans if low == pos else spans[1:]  # the first may be cut by the window
+        size *= 4
+
+
+def _stated_after(text: str, pos: int, answer: str, parts: Sequence[str]) -> str | None:
+    """The last value stated after ``pos`` (:func:`judges.math.after.is_stated`: values used
+    inside a description are passed over) when it differs from the answer, or None. A reply
+    whose last value is its answer again ends on its answer."""
     same = {canonical(answer), *(canonical(p) for p in parts)}
-    return later if later and canonical(later) not in same else None
+    passed_over = 0
+    for start, end in reversed(_last_spans(text, pos)):
+        if canonical(_decimal_comma(clean_answer(text[start:end]))) in same:
+            return None
+        described = not is_stated(text, start, end, pos)
+        if passed_over < _MAX_DESCRIBED and (
+            described or in_other_variables(text[start:end], answer)
+        ):
+            passed_over += 1  # bounded: past that many, a value is read as stated
+            continue
+        after = _last_value(text[pos:end])  # with a run of values joined before it
+        if after is None or not any(ch.isdigit() for ch in after[0]):
+            return None
+        later = _decimal_comma(clean_answer(after[0]))
+        return later if later and canonical(later) not in same else None
+    return None
+
+
+def _joined_in_clause(
+    text: str, end: int, stop: int, answer: str, parts: Sequence[str]
+) -> str | None:
+    """A value in the rest of the answer's clause (``text[end:stop]``) that is another value
+    joined to the answer, whatever joins it ("\\boxed{42} else 41", "vs 41", "| 41"), or None;
+    the answer's qualifiers ("\\pmod{11}", "cm^2") and descriptions ("apples after 3 days")
+    are not values."""
+    same = {canonical(answer), *(canonical(p) for p in parts)}
+    for start, close in value_spans(text, end, stop):
+        value = _decimal_comma(clean_answer(text[start:close]))
+        if canonical(value) not in same and is_stated(text, start, close, end, clause=True):
+            return value
+    return None
 
 
 # ------------------------------------------------------------------------------- the rule
@@ -397,10 +401,13 @@ def final_answer(
     words = _MATH_DELIM_RE.sub(" ", before).split()
     if words and _BOUND_RE.fullmatch(words[-1]) and not chosen.parts:  # "x \geq \boxed{42}"
         answer = f"{words[-1]} {answer}"
-    after = chosen.end + len(rest)  # the rest of the clause is not judged: "\boxed{9} \pmod{11}."
-    clause = _CLAUSE_END_RE.search(body, after, min(len(body), after + _MAX_REST))
+    view = _unmarked(body)  # read as rendered after the answer (same positions)
+    after = chosen.end + len(rest)
+    clause = _CLAUSE_END_RE.search(view, after, min(len(view), after + _MAX_REST))
     if trailing is None and clause is not None:
-        trailing = _stated_after(body, clause.end(), chosen.answer, chosen.parts)
+        trailing = _stated_after(view, clause.end(), chosen.answer, chosen.parts)
+    if trailing is None and clause is not None and not rest:  # "\boxed{42} else 41"
+        trailing = _joined_in_clause(view, after, clause.start(), chosen.answer, chosen.parts)
     return FinalAnswer(answer, chosen.rule, chosen.parts, trailing, f"{before} {rest}")
 
 
@@ -420,7 +427,7 @@ def _choice_answer(
         letters = [to_choice(t, choices) for t in texts]
         if all(letters):
             named = {m.group(1) for t in texts for m in _LETTER_RE.finditer(t)}
-            joined = _CHOICE_JOIN_RE.match(_unmarked(body[chosen.end:chosen.end + _MAX_REST]))
+            joined = _CHOICE_JOIN_RE.match(_unmarked(body[chosen.end : chosen.end + _MAX_REST]))
             if joined:  # read as rendered, as for values (_tail_of_clause)
                 named.add(joined.group(1))
             named = {c for c in choices if c.upper() in named} | {str(x) for x in letters}

@@ -34,8 +34,8 @@ JUSTIFIED = {
     31: "expectation is for latex-only extraction; with the default extractors '9' is found "
     "(math-verify's default parse disagrees the same way)",
     32: "same as 31, with \\( \\) delimiters",
-    81: "a different value (13_5) is stated after the boxed answer; the final stated value "
-    "must agree with the answer (recant rule)",
+    81: "a different value is stated after the boxed answer ('$13_5$ divided by $2_5$ is "
+    "$4_5$'); the last value stated must agree with the answer (recant rule)",
     109: "x \\approx 11 is an approximation, not the value 11 (relations are not values)",
     110: "x = 1/3 \\approx 1.3 ends in an approximation (relations are not values)",
     133: "issue 26: an exact gold (1/12) is compared exactly unless the task declares a "
