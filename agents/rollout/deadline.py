@@ -19,19 +19,19 @@ group statistics, advantages and the loss.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from judges.verdict import SCORED, UNSCORED, Verdict, is_unscored
+from rlenvs.deadlines import DeadlineExceeded, call_with_deadline
 
 __all__ = ["Deadline", "StepTimeout", "call_within", "guarded_step", "step_status",
            "episode_status", "unscored_step", "SCORED", "UNSCORED"]
 
 
-class StepTimeout(Exception):
-    """A call did not return within its budget (it was abandoned in its worker thread)."""
+#: a call did not return within its budget (it keeps running in an abandoned daemon thread)
+StepTimeout = DeadlineExceeded
 
 
 class Deadline:
@@ -55,31 +55,10 @@ class Deadline:
 
 def call_within(fn: Callable[..., Any], *args: Any, timeout: float | None,
                 name: str = "rollout-call") -> Any:
-    """``fn(*args)``, waiting at most ``timeout`` seconds (``None``: run it here, unbounded).
-
-    Raises :class:`StepTimeout` when the budget runs out first (the call keeps running in an
-    abandoned daemon thread); exceptions of ``fn`` are re-raised here.
-    """
-    if timeout is None:
-        return fn(*args)
-    if timeout <= 0:
-        raise StepTimeout(f"{name}: no time left in the budget")
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=run, name=name, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise StepTimeout(f"{name} did not return within {timeout:.1f} s (abandoned)")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    """``fn(*args)``, waiting at most ``timeout`` seconds (``None``: run it here, unbounded);
+    :class:`StepTimeout` when the budget runs out first (:func:`rlenvs.deadlines.
+    call_with_deadline`, the one implementation evaluation uses too)."""
+    return call_with_deadline(fn, timeout, *args, what=name)
 
 
 def unscored_step(messages: list[dict[str, Any]], reason: str, cause: str
