@@ -39,7 +39,8 @@ from typing import Any
 
 from judges.verdict import Verdict
 
-__all__ = ["check_bfcl_calls", "check_bfcl_relevance", "check_call", "standardize",
+__all__ = ["check_bfcl_calls", "check_bfcl_relevance", "check_call", "check_bfcl_turn",
+           "standardize",
            "RELEVANCE_CATEGORIES", "AST_CATEGORIES"]
 
 #: the Python AST categories of BFCL v4 (single turn) and the relevance ones
@@ -252,3 +253,47 @@ def check_bfcl_relevance(calls: Sequence[Call], category: str) -> Verdict:
     if ok:
         return Verdict.ok(reason, calls=list(calls), components=components)
     return Verdict.fail(reason, calls=list(calls), components=components)
+
+
+def _differences(model: Any, truth: Any) -> list[str]:
+    return [name for name, value in vars(truth).items()
+            if not name.startswith("_") and getattr(model, name, object()) != value]
+
+
+def check_bfcl_turn(model_instances: Mapping[str, Any], truth_instances: Mapping[str, Any],
+                    model_results: Sequence[str], truth_results: Sequence[str],
+                    called: bool, expects_calls: bool = True) -> Verdict:
+    """BFCL's check of one user turn of a multi-turn entry.
+
+    ``model_instances`` / ``truth_instances``: the simulated APIs after the policy's calls and
+    after the ground truth's calls (by class name); ``model_results``: the results of every
+    call the policy made so far (all turns); ``truth_results``: those of this turn's ground
+    truth; ``called``: whether the policy made a call this turn. A turn whose ground truth is
+    empty (the request cannot be done with the functions) is not checked. Otherwise the policy
+    must have called something, every public attribute of every instance must equal the
+    ground truth's, and each ground-truth result must be among the policy's results (a
+    multiset, any order: a result produced in an earlier turn counts).
+    """
+    if not expects_calls:
+        return Verdict.ok("nothing to do in this turn", components={"turn": 1.0})
+    if not called:
+        return Verdict.fail("no call in a turn that needs calls", components={"turn": 0.0})
+    for name, truth in truth_instances.items():
+        model = model_instances.get(name)
+        if model is None or type(model) is not type(truth):
+            return Verdict.fail(f"{name}: no instance to compare", components={"turn": 0.0})
+        differ = _differences(model, truth)
+        if differ:
+            return Verdict.fail(f"{name} state differs from the ground truth's in {differ}",
+                                components={"turn": 0.0}, differences=differ)
+    left = list(model_results)
+    missing = []
+    for result in truth_results:
+        if result in left:
+            left.remove(result)
+        else:
+            missing.append(result)
+    if missing:
+        return Verdict.fail(f"results of the ground truth's calls missing: {missing!r}"[:400],
+                            components={"turn": 0.0})
+    return Verdict.ok("state and results match the ground truth", components={"turn": 1.0})

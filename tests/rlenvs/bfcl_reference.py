@@ -205,3 +205,58 @@ def perturbations(task: Mapping[str, Any]) -> Iterator[tuple[str, list[dict[str,
     else:
         yield "call_duplicated", gt + gt
     yield "no_call", []
+
+
+# ------------------------------------------------------------------ multi-turn
+
+def reference_multi_turn_passes(turn_calls: list[list[str]], task: Mapping[str, Any]) -> bool:
+    """``bfcl_eval``'s ``multi_turn_checker`` on the policy's calls per user turn (each turn
+    one step of call strings; the strings are ours, made from the ground truth: BFCL's
+    executor ``eval``s them). A fresh model name per check keeps its cached instances apart."""
+    import uuid
+
+    reference_checker()  # BFCL_PROJECT_ROOT before bfcl_eval.utils is imported
+    from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
+
+    entry = {"id": task["id"], "initial_config": copy.deepcopy(task["initial_config"]),
+             "involved_classes": list(task["involved_classes"])}
+    decoded = [[list(calls)] if calls else [] for calls in turn_calls]
+    result = multi_turn_checker(decoded, copy.deepcopy(task["ground_truth"]), entry,
+                                f"multi_turn_{task['category']}",
+                                f"ref{uuid.uuid4().hex}")
+    return bool(result["valid"])
+
+
+def _mutate_literal(call: str) -> str | None:
+    """``call`` with its first string/number argument changed, or None if it has none."""
+    import ast
+
+    tree = ast.parse(call, mode="eval")
+    node = tree.body
+    values = [*getattr(node, "args", []), *(k.value for k in getattr(node, "keywords", []))]
+    for v in values:
+        if isinstance(v, ast.Constant) and isinstance(v.value, str):
+            v.value = v.value + "_x"
+            return ast.unparse(tree)
+        if isinstance(v, ast.Constant) and type(v.value) in (int, float):
+            v.value = v.value + 1
+            return ast.unparse(tree)
+    return None
+
+
+def multi_turn_perturbations(task: Mapping[str, Any]) -> Iterator[tuple[str, list[list[str]]]]:
+    """``(kind, calls per turn)``: the ground truth and changes of it."""
+    gt = [list(t) for t in task["ground_truth"]]
+    yield "ground_truth", gt
+    for k, turn in enumerate(gt):
+        if not turn:
+            continue
+        yield "turn_without_calls", [t if i != k else [] for i, t in enumerate(gt)]
+        if len(turn) > 1:
+            yield "last_call_dropped", [t if i != k else t[:-1] for i, t in enumerate(gt)]
+        changed = _mutate_literal(turn[-1])
+        if changed is not None:
+            yield "wrong_argument", [t if i != k else t[:-1] + [changed]
+                                     for i, t in enumerate(gt)]
+        yield "call_repeated", [t if i != k else t + t[-1:] for i, t in enumerate(gt)]
+        break  # the first turn with calls: later turns build on its state
