@@ -410,8 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the evaluation already at --out")
     p.add_argument("--reverify", default=None, metavar="RUN",
-                   help="re-score the transcripts of RUN (an --out file) with the current "
-                        "judges and report what changed; writes RUN.reverified.jsonl (or --out)")
+                   help="re-score the transcripts of RUN (an --out file, or the main job's "
+                        "folder) with the current judges and report what changed; writes "
+                        "RUN.reverified.jsonl, RUN/reverified/ for a folder (or --out)")
     p.add_argument("--episode-timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="wall-clock budget of each episode's sample (its generation, resets "
                         "and steps); past it the sample is unscored, cause 'deadline' "
