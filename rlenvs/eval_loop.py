@@ -73,7 +73,7 @@ def _limit(runs: Sequence[dict[str, Any]], episode_timeout: float | None,
 def _fault(run: dict[str, Any], error: BaseException, episode_timeout: float | None,
            run_budget: Budget) -> None:
     """Mark ``run`` ended by its deadline."""
-    if run_budget.spent():
+    if run_budget.spent() or episode_timeout is None:
         reason = f"the run's budget of {run_budget.seconds:g} s ran out ({error})"
     else:
         reason = f"the episode's budget of {episode_timeout:g} s ran out ({error})"
