@@ -6,7 +6,13 @@ Tasks come from a JSONL file (one object per line with ``prompt``; optional ``re
 The ``judge`` kwarg picks the scoring:
 
 * ``"rules"`` (default) -- a cheap rule-based judge (non-empty, sensible length, not
-  repetitive, does not address the grader): fast and offline, a smoke-test reward only;
+  repetitive, does not address the grader, *addresses the task*: shares a content word with
+  the prompt or the task's ``reference`` and says more than the prompt): fast and offline.
+  Its one content check is what keeps master-key replies ("Let's solve this problem step by
+  step.", "Thought process:", "Solution") and format-only replies from being paid -- they are
+  made of function words and words about answering -- but it is relevance, not quality: a
+  smoke-test reward, not a judgement of how good a reply is (audit it, then train with a real
+  judge);
 * ``"smollm2"`` -- a pointwise LLM judge over the embedded SmolLM2-135M-Instruct, loaded on the
   first step and shared by every env in the process (``judge_kwargs`` go to
   ``PointwiseJudge``, e.g. ``{"rubric": ..., "sampling": SamplingParams(...)}``);
@@ -38,7 +44,7 @@ from judges.ifeval.normalize import normalize_text
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource
 
-__all__ = ["ChatEnv", "rule_chat_judge", "SAMPLE_PATH"]
+__all__ = ["ChatEnv", "rule_chat_judge", "addresses_task", "SAMPLE_PATH"]
 
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "chat_sample.jsonl"
 JudgeFn = Callable[[str, Mapping[str, Any]], Verdict]
@@ -56,10 +62,59 @@ def _embedded_model() -> Any:
         return _SHARED["smollm2"]
 
 
+# Closed classes: function words (articles, pronouns, auxiliaries, prepositions, conjunctions,
+# common adverbs) and the words a reply uses about answering or grading itself. Neither says
+# anything about a task, so neither counts as content.
+_FUNCTION_WORDS = frozenset("""
+a an the this that these those it its i me my mine we us our you your he him his she her
+they them their there here what which who whom whose when where why how is are was were be been
+being am do does did done have has had having can could will would shall should may might must
+to of in on at by for from with without into onto about as than then so such not no yes or and
+but if because while also just very too only all any some each every both either neither more
+most much many few own same other up down out over under again once now well let lets
+ok okay sure certainly alright cannot
+""".split())
+_ANSWERING_WORDS = frozenset("""
+answer answers answered solution solutions solve solving solved respond response responses reply
+step steps problem problems question questions thought thoughts process reasoning reason think
+thinking explain explanation following below above final result output task work working
+approach method carefully careful detail detailed consider considering first next finally
+score scores scored rating rated grade graded verdict correct correctly pass passed true false
+points full marks help helps helped helping helpful happy glad hope
+""".split())
+_WORD_RE = re.compile(r"\w+")
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _content(text: str) -> set[str]:
+    """The stems of ``text``'s content words (numbers included)."""
+    words = (w for w in _WORD_RE.findall(normalize_text(text).lower()) if len(w) > 1 or not w.isascii())
+    return {_stem(w) for w in words if w not in _FUNCTION_WORDS and w not in _ANSWERING_WORDS}
+
+
+def addresses_task(response: str, task: Mapping[str, Any]) -> bool:
+    """Whether ``response`` says something about the task: it shares a content word with the
+    prompt or the task's reference, and says something beyond the prompt (an echo of the
+    prompt is not an answer). Master-key replies ("Let's solve this problem step by step.",
+    "Thought process:", "Solution") are made of function words and words about answering,
+    so they fail whatever their wording."""
+    own = _content(response)
+    prompt = _content(str(task.get("prompt", "")))
+    known = prompt | _content(str(task.get("reference") or ""))
+    return bool(own & known) and not own <= prompt
+
+
 def rule_chat_judge(response: str, task: Mapping[str, Any], min_chars: int = 2,
                     max_chars: int = 4000) -> Verdict:
     """Cheap offline checks, each a component; score = their mean (0 when the reply addresses
-    the grader), pass = all hold."""
+    the grader or does not address the task), pass = all hold. A form check with one content
+    check (:func:`addresses_task`), not a judgement of quality."""
     text = normalize_text(response).strip()  # invisible characters are no content
     words = re.findall(r"\w+", text.lower())
     trigrams = [tuple(words[i : i + 3]) for i in range(max(0, len(words) - 2))]
@@ -67,9 +122,11 @@ def rule_chat_judge(response: str, task: Mapping[str, Any], min_chars: int = 2,
         "nonempty": float(len(text) >= min_chars),
         "length_ok": float(min_chars <= len(text) <= max_chars),
         "not_repetitive": float(not trigrams or len(set(trigrams)) / len(trigrams) >= 0.5),
+        "addresses_task": float(addresses_task(text, task)),
         "judge_guard": float(not find_judge_injection(response)),
     }
-    score = sum(components.values()) / len(components) if components["judge_guard"] else 0.0
+    gates = components["judge_guard"] and components["addresses_task"]
+    score = sum(components.values()) / len(components) if gates else 0.0
     failed = [n for n, v in components.items() if v < 1]
     return Verdict(score, not failed, "all checks passed" if not failed
                    else "failed: " + ", ".join(failed), {"components": components})

@@ -192,11 +192,35 @@ def test_every_builtin_env_passes_the_audit(env_id):
     assert report.exit_code == 0
 
 
-def test_chat_rules_judge_is_a_smoke_test_reward_and_the_audit_says_so():
-    """Chat-v0's default judge ("rules") checks form only: the audit names what it pays."""
-    report = audit("rlenvs/Chat-v0", episodes=1, families=["master_keys", "empty"])
-    assert "master_keys" in {f.name for f in report.holes} and report.exit_code == 1
+CHAT_FAMILIES = ["master_keys", "empty", "format_only", "planted_scores"]
+
+
+def test_chat_rules_judge_pays_only_replies_about_the_task_and_the_audit_says_so():
+    """Chat-v0's default judge ("rules") checks form and one content invariant (issue 27): a
+    paid reply shares a content word with the prompt or its reference and says more than the
+    prompt. Master keys, format-only replies and planted scores are made of function words
+    and words about answering: over every sample prompt the audit finds no hole, and every
+    reference (the probes) still passes. A form-only judge on the same env is caught."""
+    from judges import Verdict
+    from rlenvs.audit.generic import MASTER_KEYS
+    from rlenvs.envs.chat_env import rule_chat_judge
+
+    report = audit("rlenvs/Chat-v0", episodes=24, families=CHAT_FAMILIES)
     assert report.judge == "rlenvs.envs.chat_env.rule_chat_judge"
+    assert not report.holes and report.exit_code == 0, {f.name: f.example for f in report.holes}
+    assert _family(report, "master_keys").tried == 24 * len(MASTER_KEYS)
+    assert report.probes.tried == 24 and report.probes.wrong == 0
+
+    def form_only(reply, task):  # the former rules judge's reading: form, not content
+        reply = rule_chat_judge(reply, task)
+        parts = reply.details["components"]
+        ok = all(v == 1.0 for k, v in parts.items() if k != "addresses_task")
+        return Verdict(1.0 if ok else 0.0, ok, "form only")
+
+    report = audit("rlenvs/Chat-v0", episodes=1, families=["master_keys", "empty"],
+                   env_kwargs={"judge": form_only})
+    assert "master_keys" in {f.name for f in report.holes} and report.exit_code == 1
+    assert "empty" not in {f.name for f in report.holes}
 
 
 # ------------------------------------------------------------------ the command line

@@ -30,6 +30,10 @@ from rlenvs.vector import AutoresetMode, TextVectorEnv
 
 DEAD_JUDGE = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: the judge's backend fails
 REPLY = "Rayleigh scattering: short blue wavelengths scatter most, so the sky looks blue."
+# replies that address the two prompts env_dataset(..., n=2, seed=0) draws (the rule judge pays
+# only a reply about its task: 404, then a bicycle-shop slogan)
+ANSWERS = ["A 404 status code means the server found no such page.",
+           "Bicycle repair: we keep your wheels turning."]
 
 
 def _assert_judge_fault(info):
@@ -107,7 +111,7 @@ def test_trl_reward_is_none_for_an_unscored_sample_and_logs_the_fraction():
     assert metrics == [(f"rewards/{reward.__name__}/unscored_frac", 1.0)]
     scored = env_reward_func("rlenvs/Chat-v0")  # the rule judge: a judgement, a float
     metrics.clear()
-    assert scored(prompts=data["prompt"], completions=[REPLY, ""], task=data["task"],
+    assert scored(prompts=data["prompt"], completions=[ANSWERS[0], ""], task=data["task"],
                   **_trl_kwargs(metrics)) == [1.0, 0.0]
     assert metrics == [(f"rewards/{scored.__name__}/unscored_frac", 0.0)]
 
@@ -128,7 +132,7 @@ def test_trl_grpo_trainer_turns_the_unscored_reward_into_nan_not_zero(tmp_path):
     trainer = trl.GRPOTrainer(model=str(embedded_model_dir()), reward_funcs=[faulty, rules],
                               train_dataset=data, args=args)
     inputs = [dict(row) for row in data]
-    completions = [[{"role": "assistant", "content": REPLY}]] * 2
+    completions = [[{"role": "assistant", "content": a}] for a in ANSWERS]
     per_func = trainer._calculate_rewards(inputs, [r["prompt"] for r in inputs], completions,
                                           [[1], [2]])
     import torch
