@@ -30,7 +30,7 @@ does **not** raise by default (``on_fault="truncate"``): it returns ``truncated=
 ``0.0`` as a placeholder, and ``info["reward_status"] = "unscored"`` with
 ``info["reward_cause"]`` ``"env"`` (``"deadline"`` when the server's per-call deadline cut the
 step), an unscored ``Verdict`` and ``info["env_failure"]`` (the error code and message, naming
-the URL, session and step). Why: a trainer or an evaluation loop steps many episodes; one dead
+the URL, session and step; ``["server"]``: the server's error frame, where it sent one). Why: a trainer or an evaluation loop steps many episodes; one dead
 server must end that episode, marked so that nothing learns from or scores it, and the round
 goes on (as the Ray vector env does when an actor dies). ``on_fault="raise"`` raises
 :class:`RemoteEnvError` instead, for callers that want to stop at the first fault. Misuse and
@@ -296,7 +296,8 @@ class RemoteEnv(gym.Env[list, str]):
         info = {"verdict": verdict, "reward_status": UNSCORED, "reward_cause": cause,
                 "reward_components": {}, "truncated_reason": "environment server failed",
                 "env_failure": {"code": error.code, "error": str(error), "url": self.url,
-                                "session_id": self.session_id, "step": self.steps}}
+                                "session_id": self.session_id, "step": self.steps,
+                                "server": error.data}}
         obs = [*self._messages, {"role": "assistant", "content": action}]
         return obs, 0.0, False, True, info
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 import urllib.request
 
@@ -125,8 +126,11 @@ def test_idle_sessions_and_unclaimed_forks_are_reaped():
             time.sleep(0.1)
         status = _get(f"{url}/sessions")
         assert status["active_sessions"] == 0 and status["reaped"] == 2
-        with pytest.raises(RemoteEnvError, match=r"session [0-9a-f]{32}, step 1"):
-            env.step("\\boxed{1}")
+        # a reaped session is a fault of the episode (issue 28): truncated and unscored
+        _, reward, _, truncated, info = env.step("\\boxed{1}")
+        assert truncated and reward == 0.0 and info["reward_status"] == "unscored"
+        assert re.search(r"session [0-9a-f]{32}, step 1", info["env_failure"]["error"])
+        assert info["env_failure"]["code"] == "SESSION_EXPIRED"
         assert env.reset(seed=0)[0]  # a new episode opens a new session
         env.close()
 
@@ -140,10 +144,14 @@ def test_per_call_deadline_closes_the_session_and_names_it():
         env = RemoteEnv(url, timeout_s=30)
         env.reset(seed=0)
         started = time.monotonic()
-        with pytest.raises(RemoteEnvError, match=r"DEADLINE_EXCEEDED.*step 1") as err:
-            env.step(slow)
+        # the server's call deadline ends the episode as a fault (issue 28), cause "deadline"
+        _, _, _, truncated, info = env.step(slow)
         assert time.monotonic() - started < 8  # answered at the deadline, not after the tool
-        assert err.value.data["session_id"] == env.session_id and err.value.data["step"] == 0
+        assert truncated and info["reward_status"] == "unscored"
+        assert info["reward_cause"] == "deadline"
+        assert re.search(r"DEADLINE_EXCEEDED.*step 1", info["env_failure"]["error"])
+        server_error = info["env_failure"]["server"]
+        assert server_error["session_id"] == env.session_id and server_error["step"] == 0
         assert env.reset(seed=1)[0]  # the next episode gets a fresh session
         env.close()
 
