@@ -17,7 +17,12 @@ Replies, for every single-turn Python category the installed ``bfcl-eval`` ships
 Ours is the env's judge on the reply text (``<tool_call>`` JSON, parsed by rlenvs); BFCL's is
 ``ast_checker`` (or ``is_empty_output`` for relevance) on the same decoded calls. A reply our
 parser cannot read counts, for BFCL, as its decoder failing (a fail, or for irrelevance a pass).
-Writes ``bfcl_agreement.json`` (counts and every disagreement) and ``bfcl_agreement.md``.
+Multi-turn: rlenvs/BFCLMultiTurn-v0 plays each entry's ground truth and perturbations of it
+(a user turn without calls, its last call dropped, a wrong argument, a call repeated) and its
+verdict is compared with ``multi_turn_checker``'s on the same calls.
+
+Writes ``bfcl_agreement.json`` (counts and every disagreement) and ``bfcl_agreement.md``;
+SmolLM2's replies are kept in ``bfcl_smollm2_replies.jsonl`` and reused by a rerun.
 """
 
 from __future__ import annotations
@@ -99,20 +104,100 @@ def compare(task: dict[str, Any], kind: str, reply: str, source: str,
                               "why": JUSTIFIED.get(why or "", "UNEXPLAINED")})
 
 
-def smollm2_replies(tasks: list[dict[str, Any]], max_new_tokens: int) -> list[str]:
-    import rlenvs
-    from rlenvs.policies import SamplingParams, load_policy
+def smollm2_replies(tasks: list[dict[str, Any]], max_new_tokens: int,
+                    cache: Path) -> list[str]:
+    """SmolLM2's greedy replies to ``tasks`` (the env's prompt), kept in ``cache`` (JSONL by
+    task id) so a rerun of the comparison does not regenerate them."""
+    known = {}
+    if cache.exists():
+        known = {r["id"]: r["reply"] for r in map(json.loads, cache.read_text().splitlines())}
+    todo = [t for t in tasks if t["id"] not in known]
+    if todo:
+        import torch
 
-    policy = load_policy("smollm2")
-    env = rlenvs.make("rlenvs/BFCL-v0").unwrapped
-    conversations = [env.reset(options={"task": t})[0] for t in tasks]
-    return policy.generate(conversations, SamplingParams(max_new_tokens=max_new_tokens))
+        import rlenvs
+        from rlenvs.policies import SamplingParams, load_policy
+
+        torch.set_num_threads(1)  # faster on contended cores
+        policy = load_policy("smollm2")
+        env = rlenvs.make("rlenvs/BFCL-v0").unwrapped
+        for t in todo:
+            conversation = env.reset(options={"task": t})[0]
+            reply = policy.generate([conversation],
+                                    SamplingParams(max_new_tokens=max_new_tokens))[0]
+            known[t["id"]] = reply
+            with cache.open("a") as f:
+                f.write(json.dumps({"id": t["id"], "reply": reply}) + "\n")
+    return [known[t["id"]] for t in tasks]
+
+
+def _hermes_turn(task: dict[str, Any], calls: list[str]) -> str:
+    from rlenvs.envs.bfcl_multi_turn import parse_ground_truth_call
+
+    blocks = []
+    for text in calls:
+        name, args, kwargs = parse_ground_truth_call(text)
+        if args:  # positional arguments, named in the function doc's order
+            doc = next(f for f in task["function"] if f["name"] == name)
+            kwargs = {**dict(zip(doc["parameters"]["properties"], args, strict=False)),
+                      **kwargs}
+        blocks.append(render([{name: kwargs}]))
+    return "\n".join(blocks)
+
+
+def multi_turn_agreement(disagreements: list[dict[str, Any]], every: int) -> dict[str, Any]:
+    """BFCLMultiTurn-v0 playing the ground truth and its perturbations (each user turn's calls
+    in one reply, then a reply without calls) vs ``multi_turn_checker`` on the same calls."""
+    from rlenvs.envs.bfcl_multi_turn import (
+        MULTI_TURN_CATEGORIES,
+        BFCLMultiTurnEnv,
+        load_multi_turn_tasks,
+    )
+    from tests.rlenvs.bfcl_reference import (
+        multi_turn_perturbations,
+        reference_multi_turn_passes,
+    )
+
+    out: dict[str, Any] = {}
+    for category in MULTI_TURN_CATEGORIES:
+        env = BFCLMultiTurnEnv(category=category)
+        row = collections.Counter()
+        for task in load_multi_turn_tasks(category)[::every]:
+            for kind, turn_calls in multi_turn_perturbations(task):
+                env.reset(options={"task": task})
+                ours = None
+                for calls in turn_calls:
+                    for reply in ([_hermes_turn(task, calls)] if calls else []) + ["Done."]:
+                        _, _, terminated, truncated, info = env.step(reply)
+                        if terminated or truncated:
+                            ours = info["verdict"].passed
+                            break
+                    if ours is not None:
+                        break
+                ref = reference_multi_turn_passes(turn_calls, task)
+                row["replies"] += 1
+                row["agree"] += ours == ref
+                row["ours_pass"] += bool(ours)
+                row["bfcl_pass"] += ref
+                row[f"kind/{kind}"] += 1
+                if ours != ref:
+                    disagreements.append({"id": task["id"], "category": f"multi_turn_{category}",
+                                          "source": "multi_turn", "kind": kind, "ours": ours,
+                                          "bfcl": ref, "reply": json.dumps(turn_calls)[:600],
+                                          "our_reason": info["verdict"].reason[:300],
+                                          "justification": None, "why": "UNEXPLAINED"})
+        out[f"multi_turn_{category}"] = dict(row)
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smollm2", type=int, default=0, help="tasks per category for SmolLM2")
     ap.add_argument("--max-new-tokens", type=int, default=160)
+    ap.add_argument("--smollm2-cached", action="store_true",
+                    help="compare only the SmolLM2 replies already in the cache file")
+    ap.add_argument("--multi-turn-every", type=int, default=1,
+                    help="every k-th multi-turn entry (1: all 600)")
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
     import importlib.metadata as md
@@ -131,13 +216,21 @@ def main() -> int:
             if category in AST_CATEGORIES and not reference_passes(replies[0][1], task):
                 unsatisfiable.append(task["id"])
     t_pert = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    multi_turn = multi_turn_agreement(disagreements, args.multi_turn_every)
+    t_multi = time.perf_counter() - t1
     t_model = 0.0
-    if args.smollm2:
+    cache = Path(args.out_dir) / "bfcl_smollm2_replies.jsonl"
+    cached = ({json.loads(x)["id"] for x in cache.read_text().splitlines()}
+              if args.smollm2_cached and cache.exists() else set())
+    if args.smollm2 or cached:
         t1 = time.perf_counter()
         for category in AST_CATEGORIES + RELEVANCE_CATEGORIES:
-            tasks = load_bfcl_tasks(category)[: args.smollm2]
-            for task, reply in zip(tasks, smollm2_replies(tasks, args.max_new_tokens),
-                                   strict=True):
+            tasks = load_bfcl_tasks(category)[: args.smollm2 or None]
+            if args.smollm2_cached:
+                tasks = [t for t in tasks if t["id"] in cached]
+            replies = smollm2_replies(tasks, args.max_new_tokens, cache)
+            for task, reply in zip(tasks, replies, strict=True):
                 compare(task, "smollm2", reply, "smollm2", stats, disagreements)
         t_model = time.perf_counter() - t1
 
@@ -152,9 +245,11 @@ def main() -> int:
         "summary": summary,
         "per_category": {k: dict(v) for k, v in stats.items() if not k.startswith("kind/")},
         "per_kind": {k[5:]: dict(v) for k, v in stats.items() if k.startswith("kind/")},
+        "multi_turn": multi_turn,
         "ground_truth_failing_both": unsatisfiable,
         "disagreements": disagreements,
-        "seconds": {"perturbations": round(t_pert, 1), "smollm2": round(t_model, 1)},
+        "seconds": {"perturbations": round(t_pert, 1), "multi_turn": round(t_multi, 1),
+                    "smollm2": round(t_model, 1)},
     }
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -176,6 +271,17 @@ def report(r: dict[str, Any]) -> str:
     for k, v in r["per_category"].items():
         lines.append(f"| {k} | {v['replies']} | {v['agree']} | {v['ours_pass']} | "
                      f"{v['bfcl_pass']} |")
+    mt = r.get("multi_turn", {})
+    if mt:
+        agree, n = sum(v["agree"] for v in mt.values()), sum(v["replies"] for v in mt.values())
+        lines += ["", f"**Multi-turn** (rlenvs/BFCLMultiTurn-v0 vs `multi_turn_checker`, ground "
+                  f"truth and perturbations: a turn without calls, its last call dropped, a "
+                  f"wrong argument, a call repeated): agreement {100 * agree / max(n, 1):.3f}% "
+                  f"({agree}/{n} episodes)", "",
+                  "| category | episodes | agree | ours pass | bfcl pass |", "|---|---|---|---|---|"]
+        for k, v in mt.items():
+            lines.append(f"| {k} | {v['replies']} | {v['agree']} | {v['ours_pass']} | "
+                         f"{v['bfcl_pass']} |")
     lines += ["", "| reply kind | replies | agree |", "|---|---|---|"]
     for k, v in sorted(r["per_kind"].items()):
         lines.append(f"| {k} | {v['replies']} | {v['agree']} |")

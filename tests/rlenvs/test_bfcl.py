@@ -223,3 +223,22 @@ def test_irrelevance_alone_pays_for_abstaining_and_the_audit_says_so():
                    families=["empty", "master_keys"])
     assert {f.name for f in report.holes} == {"empty", "master_keys"}
     assert report.exit_code == 1
+
+
+@pytest.mark.slow
+def test_smollm2_replies_are_scored_as_bfcl_scores_them():
+    """The embedded model's greedy replies (it rarely calls): our verdict equals bfcl_eval's on
+    the calls our parser decodes (a reply it cannot decode fails both, irrelevance aside)."""
+    from rlenvs.policies import SamplingParams, load_policy
+
+    policy = load_policy("smollm2")
+    for category in ("simple", "irrelevance"):
+        env = rlenvs.make(ENV, category=category).unwrapped
+        obs, _ = env.reset(seed=0)
+        reply = policy.generate([obs], SamplingParams(max_new_tokens=48))[0]
+        task = env.task
+        _, reward, terminated, _, info = env.step(reply)
+        assert terminated and info["verdict"].scored
+        calls, problems = decode_calls(reply, task["function"])
+        bfcl = ("irrelevance" in category) if problems else reference_passes(calls, task)
+        assert (reward == 1.0) == bfcl, (reply, info["verdict"].reason)
