@@ -25,7 +25,14 @@ import numpy as np
 from gymnasium.spaces import Tuple as TupleSpace
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from rlenvs.vector import VectorEnvWorkerError, check_actions, fault_info, same_step_info, seeds_for
+from rlenvs.vector import (
+    VectorEnvWorkerError,
+    _vector_id,
+    check_actions,
+    fault_info,
+    same_step_info,
+    seeds_for,
+)
 
 __all__ = ["RayTextVectorEnv"]
 
@@ -82,7 +89,7 @@ class RayTextVectorEnv(VectorEnv):
         if isinstance(env_ids, str):
             env_ids = [env_ids] * (num_envs or 1)
         self._ray = ray = ensure_ray(ray_init, "RayTextVectorEnv")
-        self.env_ids = [rlenvs.registration.resolve_id(i) for i in env_ids]
+        self.env_ids = [_vector_id(i) for i in env_ids]  # a served env's URL is an id too
         self.num_envs = len(self.env_ids)
         self.env_kwargs = dict(env_kwargs or {})
         self.autoreset_mode = AutoresetMode(autoreset_mode)

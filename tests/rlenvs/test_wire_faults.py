@@ -117,6 +117,26 @@ def test_a_ray_env_actor_killed_during_a_rollout_gives_an_unscored_step(ray_sess
         venv.close()
 
 
+def test_ray_vector_env_on_a_served_url_carries_a_failing_judges_status(ray_session):
+    from rlenvs.ray_vector import RayTextVectorEnv
+    from rlenvs.serving.server import EnvServer
+    from tests.rlenvs.test_wire_status import DEAD_JUDGE, REPLY
+
+    server = EnvServer(["rlenvs/Chat-v0"], env_kwargs={"rlenvs/Chat-v0": {"judge": DEAD_JUDGE}})
+    with server.background() as base:
+        venv = RayTextVectorEnv(f"{base}/rlenvs/Chat-v0", num_envs=2, autoreset_mode="SameStep")
+        try:
+            venv.reset(seed=0)
+            _, _, terminated, _, infos = venv.step([REPLY, REPLY])
+            assert terminated.all()
+            for info in infos:
+                assert info["reward_status"] == "unscored"
+                assert info["reward_cause"] == "judge_backend"
+                assert info["final_info"]["verdict"].cause == "judge_backend"
+        finally:
+            venv.close()
+
+
 def _run_child(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args],
                           capture_output=True, text=True, timeout=300)
