@@ -42,9 +42,15 @@ INSTRUCTION = "Put your final answer in \\boxed{}."
 # off+1"), except a plain "is the answer"
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
 _SAYS_ANSWER = re.compile(r"(?i)^[\s$*)\]\\]*(?:is|was|are)\s+(?:the|my)\s+(?:final\s+)?answers?\b")
-# separators of several values inside one box (unless the gold itself has them)
-_SEVERAL = re.compile(r"(?i)(?<![^\W\d_])(?:or|nor|vs\.?|versus|else|otherwise|alternatively)"
-                      r"(?![^\W\d_])|[;|]")
+# what makes one box say something other than one value, unless the gold itself has it: several
+# values, a negation ("not 0 0 1"), a relation ("x \\geq 20")
+_NOT_ONE_VALUE = (
+    ("several answers", re.compile(r"(?i)(?<![^\W\d_])(?:or|nor|vs\.?|versus|else|otherwise|"
+                                   r"alternatively)(?![^\W\d_])|[;|]")),
+    ("a negation", re.compile(r"(?i)(?<![^\W\d_])(?:not|never|isn't|no)(?![^\W\d_])")),
+    ("a relation", re.compile(r"\\(?:geq|leq|ge|le|neq|ne|approx|sim|gtrsim|lesssim)"
+                              r"(?![A-Za-z])|[≥≤≠≈<>]")),
+)
 
 
 #: the datasets reasoning-gym SNAPSHOT_VERSION registers (``rlenvs list`` shows them without
@@ -217,10 +223,11 @@ def make_reasoning_gym_judge(scorer: Any, score_timeout_s: float | None = 10.0,
                 return fail(f"the box's sentence goes on ({rest.strip()[:40]!r}): a value joined "
                             "after the answer makes it no single answer", box[:200])
         gold = task.get("answer")
-        several = _SEVERAL.search(box)
-        if several is not None and not (isinstance(gold, str) and _SEVERAL.search(gold)):
-            return fail(f"the box holds several answers (joined by {several.group(0)!r})",
-                        box[:200])
+        for what, pattern in _NOT_ONE_VALUE:
+            found = pattern.search(box)
+            if found is not None and not (isinstance(gold, str) and pattern.search(gold)):
+                return fail(f"the box holds {what} ({found.group(0)!r}), which the task's answer "
+                            "does not: not one value", box[:200])
         hedge = hedge_in(box)
         if hedge is not None and (not isinstance(gold, str) or hedge_in(gold) is None):
             return fail(f"a hedged answer ({hedge}) is not a value", box[:200])
@@ -234,7 +241,10 @@ def make_reasoning_gym_judge(scorer: Any, score_timeout_s: float | None = 10.0,
             return fail(f"the dataset's score_answer rejected the answer ({type(value).__name__}: "
                         f"{str(value)[:80]})", box[:200], fmt=1.0)
         score = min(1.0, max(0.0, float(value or 0.0)))
-        passed = score >= 1.0
+        # exactly 1: above 1 is float noise in a partial-credit sum (spell_backward adds 1/n per
+        # matching letter, and a right prefix with junk after it summed to 1.0000000000000002)
+        passed = float(value or 0.0) == 1.0
+        score = score if passed else min(score, 0.999)
         reason = "correct" if passed else (
             f"expected {str(gold)[:60]!r}, got {box[:60]!r} (score {score:.3g})"
             if gold is not None else f"the dataset's check failed (score {score:.3g})")

@@ -44,7 +44,8 @@ SINGLE_PLAYER_GAMES = (
     "Bandit-v0", "Blackjack-v0", "Crosswords-v0", "FifteenPuzzle-v0", "FrozenLake-v0",
     "GuessTheNumber-v0", "LightsOut-v0", "LogicPuzzle-v0", "Mastermind-v0", "Minesweeper-v0",
     "PegJump-v0", "RushHour-v0", "Secretary-v0", "Set-v0", "Sokoban-v0", "Sudoku-v0",
-    "TowerOfHanoi-v0", "2048-v0",
+    "TowerOfHanoi-v0", "2048-v0", "Countdown-v0", "Cryptarithm-v0", "Slitherlink-v0",
+    "ThreeCardMonte-v0",
 )
 
 
@@ -55,6 +56,18 @@ def _registry() -> dict[str, Any]:
         raise ImportError("rlenvs/TextArena-v0 needs textarena: pip install textarena==0.7.4") \
             from None
     return ENV_REGISTRY
+
+
+def _outcome(reward: Any, reason: Any) -> tuple[float, str]:
+    """The game's outcome and why. Some 0.7.4 games (Countdown, Cryptarithm, Slitherlink,
+    ThreeCardMonte) call ``set_invalid_move(progress, message)`` with the arguments swapped, so a
+    game lost by invalid moves ends with the message as its reward: the number is the other."""
+    if isinstance(reward, str):  # the reason slot holds "Invalid Move: <progress>"
+        reward, reason = str(reason).removeprefix("Invalid Move: "), f"Invalid Move: {reward}"
+    try:
+        return float(reward), str(reason)
+    except (TypeError, ValueError):
+        return 0.0, str(reason)
 
 
 class TextArenaEnv(LLMEnv):
@@ -152,9 +165,9 @@ class TextArenaEnv(LLMEnv):
                         terminated=False,
                         feedback=[{"role": "user", "content": text or "(no change)"}],
                         reward_components={"outcome": 0.0})
-        outcome = float((rewards or {}).get(0, 0.0))
+        outcome, why = _outcome((rewards or {}).get(0, 0.0),
+                                (game_info or {}).get(0, {}).get("reason", ""))
         self._game_reward = outcome
-        why = str((game_info or {}).get(0, {}).get("reason", ""))
         score = min(1.0, max(0.0, outcome))
         return Turn(verdict=Verdict(score=score, passed=outcome >= 1.0,
                                     reason=f"game over: {why}"[:300] if why else "game over",

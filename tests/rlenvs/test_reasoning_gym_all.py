@@ -126,6 +126,8 @@ def test_hedged_and_joined_answers_fail(name):
         f"\\boxed{{{gold}}}. The answer is {wrong}.",  # a later committed answer differs
         f"<think>\\boxed{{{gold}}}</think> \\boxed{{{wrong}}}",  # the box in thinking is scratch
         f"\\boxed{{{gold}}} <think>",  # ends inside a thinking block
+        f"\\boxed{{not {gold}}}",  # a negation
+        f"\\boxed{{x \\geq {gold}}}",  # a relation
     ]:
         env.reset(seed=4)
         _, reward, *_, info = env.step(reply)
@@ -151,6 +153,23 @@ def test_game_of_life_halting_reads_the_word_its_own_check_does_not():
     assert reward == 0.0
     env.reset(seed=0)
     assert env.step(f"\\boxed{{{gold.lower()}}}")[1] == 1.0
+
+
+def test_a_score_above_one_is_float_noise_not_a_pass():
+    """spell_backward adds 1/n per matching letter: a right prefix with junk after it summed to
+    a hair above 1, and its own "== 1.0 -> 0.8" correction missed it."""
+    env = _make("spell_backward", reward="dense")
+    scorer = env.unwrapped.source.scorer
+    found = 0
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        task = info["task"]
+        junk = task["answer"] + "+1"
+        if scorer.score_answer(junk, task) > 1.0:
+            found += 1
+            _, reward, *_, info = env.step(f"\\boxed{{{junk}}}")
+            assert not info["verdict"].passed and reward < 1.0
+    assert found, "no seed showed the float drift"
 
 
 def test_agreement_with_score_answer_on_single_boxed_answers():

@@ -15,7 +15,7 @@ from rlenvs.audit import audit
 from rlenvs.envs.textarena_env import SINGLE_PLAYER_GAMES
 
 ENV = "rlenvs/TextArena-v0"
-SLOW_GAMES = {"RushHour-v0"}  # generates and checks a puzzle per reset (~10 s for check_env)
+SLOW_GAMES = {"RushHour-v0", "Slitherlink-v0"}  # generate and check a puzzle per reset
 
 
 @pytest.mark.parametrize("game", [pytest.param(g, marks=pytest.mark.slow) if g in SLOW_GAMES
@@ -106,6 +106,21 @@ def test_invalid_moves_lose_by_the_games_own_allowance():
     _, reward, terminated, _, info = env.step("still no move")
     assert terminated and reward == 0.0 and not info["verdict"].passed
     assert "Invalid Move" in info["verdict"].reason
+
+
+@pytest.mark.parametrize("game", ["Countdown-v0", "Cryptarithm-v0", "ThreeCardMonte-v0"])
+def test_games_that_swap_set_invalid_moves_arguments_still_end_with_a_number(game):
+    """These 0.7.4 games call set_invalid_move(progress, message): a game lost by invalid moves
+    ended with the message as its reward; the env reads the number from the other slot."""
+    env = rlenvs.make(ENV, game=game, reward="dense")
+    env.reset(seed=1)
+    for _ in range(3):
+        _, reward, terminated, _, info = env.step("no move at all")
+        if terminated:
+            break
+    assert terminated and isinstance(info["game_reward"], float)
+    assert 0.0 <= reward < 1.0 and info["verdict"].reason.startswith("game over: Invalid Move: ")
+    assert not any(ch.isdigit() for ch in info["verdict"].reason.split("Invalid Move: ")[1][:3])
 
 
 def test_dense_reward_is_the_games_partial_outcome():
