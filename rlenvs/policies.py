@@ -24,7 +24,7 @@ from typing import Any
 from judges.llm.base import ChatModel, Messages, SamplingParams
 
 __all__ = ["Policy", "FunctionPolicy", "SystemPromptPolicy", "read_system_prompt", "load_policy",
-           "as_policy", "SamplingParams"]
+           "as_policy", "SamplingParams", "BusyMachineWarning", "warn_if_busy"]
 
 Policy = ChatModel
 
@@ -136,6 +136,7 @@ def load_policy(spec: str | ChatModel, **kwargs: Any) -> ChatModel:
     if spec in ("smollm2", "embedded", "default"):
         from judges.llm.transformers_backend import TransformersChat
 
+        warn_if_busy()
         return TransformersChat.from_embedded(**kwargs)
     if spec.startswith(("http://", "https://")):
         from judges.llm.openai_backend import OpenAIChat
@@ -149,8 +150,40 @@ def load_policy(spec: str | ChatModel, **kwargs: Any) -> ChatModel:
     if Path(path).is_dir():
         from judges.llm.transformers_backend import TransformersChat
 
+        warn_if_busy()
         return TransformersChat.from_pretrained(path, **kwargs)
     raise ValueError(
         f"unknown policy {spec!r}: use 'smollm2', an http(s):// OpenAI-compatible URL, "
         "'vllm:PATH' or a local model folder"
     )
+
+
+class BusyMachineWarning(RuntimeWarning):
+    """The CPU is already busy: a local model will generate several times slower than usual."""
+
+
+_BUSY_WARNED = False
+
+
+def warn_if_busy() -> bool:
+    """Warn once per process when the machine is already busy before a local model generates
+    on it (the test in ``rlenvs main``: :func:`rlenvs.suite.threads_for_load`, a 1-minute load
+    average within half a core of the core count). The README's quick tour took 2 min 58 s
+    beside the test suite, 11.4 s idle, and said nothing (issue 30). Returns whether it
+    warned."""
+    global _BUSY_WARNED
+    import os
+    import warnings
+
+    from rlenvs.suite import threads_for_load
+
+    if _BUSY_WARNED or threads_for_load() is None:
+        return False
+    _BUSY_WARNED = True
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    warnings.warn(
+        f"this machine is busy (1-minute load average {load:.1f} on {cores} cores): a local "
+        "model generates several times slower than on a quiet machine. On contended cores "
+        "torch.set_num_threads(1) is often faster (rlenvs main does it).",
+        BusyMachineWarning, stacklevel=3)
+    return True
