@@ -17,6 +17,8 @@ The ``judge`` kwarg picks the scoring:
   first step and shared by every env in the process (``judge_kwargs`` go to
   ``PointwiseJudge``, e.g. ``{"rubric": ..., "sampling": SamplingParams(...)}``);
 * ``"reference"`` -- the same model, reference-guided (tasks need ``reference``);
+* ``"endogenous"`` -- the same model's endogenous reward, read from its logits, no generation
+  (``judges.endogenous``; ``judge_kwargs`` go to ``EndogenousRewardJudge``);
 * an ``http(s)://.../v1`` URL -- a pointwise judge over an OpenAI-compatible server
   (``judge_model`` names the served model);
 * any ``ChatModel`` (pointwise judge over it) or any judge callable ``(reply, task) -> Verdict``
@@ -156,13 +158,17 @@ def _make_judge(judge: Any, judge_model: str, judge_kwargs: Mapping[str, Any], g
         built: JudgeFn = _LazyJudge(lambda: PointwiseJudge(_embedded_model(), **kwargs))
     elif judge == "reference":
         built = _LazyJudge(lambda: ReferenceJudge(_embedded_model(), **kwargs))
+    elif judge == "endogenous":  # the model's own logits as reward (judges.endogenous)
+        from judges.endogenous import EndogenousRewardJudge
+
+        built = _LazyJudge(lambda: EndogenousRewardJudge(_embedded_model(), **kwargs))
     elif isinstance(judge, str) and judge.startswith(("http://", "https://")):
         from judges.llm.openai_backend import OpenAIChat
 
         built = PointwiseJudge(OpenAIChat(judge, model=judge_model), **kwargs)
     elif isinstance(judge, str):
-        raise ValueError(f"unknown judge {judge!r}: use 'rules', 'smollm2', 'reference', an "
-                         "http(s):// URL, a ChatModel or a judge callable")
+        raise ValueError(f"unknown judge {judge!r}: use 'rules', 'smollm2', 'reference', "
+                         "'endogenous', an http(s):// URL, a ChatModel or a judge callable")
     elif hasattr(judge, "generate"):
         built = PointwiseJudge(judge, **kwargs)
     elif callable(judge):
