@@ -18,6 +18,11 @@ from agents.algorithms.gigpo import (
 )
 from agents.algorithms.gmpo import gmpo_sequence_loss
 from agents.algorithms.grpo import group_advantages, grpo_token_loss
+from agents.algorithms.grpo_lambda import (
+    kimi_length_rewards,
+    length_shaped_rewards,
+    top_lambda_groups,
+)
 from agents.algorithms.ppo import (
     AdaptiveKLController,
     FixedKLController,
@@ -27,6 +32,11 @@ from agents.algorithms.ppo import (
 )
 from agents.algorithms.process import process_advantages
 from agents.algorithms.raft import raft_advantages, reinforce_rej_advantages
+from agents.algorithms.reinforce_pp import (
+    outcome_token_rewards,
+    reinforce_pp_advantages,
+    reinforce_pp_baseline_advantages,
+)
 from agents.algorithms.rloo import rloo_advantages, rloo_kl_rewards, rloo_sequence_loss
 
 __all__ = [
@@ -48,6 +58,12 @@ __all__ = [
     "reinforce_rej_advantages",
     "group_advantages",
     "grpo_token_loss",
+    "kimi_length_rewards",
+    "length_shaped_rewards",
+    "top_lambda_groups",
+    "outcome_token_rewards",
+    "reinforce_pp_advantages",
+    "reinforce_pp_baseline_advantages",
     "AdaptiveKLController",
     "FixedKLController",
     "gae_advantages",
