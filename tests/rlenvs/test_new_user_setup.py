@@ -69,3 +69,20 @@ def test_install_script_calls_it():
     text = (ROOT / ".ci" / "install").read_text()
     assert "bash .ci/chromium.sh" in text and "needs root" not in text
     assert os.access(ROOT / ".ci" / "chromium.sh", os.R_OK)
+
+
+def test_readme_states_the_suite_duration_the_lenient_defaults_and_the_model_folder():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    setup = readme[readme.index("## Set up"):readme.index("## A quick tour")]
+    block = setup[setup.index("# 2. The test suite"):setup.index(".venv/bin/python -m pytest")]
+    assert re.search(r"about \d+ minutes", block) and "1672 s" in block
+    assert "No environment is lenient by default" in readme
+    assert "(lenient)" in readme
+    assert "embedded_model_dir()" in readme
+    from judges.llm.embedded import embedded_model_dir
+
+    folder = embedded_model_dir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert (folder / name).is_file(), name
