@@ -43,9 +43,10 @@ def _assert_judge_fault(info):
     assert not verdict.passed
 
 
-def test_unscored_verdict_crosses_a_real_serve_env_process_and_the_remote_client():
+@pytest.mark.parametrize("reveal", [False, True], ids=["public view", "reveal-private"])
+def test_unscored_verdict_crosses_a_real_serve_env_process_and_the_remote_client(reveal):
     args = ["rlenvs/Chat-v0", "rlenvs/Arithmetic-v0", "--env-kwarg",
-            f"rlenvs/Chat-v0:judge={DEAD_JUDGE}"]
+            f"rlenvs/Chat-v0:judge={DEAD_JUDGE}"] + (["--reveal-private"] if reveal else [])
     with ServerProcess(args) as base:
         env = RemoteEnv(f"{base}/rlenvs/Chat-v0", timeout_s=60)
         env.reset(seed=0)
