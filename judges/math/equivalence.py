@@ -7,8 +7,9 @@ Flow for one (response, gold):
    response's answer by the configured rules (:mod:`judges.math.extract`), both cleaned;
 3. guards on the extracted answer (length, bracket depth, non-ASCII digits);
 4. fast path in-process: equal strings after whitespace normalisation, or both sides plain
-   numbers (integers, decimals, ``a/b``, ``\\frac{a}{b}``) compared exactly; only cases whose
-   math-verify outcome is certain are decided here, the rest go on;
+   numbers (integers, decimals, ``a/b``, ``\\frac{a}{b}``) compared exactly, and a power tower
+   too large to evaluate against a plain number (:mod:`judges.math.magnitude`); only cases
+   whose math-verify outcome is certain are decided here, the rest go on;
 5. math-verify ``parse`` + ``verify`` in a worker process with a hard timeout
    (:mod:`judges.math.pool`);
 6. a :class:`~judges.verdict.Verdict` with optional partial credit.
@@ -34,6 +35,7 @@ from judges.math.extract import (
 )
 from judges.math.final import final_answer, gold_boxes, gold_decimal_comma
 from judges.math.hedge import hedge_in, joined_as_list, joined_values, not_a_value
+from judges.math.magnitude import HUGE, tower_value
 from judges.math.options import MathOptions
 from judges.math.pool import get_pool
 from judges.verdict import Verdict
@@ -93,6 +95,12 @@ def _fast_compare(gold: str, pred: str, o: MathOptions) -> bool | None:
     semantics.
     """
     g, p = _number(gold), _number(pred)
+    if (g is None) != (p is None):  # a tower of integer powers against a plain number
+        tower = tower_value(gold if g is None else pred)
+        if tower == HUGE:
+            return False  # over 10^10000 against a plain number (under 10^40): unequal
+        if tower is not None:
+            g, p = g or (Fraction(int(tower)), True), p or (Fraction(int(tower)), True)
     if g is not None and p is not None:
         (gv, g_exact), (pv, p_exact) = g, p
         if gv == pv:

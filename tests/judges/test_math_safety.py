@@ -45,6 +45,10 @@ HOSTILE = {
     "chained_hedge": r"\boxed{x = 42 = 41}",
     "nul_and_controls": "\x00\x01\x02 \\boxed{\x00}",
 }
+# answers slow to compare, for the timeout machinery: a tower of integer powers alone is judged
+# by its magnitude in-process (judges.math.magnitude), a tower in an operation is not
+SLOW = r"\boxed{2^{2^{2^{2^{20}}}} + 1}"
+SLOW_POWER = r"\boxed{2^{10^9} + 1}"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -72,7 +76,7 @@ def test_hostile_text_through_math_verify_extractor() -> None:
 
 
 def test_hostile_batch_and_pool_recovers() -> None:
-    responses = [HOSTILE["power_tower"], r"\boxed{x+1}", HOSTILE["huge_power"], r"\boxed{2x}"]
+    responses = [SLOW, r"\boxed{x+1}", SLOW_POWER, r"\boxed{2x}"]
     golds = ["1", "1+x", "1", "x+x"]
     start = time.perf_counter()
     out = verify_math_batch(responses, golds, timeout=TIMEOUT)
@@ -83,7 +87,7 @@ def test_hostile_batch_and_pool_recovers() -> None:
 
 def test_timeout_is_fractional_and_reported() -> None:
     start = time.perf_counter()
-    v = verify_math(HOSTILE["power_tower"], "1", timeout=0.3)
+    v = verify_math(SLOW, "1", timeout=0.3)
     assert "timed out after 0.3 s" in v.reason
     assert v.details["status"] == "timeout"
     assert v.details["unscored"] is True  # a fault, not a judgement (issue 26)
@@ -92,7 +96,7 @@ def test_timeout_is_fractional_and_reported() -> None:
 
 def _mixed_call(i: int) -> tuple[bool, str]:
     if i % 16 == 5:
-        v = verify_math(HOSTILE["huge_power"], "1", timeout=TIMEOUT)
+        v = verify_math(SLOW_POWER, "1", timeout=TIMEOUT)
         return (not v.passed and "timed out" in v.reason), v.reason
     v = verify_math(rf"so $\boxed{{\frac{{{i}}}{{{i + 1}}}}}$", rf"\frac{{{2 * i}}}{{{2 * i + 2}}}")
     return v.passed, v.reason
@@ -118,7 +122,7 @@ def test_callers_alarm_is_left_alone() -> None:
     try:
         signal.alarm(5)
         assert verify_math(r"\boxed{(x+1)^2}", "x^2+2x+1", fast_path=False).passed
-        assert verify_math(HOSTILE["power_tower"], "1", timeout=0.5).reason.startswith(
+        assert verify_math(SLOW, "1", timeout=0.5).reason.startswith(
             "verification timed out"
         )
         remaining = signal.alarm(0)
