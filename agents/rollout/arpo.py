@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,13 @@ from typing import Any
 import torch
 
 from agents.algorithms.grpo import group_advantages
-from agents.rollout.deadline import Deadline, call_within, episode_status, guarded_step
+from agents.rollout.deadline import (
+    Deadline,
+    EpisodeClock,
+    call_within,
+    episode_status,
+    timed_step,
+)
 from agents.rollout.tree import (
     BranchedTrajectory,
     Budget,
@@ -104,6 +111,8 @@ class _Rollout:
     terminated: bool = False
     truncated: bool = False
     branch_ready: bool = False
+    # the episode's wall-clock budget (agents.rollout.deadline; a branch inherits its source's)
+    clock: EpisodeClock = field(default_factory=lambda: EpisodeClock(None))
 
     @property
     def done(self) -> bool:
@@ -267,17 +276,20 @@ class ARPORollout:
                ) -> _Rollout:
         env, obs = root
         h = float(self.entropy_fn(obs)) if h_init is None else h_init
-        return _Rollout(prompt, env.clone(), list(obs), h, self._segment())
+        return _Rollout(prompt, env.clone(), list(obs), h, self._segment(),
+                        clock=EpisodeClock(self.episode_timeout_s))
 
     def _step(self, active: list[_Rollout]) -> None:
+        started = time.monotonic()
         replies = self.generate([r.messages for r in active])
+        generated = time.monotonic() - started
         if len(replies) != len(active):
             raise ValueError(f"generate returned {len(replies)} replies for {len(active)}")
-        started = Deadline(self.episode_timeout_s)
         for r, reply in zip(active, replies, strict=True):
+            r.clock.charge(generated)
             before = [*r.messages, {"role": "assistant", "content": reply}]
-            obs, reward, terminated, truncated, info = guarded_step(
-                r.env, reply, before, Deadline.earliest(started, self.deadline))
+            obs, reward, terminated, truncated, info = timed_step(
+                r.env, reply, before, r.clock, self.deadline)
             calls = len(info.get("tool_calls") or [])
             self.budget.tokens_generated += self.count_tokens(reply)
             self.budget.policy_turns += 1
@@ -312,7 +324,7 @@ class ARPORollout:
                     mine.append(_Rollout(
                         prompt, src.env.clone(), list(src.messages), src.h_init,
                         self._segment(), list(src.rewards), list(src.turn_segments),
-                        src.tool_calls, list(src.infos)))
+                        src.tool_calls, list(src.infos), clock=src.clock.copy()))
             if mine:
                 src.segment = self._segment()  # the shared segment ends at the branch point
             created += mine

@@ -14,6 +14,7 @@ and where the turn ended, and ``info["step_rewards"]`` (process reward) mapped t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,10 +24,11 @@ from agents.rollout.deadline import (
     SCORED,
     UNSCORED,
     Deadline,
+    EpisodeClock,
     StepTimeout,
     call_within,
-    guarded_step,
     step_status,
+    timed_step,
 )
 from judges.llm.sampler import GenerationBackend, SamplingConfig
 
@@ -132,9 +134,10 @@ class RolloutCollector:
         sampling: per-turn sampling settings (``max_new_tokens`` = TRL ``max_completion_length``).
         max_episode_tokens: cap on all ids after the prompt (policy + environment) per episode;
             an episode that reaches it is truncated. ``None``: only the env's own limits.
-        episode_timeout_s: wall-clock budget of one episode (from its first generation to its
-            last step); an episode past it is truncated, unscored with cause ``"deadline"``, and
-            the others go on. ``env.reset``/``env.step`` run in a worker thread that is abandoned
+        episode_timeout_s: wall-clock budget of one episode (the batched generations it takes
+            part in and its own env calls, :class:`~agents.rollout.deadline.EpisodeClock`); an
+            episode past it is truncated, unscored with cause ``"deadline"``, and the others go
+            on. ``env.reset``/``env.step`` run in a worker thread that is abandoned
             when the budget runs out (:mod:`agents.rollout.deadline`). ``None``: unbounded.
     """
 
@@ -155,7 +158,7 @@ class RolloutCollector:
             raise ValueError("episode_timeout_s must be > 0 or None")
         self.max_episode_tokens = max_episode_tokens
         self.episode_timeout_s = episode_timeout_s
-        self._deadlines: dict[int, Deadline] = {}  # id(traj) -> its episode's deadline
+        self._clocks: dict[int, EpisodeClock] = {}  # id(traj) -> its episode's clock
         self._round: Deadline | None = None
 
     def collect(
@@ -179,10 +182,10 @@ class RolloutCollector:
             raise TypeError("env must be an rlenvs environment (its .unwrapped needs clone())")
         self._round = deadline
         runs: list[tuple[Trajectory, Any, list[dict[str, Any]]]] = []
-        started = Deadline(self.episode_timeout_s)
         for g, task_seed in enumerate(seeds):
+            clock = EpisodeClock(self.episode_timeout_s)
             try:
-                obs, info = self._call(env.reset, started, seed=int(task_seed))
+                obs, info = self._call(env.reset, clock, seed=int(task_seed))
             except (StepTimeout, OSError) as exc:  # the env (server) did not answer
                 cause = "deadline" if isinstance(exc, StepTimeout) else "env"
                 for _ in range(num_generations):
@@ -197,10 +200,10 @@ class RolloutCollector:
                 traj = Trajectory(group=first_group + g, seed=int(task_seed),
                                   prompt_ids=list(prompt_ids), task=info.get("task"),
                                   messages=list(obs))
-                self._deadlines[id(traj)] = started
+                self._clocks[id(traj)] = clock.copy()
                 runs.append((traj, root.clone(), obs))
         self._run(runs, seed)
-        self._deadlines.clear()
+        self._clocks.clear()
         return [traj for traj, _, _ in runs]
 
     def regenerate(self, env: Any, trajs: Sequence[Trajectory], seed: int = 0,
@@ -215,15 +218,20 @@ class RolloutCollector:
             out.append(fresh)
         return out
 
-    def _call(self, fn: Any, episode: Deadline | None, *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` within the episode's and the round's budgets."""
-        timeout = Deadline.earliest(episode, self._round)
-        return call_within(lambda: fn(*args, **kwargs), timeout=timeout,
-                           name=getattr(fn, "__name__", "env call"))
+    def _call(self, fn: Any, clock: EpisodeClock, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` within the episode's and the round's budgets (charged)."""
+        started = time.monotonic()
+        try:
+            return call_within(lambda: fn(*args, **kwargs), timeout=clock.timeout(self._round),
+                               name=f"env.{getattr(fn, '__name__', 'call')}")
+        finally:
+            clock.charge(time.monotonic() - started)
+
+    def _clock(self, traj: Trajectory) -> EpisodeClock:
+        return self._clocks.setdefault(id(traj), EpisodeClock(self.episode_timeout_s))
 
     def _expired(self, traj: Trajectory) -> bool:
-        left = Deadline.earliest(self._deadlines.get(id(traj)), self._round)
-        return left is not None and left <= 0
+        return self._clock(traj).expired(self._round)
 
     def _give_up(self, traj: Trajectory, reason: str, cause: str = "deadline") -> None:
         """Truncate ``traj`` here: its reward is unscored (``cause``), it takes no more turns."""
@@ -248,7 +256,10 @@ class RolloutCollector:
                 budget = max(1, min(budget, left))
             config = replace(self.sampling, max_new_tokens=budget)
             prompts = [runs[i][0].prompt_ids + runs[i][0].completion_ids for i in active]
+            started = time.monotonic()
             outputs = self.backend.generate(prompts, config, seed=seed * 1_000_003 + round_)
+            for i in active:  # the batched generation counts for every episode in it
+                self._clock(runs[i][0]).charge(time.monotonic() - started)
             for i, gen in zip(active, outputs, strict=True):
                 traj, env, obs = runs[i]
                 runs[i] = (traj, env, self._advance(traj, env, obs, gen))
@@ -263,8 +274,9 @@ class RolloutCollector:
         traj.stopped = bool(gen.finished)
         reply = self.chat.decode(gen.token_ids)
         # a stuck tool, judge or env server gives the episode up (unscored, "deadline")
-        timeout = Deadline.earliest(self._deadlines.get(id(traj)), self._round)
-        new_obs, reward, terminated, truncated, info = guarded_step(env, reply, obs, timeout)
+        new_obs, reward, terminated, truncated, info = timed_step(
+            env, reply, [*obs, {"role": "assistant", "content": reply}], self._clock(traj),
+            self._round)
         traj.rewards.append(float(reward))
         traj.infos.append(info)
         traj.record_status(info)

@@ -26,7 +26,7 @@ from typing import Any
 from judges.verdict import SCORED, UNSCORED, Verdict, is_unscored
 from rlenvs.deadlines import DeadlineExceeded, call_with_deadline
 
-__all__ = ["Deadline", "StepTimeout", "call_within", "guarded_step", "step_status",
+__all__ = ["Deadline", "EpisodeClock", "timed_step", "StepTimeout", "call_within", "guarded_step", "step_status",
            "episode_status", "unscored_step", "SCORED", "UNSCORED"]
 
 
@@ -51,6 +51,34 @@ class Deadline:
         """Seconds left until the earliest of ``deadlines`` (``None``: none is set)."""
         lefts = [d.left() for d in deadlines if d is not None and d.at is not None]
         return min(lefts) if lefts else None
+
+
+class EpisodeClock:
+    """The wall-clock seconds charged to one episode against its budget (``None``: none): the
+    batched generation calls it took part in and its *own* env calls -- not the time it waited
+    while another episode's stuck call ran, so one stuck tool does not use up the budgets of
+    the episodes stepped after it (the round's deadline bounds the total)."""
+
+    def __init__(self, budget: float | None, spent: float = 0.0) -> None:
+        self.budget, self.spent = budget, spent
+
+    def left(self) -> float | None:
+        return None if self.budget is None else self.budget - self.spent
+
+    def charge(self, seconds: float) -> None:
+        self.spent += max(float(seconds), 0.0)
+
+    def expired(self, deadline: Deadline | None = None) -> bool:
+        left = [x for x in (self.left(), deadline.left() if deadline else None) if x is not None]
+        return bool(left) and min(left) <= 0
+
+    def timeout(self, deadline: Deadline | None = None) -> float | None:
+        """Seconds the episode's next call may take: its budget left, the round's left."""
+        left = [x for x in (self.left(), deadline.left() if deadline else None) if x is not None]
+        return min(left) if left else None
+
+    def copy(self) -> EpisodeClock:
+        return EpisodeClock(self.budget, self.spent)
 
 
 def call_within(fn: Callable[..., Any], *args: Any, timeout: float | None,
@@ -104,3 +132,15 @@ def guarded_step(env: Any, action: str, messages: list[dict[str, Any]], timeout:
         return unscored_step(messages, f"deadline: {exc}", "deadline")
     except OSError as exc:
         return unscored_step(messages, f"env: {type(exc).__name__}: {exc}", "env")
+
+
+def timed_step(env: Any, action: str, messages: list[dict[str, Any]], clock: EpisodeClock,
+               deadline: Deadline | None = None
+               ) -> tuple[list[dict[str, Any]], float, bool, bool, dict[str, Any]]:
+    """:func:`guarded_step` within what is left of ``clock``'s budget and of the round's
+    ``deadline``; the call's duration is charged to ``clock``."""
+    started = time.monotonic()
+    try:
+        return guarded_step(env, action, messages, clock.timeout(deadline))
+    finally:
+        clock.charge(time.monotonic() - started)

@@ -29,6 +29,7 @@ or a scripted function in tests).
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,13 @@ from typing import Any
 import torch
 
 from agents.algorithms.grpo import group_advantages
-from agents.rollout.deadline import Deadline, call_within, episode_status, guarded_step
+from agents.rollout.deadline import (
+    Deadline,
+    EpisodeClock,
+    call_within,
+    episode_status,
+    timed_step,
+)
 
 __all__ = [
     "GenerateFn", "Budget", "BranchedTrajectory", "TreeNode", "TreeRolloutConfig",
@@ -208,21 +215,25 @@ def step_chains(
     """Advance every ``(tree, node, env)`` chain in lockstep (one batched ``generate`` per
     round) until each episode ends; each step adds a child node, leaves end the chain.
 
-    Deadlines (:mod:`agents.rollout.deadline`): each chain has ``step_timeout_s`` from its start
-    and every ``env.step`` waits at most that or what is left of the round's ``deadline``; a
+    Deadlines (:mod:`agents.rollout.deadline`): each chain has ``step_timeout_s`` (an
+    :class:`~agents.rollout.deadline.EpisodeClock` from its start) and every ``env.step`` waits
+    at most what is left of it or of the round's ``deadline``; a
     step that does not return in time ends its chain in a leaf whose reward is unscored
     (``"deadline"``)."""
     active = list(chains)
-    started = Deadline(step_timeout_s)
+    clocks = {id(env): EpisodeClock(step_timeout_s) for _, _, env in active}
     while active:
+        started = time.monotonic()
         replies = generate([tree.nodes[nid].messages for tree, nid, _ in active])
+        for _, _, env in active:
+            clocks[id(env)].charge(time.monotonic() - started)
         if len(replies) != len(active):
             raise ValueError(f"generate returned {len(replies)} replies for {len(active)}")
         still: list[tuple[Tree, int, Any]] = []
         for (tree, nid, env), reply in zip(active, replies, strict=True):
             before = [*tree.nodes[nid].messages, {"role": "assistant", "content": reply}]
-            obs, reward, terminated, truncated, info = guarded_step(
-                env, reply, before, Deadline.earliest(started, deadline))
+            obs, reward, terminated, truncated, info = timed_step(
+                env, reply, before, clocks[id(env)], deadline)
             calls = len(info.get("tool_calls") or [])
             budget.tokens_generated += count_tokens(reply)
             budget.policy_turns += 1

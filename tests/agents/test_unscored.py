@@ -241,3 +241,30 @@ def test_tree_rollout_gives_up_a_stuck_leaf_and_leaves_it_out_of_the_advantages(
     expected = tree_advantages([r.final_reward for r in scored], [0] * len(scored),
                                [r.tree for r in scored])
     assert [r.advantage for r in scored] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("attribution", ["soft", "hard"])
+def test_arpo_rollout_gives_up_a_stuck_row_and_leaves_it_out(attribution):
+    import rlenvs
+    from agents.algorithms.grpo import group_advantages
+    from agents.rollout.arpo import ARPOConfig, ARPORollout
+
+    env = rlenvs.make(ENV, mode="sleep")
+    replies = iter(["AB", "ABC", "AbCd", "abcd"] * 10)
+
+    def generate(conversations):
+        return [next(replies) for _ in conversations]
+
+    rollout = ARPORollout(generate, lambda messages: 0.5,
+                          ARPOConfig(n=4, initial_rollouts=4, beam_size=1,
+                                     attribution=attribution))
+    rollout.episode_timeout_s = 0.5
+    rows = rollout.collect(env, [0], seed=0)
+    stuck = [r for r in rows if r.infos[-1]["reward_status"] == "unscored"]
+    scored = [r for r in rows if r.infos[-1]["reward_status"] == "scored"]
+    assert len(stuck) == 1 and len(scored) == 3  # "ABC": odd length, its tool never returns
+    assert stuck[0].infos[-1]["reward_cause"] == "deadline" and stuck[0].truncated
+    assert stuck[0].turn_advantages == [0.0] and stuck[0].turn_owner == [False]
+    expected, _ = group_advantages(torch.tensor([r.final_reward for r in scored]),
+                                   torch.zeros(3, dtype=torch.long), "group", 1e-6)
+    assert [r.advantage for r in scored] == pytest.approx(expected.tolist())
