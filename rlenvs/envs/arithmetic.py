@@ -117,9 +117,10 @@ class ArithmeticEnv(TaskEnv):
     """Integer arithmetic; ``level`` in 1..5 or ``"mixed"`` (every level, evenly by seed).
 
     Args:
-        level: difficulty, or ``"mixed"``: ``reset(seed=s)`` draws a level-``1 + s % 5`` task,
-            so any five consecutive seeds (an evaluation's episodes) cover every level evenly;
-            an unseeded reset draws the level at random.
+        level: difficulty, or ``"mixed"``: ``reset(seed=s)`` draws a level-``1 + s % 5`` task
+            (also through wrappers: ``ArithmeticFeedback-v0``, tool envs), so any five
+            consecutive seeds (an evaluation's episodes) cover every level evenly; an unseeded
+            reset draws the level at random.
         lenient: accept the last number in the reply when there is no ``\\boxed{}``.
         format_credit: score given to a wrong but boxed answer (for the ``"dense"`` schedule).
         **kwargs: ``LLMEnv`` options (``reward="binary"|"dense"``, ``system_prompt``, ...).
@@ -150,19 +151,29 @@ class ArithmeticEnv(TaskEnv):
             required_keys=("question", "answer"),
             **kwargs,
         )
-        self._reset_seed: int | None = None
-
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[list, dict[str, Any]]:
-        self._reset_seed = seed
-        try:
-            return super().reset(seed=seed, options=options)
-        finally:
-            self._reset_seed = None
 
     def sample_task(self, rng: np.random.Generator) -> dict[str, Any]:
         # "mixed", seeded: stratified over the seeds, so 10 evaluation episodes hit each level
-        # twice (random levels put seeds 0-9 all on levels 3-5: issue 30)
-        if self.level == "mixed" and self._reset_seed is not None:
-            return make_arithmetic_task(rng, 1 + int(self._reset_seed) % len(LEVELS))
+        # twice (random levels put seeds 0-9 all on levels 3-5: issue 30). Read from the
+        # generator, so wrappers that sample through this env (ArithmeticFeedback-v0, tools)
+        # stratify by their own reset's seed too.
+        seed = _fresh_seed(rng) if self.level == "mixed" else None
+        if seed is not None:
+            return make_arithmetic_task(rng, 1 + seed % len(LEVELS))
         return super().sample_task(rng)
+
+
+def _fresh_seed(rng: np.random.Generator) -> int | None:
+    """The seed of a generator that has drawn nothing since ``reset(seed=s)`` seeded it
+    (gymnasium seeds ``PCG64(SeedSequence(s))``), else ``None`` (an unseeded reset continues
+    the generator, so its level stays random)."""
+    bit_generator = rng.bit_generator
+    seq = getattr(bit_generator, "seed_seq", None)
+    if not isinstance(seq, np.random.SeedSequence) or not isinstance(seq.entropy, int) \
+            or seq.spawn_key:
+        return None
+    try:
+        fresh = type(bit_generator)(seq).state == bit_generator.state
+    except (TypeError, ValueError):
+        return None
+    return seq.entropy if fresh else None

@@ -48,6 +48,9 @@ def test_mixed_arithmetic_covers_every_level_evenly_over_consecutive_seeds():
     fixed = rlenvs.make("rlenvs/Arithmetic-v0", level=2)
     assert {fixed.reset(seed=s)[1]["task"]["level"] for s in range(5)} == {2}
     check_env(rlenvs.make("rlenvs/Arithmetic-v0").unwrapped, skip_render_check=True)
+    # through a wrapper that samples via the arithmetic env (the main job's feedback row)
+    feedback = rlenvs.make("rlenvs/ArithmeticFeedback-v0")
+    assert [feedback.reset(seed=s)[1]["task"]["level"] for s in range(5)] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize("columns", ["80", None])
