@@ -78,11 +78,13 @@ class MetricsLogger:
     of ``max_time_s`` when the run has a time budget.
     """
 
-    def __init__(self, path: str | Path, total_steps: int, initial_step: int = 0,
+    def __init__(self, path: str | Path | None, total_steps: int, initial_step: int = 0,
                  progress: bool = True, desc: str = "train",
                  max_time_s: float | None = None) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # path None: nothing written (a data-parallel rank other than 0)
+        self.path = None if path is None else Path(path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         from tqdm.auto import tqdm
 
         self.total = total_steps
@@ -98,9 +100,10 @@ class MetricsLogger:
     def log(self, record: dict[str, Any], advance: int = 0) -> None:
         """Append ``record`` as one line (and update the bar, see :meth:`progress`)."""
         clean = {k: _clean(v) for k, v in record.items()}
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(clean) + "\n")
-            f.flush()
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(clean) + "\n")
+                f.flush()
         self.progress(clean, advance)
 
     def progress(self, record: dict[str, Any], advance: int = 0) -> None:

@@ -6,6 +6,10 @@ samples each step sees and :meth:`RLTrainer.compute_loss` gives the loss). After
 sampler gets the new weights, the environment's reward schedule is advanced
 (``advance(step=..., success_rate=...)``), and metrics, evaluations and checkpoints are written.
 Checkpoints are taken at round boundaries, so resuming reproduces an uninterrupted run exactly.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the same round runs data-parallel
+(:mod:`agents.run.distributed`): rollouts sharded by prompt group and gathered, the optimizer
+step's micro-batches split over the ranks with their gradients summed, rank 0 writing.
 """
 
 from __future__ import annotations
@@ -111,6 +115,13 @@ class RLTrainer:
             torch.set_num_threads(config.torch_num_threads)
         _seed_everything(config.seed)
         self.policy = self._make_policy(policy)
+        from agents.run.distributed import data_parallel_from_env
+
+        # torchrun: the process group and this rank's share (None in one process)
+        self.dp = data_parallel_from_env(next(self.policy.parameters()).device)
+        if self.dp is not None:
+            self.dp.broadcast_parameters([p for p in self.policy.parameters()
+                                          if p.requires_grad])
         self._setup_env(env, env_kwargs, eval_env_kwargs)
         self.output_dir = Path(config.output_dir)
         self.state = TrainerState()
@@ -242,16 +253,21 @@ class RLTrainer:
         cfg = self.config
         if cfg.resume_from_checkpoint:
             self._resume_path()  # no checkpoint to resume: fail before anything is written
-        prepare_output_dir(self.output_dir, self.run_identity(),
-                           resume=bool(cfg.resume_from_checkpoint),
-                           overwrite=cfg.overwrite_output_dir)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        writer = self.dp is None or self.dp.is_main  # data parallel: rank 0 writes
+        if writer:
+            prepare_output_dir(self.output_dir, self.run_identity(),
+                               resume=bool(cfg.resume_from_checkpoint),
+                               overwrite=cfg.overwrite_output_dir)
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         metrics_path = self.output_dir / "metrics.jsonl"
         resumed = self._maybe_resume(metrics_path)
-        if not resumed and metrics_path.exists():
+        if writer and not resumed and metrics_path.exists():
             metrics_path.unlink()
-        self.logger = MetricsLogger(metrics_path, cfg.max_steps, self.state.global_step,
-                                    cfg.progress, desc=f"{self.algorithm} {self.env_id}",
+        if self.dp is not None:
+            self.dp.barrier()
+        self.logger = MetricsLogger(metrics_path if writer else None, cfg.max_steps,
+                                    self.state.global_step, cfg.progress and writer,
+                                    desc=f"{self.algorithm} {self.env_id}",
                                     max_time_s=None if cfg.max_time_s is None
                                     else max(cfg.max_time_s - self.state.elapsed_s, 0.0))
         last: dict[str, Any] = {}
@@ -309,21 +325,29 @@ class RLTrainer:
         schedule = self.reward_schedule
         self.state.last_save_step = self.state.global_step
         self.state.elapsed_s = self._elapsed()  # the time spent up to this save counts on resume
+        # every rank's RNG state (data parallel: gathered; rank 0 writes)
+        rngs = [rng_state()] if self.dp is None else self.dp.gather(rng_state())
         payload = {
             "policy": self.policy.trainable_state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "trainer_state": asdict(self.state),
-            "rng": rng_state(),
+            "rng": rngs[0],
+            "rng_by_rank": rngs,
             "reward_schedule": schedule.state_dict() if schedule is not None else None,
             "algorithm": self.algorithm_state(),
             "config": self.config.to_dict(),
             "generation_dtype": _dtype_label(self.backend),
             "train_bf16": self.bf16,
         }
-        return save_checkpoint(self.output_dir, self.state.global_step, payload,
-                               keep=self.config.save_total_limit,
-                               meta={"algorithm": self.algorithm, "env_id": self.env_id})
+        path = self.output_dir / f"checkpoint-{self.state.global_step}"
+        if self.dp is None or self.dp.is_main:
+            path = save_checkpoint(self.output_dir, self.state.global_step, payload,
+                                   keep=self.config.save_total_limit,
+                                   meta={"algorithm": self.algorithm, "env_id": self.env_id})
+        if self.dp is not None:
+            self.dp.barrier()  # the checkpoint exists for every rank once save() returns
+        return path
 
     # ----------------------------------------------------------------- the round
     def _round(self) -> dict[str, Any]:
@@ -443,7 +467,10 @@ class RLTrainer:
         cfg = self.config
         self.policy.train()
         sums: dict[str, float] = {}
-        for chunk in self.micro_batches(samples):
+        chunks = self.micro_batches(samples)
+        if self.dp is not None:  # this rank's micro-batches; the losses carry the full step's
+            chunks = self.dp.my_micro_batches(chunks, samples)  # normalisation
+        for chunk in chunks:
             mb = collate([samples[i] for i in chunk], self.pad_token_id, chunk).to(self.device)
             with self._autocast():
                 out = self.policy(mb.input_ids, mb.attention_mask, mb.position_ids,
@@ -457,6 +484,9 @@ class RLTrainer:
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
         params = [p for p in self.policy.parameters() if p.requires_grad]
+        if self.dp is not None:  # summed over ranks: the gradient of one process on the step
+            self.dp.all_reduce_gradients(params)
+            sums = self.dp.sum_stats(sums)
         if cfg.max_grad_norm is not None:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         else:
@@ -483,13 +513,17 @@ class RLTrainer:
         """Per-sample old or reference log-probs (and values), without gradients."""
         from agents.logprobs import score_samples
 
-        return score_samples(
-            self.policy, samples, pad_token_id=self.pad_token_id,
-            batch_size=self.config.per_device_train_batch_size,
-            max_tokens=self.config.max_micro_batch_tokens, temperature=self._temperature,
-            reference=self.ref_policy, use_reference=reference, with_values=with_values,
-            autocast=self._autocast(),
-        )
+        def score(part: Sequence[Sample]) -> list[PolicyOutput]:
+            return score_samples(
+                self.policy, part, pad_token_id=self.pad_token_id,
+                batch_size=self.config.per_device_train_batch_size,
+                max_tokens=self.config.max_micro_batch_tokens, temperature=self._temperature,
+                reference=self.ref_policy, use_reference=reference, with_values=with_values,
+                autocast=self._autocast(),
+            )
+        if self.dp is not None:  # sample i scored by rank i mod N, then gathered
+            return self.dp.map_samples(score, samples)
+        return score(samples)
 
     def setup_reference(self) -> None:
         """Frozen reference policy: the adapters switched off (LoRA) or a copy of the start."""
@@ -509,21 +543,53 @@ class RLTrainer:
         cfg = self.config
         seeds = [cfg.train_seed + self.state.next_prompt + k for k in range(num_prompts)]
         sampling_seed = (cfg.seed * 7919 + self.state.next_prompt) % (2**62)
-        if self.branched is None:
-            trajs = self.collector.collect(self.env, seeds, cfg.num_generations,
-                                           seed=sampling_seed, first_group=self.state.next_group,
-                                           deadline=self._round_deadline)
-            trajs = self.retry_unscored(trajs, sampling_seed)
-            metrics = rollout_metrics(trajs)
-        else:
-            trajs = self.branched.collect(self.env, seeds, seed=sampling_seed,
-                                          first_group=self.state.next_group,
-                                          deadline=self._round_deadline)
-            metrics = self.branched.last_metrics
+        trajs = self.collect_groups(self.env, seeds, cfg.num_generations, seed=sampling_seed,
+                                    first_group=self.state.next_group)
         self.state.next_prompt += num_prompts
         self.state.next_group += num_prompts
-        self._rollout_metrics.append(metrics)
         return self.settle(trajs)
+
+    def collect_groups(self, env: Any, seeds: Sequence[int], num_generations: int, *,
+                       seed: int, first_group: int = 0, retry: bool = True) -> list[Trajectory]:
+        """:meth:`rollout` of every prompt of ``seeds`` (group ``first_group + k`` for seed
+        ``k``); its ``rollout/*`` metrics join the round's. Data parallel: each rank rolls out
+        its share (:meth:`agents.run.distributed.DataParallel.collect`) and every rank gets
+        all episodes, in group order."""
+        if self.dp is None:
+            trajs, metrics = self.rollout(env, seeds, num_generations, seed=seed,
+                                          first_group=first_group, retry=retry)
+            self._rollout_metrics.append(metrics)
+            return trajs
+
+        def shard(part: Sequence[int], rank_seed: int, first: int) -> tuple[Any, ...]:
+            before = self._faults.retried
+            trajs, metrics = self.rollout(env, part, num_generations, seed=rank_seed,
+                                          first_group=first, retry=retry)
+            return trajs, metrics, self._faults.retried - before
+
+        before = self._faults.retried
+        trajs, metrics, retried = self.dp.collect(shard, seeds, seed, first_group)
+        self._faults.retried = before + sum(r or 0 for r in retried)
+        self._rollout_metrics.extend(metrics)
+        return trajs
+
+    def rollout(self, env: Any, seeds: Sequence[int], num_generations: int, *, seed: int,
+                first_group: int = 0, retry: bool = True
+                ) -> tuple[list[Trajectory], dict[str, float]]:
+        """This process's episodes of the prompts ``seeds`` and their ``rollout/*`` metrics:
+        ``num_generations`` chain episodes each (unscored ones regenerated when ``retry``), or
+        the tree / ARPO collector's rows. The one place episodes are made: override it to feed
+        a trainer fixed episodes."""
+        if self.branched is None:
+            trajs = self.collector.collect(env, seeds, num_generations, seed=seed,
+                                           first_group=first_group,
+                                           deadline=self._round_deadline)
+            if retry:
+                trajs = self.retry_unscored(trajs, seed)
+            return trajs, rollout_metrics(trajs)
+        trajs = self.branched.collect(env, seeds, seed=seed, first_group=first_group,
+                                      deadline=self._round_deadline)
+        return trajs, self.branched.last_metrics
 
     def retry_unscored(self, trajs: list[Trajectory], seed: int) -> list[Trajectory]:
         """``trajs`` with each unscored episode regenerated on its task (same group, same reset
@@ -641,7 +707,10 @@ class RLTrainer:
     def _evaluate(self) -> None:
         if self.logger is not None:
             self.logger.note(f"evaluating ({self.config.eval_episodes} episodes)")
-        record = self.evaluate()
+        if self.dp is None:
+            record = self.evaluate()
+        else:  # rank 0 evaluates, the others take its record
+            record = self.dp.broadcast(self.evaluate() if self.dp.is_main else None)
         record.update({"kind": "eval", "step": self.state.global_step})
         self.state.evals.append(record)
         self.state.last_eval_step = self.state.global_step
@@ -675,7 +744,9 @@ class RLTrainer:
         if schedule is not None and payload.get("reward_schedule") is not None:
             schedule.load_state_dict(payload["reward_schedule"])
         self.load_algorithm_state(payload.get("algorithm") or {})
-        set_rng_state(payload["rng"])
+        by_rank = payload.get("rng_by_rank") or [payload["rng"]]
+        rank = 0 if self.dp is None else self.dp.rank
+        set_rng_state(by_rank[rank] if rank < len(by_rank) else payload["rng"])
         saved = payload.get("generation_dtype")
         if self._own_sampler and self.config.generation_dtype == "auto" and \
                 saved in ("bfloat16", "float32") and saved != _dtype_label(self.backend):
@@ -685,8 +756,9 @@ class RLTrainer:
         if self.config.bf16 == "auto" and isinstance(payload.get("train_bf16"), bool):
             self.bf16 = payload["train_bf16"]  # likewise for the training passes' autocast
         self.backend.sync_weights(self.policy.model)
-        truncate_metrics(metrics_path, self.state.global_step,
-                         keep_eval_at_step=self.state.last_eval_step == self.state.global_step)
+        if self.dp is None or self.dp.is_main:
+            truncate_metrics(metrics_path, self.state.global_step,
+                             keep_eval_at_step=self.state.last_eval_step == self.state.global_step)
         return True
 
 
