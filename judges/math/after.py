@@ -144,7 +144,12 @@ _CUE_RE = re.compile(
 _JOINED_TO_RE = re.compile(
     r"(\$[^$\n]{1,60}\$|\d[\d.]*)(?:\s*,|(?:\s+[A-Za-z]+){0,2}\s+and)\s*\$?\s*$"
 )
-_CUE_AFTER_RE = re.compile(r"\s*(?:instead|rather|actually|though)\b", re.IGNORECASE)
+# a value the sentence then calls the answer ("the 41 is the answer", "41 is correct")
+_CUE_AFTER_RE = re.compile(
+    r"\s*(?:instead|rather|actually|though)\b|[\s$]*(?:is|was|'s)\s+(?:(?:the|my|our)\s+)?"
+    r"(?:(?:final|correct|right|real|true|actual)\b|(?:answer|result|solution)\b)",
+    re.IGNORECASE,
+)
 
 
 def value_spans(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[tuple[int, int]]:

@@ -61,6 +61,7 @@ RECANTS = [
     "It is the {w}.", "It's {w} after all.", "That is a total of {w}.", "It reduces to {w}.",
     "Actually, after {w} days.", "Or after {w} days.", "$x = {w}$", "Recomputing gives $x = {w}$.",
     "Wait, no: all {w}.", "Putting it together:\n${w}$", "**{w}**", "It comes to {w} apples.",
+    "The {w} is the answer.", "All {w} is correct.", "In the end, the {w} is the real result.",
 ]
 SEPS = ["\n", " ", "\n\n", ". "]
 
