@@ -24,7 +24,7 @@ from typing import Any
 from judges.llm.base import ChatModel, Messages, SamplingParams
 
 __all__ = ["Policy", "FunctionPolicy", "SystemPromptPolicy", "read_system_prompt", "load_policy",
-           "as_policy", "SamplingParams", "BusyMachineWarning", "warn_if_busy"]
+           "as_policy", "SamplingParams", "BusyMachineWarning", "warn_if_busy", "busy_load"]
 
 Policy = ChatModel
 
@@ -165,22 +165,33 @@ class BusyMachineWarning(RuntimeWarning):
 _BUSY_WARNED = False
 
 
-def warn_if_busy() -> bool:
-    """Warn once per process when the machine is already busy before a local model generates
-    on it (the test in ``rlenvs main``: :func:`rlenvs.suite.threads_for_load`, a 1-minute load
-    average within half a core of the core count). The README's quick tour took 2 min 58 s
-    beside the test suite, 11.4 s idle, and said nothing (issue 30). Returns whether it
-    warned."""
-    global _BUSY_WARNED
+def busy_load() -> tuple[float, int] | None:
+    """``(1-minute load average, cores)`` when the machine is already busy -- the load within
+    half a core of the core count -- else ``None`` (also where there is no load average). The
+    one test for "busy": ``rlenvs main`` then generates with one torch thread
+    (:func:`rlenvs.suite.threads_for_load`) and :func:`warn_if_busy` says so."""
     import os
+
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):  # pragma: no cover - not on every platform
+        return None
+    cores = os.cpu_count() or 1
+    return (load, cores) if load >= cores - 0.5 else None
+
+
+def warn_if_busy() -> bool:
+    """Warn once per process when the machine is already busy (:func:`busy_load`) before a
+    local model generates on it. The README's quick tour took 2 min 58 s beside the test
+    suite, 11.4 s idle, and said nothing (issue 30). Returns whether it warned."""
+    global _BUSY_WARNED
     import warnings
 
-    from rlenvs.suite import threads_for_load
-
-    if _BUSY_WARNED or threads_for_load() is None:
+    busy = None if _BUSY_WARNED else busy_load()
+    if busy is None:
         return False
     _BUSY_WARNED = True
-    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    load, cores = busy
     warnings.warn(
         f"this machine is busy (1-minute load average {load:.1f} on {cores} cores): a local "
         "model generates several times slower than on a quiet machine. On contended cores "

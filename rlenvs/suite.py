@@ -54,11 +54,9 @@ def threads_for_load() -> int | None:
     core count), else ``None`` (torch's default). With OpenMP's spin-waiting, two threads on
     contended cores can be many times slower than one (10 Arithmetic episodes on this 2-core
     machine beside two busy processes: 55 s with two threads, 21 s with one; idle: 9 s / 12 s)."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # pragma: no cover - not on every platform
-        return None
-    return 1 if load >= (os.cpu_count() or 1) - 0.5 else None
+    from rlenvs.policies import busy_load
+
+    return 1 if busy_load() is not None else None
 
 
 def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
