@@ -149,18 +149,19 @@ class _Spec:
 
 
 def decode_calls(reply: str, functions: Sequence[Mapping[str, Any]],
-                 parser: Any = "hermes") -> tuple[list[dict[str, Any]], list[str]]:
+                 parser: Any = "hermes",
+                 max_calls: int = MAX_CALLS) -> tuple[list[dict[str, Any]], list[str]]:
     """The calls in ``reply`` as BFCL reads them (``[{name: arguments}]``) and the problems
     that make the reply unreadable (malformed calls, calls over the cap); calls inside a code
     fence are examples, not calls (:mod:`rlenvs.tools.parsing`)."""
-    parse = make_parser(parser, max_calls=MAX_CALLS)
+    parse = make_parser(parser, max_calls=max_calls)
     tools = {f["name"]: _Spec(f) for f in functions}
     parsed = parse.parse(reply, tools)
     problems = [f"malformed call: {c.error}" for c in parsed.calls if c.error]
     problems += [f"call {c.name!r} has arguments that are not an object"
                  for c in parsed.calls if not c.error and not isinstance(c.arguments, dict)]
     if parsed.skipped:
-        problems.append(f"{parsed.skipped} call(s) over the limit of {MAX_CALLS} per reply")
+        problems.append(f"{parsed.skipped} call(s) over the limit of {max_calls} per reply")
     calls = [{c.name: c.arguments} for c in parsed.calls
              if not c.error and isinstance(c.arguments, dict)]
     return calls, problems

@@ -11,7 +11,7 @@ turns one at a time. A reply with calls runs them on the episode's API instances
 package's classes, loaded with the entry's ``initial_config``) and the results come back as
 ``tool`` messages; a reply with no call ends the user turn. Only the entry's documented
 functions can be called, by name with JSON arguments (nothing is evaluated as code). At most
-20 replies with calls per user turn, as in BFCL.
+20 replies with calls per user turn, as in BFCL, and 128 calls per reply.
 
 At the end of every user turn the turn is checked as BFCL checks it
 (:func:`judges.bfcl.check_bfcl_turn`): the ground truth's calls for the turn run on a second
@@ -46,6 +46,8 @@ __all__ = ["BFCLMultiTurnEnv", "MULTI_TURN_CATEGORIES", "load_multi_turn_tasks",
 
 MULTI_TURN_CATEGORIES = ("base", "miss_param", "long_context")
 MAX_STEPS_PER_TURN = 20
+#: calls read from one reply (BFCL sets none; its longest ground-truth turn has 34 calls)
+MAX_CALLS_PER_REPLY = 128
 
 
 def _backend() -> tuple[dict[str, str], dict[str, str], list[str]]:
@@ -238,7 +240,7 @@ class BFCLMultiTurnEnv(LLMEnv):
     def respond(self, reply: str) -> Turn:
         extra, task = self.episode.extra, self.task
         calls, problems = decode_calls(strip_thinking(reply), task["function"],
-                                       self.parser_name)
+                                       self.parser_name, max_calls=MAX_CALLS_PER_REPLY)
         if calls or problems:
             extra["steps"] += 1
             feedback = []

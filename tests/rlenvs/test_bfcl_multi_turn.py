@@ -152,3 +152,14 @@ def test_check_env_and_audit():
     report = audit(ENV, episodes=2)
     assert report.episodes_run >= 1 and not report.partial
     assert not report.holes, {f.name: f.example for f in report.holes}
+
+
+def test_the_longest_ground_truth_turn_fits_in_one_reply():
+    """long_context_38's first turn is 34 calls: one reply may make them all (BFCL sets no cap
+    per step); the single-turn env's cap of 32 is not the multi-turn one."""
+    task = next(t for t in load_multi_turn_tasks("long_context")
+                if t["id"] == "multi_turn_long_context_38")
+    assert max(len(t) for t in task["ground_truth"]) > 32
+    reward, info = play(BFCLMultiTurnEnv(category="long_context"), task, task["ground_truth"])
+    assert reward == 1.0, info["verdict"].reason
+    assert reference_multi_turn_passes(task["ground_truth"], task)
