@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import platform
 import sys
 import time
@@ -94,6 +95,7 @@ def compare(task: dict[str, Any], kind: str, reply: str, source: str,
     row["agree"] += ours == ref
     row["ours_pass"] += ours
     row["bfcl_pass"] += ref
+    row["with_calls"] += bool(calls) or bool(problems)
     stats.setdefault(f"kind/{kind}", collections.Counter())["replies"] += 1
     stats[f"kind/{kind}"]["agree"] += ours == ref
     if ours != ref:
@@ -242,6 +244,7 @@ def main() -> int:
                for src in ("perturbations", "smollm2")}
     result = {
         "bfcl_eval": md.version("bfcl-eval"), "python": platform.python_version(),
+        "machine": f"{platform.machine()}, load average {os.getloadavg()[0]:.1f} at the end",
         "summary": summary,
         "per_category": {k: dict(v) for k, v in stats.items() if not k.startswith("kind/")},
         "per_kind": {k[5:]: dict(v) for k, v in stats.items() if k.startswith("kind/")},
@@ -264,8 +267,12 @@ def report(r: dict[str, Any]) -> str:
     lines = [f"# rlenvs/BFCL-v0 vs bfcl_eval's checker (bfcl-eval {r['bfcl_eval']}, issue 31)", ""]
     for src, s in r["summary"].items():
         if s["replies"]:
+            called = sum(v.get("with_calls", 0) for k, v in r["per_category"].items()
+                         if k.startswith(src + "/"))
             lines.append(f"* **{src}**: agreement {100 * s['agree'] / s['replies']:.3f}% "
-                         f"({s['agree']}/{s['replies']} replies)")
+                         f"({s['agree']}/{s['replies']} replies; {called} of them attempt a "
+                         "call)")
+    lines.append(f"* time: {r['seconds']} s on a shared 2-core machine ({r['machine']})")
     lines += ["", "| source/category | replies | agree | ours pass | bfcl pass |",
               "|---|---|---|---|---|"]
     for k, v in r["per_category"].items():
