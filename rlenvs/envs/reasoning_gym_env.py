@@ -43,13 +43,15 @@ INSTRUCTION = "Put your final answer in \\boxed{}."
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
 _SAYS_ANSWER = re.compile(r"(?i)^[\s$*)\]\\]*(?:is|was|are)\s+(?:the|my)\s+(?:final\s+)?answers?\b")
 # what makes one box say something other than one value, unless the gold itself has it: several
-# values, a negation ("not 0 0 1"), a relation ("x \\geq 20")
+# values, a negation ("not 0 0 1"), a relation ("x \\geq 20"), several lines; a task without a
+# gold (its scorer checks a plan or a structure) is left to its scorer
 _NOT_ONE_VALUE = (
     ("several answers", re.compile(r"(?i)(?<![^\W\d_])(?:or|nor|vs\.?|versus|else|otherwise|"
-                                   r"alternatively)(?![^\W\d_])|[;|]")),
+                                   r"alternatively)(?![^\W\d_])|[;|]|\s/\s")),
     ("a negation", re.compile(r"(?i)(?<![^\W\d_])(?:not|never|isn't|no)(?![^\W\d_])")),
     ("a relation", re.compile(r"\\(?:geq|leq|ge|le|neq|ne|approx|sim|gtrsim|lesssim)"
                               r"(?![A-Za-z])|[≥≤≠≈<>]")),
+    ("several lines", re.compile(r"\n")),  # "0\n<the answer>": scorers read one of the lines
 )
 
 
@@ -223,9 +225,9 @@ def make_reasoning_gym_judge(scorer: Any, score_timeout_s: float | None = 10.0,
                 return fail(f"the box's sentence goes on ({rest.strip()[:40]!r}): a value joined "
                             "after the answer makes it no single answer", box[:200])
         gold = task.get("answer")
-        for what, pattern in _NOT_ONE_VALUE:
+        for what, pattern in _NOT_ONE_VALUE if gold is not None else ():
             found = pattern.search(box)
-            if found is not None and not (isinstance(gold, str) and pattern.search(gold)):
+            if found is not None and not pattern.search(str(gold)):
                 return fail(f"the box holds {what} ({found.group(0)!r}), which the task's answer "
                             "does not: not one value", box[:200])
         hedge = hedge_in(box)

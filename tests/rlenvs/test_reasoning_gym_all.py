@@ -128,6 +128,7 @@ def test_hedged_and_joined_answers_fail(name):
         f"\\boxed{{{gold}}} <think>",  # ends inside a thinking block
         f"\\boxed{{not {gold}}}",  # a negation
         f"\\boxed{{x \\geq {gold}}}",  # a relation
+        f"\\boxed{{0\n{gold}}}",  # a stray value on a line of its own
     ]:
         env.reset(seed=4)
         _, reward, *_, info = env.step(reply)
