@@ -252,10 +252,14 @@ def cmd_preferences(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------- helpers
 
 def _groups(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Records by prompt (``episode`` index), samples in order."""
+    """Scored records by prompt (``episode`` index), samples in order. An unscored record (its
+    judge could not judge: a fault) is neither chosen nor rejected, desirable nor not: left out."""
+    from rlenvs.eval_summary import record_scored
+
     by: dict[int, list[dict[str, Any]]] = {}
     for r in records:
-        by.setdefault(int(r["episode"]), []).append(r)
+        if record_scored(r):
+            by.setdefault(int(r["episode"]), []).append(r)
     return [sorted(v, key=lambda r: int(r.get("sample", 0))) for _, v in sorted(by.items())]
 
 

@@ -17,8 +17,9 @@ def evaluate_policy(policy: Any, env_id: str, env_kwargs: dict[str, Any] | None 
                     max_new_tokens: int = 256) -> dict[str, Any]:
     """Run ``episodes`` greedy episodes of ``env_id`` with ``policy`` (a chat model).
 
-    Returns ``eval/pass@1``, ``eval/mean_reward``, ``eval/episodes``, ``eval/seed`` and
-    ``eval/seconds``.
+    Returns ``eval/pass@1``, ``eval/mean_reward`` (over the scored episodes; ``None`` when no
+    episode could be judged), ``eval/episodes``, ``eval/unscored`` (episodes whose judge could
+    not judge: faults, never counted as failures), ``eval/seed`` and ``eval/seconds``.
     """
     from judges.llm.base import SamplingParams
     from rlenvs.evaluation import evaluate
@@ -29,4 +30,5 @@ def evaluate_policy(policy: Any, env_id: str, env_kwargs: dict[str, Any] | None 
                                               seed=seed))
     s = result.summary
     return {"eval/pass@1": s["pass_at_k"]["pass@1"], "eval/mean_reward": s["mean_reward"],
-            "eval/episodes": s["episodes"], "eval/seed": seed, "eval/seconds": s["seconds"]}
+            "eval/episodes": s["episodes"], "eval/unscored": int(s.get("unscored") or 0),
+            "eval/seed": seed, "eval/seconds": s["seconds"]}

@@ -67,6 +67,19 @@ def test_best_worst_pairs_and_margins():
     assert row["rejected"][0]["content"] == "\\boxed{6}" and row["margin"] == pytest.approx(0.9)
 
 
+def test_an_unscored_record_is_neither_chosen_nor_rejected_nor_labelled():
+    # issue 28: a judge that could not judge gives a placeholder 0, not a judgement
+    fault = _record(0, 4, "\\boxed{5} (judge timed out)", 0.0, False)
+    fault["status"], fault["cause"] = "unscored", "judge_backend"
+    old_style = _record(0, 5, "old transcript, fault in its verdict", 0.0, False)
+    old_style["verdict"] = {"score": 0.0, "status": "unscored", "details": {"unscored": True}}
+    records = RECORDS + [fault, old_style]
+    assert preference_pairs(records) == preference_pairs(RECORDS)
+    assert preference_pairs(records, pairs="all") == preference_pairs(RECORDS, pairs="all")
+    assert kto_examples(records) == kto_examples(RECORDS)
+    assert kto_examples(records, label="above_mean") == kto_examples(RECORDS, label="above_mean")
+
+
 def test_all_pairs_above_a_margin():
     rows = preference_pairs(RECORDS, pairs="all")
     # scores 1.0, 0.1, 0.0, 1.0 -> ordered pairs with a positive gap: (s0,s1) (s0,s2) (s3,s1)
