@@ -29,6 +29,7 @@ optimizer steps); more ranks split the work of that batch, they do not multiply 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -69,6 +70,8 @@ class DataParallel:
         self.world_size = world_size
         self.local_rank = local_rank
         self.group = group
+        # seconds spent in collectives, by kind (benchmarks/bench_data_parallel.py reads them)
+        self.seconds = {"all_reduce": 0.0, "gather": 0.0, "barrier": 0.0}
 
     @property
     def is_main(self) -> bool:
@@ -83,7 +86,9 @@ class DataParallel:
                 dist.broadcast(p.data, src=0, group=self.group)
 
     def barrier(self) -> None:
+        started = time.perf_counter()
         dist.barrier(group=self.group)
+        self.seconds["barrier"] += time.perf_counter() - started
 
     # ----------------------------------------------------------------- rollouts
     def rank_seed(self, seed: int) -> int:
@@ -141,6 +146,7 @@ class DataParallel:
         has a gradient for keeps ``None`` (so the optimizer skips it, as in one process)."""
         if not params:
             return
+        started = time.perf_counter()
         device = params[0].device
         present = torch.tensor([p.grad is not None for p in params], dtype=torch.float32,
                                device=device)
@@ -154,6 +160,7 @@ class DataParallel:
             if any_rank:
                 p.grad = flat[offset: offset + n].view_as(p).to(p.dtype).clone()
             offset += n
+        self.seconds["all_reduce"] += time.perf_counter() - started
 
     def sum_stats(self, sums: dict[str, float]) -> dict[str, float]:
         """Summable statistics added over the ranks (a key some rank lacks counts 0 there)."""
@@ -166,8 +173,10 @@ class DataParallel:
     # ----------------------------------------------------------------- objects
     def gather(self, obj: Any) -> list[Any]:
         """Every rank's ``obj``, in rank order."""
+        started = time.perf_counter()
         out: list[Any] = [None] * self.world_size
         dist.all_gather_object(out, obj, group=self.group)
+        self.seconds["gather"] += time.perf_counter() - started
         return out
 
     def broadcast(self, obj: Any) -> Any:
