@@ -200,6 +200,7 @@ class BFCLEnv(TaskEnv):
     """
 
     public_fields = ("id", "category", "question", "function")
+    public_info_keys = ("tools",)  # the function schemas cross a wire with reset's info
 
     def __init__(self, category: str | Sequence[str] = "simple", parser: str = "hermes",
                  tools_in_prompt: bool = True, strip_think: bool = True, **kwargs: Any) -> None:

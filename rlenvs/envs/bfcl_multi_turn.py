@@ -192,6 +192,7 @@ class BFCLMultiTurnEnv(LLMEnv):
     """
 
     public_fields = ("id", "category", "turns", "function", "involved_classes")
+    public_info_keys = ("tools",)  # the function schemas cross a wire with reset's info
 
     def __init__(self, category: str = "base", parser: str = "hermes",
                  max_steps_per_turn: int = MAX_STEPS_PER_TURN, **kwargs: Any) -> None:

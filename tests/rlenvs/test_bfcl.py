@@ -242,3 +242,23 @@ def test_smollm2_replies_are_scored_as_bfcl_scores_them():
         calls, problems = decode_calls(reply, task["function"])
         bfcl = ("irrelevance" in category) if problems else reference_passes(calls, task)
         assert (reward == 1.0) == bfcl, (reply, info["verdict"].reason)
+
+
+def test_served_over_the_wire_the_schemas_come_and_the_answers_stay():
+    from rlenvs.serving import RemoteEnv
+    from rlenvs.serving.process import ServerProcess
+
+    process = ServerProcess(["rlenvs/BFCL-v0"])
+    process.start()
+    try:
+        env = RemoteEnv(f"{process.url}/rlenvs/BFCL-v0", timeout_s=60)
+        obs, info = env.reset(seed=4)
+        local = rlenvs.make(ENV).unwrapped
+        local_obs, local_info = local.reset(seed=4)
+        assert obs == local_obs and info["tools"] == local_info["tools"]
+        assert "possible_answer" not in json.dumps(info, default=str)
+        _, reward, terminated, _, info = env.step(render(ground_truth_calls(local.task)))
+        assert terminated and reward == 1.0 and info["reward_status"] == "scored"
+        env.close()
+    finally:
+        process.kill()
