@@ -155,13 +155,12 @@ def evaluate(
         out.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n"
                                for r in records), encoding="utf-8")
         write_summary_dict(out, _summary(state, partial=True, why="running"))
-    sink = out.open("a", encoding="utf-8") if out is not None else None
+    sink = out.open("ab", buffering=0) if out is not None else None
 
     def emit(run: dict[str, Any]) -> None:
         records.append(record_of(env_id, run))
         if sink is not None:
-            sink.write(json.dumps(records[-1], ensure_ascii=False, default=str) + "\n")
-            sink.flush()
+            _append_line(sink, out, records[-1], len(records) - 1)
 
     unit = "episode" if samples == 1 else "sample"
     desc = f"eval {env_id}" + (f" ({episodes} episodes x {samples} samples)" if samples > 1
@@ -184,7 +183,10 @@ def evaluate(
             import sys
 
             why = type(sys.exc_info()[1]).__name__ if sys.exc_info()[1] else "stopped"
-            write_summary_dict(out, _summary(state, partial=True, why=why))
+            try:
+                write_summary_dict(out, _summary(state, partial=True, why=why))
+            except OSError:  # e.g. the disk is full: the error being raised says so already
+                pass
     records.sort(key=lambda r: (r["episode"], r["sample"]))
     summary = _summary(state, partial=False)
     result = EvalResult(env_id=env_id, policy=policy_label(policy), summary=summary,
@@ -194,6 +196,25 @@ def evaluate(
             rewrite_transcripts(out, records)
         write_summary(result, out)
     return result
+
+
+def _append_line(sink: Any, out: Path, record: dict[str, Any], index: int) -> None:
+    """Append one transcript line whole or not at all: a write that fails (disk full, file-size
+    limit) is cut back to the line before, and the error names the file and what was kept."""
+    data = memoryview((json.dumps(record, ensure_ascii=False, default=str) + "\n").encode())
+    start = sink.tell()
+    try:
+        while data:
+            written = sink.write(data)
+            data = data[written:]
+    except OSError as e:
+        try:
+            sink.truncate(start)
+        except OSError:
+            pass
+        raise OSError(e.errno, f"cannot write transcript {index + 1} to {out}: "
+                      f"{e.strerror or e}; the {index} before it are kept (free space, then "
+                      f"rlenvs eval ... --resume)") from e
 
 
 def _summary(state: dict[str, Any], partial: bool, why: str = "") -> dict[str, Any]:

@@ -191,7 +191,10 @@ def test_a_full_disk_while_writing_transcripts_is_a_clear_error_and_keeps_what_w
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["errno"] == errno.EFBIG and "File too large" in result["error"]
+    assert str(out) in result["error"] and "--resume" in result["error"]  # names file and fix
     lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
-    finished = [json.loads(line) for line in lines if line.endswith("\n")]
+    assert all(line.endswith("\n") for line in lines)  # no torn last line: cut back whole
+    finished = [json.loads(line) for line in lines]
     assert len(finished) >= 2  # the episodes written before the disk filled are all there
+    assert f"the {len(finished)} before it are kept" in result["error"]
     assert all("\\boxed{3}" in json.dumps(record) for record in finished)
