@@ -51,8 +51,10 @@ def secrets_of(env: Any, task: dict[str, Any]) -> list[str]:
     """Every private value of ``task`` (and each line of a long one) that means something.
 
     Skipped, with the reason: a value of one character (a single digit or letter is a token of
-    any frame: ``"step": 1``), and a value that a public field itself shows (MBPP's prompt quotes
-    its first test; a value the policy is shown is not a secret).
+    any frame: ``"step": 1``), a value that a public field itself shows (MBPP's prompt quotes
+    its first test; a value the policy is shown is not a secret), and a value the probes
+    themselves write as a word (their text comes back in the transcript: a BFCL multi-turn
+    scenario holding the string ``None`` is not leaked by echoing ``return None``).
     """
     public = env.unwrapped.public_task(task)
     shown = [str(v) for v in _leaves(public)]
@@ -63,7 +65,8 @@ def secrets_of(env: Any, task: dict[str, Any]) -> list[str]:
         for leaf in _leaves(value):
             text = str(leaf).strip()
             for piece in [text, *(ln.strip() for ln in text.splitlines())]:
-                if len(piece) >= 2 and not any(piece in s for s in shown):
+                if len(piece) >= 2 and not any(piece in s for s in shown) and not re.search(
+                        rf"(?<![\w.]){re.escape(piece)}(?!\w)", "\n".join(PROBES)):
                     out.append(piece)
     return sorted(set(out))
 
@@ -129,7 +132,9 @@ def test_no_private_value_in_any_frame_of_any_episode(base, env_id):
             assert leaked(json.loads(r.read()), secrets) == []
         checked += len(secrets)
     local.close()
-    if env_id not in ("rlenvs/IFEval-v0", "rlenvs/Instruct-v0"):  # all fields public (prompt)
+    # IFEval/Instruct: all fields public (prompt); BFCL: the possible answers are values the
+    # question states (which parameter takes which is the secret, not the values)
+    if env_id not in ("rlenvs/IFEval-v0", "rlenvs/Instruct-v0", "rlenvs/BFCL-v0"):
         assert checked > 0, f"{env_id}: no private value to look for"
 
 
