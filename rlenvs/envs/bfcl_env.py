@@ -188,7 +188,8 @@ def judge_bfcl(reply: str, task: Mapping[str, Any], parser: Any = "hermes",
 
 
 class BFCLEnv(TaskEnv):
-    """BFCL v4 single-turn tasks (see the module docstring).
+    """BFCL v4 single-turn function calling, scored by BFCL's AST match (``category=``:
+    simple, multiple, parallel, parallel_multiple, irrelevance, live_*; see the module doc).
 
     Args:
         category: a category name (default ``simple``) or a list of them.

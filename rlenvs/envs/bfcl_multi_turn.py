@@ -182,13 +182,15 @@ def _public_state(instances: dict[str, Any]) -> dict[str, Any]:
 
 
 class BFCLMultiTurnEnv(LLMEnv):
-    """BFCL v4 multi-turn entries (see the module docstring).
+    """BFCL v4 multi-turn entries on the package's stateful simulated APIs, each user turn
+    checked as BFCL does (``category=`` base, miss_param, long_context; see the module doc).
 
     Args:
         category: ``base``, ``miss_param`` or ``long_context``.
         parser: tool-call format (``"hermes"``, ``"any"``, ``"tags"``).
         max_steps_per_turn: replies with calls allowed per user turn (BFCL: 20).
-        **kwargs: ``LLMEnv`` options (``reward``: ``binary`` or ``dense``, ...).
+        **kwargs: ``LLMEnv`` options (``reward``: ``binary`` or ``dense``, ``max_turns``:
+            replies per episode, default 400, ...).
     """
 
     public_fields = ("id", "category", "turns", "function", "involved_classes")
