@@ -10,6 +10,7 @@ sets ``func`` to a handler taking the parsed namespace and returning an exit cod
     rlenvs train --env rlenvs/ToolMath-v0 --rollout arpo --set rollout_budget=8 \
         --set initial_rollouts=4 --set entropy_weight=0.2
     rlenvs train --algo cgpo --config cgpo.json   # multi-task CGPO: tasks, judges, optimizers
+    rlenvs train --nproc 2 ...    # data parallel on 2 processes (torch.distributed, gloo/NCCL)
     rlenvs plot runs/x
 """
 
@@ -61,6 +62,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--nproc", type=_positive, default=1,
+                   help="data-parallel processes: relaunch under torch.distributed.run (each "
+                        "rank rolls out its share of the prompt groups, gradients summed; the "
+                        "batch settings stay the global batch; --threads is per process)")
     p.add_argument("--bf16", nargs="?", const="true", choices=["true", "false", "auto"],
                    help="bf16 autocast for the training passes (--bf16 alone: true; auto: where "
                         "this CPU/GPU runs bf16 fast -- fp32 on an AVX2-only CPU)")
@@ -159,6 +164,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_LIBRARY_NOISE, category=FutureWarning)
+        if getattr(args, "nproc", 1) > 1:
+            from agents.run.launch import relaunch, under_launcher
+
+            if args.demo:
+                print("error: --nproc trains data-parallel; the --demo runs in one process",
+                      file=sys.stderr)
+                return 2
+
+            if not under_launcher():
+                try:  # the checks that need no model, once, before N processes start
+                    _checked_cgpo(args) if args.algo == "cgpo" else _checked(args)
+                except (TypeError, ValueError, KeyError) as e:
+                    print(f"error: {e.args[0] if isinstance(e, KeyError) else e}",
+                          file=sys.stderr)
+                    return 2
+                return relaunch(args, args.nproc)
         return _cmd_demo(args) if args.demo else _cmd_train(args)
 
 
@@ -188,6 +209,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         trainer = make_trainer(args.algo, policy, env_id, settings, env_kwargs=env_kwargs)
     summary = trainer.train()
+    if trainer.dp is not None and not trainer.dp.is_main:
+        return 0  # data parallel: rank 0 reports
     last = summary["last"]
     shown = {k: last[k] for k in ("reward", "pass_rate", "stage") if last.get(k) is not None}
     for task in getattr(trainer, "tasks", []):  # CGPO: each task's constraint violations

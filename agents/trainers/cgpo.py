@@ -275,8 +275,9 @@ class CGPOTrainer(TaskScoring, RLTrainer):
         for idx, (task, env) in enumerate(zip(self.tasks, self.envs, strict=True)):
             seeds = [self.next_seed[idx] + i for i in range(task.prompts_per_step)]
             self.next_seed[idx] += task.prompts_per_step
-            trajs = self.collector.collect(env, seeds, int(task.num_generations or 1),
-                                           seed=sampling_seed)
+            # data parallel: each rank rolls out its share of the prompts, all get every group
+            trajs = self.collect_groups(env, seeds, int(task.num_generations or 1),
+                                        seed=sampling_seed, retry=False)
             task_rows, task_stats, (r, passed, kl) = self._task_rows(idx, task, env, trajs)
             rows += task_rows
             stats.update({f"{task.name}/{k}": v for k, v in task_stats.items()})
