@@ -281,7 +281,7 @@ class RLTrainer:
                     self._evaluate()
                 if self._due(cfg.save_every, self.state.last_save_step):
                     self.save()
-                if cfg.max_time_s is not None and self._elapsed() > cfg.max_time_s:
+                if cfg.max_time_s is not None and self._run_elapsed() > cfg.max_time_s:
                     break
             self._flush_logs()
             if cfg.eval_episodes and self.state.last_eval_step != self.state.global_step:
@@ -685,7 +685,7 @@ class RLTrainer:
             return 1.0
         progress = (step - warmup) / max(1, cfg.max_steps - warmup)
         if cfg.max_time_s:  # a time budget: the schedule ends with whichever budget ends first
-            progress = max(progress, self._elapsed() / cfg.max_time_s)
+            progress = max(progress, self._run_elapsed() / cfg.max_time_s)
         progress = min(max(progress, 0.0), 1.0)
         if cfg.lr_scheduler_type == "linear":
             return 1.0 - progress
@@ -697,6 +697,11 @@ class RLTrainer:
             return self.state.elapsed_s
         started, before = self._clock
         return before + time.perf_counter() - started
+
+    def _run_elapsed(self) -> float:
+        """:meth:`_elapsed` for decisions every rank must take alike (a time budget's stop, a
+        time-budgeted learning rate): rank 0's value under data parallelism."""
+        return self._elapsed() if self.dp is None else float(self.dp.broadcast(self._elapsed()))
 
     def _due(self, every: int, last: int) -> bool:
         step = self.state.global_step
