@@ -46,6 +46,7 @@ from judges.verdict import Verdict
 __all__ = ["EndogenousRewardJudge", "endogenous_token_rewards"]
 
 AGGREGATES = ("sum", "mean")
+TaskOrTasks = Mapping[str, Any] | Sequence[Mapping[str, Any]]
 
 
 def endogenous_token_rewards(logits: Any, ids: Sequence[int], start: int, alpha: float = 1.0,
@@ -81,11 +82,13 @@ class EndogenousRewardJudge:
         temperature: the score is ``σ(reward / temperature)``.
         pass_threshold: score at which ``passed`` is true.
         name: the component name in ``details["components"]``.
+        batch_size: responses per forward pass.
     """
 
     def __init__(self, model: Any, tokenizer: Any = None, alpha: float = 1.0,
                  aggregate: str = "sum", terminal: bool = True, temperature: float = 1.0,
-                 pass_threshold: float = 0.5, name: str = "endogenous") -> None:
+                 pass_threshold: float = 0.5, name: str = "endogenous",
+                 batch_size: int = 8) -> None:
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
         if alpha <= 0 or temperature <= 0:
@@ -97,6 +100,7 @@ class EndogenousRewardJudge:
                             "(full-vocabulary logits; a top-k log-prob server cannot give V)")
         self.alpha, self.aggregate, self.terminal = alpha, aggregate, terminal
         self.temperature, self.pass_threshold, self.name = temperature, pass_threshold, name
+        self.batch_size = max(1, int(batch_size))
 
     def _ids(self, response: str, task: Mapping[str, Any]) -> tuple[list[int], int]:
         from judges.llm.scoring import prompt_ids
@@ -109,29 +113,39 @@ class EndogenousRewardJudge:
             body.append(int(self.tokenizer.eos_token_id))
         return head + body, len(head)
 
-    def token_rewards(self, responses: Sequence[str], task: Mapping[str, Any]
-                      ) -> list[list[float]]:
-        """Each response's per-token rewards ``r(s_h, a_h)`` (one forward pass per response)."""
+    def token_rewards(self, responses: Sequence[str], tasks: TaskOrTasks) -> list[list[float]]:
+        """Each response's per-token rewards ``r(s_h, a_h)`` (``tasks``: one shared task or one
+        per response), ``batch_size`` responses per forward pass (right-padded: a causal model's
+        logits at real positions do not see the padding)."""
         import torch
 
+        rows = [self._ids(r, t) for r, t in zip(responses, _per_response(tasks, responses),
+                                                strict=True)]
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         out = []
-        for response in responses:
-            ids, start = self._ids(response, task)
-            tensor = torch.tensor([ids], dtype=torch.long)
+        for first in range(0, len(rows), self.batch_size):
+            chunk = rows[first:first + self.batch_size]
+            width = max(len(ids) for ids, _ in chunk)
+            tensor = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for i, (ids, _) in enumerate(chunk):
+                tensor[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+                mask[i, :len(ids)] = 1
             with torch.inference_mode():
-                logits = self.model(input_ids=tensor,
-                                    attention_mask=torch.ones_like(tensor)).logits[0]
-            out.append(endogenous_token_rewards(logits, ids, start, self.alpha, self.terminal))
+                logits = self.model(input_ids=tensor, attention_mask=mask).logits
+            for i, (ids, start) in enumerate(chunk):
+                out.append(endogenous_token_rewards(logits[i, :len(ids)], ids, start,
+                                                    self.alpha, self.terminal))
         return out
 
-    def rewards(self, responses: Sequence[str], task: Mapping[str, Any]) -> list[float]:
+    def rewards(self, responses: Sequence[str], tasks: TaskOrTasks) -> list[float]:
         """Each response's reward: the sum (or mean) of its token rewards."""
-        return [_aggregate(r, self.aggregate) for r in self.token_rewards(responses, task)]
+        return [_aggregate(r, self.aggregate) for r in self.token_rewards(responses, tasks)]
 
-    def score_batch(self, responses: Sequence[str], task: Mapping[str, Any]) -> list[Verdict]:
-        """Verdicts for responses to one task."""
+    def score_batch(self, responses: Sequence[str], tasks: TaskOrTasks) -> list[Verdict]:
+        """Verdicts for ``responses`` (``tasks``: one shared task or one per response)."""
         verdicts = []
-        for rewards in self.token_rewards(responses, task):
+        for rewards in self.token_rewards(responses, tasks):
             value = _aggregate(rewards, self.aggregate)
             score = 1.0 / (1.0 + math.exp(-max(min(value / self.temperature, 700.0), -700.0)))
             details = {"endogenous_reward": value, "reward_sum": sum(rewards),
@@ -144,6 +158,14 @@ class EndogenousRewardJudge:
 
     def __call__(self, response: str, task: Mapping[str, Any]) -> Verdict:
         return self.score_batch([response], task)[0]
+
+
+def _per_response(tasks: TaskOrTasks, responses: Sequence[str]) -> list[Mapping[str, Any]]:
+    if isinstance(tasks, Mapping):
+        return [tasks] * len(responses)
+    if len(tasks) != len(responses):
+        raise ValueError("need one task per response (or one shared task)")
+    return list(tasks)
 
 
 def _aggregate(rewards: Sequence[float], how: str) -> float:
