@@ -218,6 +218,11 @@ class BFCLEnv(TaskEnv):
             **kwargs,
         )
 
+    @staticmethod
+    def list_variants() -> str:
+        """What ``rlenvs list`` prints under the id: the categories ``category=`` takes."""
+        return f"category= one of: simple, {', '.join(CATEGORIES)} (or a list of them)"
+
     def validate_task(self, task: Any) -> dict[str, Any]:
         task = super().validate_task(task)
         task["category"] = _category(task["category"])

@@ -205,6 +205,11 @@ class BFCLMultiTurnEnv(LLMEnv):
         self.parser_name = parser
         self.max_steps_per_turn = max_steps_per_turn
 
+    @staticmethod
+    def list_variants() -> str:
+        """What ``rlenvs list`` prints under the id: the categories ``category=`` takes."""
+        return f"category= one of: {', '.join(MULTI_TURN_CATEGORIES)}"
+
     def sample_task(self, rng: np.random.Generator) -> dict[str, Any]:
         return copy.deepcopy(self.tasks[int(rng.integers(len(self.tasks)))])
 

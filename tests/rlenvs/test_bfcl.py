@@ -262,3 +262,15 @@ def test_served_over_the_wire_the_schemas_come_and_the_answers_stay():
         env.close()
     finally:
         process.kill()
+
+
+def test_rlenvs_list_names_the_categories():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "rlenvs.cli", "list"], capture_output=True,
+                         text=True, timeout=300).stdout
+    single = out[out.index("rlenvs/BFCL-v0"):].splitlines()[1]
+    assert "parallel_multiple" in single and "live_relevance" in single
+    multi = out[out.index("rlenvs/BFCLMultiTurn-v0"):].splitlines()[1]
+    assert "miss_param" in multi and "long_context" in multi
