@@ -19,6 +19,14 @@ def test_the_math_family_is_strict_by_default(env_id):
     assert env_kwargs(env_id)["lenient"] is False
 
 
+def test_no_registered_environment_is_lenient_or_loose_by_default():
+    """The README says so (issue 30 item 5)."""
+    for env_id in rlenvs.list_envs():
+        kwargs = env_kwargs(env_id)
+        assert kwargs.get("lenient", False) is False and kwargs.get("loose", False) is False, \
+            env_id
+
+
 def test_gsm8k_default_needs_the_box_and_lenient_reads_the_hash_line():
     env = rlenvs.make("rlenvs/GSM8K-v0")
     _, info = env.reset(seed=2)
