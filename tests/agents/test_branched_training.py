@@ -289,7 +289,8 @@ def run(tmp_path: Any, **settings: Any) -> tuple[GRPOTrainer, list[dict[str, Any
     # generation_dtype pinned: "auto" times the CPU, and a busy machine could pick the other
     # dtype, other samples and (once, test_tree_training_run) groups without reward variance
     settings.setdefault("generation_dtype", "float32")
-    cfg = GRPOConfig.from_dict(dict(max_steps=2, max_completion_length=6, learning_rate=1e-3,
+    settings.setdefault("learning_rate", 1e-3)
+    cfg = GRPOConfig.from_dict(dict(max_steps=2, max_completion_length=6,
                                     progress=False, output_dir=str(tmp_path),
                                     save_final_checkpoint=False, **settings))
     trainer = GRPOTrainer(tiny_policy(letters_only=True), ENV, cfg)
@@ -299,8 +300,11 @@ def run(tmp_path: Any, **settings: Any) -> tuple[GRPOTrainer, list[dict[str, Any
 
 
 def test_tree_training_run(tmp_path):
+    # float32 sampling (run()) and a learning rate that keeps round 2's groups varied: at 1e-3
+    # the first update makes every reply of round 2 score alike (grad_norm 0, deterministically
+    # in float32; bf16 sampling, which "auto" picked on an idle machine, happened to vary)
     trainer, records = run(tmp_path, rollout="tree", ts_m=2, ts_n=1, ts_l=1, ts_k=2,
-                           per_device_train_batch_size=8)
+                           per_device_train_batch_size=8, learning_rate=1e-4)
     assert len(records) == 2 and trainer.config.prompts_per_generation == 2
     for r in records:
         assert r["num_completions"] == 2 * 2 * 2 == r["rollout/trajectories"]
