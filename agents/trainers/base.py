@@ -577,15 +577,19 @@ class RLTrainer:
                 first_group: int = 0, retry: bool = True
                 ) -> tuple[list[Trajectory], dict[str, float]]:
         """This process's episodes of the prompts ``seeds`` and their ``rollout/*`` metrics:
-        ``num_generations`` chain episodes each (unscored ones regenerated when ``retry``), or
-        the tree / ARPO collector's rows. The one place episodes are made: override it to feed
-        a trainer fixed episodes."""
+        ``num_generations`` chain episodes each (unscored ones regenerated within the round's
+        deadline when ``retry``; ``retry=False``: the collector's plain call, CGPO's, whose
+        judges decide what is unscored), or the tree / ARPO collector's rows. The one place
+        episodes are made: override it to feed a trainer fixed episodes."""
         if self.branched is None:
+            if not retry:
+                trajs = self.collector.collect(env, seeds, num_generations, seed=seed,
+                                               first_group=first_group)
+                return trajs, rollout_metrics(trajs)
             trajs = self.collector.collect(env, seeds, num_generations, seed=seed,
                                            first_group=first_group,
                                            deadline=self._round_deadline)
-            if retry:
-                trajs = self.retry_unscored(trajs, seed)
+            trajs = self.retry_unscored(trajs, seed)
             return trajs, rollout_metrics(trajs)
         trajs = self.branched.collect(env, seeds, seed=seed, first_group=first_group,
                                       deadline=self._round_deadline)
