@@ -8,7 +8,10 @@ the round (``round_timeout_s``). A call still running then is **abandoned**: Pyt
 thread, so the thread keeps running in the background until the call returns by itself (or the
 process exits -- it is a daemon thread, it never holds the interpreter's exit) and its result is
 dropped. The episode that made it is truncated and its reward is *unscored* with cause
-``"deadline"``; its environment copy is never used again. Unbounded CPU work that must really
+``"deadline"``; its environment copy is never used again. (A ``reset`` given up is the one
+exception: it ran on the trainer's own env, which the next task's ``reset`` uses again while the
+abandoned call may still run -- an env whose ``reset`` can hang, a remote one, bounds it with its
+own client deadline as well.) Unbounded CPU work that must really
 stop (sympy, user code, tools) is the judges' business: they run it in a process they can kill.
 
 **Status.** An episode's reward is a judgement only if every one of its steps was scored
