@@ -51,6 +51,11 @@ JUSTIFIED = {
         "call that fits), so a reply call that fits two expected calls can be taken by the "
         "wrong one and the reply fails although a one-to-one matching exists; ours finds "
         "the matching (order-free parallel calls, as the category is defined)"),
+    "held_out_call": (
+        "miss_func: the calls include a function at a user turn before it is offered (the "
+        "entry's own ground truth does this in multi_turn_miss_func_49: tail() at turn 1, "
+        "offered at turn 3); BFCL's executor runs any method of the class, ours runs only "
+        "the functions offered so far, so the call fails and the state differs"),
     "malformed_irrelevance": (
         "an attempted call that cannot be decoded: BFCL's decoder fails, which its "
         "irrelevance check reads as 'no call' (a pass); ours reads an attempted call as a "
@@ -134,13 +139,13 @@ def smollm2_replies(tasks: list[dict[str, Any]], max_new_tokens: int,
 
 
 def _hermes_turn(task: dict[str, Any], calls: list[str]) -> str:
-    from rlenvs.envs.bfcl_multi_turn import parse_ground_truth_call
+    from rlenvs.envs.bfcl_multi_turn import _offered, parse_ground_truth_call
 
     blocks = []
     for text in calls:
         name, args, kwargs = parse_ground_truth_call(text)
         if args:  # positional arguments, named in the function doc's order
-            doc = next(f for f in task["function"] if f["name"] == name)
+            doc = next(f for f in _offered(task) if f["name"] == name)
             kwargs = {**dict(zip(doc["parameters"]["properties"], args, strict=False)),
                       **kwargs}
         blocks.append(render([{name: kwargs}]))
@@ -156,6 +161,7 @@ def multi_turn_agreement(disagreements: list[dict[str, Any]], every: int) -> dic
         load_multi_turn_tasks,
     )
     from tests.rlenvs.bfcl_reference import (
+        calls_held_out_function,
         multi_turn_perturbations,
         reference_multi_turn_passes,
     )
@@ -183,11 +189,14 @@ def multi_turn_agreement(disagreements: list[dict[str, Any]], every: int) -> dic
                 row["bfcl_pass"] += ref
                 row[f"kind/{kind}"] += 1
                 if ours != ref:
+                    why = ("held_out_call" if not ours and calls_held_out_function(
+                        task, turn_calls) else None)
                     disagreements.append({"id": task["id"], "category": f"multi_turn_{category}",
                                           "source": "multi_turn", "kind": kind, "ours": ours,
                                           "bfcl": ref, "reply": json.dumps(turn_calls)[:600],
                                           "our_reason": info["verdict"].reason[:300],
-                                          "justification": None, "why": "UNEXPLAINED"})
+                                          "justification": why,
+                                          "why": JUSTIFIED.get(why or "", "UNEXPLAINED")})
         out[f"multi_turn_{category}"] = dict(row)
     return out
 
@@ -199,7 +208,7 @@ def main() -> int:
     ap.add_argument("--smollm2-cached", action="store_true",
                     help="compare only the SmolLM2 replies already in the cache file")
     ap.add_argument("--multi-turn-every", type=int, default=1,
-                    help="every k-th multi-turn entry (1: all 600)")
+                    help="every k-th multi-turn entry (1: all 800)")
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
     import importlib.metadata as md

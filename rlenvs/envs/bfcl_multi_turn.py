@@ -4,8 +4,9 @@ math), scored the way BFCL scores them.
 
     env = rlenvs.make("rlenvs/BFCLMultiTurn-v0", category="base")
 
-``category``: ``base`` (default), ``miss_param`` or ``long_context`` (``miss_func``, whose
-functions arrive mid-episode, is not offered). An episode is one BFCL entry: a system message
+``category``: ``base`` (default), ``miss_param``, ``long_context`` or ``miss_func`` (some
+functions are held out until a later user turn, which brings their schemas with BFCL's
+"I have updated some more functions..." message). An episode is one BFCL entry: a system message
 listing the entry's functions (JSON schemas, Hermes ``<tool_call>`` format), then the user's
 turns one at a time. A reply with calls runs them on the episode's API instances (the
 package's classes, loaded with the entry's ``initial_config``) and the results come back as
@@ -44,7 +45,9 @@ from rlenvs.envs.ifeval_env import strip_thinking
 __all__ = ["BFCLMultiTurnEnv", "MULTI_TURN_CATEGORIES", "load_multi_turn_tasks",
            "parse_ground_truth_call", "run_call"]
 
-MULTI_TURN_CATEGORIES = ("base", "miss_param", "long_context")
+MULTI_TURN_CATEGORIES = ("base", "miss_param", "long_context", "miss_func")
+#: BFCL's user message of a turn that brings held-out functions (miss_func)
+MORE_FUNCTIONS = "I have updated some more functions you can choose from. What about now?"
 MAX_STEPS_PER_TURN = 20
 #: calls read from one reply (BFCL sets none; its longest ground-truth turn has 34 calls)
 MAX_CALLS_PER_REPLY = 128
@@ -91,10 +94,14 @@ def _load(category: str) -> tuple[dict[str, Any], ...]:
         excluded = set(row.get("excluded_function", []))
         functions = [f for c in row["involved_classes"] for f in _docs(c)
                      if f["name"] not in excluded]
+        held = {int(k): v for k, v in row.get("missed_function", {}).items()}
+        missed = {k: [f for f in functions if f["name"] in names] for k, names in held.items()}
+        late = {f["name"] for docs in missed.values() for f in docs}
+        functions = [f for f in functions if f["name"] not in late]
         tasks.append({"id": row["id"], "category": category, "turns": row["question"],
                       "initial_config": row["initial_config"],
                       "involved_classes": row["involved_classes"], "function": functions,
-                      "ground_truth": answers[row["id"]]})
+                      "ground_truth": answers[row["id"]], "missed_function": missed})
     return tuple(tasks)
 
 
@@ -116,9 +123,16 @@ def _instances(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _owner(task: dict[str, Any], instances: dict[str, Any], name: str) -> Any:
+def _offered(task: dict[str, Any], upto_turn: int | None = None) -> list[dict[str, Any]]:
+    """The functions offered by user turn ``upto_turn`` (None: all of them, held out or not)."""
+    late = task.get("missed_function") or {}
+    return list(task["function"]) + [f for k, docs in sorted(late.items(), key=lambda x: int(x[0]))
+                                      if upto_turn is None or int(k) <= upto_turn for f in docs]
+
+
+def _owner(functions: Sequence[dict[str, Any]], instances: dict[str, Any], name: str) -> Any:
     """The instance whose method ``name`` is (later classes win, as in BFCL), if offered."""
-    if name not in {f["name"] for f in task["function"]} or name.startswith("_"):
+    if name not in {f["name"] for f in functions} or name.startswith("_"):
         return None
     owner = None
     for instance in instances.values():
@@ -138,10 +152,11 @@ def _as_text(result: Any) -> str:
     return str(result)
 
 
-def run_call(task: dict[str, Any], instances: dict[str, Any], name: str, args: Sequence[Any],
-             kwargs: dict[str, Any]) -> str:
-    """Run one call on the episode's instances; the result as BFCL writes it (errors too)."""
-    owner = _owner(task, instances, name)
+def run_call(functions: Sequence[dict[str, Any]], instances: dict[str, Any], name: str,
+             args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    """Run one call of one of ``functions`` on the episode's instances; the result as BFCL
+    writes it (errors too)."""
+    owner = _owner(functions, instances, name)
     if owner is None:
         return f"Error during execution: no function named {name!r}"[:300]
     try:
@@ -237,7 +252,7 @@ class BFCLMultiTurnEnv(LLMEnv):
 
     @property
     def tool_schemas(self) -> list[dict[str, Any]]:
-        return [openai_schema(f) for f in self.task["function"]]
+        return [openai_schema(f) for f in _offered(self.task, self.episode.extra["user_turn"])]
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[list, dict[str, Any]]:
@@ -247,7 +262,8 @@ class BFCLMultiTurnEnv(LLMEnv):
 
     def respond(self, reply: str) -> Turn:
         extra, task = self.episode.extra, self.task
-        calls, problems = decode_calls(strip_thinking(reply), task["function"],
+        offered = _offered(task, extra["user_turn"])
+        calls, problems = decode_calls(strip_thinking(reply), offered,
                                        self.parser_name, max_calls=MAX_CALLS_PER_REPLY)
         if calls or problems:
             extra["steps"] += 1
@@ -255,7 +271,7 @@ class BFCLMultiTurnEnv(LLMEnv):
             records = []
             for call in calls:
                 (name, arguments), = call.items()
-                result = run_call(task, extra["instances"], name, [], arguments)
+                result = run_call(offered, extra["instances"], name, [], arguments)
                 extra["results"].append(result)
                 extra["calls_this_turn"] += 1
                 records.append({"name": name, "arguments": arguments, "result": result[:2000]})
@@ -276,7 +292,7 @@ class BFCLMultiTurnEnv(LLMEnv):
         truth_results = []
         for text in task["ground_truth"][k]:
             name, args, kwargs = parse_ground_truth_call(text)
-            truth_results.append(run_call(task, extra["truth"], name, args, kwargs))
+            truth_results.append(run_call(_offered(task), extra["truth"], name, args, kwargs))
         verdict = check_bfcl_turn(extra["instances"], extra["truth"], extra["results"],
                                   truth_results, extra["calls_this_turn"] > 0,
                                   expects_calls=bool(task["ground_truth"][k]))
@@ -287,8 +303,14 @@ class BFCLMultiTurnEnv(LLMEnv):
         if k + 1 == len(task["turns"]):
             return self._end(None, [])
         extra.update(user_turn=k + 1, steps=0, calls_this_turn=0)
+        feedback = copy.deepcopy(task["turns"][k + 1])
+        new = (task.get("missed_function") or {}).get(k + 1) or \
+            (task.get("missed_function") or {}).get(str(k + 1))
+        if new:  # miss_func: the held-out functions arrive with BFCL's message
+            schemas = "\n".join(json.dumps(openai_schema(f), ensure_ascii=False) for f in new)
+            feedback = [*feedback, {"role": "user", "content": f"{schemas}\n{MORE_FUNCTIONS}"}]
         return Turn(verdict=Verdict.fail(f"user turn {k} passed", pending=True),
-                    terminated=False, feedback=copy.deepcopy(task["turns"][k + 1]), reward=0.0,
+                    terminated=False, feedback=feedback, reward=0.0,
                     reward_components={"turns": 0.0}, info={"tool_calls": []})
 
     def _end(self, failure: str | None, records: list[dict[str, Any]]) -> Turn:

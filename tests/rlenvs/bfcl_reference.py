@@ -260,3 +260,15 @@ def multi_turn_perturbations(task: Mapping[str, Any]) -> Iterator[tuple[str, lis
                                      for i, t in enumerate(gt)]
         yield "call_repeated", [t if i != k else t + t[-1:] for i, t in enumerate(gt)]
         break  # the first turn with calls: later turns build on its state
+
+
+def calls_held_out_function(task: Mapping[str, Any], turn_calls: list[list[str]]) -> bool:
+    """Whether a call is made at a user turn before its function is offered (miss_func): BFCL's
+    executor runs any method of the class, rlenvs only the functions offered so far."""
+    from rlenvs.envs.bfcl_multi_turn import _offered, parse_ground_truth_call
+
+    for k, calls in enumerate(turn_calls):
+        offered = {f["name"] for f in _offered(dict(task), k)}
+        if any(parse_ground_truth_call(c)[0] not in offered for c in calls):
+            return True
+    return False

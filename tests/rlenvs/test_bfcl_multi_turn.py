@@ -14,10 +14,15 @@ from rlenvs.audit import audit
 from rlenvs.envs.bfcl_multi_turn import (
     MULTI_TURN_CATEGORIES,
     BFCLMultiTurnEnv,
+    _offered,
     load_multi_turn_tasks,
     parse_ground_truth_call,
 )
-from tests.rlenvs.bfcl_reference import multi_turn_perturbations, reference_multi_turn_passes
+from tests.rlenvs.bfcl_reference import (
+    calls_held_out_function,
+    multi_turn_perturbations,
+    reference_multi_turn_passes,
+)
 
 ENV = "rlenvs/BFCLMultiTurn-v0"
 
@@ -26,7 +31,7 @@ def hermes(task, text):
     """A ground-truth call string as a Hermes call (positional arguments named)."""
     name, args, kwargs = parse_ground_truth_call(text)
     if args:
-        f = next(f for f in task["function"] if f["name"] == name)
+        f = next(f for f in _offered(task) if f["name"] == name)
         kwargs = {**dict(zip(list(f["parameters"]["properties"]), args, strict=False)), **kwargs}
     return f'<tool_call>{json.dumps({"name": name, "arguments": kwargs})}</tool_call>'
 
@@ -50,6 +55,7 @@ def play(env, task, turn_calls, one_call_per_reply=False):
 def test_the_ground_truth_passes_every_turn(category):
     env = BFCLMultiTurnEnv(category=category)
     for task in load_multi_turn_tasks(category)[:8]:
+        assert not calls_held_out_function(task, task["ground_truth"])
         reward, info = play(env, task, task["ground_truth"], one_call_per_reply=True)
         assert reward == 1.0, (task["id"], info["verdict"].reason)
         turns = info["verdict"].details["turns"]
@@ -63,8 +69,12 @@ def test_agreement_with_bfcl_evals_multi_turn_checker(category):
     for task in load_multi_turn_tasks(category)[::20]:
         for kind, turn_calls in multi_turn_perturbations(task):
             reward, info = play(env, task, turn_calls)
-            assert (reward == 1.0) == reference_multi_turn_passes(turn_calls, task), (
-                task["id"], kind, info["verdict"].reason)
+            bfcl = reference_multi_turn_passes(turn_calls, task)
+            if calls_held_out_function(task, turn_calls):  # the one kind of disagreement
+                assert reward == 0.0 and "no function named" in json.dumps(
+                    env.episode.messages), (task["id"], kind)
+                continue
+            assert (reward == 1.0) == bfcl, (task["id"], kind, info["verdict"].reason)
             n += 1
     assert n >= 40
 
@@ -163,3 +173,34 @@ def test_the_longest_ground_truth_turn_fits_in_one_reply():
     reward, info = play(BFCLMultiTurnEnv(category="long_context"), task, task["ground_truth"])
     assert reward == 1.0, info["verdict"].reason
     assert reference_multi_turn_passes(task["ground_truth"], task)
+
+
+def test_miss_func_offers_held_out_functions_at_their_turn_only():
+    task = next(t for t in load_multi_turn_tasks("miss_func") if t["missed_function"])
+    (turn, docs), = task["missed_function"].items()
+    late = {f["name"] for f in docs}
+    env = BFCLMultiTurnEnv(category="miss_func")
+    obs, info = env.reset(options={"task": task})
+    assert not late & {t["function"]["name"] for t in info["tools"]}
+    assert not any(name in obs[0]["content"] for name in (f'"name": "{n}"' for n in late))
+    for k in range(turn):  # the ground truth up to the held-out turn
+        for call in task["ground_truth"][k]:
+            env.step(hermes(task, call))
+        obs, reward, terminated, _, info = env.step("Done.")
+        assert not terminated, info["verdict"].reason
+    assert obs[-1]["role"] == "user" and obs[-1]["content"].endswith(
+        "I have updated some more functions you can choose from. What about now?")
+    assert all(f'"name": "{n}"' in obs[-1]["content"] for n in late)
+    assert late <= {t["function"]["name"] for t in env.tool_schemas}
+
+
+def test_a_held_out_function_called_early_is_not_run():
+    """multi_turn_miss_func_49's ground truth calls tail() at turn 1, two turns before it is
+    offered: BFCL's executor runs any method of the class, rlenvs only offered functions (the
+    one disagreement the bench lists for multi-turn)."""
+    task = next(t for t in load_multi_turn_tasks("miss_func")
+                if t["id"] == "multi_turn_miss_func_49")
+    assert calls_held_out_function(task, task["ground_truth"])
+    assert reference_multi_turn_passes(task["ground_truth"], task)
+    reward, info = play(BFCLMultiTurnEnv(category="miss_func"), task, task["ground_truth"])
+    assert reward == 0.0 and "user turn 1" in info["verdict"].reason
