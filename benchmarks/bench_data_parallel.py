@@ -111,20 +111,27 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    per_rank = max(1, args.threads // args.nproc)
     with tempfile.TemporaryDirectory() as tmp:
         one = _run(1, args.threads, args, Path(tmp) / "one")
-        dp = _run(args.nproc, max(1, args.threads // args.nproc), args, Path(tmp) / "dp")
+        dp = _run(args.nproc, per_rank, args, Path(tmp) / "dp")
+        # one process with one rank's threads: what each rank would do alone (a busy machine
+        # can make more threads slower, so this row says how much of the gain is threading)
+        alone = _run(1, per_rank, args, Path(tmp) / "alone") if per_rank != args.threads \
+            else None
     rows = [_summary(f"1 process x {args.threads} threads", one, args.steps),
-            _summary(f"{args.nproc} ranks x {max(1, args.threads // args.nproc)} thread(s)",
-                     dp, args.steps)]
+            _summary(f"{args.nproc} ranks x {per_rank} thread(s)", dp, args.steps)]
+    if alone is not None:
+        rows.append(_summary(f"1 process x {per_rank} thread(s)", alone, args.steps))
     print(f"GRPO, random Llama {args.layers}x{args.hidden} ({one['params'] / 1e6:.1f}M "
           f"params), 16 completions of <= {args.tokens} tokens per step, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for row in rows:
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v
                           for k, v in row.items()}))
-    print(f"speed-up (1 process / data parallel, s per step): "
-          f"{rows[0]['s_per_step'] / rows[1]['s_per_step']:.2f}x")
+    for row in (rows[0], *rows[2:]):
+        print(f"speed-up of data parallel over {row['mode']} (s per step): "
+              f"{row['s_per_step'] / rows[1]['s_per_step']:.2f}x")
 
 
 if __name__ == "__main__":
