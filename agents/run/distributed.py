@@ -22,6 +22,13 @@ and joins the process group (gloo on CPU, NCCL on CUDA). The round then goes:
   are computed on the gathered batch. Rank 0 writes ``metrics.jsonl``, checkpoints (with every
   rank's RNG state) and runs evaluations (broadcast to the others); resume restores every rank.
 
+Why a summed all-reduce and not ``DistributedDataParallel``: DDP averages gradients over ranks
+and assumes each rank's loss is normalised by its own share, which is only the single-process
+loss when the shares are equal; here a rank's micro-batches may differ in number and tokens (or
+be none: a CGPO task is one micro-batch), and the per-token weights already hold the full
+batch's normalisation, so a plain sum is exact. It also keeps the one round free of a wrapped
+module (the policy's forward, value head and LoRA adapters are called as in one process).
+
 The settings describe the global batch (``prompts_per_generation`` prompts per round, the same
 optimizer steps); more ranks split the work of that batch, they do not multiply it.
 """
