@@ -114,3 +114,21 @@ def test_the_trainer_shapes_rewards_by_name():
         GRPOConfig(length_reward="shortest")
     with pytest.raises(ValueError, match="top_lambda"):
         GRPOConfig(length_reward="top_lambda", top_lambda=2.0)
+
+
+@pytest.mark.slow
+def test_grpo_lambda_trains_smollm2_on_arithmetic(tmp_path):
+    """One step of the preset on the real model: the length-reward share is logged and bounded
+    by ⌈λ·G⌉/G, and groups outside the top λ train on their plain 0/1 rewards."""
+    from tests.agents.smollm2_step import smollm2_step
+
+    run = smollm2_step(tmp_path, "grpo_lambda", "rlenvs/Arithmetic-v0",
+                       {"level": 1, "lenient": True}, top_lambda=0.3)
+    assert 0.0 <= run.record["length_reward/groups_frac"] <= 1 / 3  # ⌈0.3·3⌉ of 3 groups
+    rewards, raw, _ = run.trainer._rewards(run.trajectories)
+    chosen = top_lambda_groups(torch.tensor([float(t.passed) for t in run.trajectories]),
+                               torch.tensor([t.group for t in run.trajectories]), 0.3)
+    for r, plain, t in zip(rewards.tolist(), raw.tolist(), run.trajectories, strict=True):
+        if t.group not in chosen:
+            assert r == plain
+    assert run.moved

@@ -110,3 +110,17 @@ def test_bad_shapes_are_refused():
         outcome_token_rewards(torch.ones(3), torch.ones(2, 4))
     with pytest.raises(ValueError, match="token_rewards"):
         reinforce_pp_advantages(torch.ones(2, 3), torch.ones(2, 4))
+
+
+@pytest.mark.slow
+def test_reinforce_plus_plus_trains_smollm2_on_arithmetic(tmp_path):
+    """One step of the preset on the real model: every loss token carries the batch-whitened
+    return (mean 0 over the round's loss tokens) and the weights move."""
+    from tests.agents.smollm2_step import smollm2_step
+
+    run = smollm2_step(tmp_path, "reinforce++", "rlenvs/Arithmetic-v0",
+                       {"level": 1, "lenient": True})
+    tokens = torch.cat([s.tokens["advantages"][s.mask > 0] for s in run.samples])
+    assert 0 < run.record["pass_rate"] < 1, "no signal in this batch"
+    assert float(tokens.double().mean()) == pytest.approx(0.0, abs=1e-5)
+    assert run.moved
