@@ -248,9 +248,9 @@ def test_generation_dtype_is_measured_by_default_and_recorded(tmp_path):
     assert "(default: auto)" in _cli("eval", "--help").stdout
     out = tmp_path / "r.jsonl"
     for forced in ("float32", "bfloat16"):  # "auto" honours the override, so both are checked
-        run = subprocess.run(
+        run = subprocess.run(  # --overwrite: the second run replaces the first's --out
             [sys.executable, "-m", "rlenvs.cli", "eval", "rlenvs/Arithmetic-v0", "--episodes",
-             "1", "--max-completion-length", "4", "--quiet", "--out", str(out)],
+             "1", "--max-completion-length", "4", "--quiet", "--out", str(out), "--overwrite"],
             capture_output=True, text=True, timeout=300,
             env={**os.environ, "RLENVS_GENERATION_DTYPE": forced, "OMP_NUM_THREADS": "1"})
         assert run.returncode == 0, run.stderr[-2000:]
