@@ -17,11 +17,13 @@ from typing import Any
 
 from rlenvs.cli_args import UsageError, parse_key_values, positive_int
 
+# the checks before a model loads, shared with the eval command and `rlenvs preferences`
+from rlenvs.cli_checks import _env_checked, _policy, _policy_checked, _sampling  # noqa: F401
+
 __all__ = ["main", "build_parser", "UsageError", "COMMANDS_GROUP", "positive_int",
            "parse_key_values"]
 
 COMMANDS_GROUP = "rlenvs.commands"
-_EMBEDDED = ("smollm2", "embedded", "default")
 
 
 def _says_nothing(default: Any) -> bool:
@@ -55,61 +57,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         """One line (argparse prints the whole usage block first)."""
         self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
-
-
-# ----------------------------------------------------------------- checks before the model loads
-
-def _env_checked(env: str | None, kwargs: dict[str, Any]) -> str:
-    import rlenvs
-
-    if not env:
-        raise UsageError("name an environment: `rlenvs eval ENV` or --env ENV (`rlenvs list`)")
-    env_id = rlenvs.registration.resolve_id(env)
-    rlenvs.make(env_id, **kwargs).close()  # bad kwargs fail here, not after the model load
-    return env_id
-
-
-def _policy_checked(args: argparse.Namespace) -> None:
-    """Fail fast on a policy that cannot load: a missing folder, a server that is down."""
-    spec = args.policy
-    if spec.startswith(("http://", "https://")):
-        from judges.llm.openai_backend import OpenAIChat
-
-        try:
-            listed = OpenAIChat(spec, timeout_s=10, max_retries=0).request("/models")
-        except Exception as e:  # noqa: BLE001 - any failure here means: not reachable
-            raise UsageError(f"--policy {spec}: server not reachable ({e})") from None
-        models = [m.get("id") for m in listed.get("data", []) if isinstance(m, dict)]
-        if args.model is None and models:
-            args.model = models[0]
-    elif spec not in _EMBEDDED and not spec.startswith("vllm:") and \
-            not Path(spec.removeprefix("hf:")).is_dir():
-        raise UsageError(f"--policy {spec!r}: use 'smollm2', an http(s):// OpenAI-compatible "
-                         "URL, 'vllm:PATH' or a local model folder")
-
-
-def _policy(args: argparse.Namespace) -> Any:
-    from rlenvs.policies import load_policy
-
-    kwargs: dict[str, Any] = {}
-    if args.policy.startswith(("http://", "https://")):
-        kwargs = {"model": args.model or "default"}
-    elif not args.policy.startswith("vllm:"):  # the embedded model or a local folder
-        kwargs = {"dtype": args.dtype, "batch_size": args.generation_batch_size}
-    policy = load_policy(args.policy, **kwargs)
-    if args.policy.startswith(("http://", "https://")):
-        policy.name = f"{args.model or 'default'} @ {args.policy}"
-    return policy
-
-
-def _sampling(args: argparse.Namespace, samples: int = 1) -> Any:
-    from judges.llm.base import SamplingParams
-
-    temperature = args.temperature
-    if temperature is None:
-        temperature = 0.0 if samples == 1 else 0.8
-    return SamplingParams(temperature=temperature, max_new_tokens=args.max_completion_length,
-                          seed=args.seed)
 
 
 # ----------------------------------------------------------------- commands

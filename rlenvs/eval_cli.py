@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rlenvs.cli import _env_checked, _policy, _policy_checked, _sampling
 from rlenvs.cli_args import UsageError, parse_key_values
+from rlenvs.cli_checks import _env_checked, _policy, _policy_checked, _sampling
 
 __all__ = ["run_eval"]
 

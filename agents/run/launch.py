@@ -1,7 +1,7 @@
 """``rlenvs train --nproc N``: the same ``train`` command, data-parallel on ``N`` processes.
 
 :func:`relaunch` starts ``python -m torch.distributed.run --standalone --nproc_per_node N`` on
-this module with the parsed command line (a JSON file); every rank rebuilds the namespace and
+:mod:`agents.run.rank_main` with the parsed command line (a JSON file); every rank rebuilds the namespace and
 runs ``train`` as one process would, :mod:`agents.run.distributed` taking it from there (gloo on
 CPU, NCCL on CUDA). Rank 0 prints the summary and draws the plot.
 """
@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 __all__ = ["relaunch", "under_launcher"]
 
@@ -34,23 +33,5 @@ def relaunch(args: argparse.Namespace, nproc: int) -> int:
         path = Path(folder) / "args.json"
         path.write_text(json.dumps(values), encoding="utf-8")
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={nproc}", "-m", "agents.run.launch", str(path)]
+               f"--nproc_per_node={nproc}", "-m", "agents.run.rank_main", str(path)]
         return subprocess.run(cmd, check=False).returncode
-
-
-def _rank_main(path: str) -> int:
-    from agents.cli import cmd_train
-
-    values: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
-    args = argparse.Namespace(**values)
-    try:
-        return int(cmd_train(args) or 0)
-    finally:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    sys.exit(_rank_main(sys.argv[1]))
