@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import itertools
 import warnings
 from importlib.metadata import entry_points
 from typing import Any
@@ -197,7 +198,7 @@ def check_class_kwargs(cls: type, kwargs: dict[str, Any]) -> None:
         _refuse_unknown(cls.__name__, known, kwargs, _supplied_by_subclass(cls))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _class_signature(cls: type) -> tuple[dict[str, Any], bool]:
     return _signature_chain(cls)
 
@@ -219,7 +220,7 @@ def _refuse_unknown(name: str, known: dict[str, Any], kwargs: dict[str, Any],
                     f"{', '.join(sorted(settable))} (`rlenvs list --details` lists each env's)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _supplied_by_subclass(entry_point: Any) -> frozenset[str]:
     """Keywords of a base's ``__init__`` that a class along the forwarding chain passes itself
     in its ``super().__init__(...)`` call (by name or position), and does not take itself: a
@@ -234,7 +235,7 @@ def _supplied_by_subclass(entry_point: Any) -> frozenset[str]:
     inits = [c.__init__ for c in inspect.getmro(target) if "__init__" in vars(c)]
     supplied: set[str] = set()
     own: set[str] = set()  # keywords the classes so far (most derived first) take themselves
-    for fn, base_fn in zip(inits, inits[1:]):
+    for fn, base_fn in itertools.pairwise(inits):
         try:
             params = inspect.signature(fn).parameters
             base_params = [p for p in inspect.signature(base_fn).parameters.values()
