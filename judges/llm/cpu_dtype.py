@@ -20,7 +20,8 @@ fast as plain fp32 -- on a native-bf16 CPU it can beat bf16. So the choice times
 Timings are best of interleaved repetitions, measured once per machine and kept in
 ``$RLENVS_CACHE/cpu_paths.json`` (``~/.cache/rlenvs``) under a fingerprint of the CPU model, its
 vector/bf16 flags, torch's version and capability, the ISA-limiting variables and the thread
-count; a change in any of them measures again (``RLENVS_REMEASURE=1`` forces it). The decisions
+count; a change in any of them measures again (``RLENVS_REMEASURE=1`` forces it). Timings taken
+while other work filled the cores are used only until the machine is quieter, then measured again. The decisions
 are pure functions of the timings (:func:`choose_generation`, :func:`choose_training`), tested on
 recorded timings of both CPU kinds.
 
@@ -247,6 +248,15 @@ def _cache_file() -> Any:
     return cache_root() / "cpu_paths.json"
 
 
+def _busy() -> bool:
+    """Whether other work fills the cores (1-minute load average): timings taken then are kept
+    only until a measurement on a quieter machine replaces them."""
+    try:
+        return os.getloadavg()[0] >= (os.cpu_count() or 1)
+    except OSError:
+        return False
+
+
 @lru_cache(maxsize=1)
 def measure_paths() -> dict[str, Any]:
     """``{"generation": {path: {"decode": s, "prefill": s}}, "training": {dtype: s},
@@ -258,12 +268,13 @@ def measure_paths() -> dict[str, Any]:
     if os.environ.get("RLENVS_REMEASURE", "") not in ("1", "true"):
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(stored.get(key), dict):
-                return {**stored[key], "source": "cache"}
+            entry = stored.get(key)
+            if isinstance(entry, dict) and (not entry.get("busy") or _busy()):
+                return {**entry, "source": "cache"}  # a busy machine's timings: until quiet
         except (OSError, ValueError):
             stored = {}
     result = {"generation": _measure_generation(), "training": _measure_training(),
-              "fingerprint": _fingerprint()}
+              "fingerprint": _fingerprint(), "busy": _busy()}
     try:  # best effort: a read-only home still works, it just measures each process
         path.parent.mkdir(parents=True, exist_ok=True)
         stored = stored if isinstance(stored, dict) else {}
