@@ -218,9 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("env", nargs="?", default=None, help="environment id (or --env)")
     p.add_argument("--env", dest="env_opt", default=None, help="environment id")
     _add_policy_args(p)
-    p.add_argument("--episodes", type=positive_int, default=20, help="seeded episodes")
+    p.add_argument("--episodes", type=positive_int, default=None,
+                   help="seeded episodes (default: 20; with --suite: each env's own)")
     p.add_argument("--num-generations", "--samples", dest="samples", type=positive_int,
                    default=1, help="samples per episode (pass@k for powers of two up to it)")
+    p.add_argument("--suite", default=None, metavar="NAME|FILE",
+                   help="evaluate a suite of envs, each with its own settings: math, code, "
+                        "tools, instruction, reasoning-gym-sample, or a TOML/YAML suite file; "
+                        "transcripts go to --out-dir")
+    p.add_argument("--out-dir", default=None, metavar="DIR",
+                   help="with --suite: one transcript file per env and summary.json")
     p.add_argument("--seed", type=int, default=0, help="episode i uses task seed SEED+i")
     p.add_argument("--temperature", type=float, default=None,
                    help="default: 0 (greedy) for one sample, 0.8 for several")
@@ -266,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     from rlenvs.audit.command import add_audit_parser
 
     add_audit_parser(sub)
+
+    from rlenvs.compare import add_compare_parser
+
+    add_compare_parser(sub)
 
     p = sub.add_parser("main", help="the main job: evaluate the policy on every env family, "
                        "then a short GRPO run with accuracy before/after")

@@ -25,6 +25,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.reverify:
         return _reverify(args)
+    if getattr(args, "suite", None):
+        return _run_suite(args)
+    if getattr(args, "out_dir", None):
+        raise UsageError("--out-dir goes with --suite; one environment's transcripts: --out FILE")
     if args.env and args.env_opt and args.env != args.env_opt:
         raise UsageError(f"two environments given: {args.env!r} and --env {args.env_opt!r}")
     if args.resume and args.overwrite:
@@ -61,7 +65,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if ":" in spec and not spec.startswith(("http://", "https://", "ws://", "wss://")):
         env_id = spec  # "module:EnvId" kept whole: --resume and --reverify import it again
     try:
-        result = evaluate(env_id, policy, episodes=args.episodes, samples=args.samples,
+        result = evaluate(env_id, policy, episodes=args.episodes or 20, samples=args.samples,
                           seed=args.seed, out=args.out, env_kwargs=env_kwargs,
                           sampling=_sampling(args, args.samples), progress=not args.quiet,
                           episode_timeout=args.episode_timeout, run_timeout=args.run_timeout,
@@ -141,3 +145,71 @@ def _reverify(args: argparse.Namespace) -> int:
         print(f"re-scored transcripts: {s['out']} (summary beside it)")
     print(f"the original transcripts in {run} are unchanged")
     return 0
+
+
+def _run_suite(args: argparse.Namespace) -> int:
+    """``--suite NAME|FILE --out-dir DIR``: each env of the suite with its settings, one
+    transcript file per env in DIR, DIR/summary.json; the table of every env at the end."""
+    from rlenvs.eval_files import existing_results
+    from rlenvs.suite import print_suite_table
+    from rlenvs.suites import DEFAULT_EPISODES, SuiteError, load_suite, run_suite
+
+    if args.env or args.env_opt:
+        raise UsageError("--suite names its environments: give no environment with it")
+    if args.out:
+        raise UsageError("--suite writes one file per env: give --out-dir DIR, not --out")
+    if not args.out_dir:
+        raise UsageError("--suite needs --out-dir DIR (one transcript file per env goes there)")
+    try:
+        suite = load_suite(args.suite)
+    except SuiteError as e:
+        raise UsageError(str(e)) from None
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out-dir {out_dir} is a file")
+    for entry in suite.entries:  # every env and its kwargs checked before the model loads
+        try:
+            _env_checked(entry.env_id, dict(entry.kwargs))
+        except Exception as e:  # noqa: BLE001 - an unknown id or bad kwargs: say which entry
+            raise UsageError(f"suite {suite.name}: {entry.label()} ({entry.env_id}): "
+                             f"{e}") from None
+    held = [e.label() for e in suite.entries if existing_results(out_dir / f"{e.label()}.jsonl")]
+    if args.resume and not held:
+        raise UsageError(f"--resume: {out_dir} holds no run of this suite")
+    if held and not (args.resume or args.overwrite):
+        raise UsageError(f"--out-dir {out_dir} already holds results ({held[0]}.jsonl); "
+                         "--resume finishes them, --overwrite replaces them")
+    _policy_checked(args)
+    policy = _policy(args)
+    if args.system_prompt_file:
+        from rlenvs.policies import SystemPromptPolicy, read_system_prompt
+
+        try:
+            policy = SystemPromptPolicy(policy, read_system_prompt(args.system_prompt_file))
+        except ValueError as e:
+            raise UsageError(f"--system-prompt-file: {e}") from None
+    try:
+        summaries = run_suite(suite, policy, out_dir, episodes=args.episodes, seed=args.seed,
+                              samples=args.samples, sampling=_sampling(args, args.samples),
+                              progress=not args.quiet, episode_timeout=args.episode_timeout,
+                              resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the finished envs' transcripts are in {out_dir}; resume with: "
+              f"{_command_line(args, '--resume')}", file=sys.stderr)
+        return 130
+    from rlenvs.eval_summary import unscored_note
+
+    rows = []
+    for name, s in summaries.items():
+        p1 = s["pass_at_k"].get("pass@1")
+        mean = s.get("mean_reward")
+        rows.append((name, "unscored" if p1 is None else f"{p1:.3f}",
+                     "—" if mean is None else f"{mean:.3f}",
+                     str(s.get("episodes", DEFAULT_EPISODES)),
+                     f"[{s.get('scored_by', '')}]" + (f" {n}" if (n := unscored_note(s)) else "")))
+    policy_name = next(iter(summaries.values()))["policy"] if summaries else ""
+    print_suite_table(f"suite {suite.name} — {policy_name}", rows)
+    print(f"transcripts: {out_dir}/ (one file per env, summary.json)\n"
+          f"compare with another run: rlenvs compare {out_dir} OTHER_DIR")
+    return 0
+
