@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", dest="env_opt", default=None, help="environment id")
     _add_policy_args(p)
     p.add_argument("--episodes", type=positive_int, default=None,
-                   help="seeded episodes (default: 20; with --suite: each env's own)")
+                   help="seeded episodes (default: 20); with --suite, each env's own unless given")
     p.add_argument("--num-generations", "--samples", dest="samples", type=positive_int,
                    default=1, help="samples per episode (pass@k for powers of two up to it)")
     p.add_argument("--suite", default=None, metavar="NAME|FILE",
