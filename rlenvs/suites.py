@@ -185,6 +185,7 @@ def run_suite(suite: Suite, policy: Any, out_dir: str | Path, *, episodes: int |
     earlier run in ``out_dir``. Returns (and writes to ``out_dir/summary.json``) every env's
     summary keyed by its entry name, plus ``out_dir/suite.json`` saying what the suite was.
     ``on_env(name, result)`` is called as each env finishes."""
+    from rlenvs.eval_files import existing_results
     from rlenvs.evaluation import evaluate
 
     out_dir = Path(out_dir)
@@ -198,11 +199,12 @@ def run_suite(suite: Suite, policy: Any, out_dir: str | Path, *, episodes: int |
     summaries: dict[str, Any] = {}
     for entry in suite.entries:
         name = entry.label()
+        out = out_dir / f"{name}.jsonl"
         result = evaluate(entry.env_id, policy, episodes=episodes or entry.episodes or
                           DEFAULT_EPISODES, samples=samples, seed=seed,
-                          out=out_dir / f"{name}.jsonl", env_kwargs=dict(entry.kwargs),
-                          sampling=sampling, progress=progress,
-                          episode_timeout=episode_timeout, resume=resume)
+                          out=out, env_kwargs=dict(entry.kwargs), sampling=sampling,
+                          progress=progress, episode_timeout=episode_timeout,
+                          resume=resume and existing_results(out))  # an env not begun: run
         summaries[name] = {**result.summary, "env_kwargs": entry.kwargs,
                            "scored": result.summary["unscored"] < result.summary["transcripts"]}
         if on_env is not None:

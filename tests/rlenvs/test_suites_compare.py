@@ -139,6 +139,21 @@ def test_cli_suite_run_then_compare(tmp_path, capsys):
                      "--policy", server.base_url, "--quiet", "--episodes", "3"]) == 2
         assert "--resume" in capsys.readouterr().err
 
+    # an interrupted suite (the second env never began, the first lost a transcript): --resume
+    # keeps what is there and runs the rest
+    lost = runs["_off_by_one"]
+    (lost / "arith-l2.jsonl").unlink()
+    (lost / "arith-l2.jsonl.summary.json").unlink()
+    lines = (lost / "arith-l1.jsonl").read_text().splitlines(keepends=True)
+    (lost / "arith-l1.jsonl").write_text("".join(lines[:-1]))
+    with _serve(_off_by_one) as server:
+        assert main(["eval", "--suite", str(suite), "--out-dir", str(lost), "--policy",
+                     server.base_url, "--quiet", "--resume"]) == 0
+    capsys.readouterr()
+    resumed = json.loads((lost / "arith-l1.jsonl.summary.json").read_text())
+    assert resumed["resumed"] == {"kept": 11, "rerun": 1} and resumed["transcripts"] == 12
+    assert len((lost / "arith-l2.jsonl").read_text().splitlines()) == 12
+
     assert main(["compare", str(runs["_oracle"]), str(runs["_oracle"]), "--json"]) == 0
     same = json.loads(capsys.readouterr().out)
     assert [r["env"] for r in same["envs"]] == ["arith-l1", "arith-l2"]
