@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rlenvs
 import tests.rlenvs.eval_envs  # noqa: F401 - registers the test-eval/* environments
@@ -249,3 +251,30 @@ def test_unscored_transcripts_are_left_out_and_counted(tmp_path, monkeypatch):
     unpaired = compare_env(read_transcripts(a), read_transcripts(b), paired=False)
     assert unpaired["n_a"] == 20 - unscored and unpaired["n_b"] == 20
     assert unpaired["pass@1_a"] == 1.0 and 0 < unpaired["pass@1_b"] < 1
+
+
+def _records(passed, scored=None):
+    return [{"episode": i, "sample": 0, "seed": i, "passed": p, "messages": [],
+             "status": "scored" if scored is None or scored[i] else "unscored"}
+            for i, p in enumerate(passed)]
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans()), min_size=1,
+                max_size=25))
+@settings(max_examples=40, deadline=None)
+def test_compare_env_properties(rows):
+    a = _records([r[0] for r in rows])
+    b = _records([r[1] for r in rows], scored=[r[2] for r in rows])
+    ab = compare_env(a, b, resamples=500)
+    ba = compare_env(b, a, resamples=500)
+    assert ab["paired"] and ab["unscored_b"] == sum(not r[2] for r in rows)
+    assert ab["pairs"] == ab["n_a"] == sum(r[2] for r in rows)
+    if ab["diff"] is None:
+        assert ab["pairs"] == 0 and not ab["significant"]
+        return
+    assert -1 <= ab["ci"][0] <= ab["ci"][1] <= 1
+    assert ab["significant"] == (ab["ci"][0] > 0 or ab["ci"][1] < 0)
+    # A and B swapped: the difference and its interval mirrored
+    assert ba["diff"] == pytest.approx(-ab["diff"])
+    assert ba["ci"] == pytest.approx([-ab["ci"][1], -ab["ci"][0]])
+    assert ba["significant"] == ab["significant"]
