@@ -181,7 +181,8 @@ def print_comparison(result: dict[str, Any]) -> None:
         console = Console(width=160)
     table = Table(title=Text(f"A = {result['run_a']}   B = {result['run_b']}"))
     table.add_column("environment", no_wrap=True)
-    for name in ("pass@1 A", "n A", "pass@1 B", "n B", "B - A", "95% CI"):
+    level = result["envs"][0]["confidence"] if result["envs"] else 0.95
+    for name in ("pass@1 A", "n A", "pass@1 B", "n B", "B - A", f"{level:.0%} CI"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
     table.add_column("notes", overflow="fold")
