@@ -309,16 +309,32 @@ def _verdict(
     return Verdict(score, False, why, details)
 
 
+#: a verification that ran out of time after spending at least this share of its budget in CPU
+#: on the answer is a judgement (the answer is too expensive), not a fault
+ANSWER_COST_SHARE = 0.5
+
+
 def _finish(job: _Job, result: dict[str, Any] | None, o: MathOptions) -> Verdict:
     details = job.details
     result = result or {"status": "crashed"}
     status = result.get("status")
     if status != "ok":
         details["status"] = status
+        cpu = result.get("cpu_s")
+        if status == "timeout" and cpu is not None and cpu >= ANSWER_COST_SHARE * o.timeout:
+            # the worker spent the budget computing with the answer: its own cost, a judgement
+            # (a reply cannot make itself unscored by being expensive); a queue, a start-up or a
+            # starved or stopped worker spends little CPU: a fault (issue 28)
+            details.update(killed=bool(result.get("killed")), cpu_s=round(cpu, 3),
+                           answer_too_expensive=True)
+            return Verdict.fail(f"verification timed out after {o.timeout:g} s computing with "
+                                "the answer: too expensive to check, scored wrong", **details)
         if status in ("timeout", "memory", "crashed"):  # a fault, not a judgement of the answer
             details["unscored"] = True  # cause: verifier_timeout / verifier_error (from status)
         if status == "timeout":
             details["killed"] = bool(result.get("killed"))
+            if cpu is not None:
+                details["cpu_s"] = round(cpu, 3)
             where = result.get("where")
             if where:
                 details["timed_out_in"] = where

@@ -48,6 +48,16 @@ _WORKER_FILE = str(Path(__file__).with_name("worker.py"))
 _TIMEOUT = object()
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) process ``pid`` has used, from ``/proc`` (``None`` elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _Worker:
     """One worker process and the caller-side end of its pipes (used by one thread at a time)."""
 
@@ -284,13 +294,17 @@ class WorkerPool:
                     continue
                 while pending:
                     due = time.monotonic() + item_s + self.kill_grace_s
+                    cpu = _cpu_seconds(worker.proc.pid)
                     try:
                         msg = worker.recv(due if deadline is None else min(due, deadline))
                     except EOFError:
                         died(pending[0])
                         break
-                    if msg is _TIMEOUT:
-                        out[pending.popleft()] = {"status": "timeout", "killed": True}
+                    if msg is _TIMEOUT:  # stuck where its own alarm cannot reach (C code)
+                        spent = _cpu_seconds(worker.proc.pid)
+                        out[pending.popleft()] = {
+                            "status": "timeout", "killed": True,
+                            "cpu_s": None if cpu is None or spent is None else spent - cpu}
                         self.kills += 1
                         worker = self._replace(worker)
                         break

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import struct
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -348,10 +349,11 @@ def _run_item(engine: _Engine, item: dict[str, Any], timeout: float) -> dict[str
     import signal
 
     signal.setitimer(signal.ITIMER_REAL, max(0.001, timeout))
+    cpu = time.process_time()
     try:
         return engine.run(item)
-    except _SoftTimeout:
-        return {"status": "timeout"}
+    except _SoftTimeout:  # cpu_s: what the answer itself cost (a starved worker costs little)
+        return {"status": "timeout", "cpu_s": time.process_time() - cpu}
     except MemoryError:
         return {"status": "memory", "restart": True}
     except RecursionError:

@@ -88,10 +88,27 @@ def test_hostile_batch_and_pool_recovers() -> None:
 def test_timeout_is_fractional_and_reported() -> None:
     start = time.perf_counter()
     v = verify_math(SLOW, "1", timeout=0.3)
-    assert "timed out after 0.3 s" in v.reason
-    assert v.details["status"] == "timeout"
-    assert v.details["unscored"] is True  # a fault, not a judgement (issue 26)
+    assert "0.3 s" in v.reason and v.details["status"] == "timeout"
     assert time.perf_counter() - start < 0.3 + SLACK
+    # issue 28 (red-team): a worker that spent its budget computing with the answer judged the
+    # answer (too expensive: scored wrong); only a starved or stuck worker is a fault
+    if v.details.get("answer_too_expensive"):
+        assert v.scored and not v.passed and v.details["cpu_s"] >= 0.15
+    else:
+        assert v.details["unscored"] is True and v.details["cpu_s"] < 0.15
+
+
+# answers whose verification alone exhausts any budget: the reply's own cost (issue 28)
+EXPENSIVE = [r"\boxed{99999999999!}", r"\boxed{(x+1)^{100000}}",
+             r"\boxed{\binom{10^{9}}{5*10^8}}", SLOW, SLOW_POWER]
+
+
+@pytest.mark.parametrize("answer", EXPENSIVE)
+def test_an_answer_too_expensive_to_check_is_scored_wrong_not_a_fault(answer: str) -> None:
+    v = verify_math(answer, "42", timeout=1.5)
+    assert v.status == "scored" and not v.passed and v.score == 0.0, v
+    assert v.details["answer_too_expensive"] is True and "too expensive" in v.reason
+    assert v.details["cpu_s"] >= 0.75
 
 
 def _mixed_call(i: int) -> tuple[bool, str]:
@@ -162,6 +179,7 @@ def test_hung_worker_is_killed_and_replaced() -> None:
             if pid in pids:
                 os.kill(pid, signal.SIGCONT)
     assert "timed out" in v.reason and v.details["killed"] is True
+    assert v.status == "unscored" and v.cause == "verifier_timeout"  # a stopped worker: a fault
     assert elapsed < TIMEOUT + SLACK
     assert pool.kills == kills + 1
     dead = [p for p in pids if p not in pool.worker_pids()]
