@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from agents.rollout.chain import Trajectory
+from agents.rollout.deadline import step_status
+from judges.verdict import UNSCORED
 
 __all__ = ["CGPOTask", "TaskScoring", "Scored", "Baseline", "BaselineSource", "OPTIMIZERS",
            "task_identity"]
@@ -97,7 +99,7 @@ class TaskScoring:
         """``(r, passed, R_calib, unscored)`` of one generation (see the module docstring); ``baseline``
         is the prompt's judged ``ā`` when the task has one."""
         return self._judge(task, _last_reply(traj), traj.task or {}, baseline,
-                           env_result=(traj.total_reward, traj.passed))
+                           env_result=(traj.total_reward, traj.passed, not traj.scored))
 
     def score_all(self, task: CGPOTask, trajs: Sequence[Trajectory],
                   baselines: Sequence[Baseline | None]) -> list[Scored]:
@@ -112,14 +114,16 @@ class TaskScoring:
         return [self._from_verdict(task, v, b) for v, b in zip(verdicts, baselines, strict=True)]
 
     def _judge(self, task: CGPOTask, text: str, info: Mapping[str, Any],
-               baseline: Baseline | None, env_result: tuple[float, bool] | None = None,
-               ) -> Scored:
-        if task.judge is None:
+               baseline: Baseline | None,
+               env_result: tuple[float, bool, bool] | None = None) -> Scored:
+        if task.judge is None:  # the env's reward: ``env_result`` = (return, passed, unscored)
             if env_result is None:
                 raise ValueError("without a judge the environment's result is needed")
-            r, passed = env_result
+            r, passed, unscored = env_result
+            unscored |= baseline is not None and baseline.unscored  # calibrated on a fault
             base_r = baseline.reward if baseline is not None else task.baseline_reward
-            return Scored(r, passed, _sigmoid(self.config.calibration_scale * (r - base_r)))
+            return Scored(r, passed and not unscored,
+                          _sigmoid(self.config.calibration_scale * (r - base_r)), unscored)
         verdict = task.judge(text, self._judge_task(task, info, baseline))
         return self._from_verdict(task, verdict, baseline)
 
@@ -175,7 +179,8 @@ class TaskScoring:
             env.reset(seed=seed)
             _, reward, _, _, step_info = env.step(text)
             verdict = step_info.get("verdict")
-            r, passed, unscored = float(reward), bool(getattr(verdict, "passed", False)), False
+            unscored = step_status(step_info)[0] == UNSCORED  # the env could not judge ā
+            r, passed = float(reward), bool(getattr(verdict, "passed", False)) and not unscored
         return Baseline(text=text, reward=r, passed=passed, unscored=unscored)
 
 

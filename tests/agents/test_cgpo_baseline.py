@@ -186,3 +186,31 @@ def test_a_ray_judge_pool_is_a_drop_in_cgpo_judge():
     local = _trainer(baseline=lambda task: task["word"].upper(), judge=mixture()).step()
     assert remote == pytest.approx(local)
     assert remote["shout/calibrated_reward"] == pytest.approx(1 / (1 + math.exp(4.0)))
+
+
+def test_an_env_reward_that_is_a_fault_is_unscored_for_cgpo():
+    """Issue 28 red-team F3: a task without a judge (the env's reward) read neither the
+    trajectory's status nor the baseline step's: a fault trained as reward 0 and set the
+    calibration of its prompt."""
+    import rlenvs
+    from agents.rollout.chain import Trajectory
+    from tests.rlenvs import eval_envs  # noqa: F401 - registers test-eval/Switch-v0
+
+    trainer = _trainer(baseline=lambda task: task["word"].upper(), judge=None,
+                       optimizer="crpg")
+    task = trainer.tasks[0]
+    fault = Trajectory(group=0, seed=0, prompt_ids=[1], status="unscored",
+                       cause="judge_backend", messages=[{"role": "assistant", "content": "X"}])
+    fault.rewards, fault.terminated = [0.0], True
+    scored = trainer.score(task, fault)
+    assert scored.unscored and not scored.passed
+    env = rlenvs.make("test-eval/Switch-v0")
+    _, info = env.reset(seed=0)
+    base = trainer.judge_baseline(CGPOTask(ENV, baseline=lambda t: "[judge-down] 7"), env, 0,
+                                  info["task"])
+    assert base.unscored and not base.passed
+    ok = Trajectory(group=0, seed=0, prompt_ids=[1], messages=[{"role": "assistant",
+                                                                "content": "X"}])
+    ok.rewards, ok.terminated = [1.0], True
+    assert trainer.score(task, ok, base).unscored  # calibrated on a fault: not trained on
+    assert not trainer.score(task, ok).unscored
