@@ -84,10 +84,14 @@ def guarded(
             return Verdict(flagged_score, False, reason,
                            {"injection": found, "components": {name: 0.0}})
         verdict = judge(response, task)
+        if not verdict.scored:  # the flag is a judgement of the reply: a judge it made fail
+            return Verdict(flagged_score, False,  # cannot turn it into a fault (issue 28)
+                           f"{reason}; the judge could not judge it ({verdict.reason})",
+                           {"injection": found, "components": {name: 0.0},
+                            "judge_fault": verdict.cause})
         components = dict(verdict.details.get("components") or {"score": verdict.score})
         return Verdict(verdict.score * penalty, False, f"{reason}; score x {penalty:g}",
                        {**verdict.details, "injection": found,
-                        "components": {**components, name: 0.0}},
-                       status=verdict.status, cause=verdict.cause)
+                        "components": {**components, name: 0.0}})
 
     return guarded_judge
