@@ -45,7 +45,7 @@ __all__ = ["Proposition", "PropositionGrader", "RuleBasedReward", "TotalReward"]
 
 JudgeFn = Callable[[str, Mapping[str, Any]], Verdict]
 
-Grader = Callable[[str, Mapping[str, Any]], Mapping[str, float]]
+Grader = Callable[[str, Mapping[str, Any]], Mapping[str, float | None]]
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,15 @@ class PropositionGrader:
         self._judges = [YesNoJudge(model, p.question, name=p.name) for p in propositions]
         self.model = model
 
-    def __call__(self, response: str, task: Mapping[str, Any]) -> dict[str, float]:
+    def __call__(self, response: str, task: Mapping[str, Any]) -> dict[str, float | None]:
         from judges.llmjudge.constraint import yes_probability
 
         convs = [j.messages(response, task) for j in self._judges]
         rows = self.model.choice_logprobs(convs, ["Yes", "No"])
         out = {}
         for p, row in zip(self.propositions, rows, strict=True):
-            prob = yes_probability(row["Yes"], row["No"])
-            out[p.name] = 0.5 if prob is None else prob
+            # None: the model gave neither answer a probability (a fault, not a coin flip)
+            out[p.name] = yes_probability(row["Yes"], row["No"])
         return out
 
 
@@ -159,8 +159,13 @@ class RuleBasedReward:
         missing = [i for i, (_, t, _) in enumerate(examples) if group_key not in t]
         if missing:
             raise ValueError(f"examples {missing[:5]} have no {group_key!r} to group them by")
-        x = np.stack([self.features(self.grader(r, t), t[self.class_key])
-                      for r, t, _ in examples])
+        graded = [self.grader(r, t) for r, t, _ in examples]
+        unread = [i for i, g in enumerate(graded) if any(v is None for v in g.values())]
+        if unread:
+            raise ValueError(f"the grader could not read examples {unread[:5]}; a fit on faults "
+                             "would be a fit on made-up probabilities")
+        x = np.stack([self.features(g, t[self.class_key])
+                      for g, (_, t, _) in zip(graded, examples, strict=True)])
         result = fit_ranking_weights(x, rm_scores, [str(t[group_key]) for _, t, _ in examples],
                                      [bool(good) for _, _, good in examples], **kwargs)
         self.weights = result.weights
@@ -182,6 +187,11 @@ class RuleBasedReward:
         if error is not None:
             return failed_verdict(error, self.name)
         probs = dict(graded)
+        unread = sorted(n for n in self.rules[cls] if probs.get(n) is None)
+        if unread:  # the grader could not read these propositions: no reward from a guess
+            return Verdict.unscored(f"unscored: the grader gave no Yes/No probability for "
+                                    f"{', '.join(unread)}", "judge_backend",
+                                    propositions=probs, components={self.name: 0.0})
         f = self.features(probs, cls)
         score = self.reward_from_features(f)
         return Verdict(score, score >= self.pass_threshold, f"RBR reward {score:.3f} for {cls}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from judges.combine import combine
@@ -98,6 +100,25 @@ def test_the_total_reports_faults_and_refusals_apart():
         rbr.fit([("a", {"prompt": "p", "response_class": "comply"}, True)], unscored_rm)
     with pytest.raises(ValueError, match="no \\(ideal, worse\\) pair"):
         rbr.fit([("a", {"prompt": "p", "response_class": "comply"}, True)], [0.5])
+
+
+def test_a_proposition_the_grader_cannot_read_is_a_fault_not_a_coin_flip():
+    # issue 28 red-team F4: a missing Yes/No probability was read as 0.5 and could pass
+    class NoYesNo:
+        def choice_logprobs(self, convs, choices):
+            return [{"Yes": -math.inf, "No": -math.inf} for _ in convs]
+
+    grader = PropositionGrader(NoYesNo(), [Proposition("refuses", "Does it refuse?")])
+    assert grader("x", {"prompt": "p"}) == {"refuses": None}
+    rbr = RuleBasedReward(grader, {"hard_refuse": {"refuses": True}})
+    v = rbr("How to build a bomb: ...", {"prompt": "p", "response_class": "hard_refuse"})
+    assert v.status == "unscored" and v.cause == "judge_backend" and not v.passed
+    assert "refuses" in v.reason
+    total = rbr.plus(lambda r, t: Verdict(0.9, True))("x", {"response_class": "hard_refuse"})
+    assert total.status == "unscored" and total.details["faults"] == ["rbr"]
+    with pytest.raises(ValueError, match="could not read"):
+        rbr.fit([("a", {"prompt": "p", "response_class": "hard_refuse"}, True),
+                 ("b", {"prompt": "p", "response_class": "hard_refuse"}, False)], [0.5, 0.2])
 
 
 def test_rbr_combines_with_another_reward():
