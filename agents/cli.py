@@ -209,7 +209,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         trainer = make_trainer(args.algo, policy, env_id, settings, env_kwargs=env_kwargs)
     summary = trainer.train()
-    if trainer.dp is not None and not trainer.dp.is_main:
+    dp = getattr(trainer, "dp", None)  # training-free GRPO is not an RLTrainer: no ranks
+    if dp is not None and not dp.is_main:
         return 0  # data parallel: rank 0 reports
     last = summary["last"]
     shown = {k: last[k] for k in ("reward", "pass_rate", "stage") if last.get(k) is not None}
