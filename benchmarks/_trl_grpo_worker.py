@@ -1,7 +1,7 @@
 """TRL GRPOTrainer side of ``bench_grpo.py`` (runs inside the separate TRL venv).
 
 Prints one JSON line: seconds per optimizer step, seconds of generation per step, peak RSS.
-Config: /work/shared/reference/baselines.md ("TRL GRPOTrainer").
+Config: the shared reference (reference/baselines.md) ("TRL GRPOTrainer").
 """
 
 from __future__ import annotations

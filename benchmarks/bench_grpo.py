@@ -1,6 +1,6 @@
 """Seconds per GRPO optimizer step and peak memory: agents' GRPOTrainer vs TRL's GRPOTrainer.
 
-The config is the one in /work/shared/reference/baselines.md: SmolLM2-135M-Instruct,
+The config is the one in the shared reference (reference/baselines.md): SmolLM2-135M-Instruct,
 per_device_train_batch_size=8, gradient_accumulation_steps=4, num_generations=4 (8 prompts x 4 =
 32 completions per step), max_completion_length=128, T=1.0, top_p=1, top_k=0, beta=0,
 loss_type="dapo", scale_rewards="group", num_iterations=1, epsilon=0.2, constant lr, no warm-up,
