@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from judges.verdict import SCORED, UNSCORED, Verdict, is_unscored
-from rlenvs.deadlines import DeadlineExceeded, call_with_deadline
+from rlenvs.deadlines import Budget, DeadlineExceeded, call_with_deadline
 
 __all__ = ["Deadline", "EpisodeClock", "timed_step", "StepTimeout", "call_within", "guarded_step", "step_status",
            "episode_status", "unscored_step", "SCORED", "UNSCORED"]
@@ -37,22 +37,17 @@ __all__ = ["Deadline", "EpisodeClock", "timed_step", "StepTimeout", "call_within
 StepTimeout = DeadlineExceeded
 
 
-class Deadline:
-    """An absolute point on the monotonic clock (``None``: no deadline)."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.at = None if seconds is None else time.monotonic() + float(seconds)
-
-    def left(self) -> float | None:
-        return None if self.at is None else self.at - time.monotonic()
+class Deadline(Budget):
+    """A round's wall-clock budget (``None``: none): :class:`rlenvs.deadlines.Budget`, the one
+    evaluation uses, with the names the rollouts read."""
 
     def passed(self) -> bool:
-        return self.at is not None and time.monotonic() >= self.at
+        return self.spent()
 
     @staticmethod
     def earliest(*deadlines: Deadline | None) -> float | None:
         """Seconds left until the earliest of ``deadlines`` (``None``: none is set)."""
-        lefts = [d.left() for d in deadlines if d is not None and d.at is not None]
+        lefts = [x for x in (d.left() for d in deadlines if d is not None) if x is not None]
         return min(lefts) if lefts else None
 
 
