@@ -12,6 +12,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from judges import Verdict
 from judges.math import shutdown_pool, verify_math, verify_math_batch
@@ -231,3 +233,15 @@ def test_shutdown_reaps_every_worker() -> None:
     assert all(_reaped(p) for p in pids)
     assert all(not os.path.exists(f"/proc/{p}") for p in pids)
     assert verify_math(r"\boxed{x+5}", "5+x", fast_path=False).passed  # starts a fresh pool
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.one_of(
+    st.integers(10**8, 10**12).map(lambda n: rf"\boxed{{{n}!}}"),
+    st.integers(60_000, 200_000).map(lambda k: rf"\boxed{{(x+1)^{{{k}}}}}"),
+    st.integers(10**8, 10**9).map(lambda n: rf"\boxed{{\binom{{{n}}}{{{n // 2}}}}}"),
+))
+def test_generated_expensive_answers_are_judged_never_faults(answer: str) -> None:
+    """Issue 28: a reply cannot escape its wrong-answer signal by being costly to verify."""
+    v = verify_math(answer, "42", timeout=1.5)
+    assert v.status == "scored" and not v.passed, (answer, v.reason, v.details)
