@@ -67,6 +67,8 @@ class Trajectory:
         cause: the first fault's cause (``judges.verdict.CAUSES``), ``None`` when scored.
         fault: what that fault was (the verdict's reason or the rollout's own note).
         attempts: how many times the episode was generated (retries of unscored episodes).
+        policy_version: the trainer's round whose weights sampled it (asynchronous rollouts,
+            :mod:`agents.run.async_rollouts`); ``None`` in-process.
     """
 
     group: int
@@ -91,6 +93,7 @@ class Trajectory:
     cause: str | None = None
     attempts: int = 1
     fault: str | None = None
+    policy_version: int | None = None
 
     @property
     def scored(self) -> bool:

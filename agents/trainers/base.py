@@ -152,6 +152,12 @@ class RLTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.ref_policy: CausalLMPolicy | None = None
         self.logger: MetricsLogger | None = None
+        # async_rollouts (GRPO family): episodes from a producer process (agents.run.async_rollouts)
+        self._async: Any = None
+        if getattr(config, "async_rollouts", False):
+            from agents.run.async_rollouts import AsyncRollouts
+
+            self._async = AsyncRollouts(self)
 
     def _setup_env(self, env: Any, env_kwargs: dict[str, Any] | None,
                    eval_env_kwargs: dict[str, Any] | None) -> None:
@@ -291,6 +297,7 @@ class RLTrainer:
         finally:
             self.state.elapsed_s = self._elapsed()
             self._clock = None
+            self.close_async()
             self.logger.close()
             self.logger = None
         return {
@@ -307,6 +314,17 @@ class RLTrainer:
         """One round outside :meth:`train` (no output folder, nothing written): collect,
         optimizer step(s), weight sync, reward schedule; returns the round's metrics record."""
         return self._round()
+
+    def close_async(self) -> None:
+        """Stop the rollout producer of ``async_rollouts`` (if any); the next round starts it
+        again with the current weights."""
+        if self._async is not None:
+            self._async.close()
+
+    def async_round_stale(self) -> bool:
+        """Whether this round trains on an episode sampled by older weights (``async_rollouts``
+        with ``max_staleness`` > 0): it then needs the sampler importance correction."""
+        return self._async is not None and self._async.stale_in_round()
 
     def evaluate(self, episodes: int | None = None, seed: int | None = None) -> dict[str, Any]:
         """Greedy held-out evaluation (:func:`agents.run.evaluation.evaluate_policy`)."""
@@ -381,6 +399,9 @@ class RLTrainer:
         ended = time.perf_counter()
         stage = self.advance_reward_schedule(rollout_stats)
         record = dict(rollout_stats)
+        if self._async is not None:  # the producer gets the new weights every weight_sync_steps
+            self._async.after_round()
+            record.update(self._async.round_metrics())
         record.update(merge_rollout_metrics(self._rollout_metrics))
         record.update(self.step_record(stats_all) if stats_all else {})
         record.update(self._faults.metrics())
@@ -541,13 +562,31 @@ class RLTrainer:
         advantages). ``rollout/*`` metrics of the call are added to the round's.
         """
         cfg = self.config
-        seeds = [cfg.train_seed + self.state.next_prompt + k for k in range(num_prompts)]
-        sampling_seed = (cfg.seed * 7919 + self.state.next_prompt) % (2**62)
+        seeds, sampling_seed = self._prompt_seeds(self.state.next_prompt, num_prompts)
         trajs = self.collect_groups(self.env, seeds, cfg.num_generations, seed=sampling_seed,
                                     first_group=self.state.next_group)
         self.state.next_prompt += num_prompts
         self.state.next_group += num_prompts
+        if self._async is not None:  # the next calls' episodes, sampled while this round trains
+            from agents.run.async_rollouts import RolloutRequest
+
+            upcoming = []
+            for k in range(self._async.prefetch):
+                first = num_prompts * k
+                seeds, sampling_seed = self._prompt_seeds(self.state.next_prompt + first,
+                                                          num_prompts)
+                upcoming.append(RolloutRequest(tuple(seeds), cfg.num_generations, sampling_seed,
+                                               self.state.next_group + first))
+            self._async.prefetch_after(upcoming)
         return self.settle(trajs)
+
+    def _prompt_seeds(self, first_prompt: int, num_prompts: int) -> tuple[list[int], int]:
+        """Task seeds and sampling seed of the ``num_prompts`` training prompts from prompt
+        number ``first_prompt`` on (deterministic per prompt position, so a resumed run and an
+        asynchronous producer sample the same episodes)."""
+        cfg = self.config
+        seeds = [cfg.train_seed + first_prompt + k for k in range(num_prompts)]
+        return seeds, (cfg.seed * 7919 + first_prompt) % (2**62)
 
     def collect_groups(self, env: Any, seeds: Sequence[int], num_generations: int, *,
                        seed: int, first_group: int = 0, retry: bool = True) -> list[Trajectory]:
@@ -580,7 +619,16 @@ class RLTrainer:
         ``num_generations`` chain episodes each (unscored ones regenerated within the round's
         deadline when ``retry``; ``retry=False``: the collector's plain call, CGPO's, whose
         judges decide what is unscored), or the tree / ARPO collector's rows. The one place
-        episodes are made: override it to feed a trainer fixed episodes."""
+        episodes are made: override it to feed a trainer fixed episodes. ``async_rollouts``:
+        the training env's episodes come from the producer process (same request, same
+        episodes for the same weights; :mod:`agents.run.async_rollouts`)."""
+        if self._async is not None and env is self.env:
+            from agents.run.async_rollouts import RolloutRequest
+
+            trajs, metrics, retried = self._async.rollout(RolloutRequest(
+                tuple(int(s) for s in seeds), num_generations, seed, first_group, retry))
+            self._faults.retried += retried
+            return trajs, metrics
         if self.branched is None:
             if not retry:
                 trajs = self.collector.collect(env, seeds, num_generations, seed=seed,

@@ -425,10 +425,21 @@ class GRPOConfig(TrainConfig):
     vllm_importance_sampling_clip_min: float | None = None  # C_min
     # how a round is sampled: chain / tree (Tree-GRPO) / arpo; a kind or a dict is coerced
     rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig())
+    # asynchronous rollouts (issue 32; agents.run.async_rollouts, docs/async.md; TRL's
+    # AsyncGRPO names): a producer process samples and judges the next rounds' groups while the
+    # trainer trains; an episode more than max_staleness rounds older than the weights it
+    # trains is dropped and regenerated; weights are pushed every weight_sync_steps rounds
+    async_rollouts: bool = False
+    max_staleness: int = 1
+    weight_sync_steps: int = 1
+    async_prefetch: int | None = None  # requests queued ahead (None: max_staleness - wss + 1)
+    async_producer_threads: int | None = None  # the producer's torch threads (None: torch's)
+    async_producer_restarts: int = 2  # a dead producer is restarted this often, then an error
 
     def __post_init__(self) -> None:
         self.rollout = RolloutConfig.coerce(self.rollout)
         super().__post_init__()
+        self._check_async()
         if self.rollout.kind == "arpo":
             self.arpo_config()  # raises on initial_rollouts / beam_size / attribution
         from agents.algorithms.common import KL_ALIASES, LOSS_TYPES
@@ -475,6 +486,19 @@ class GRPOConfig(TrainConfig):
         if self.advantage_estimator == "gigpo" and self.scale_rewards == "batch":
             raise ValueError("GiGPO normalises within its groups: scale_rewards must be 'group' "
                              "(mean_std_norm) or 'none' (mean_norm), not 'batch'")
+
+    def _check_async(self) -> None:
+        if self.max_staleness < 0 or self.weight_sync_steps < 1 or \
+                (self.async_prefetch is not None and self.async_prefetch < 0) or \
+                self.async_producer_restarts < 0 or (self.async_producer_threads or 0) < 0:
+            raise ValueError("need max_staleness >= 0, weight_sync_steps >= 1, async_prefetch "
+                             ">= 0, async_producer_restarts >= 0, async_producer_threads >= 0")
+        if self.async_rollouts and self.weight_sync_steps - 1 > self.max_staleness:
+            raise ValueError(
+                f"weight_sync_steps={self.weight_sync_steps} lets the producer's weights lag "
+                f"{self.weight_sync_steps - 1} rounds, more than max_staleness="
+                f"{self.max_staleness}: every episode would be dropped (need weight_sync_steps "
+                f"<= max_staleness + 1)")
 
     @property
     def rows_per_prompt(self) -> int:

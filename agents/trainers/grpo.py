@@ -80,6 +80,8 @@ class GRPOTrainer(RLTrainer):
         cfg = self.config
         if not cfg.vllm_importance_sampling_correction:
             return False
+        if self.async_round_stale():  # behaviour = an older policy (async_rollouts)
+            return True
         return not (getattr(self.backend, "dtype", None) == torch.float32 and not self.bf16)
 
     def shape_rewards(self, samples: list[Sample], rewards: torch.Tensor
