@@ -19,6 +19,9 @@ The ``judge`` kwarg picks the scoring:
 * ``"reference"`` -- the same model, reference-guided (tasks need ``reference``);
 * ``"endogenous"`` -- the same model's endogenous reward, read from its logits, no generation
   (``judges.endogenous``; ``judge_kwargs`` go to ``EndogenousRewardJudge``);
+* ``"polar"`` -- the POLAR reference-conditioned reward model (SmolLM2 + shipped adapters,
+  ``judges.polar``): how close the reply is, as a policy's output, to the task's ``reference``
+  (tasks need one; ``judge_kwargs`` go to ``PolarJudge``);
 * an ``http(s)://.../v1`` URL -- a pointwise judge over an OpenAI-compatible server
   (``judge_model`` names the served model);
 * any ``ChatModel`` (pointwise judge over it) or any judge callable ``(reply, task) -> Verdict``
@@ -162,13 +165,21 @@ def _make_judge(judge: Any, judge_model: str, judge_kwargs: Mapping[str, Any], g
         from judges.endogenous import EndogenousRewardJudge
 
         built = _LazyJudge(lambda: EndogenousRewardJudge(_embedded_model(), **kwargs))
+    elif judge == "polar":  # reference-conditioned reward model (judges.polar), its own model
+        def polar() -> JudgeFn:
+            from judges.polar import PolarJudge  # torch: imported on the first step
+
+            return PolarJudge(**kwargs)  # a model that fails to load gives unscored verdicts
+
+        built = _LazyJudge(polar)
     elif isinstance(judge, str) and judge.startswith(("http://", "https://")):
         from judges.llm.openai_backend import OpenAIChat
 
         built = PointwiseJudge(OpenAIChat(judge, model=judge_model), **kwargs)
     elif isinstance(judge, str):
         raise ValueError(f"unknown judge {judge!r}: use 'rules', 'smollm2', 'reference', "
-                         "'endogenous', an http(s):// URL, a ChatModel or a judge callable")
+                         "'endogenous', 'polar', an http(s):// URL, a ChatModel or a judge "
+                         "callable")
     elif hasattr(judge, "generate"):
         built = PointwiseJudge(judge, **kwargs)
     elif callable(judge):
