@@ -15,6 +15,7 @@ def register_builtin_envs() -> None:
     register("rlenvs/Math-v0", entry_point="rlenvs.envs.math_env:MathEnv")
     register("rlenvs/GSM8K-v0", entry_point="rlenvs.envs.math_env:GSM8KEnv")
     register("rlenvs/MATH-v0", entry_point="rlenvs.envs.math_env:MATHEnv")
+    register("rlenvs/AIME-v0", entry_point="rlenvs.envs.math_env:AIMEEnv")
     register("rlenvs/HumanEval-v0", entry_point="rlenvs.envs.code_env:HumanEvalEnv")
     register("rlenvs/MBPP-v0", entry_point="rlenvs.envs.code_env:MBPPEnv")
     register("rlenvs/Code-v0", entry_point="rlenvs.envs.code_env:CodeEnv")

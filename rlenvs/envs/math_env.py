@@ -3,11 +3,14 @@
 * ``rlenvs/Math-v0`` — procedural problems from reasoning-gym generators, with difficulty
   ``level`` 1..3 and a curriculum hook (``env.unwrapped.set_level(n)``).
 * ``rlenvs/GSM8K-v0`` — rows ``{"question", "answer"}`` whose answer ends in ``#### x``.
-* ``rlenvs/MATH-v0`` — rows ``{"problem", "solution"}`` whose solution has a ``\\boxed{}``.
+* ``rlenvs/MATH-v0`` — rows ``{"problem", "solution"}`` whose solution has a ``\\boxed{}``
+  (or with an ``answer`` column, as MATH-500 has: that is the gold).
+* ``rlenvs/AIME-v0`` — AIME 2024 / 2025 (``year=``), rows ``{"problem" or "question", "answer"}``.
 
 The dataset envs read a JSONL file (``path=``; small samples written by us ship as defaults) or
-a ``datasets`` dataset (``dataset=``, any object with dict rows, or a local path/name for
-``datasets.load_dataset``). Every answer is judged by ``judges.math.verify_math``.
+a standard dataset (``dataset=``: its hub id, e.g. ``openai/gsm8k``, ``HuggingFaceH4/MATH-500``,
+a local copy, or a ``datasets.Dataset``), loaded and schema-checked by ``rlenvs.datasets_hub``.
+Every answer is judged by ``judges.math.verify_math``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from rlenvs.envs.math_judge import make_math_judge
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource, TaskSource
 
-__all__ = ["MathEnv", "GSM8KEnv", "MATHEnv", "gsm8k_row", "math_row", "RG_LEVELS"]
+__all__ = ["MathEnv", "GSM8KEnv", "MATHEnv", "AIMEEnv", "gsm8k_row", "math_row", "aime_row",
+           "RG_LEVELS", "AIME_DATASETS"]
 
 BOXED_INSTRUCTION = "Put your final answer in \\boxed{}."
 
@@ -127,15 +131,33 @@ def gsm8k_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def math_row(row: dict[str, Any]) -> dict[str, Any]:
-    """MATH row -> task; the gold is the solution (``verify_math`` takes its last box)."""
+    """MATH row -> task; the gold is the ``answer`` column where the row has one (MATH-500),
+    else the solution (``verify_math`` takes its last box)."""
+    if isinstance(row.get("answer"), str) and row["answer"].strip():
+        return {**row, "question": row["problem"], "answer": row["answer"].strip()}
     if "\\boxed" not in str(row["solution"]):
         raise ValueError("MATH solution has no \\boxed{} answer")
     return {**row, "question": row["problem"], "answer": str(row["solution"])}
 
 
-def _source(path: Any, dataset: Any, default: str, convert: Any, required: tuple[str, ...]) -> ListSource:
-    if dataset is not None:
-        return ListSource.from_dataset(dataset, convert=convert)
+def aime_row(row: dict[str, Any]) -> dict[str, Any]:
+    """AIME row (2024: ``problem``; 2025: ``question``) -> task; the gold is ``answer``."""
+    question = row.get("problem", row.get("question"))
+    task = {**row, "question": question, "answer": str(row["answer"]).strip()}
+    if "id" in row:
+        task["id"] = f"aime-{row['id']}"
+    return task
+
+
+def _source(path: Any, dataset: Any, default: str, convert: Any, required: tuple[str, ...],
+            standard: str, split: str | None = None) -> ListSource:
+    if dataset is not None:  # a hub id, a local copy or rows in memory: schema-checked
+        from rlenvs.datasets_hub import load_standard
+
+        rows = load_standard(standard, dataset, split)
+        name = dataset if isinstance(dataset, str) else standard
+        return ListSource([{"id": f"row-{i}", **convert(r)} for i, r in enumerate(rows)],
+                          name=str(name))
     if path is None:
         path = resources.files("rlenvs") / "data" / default
     return ListSource.from_jsonl(str(path), convert=convert, required=required)
@@ -148,10 +170,12 @@ class GSM8KEnv(TaskEnv):
     prompt asks); ``lenient=True`` also accepts a ``#### 42`` line or the last number."""
     public_fields = ("id", "question")  # the rest is private (issue 26)
 
-    def __init__(self, path: str | None = None, dataset: Any = None, lenient: bool = False,
-                 format_credit: float = 0.0, numeric_closeness: float = 0.0, **kwargs: Any):
+    def __init__(self, path: str | None = None, dataset: Any = None, split: str | None = None,
+                 lenient: bool = False, format_credit: float = 0.0,
+                 numeric_closeness: float = 0.0, **kwargs: Any):
         super().__init__(
-            source=_source(path, dataset, "gsm8k_sample.jsonl", gsm8k_row, ("question", "answer")),
+            source=_source(path, dataset, "gsm8k_sample.jsonl", gsm8k_row, ("question", "answer"),
+                           "openai/gsm8k", split),
             prompt=lambda t: f"{t['question']}\n\n{BOXED_INSTRUCTION}",
             judge=make_math_judge(lenient, format_credit, numeric_closeness),
             required_keys=("question", "answer"),
@@ -163,10 +187,41 @@ class MATHEnv(TaskEnv):
     """Competition problems in MATH format (``problem`` / ``solution`` with ``\\boxed{}``)."""
     public_fields = ("id", "question", "problem", "level", "type")  # the rest is private (issue 26)
 
-    def __init__(self, path: str | None = None, dataset: Any = None, lenient: bool = False,
-                 format_credit: float = 0.0, numeric_closeness: float = 0.0, **kwargs: Any):
+    def __init__(self, path: str | None = None, dataset: Any = None, split: str | None = None,
+                 lenient: bool = False, format_credit: float = 0.0,
+                 numeric_closeness: float = 0.0, **kwargs: Any):
         super().__init__(
-            source=_source(path, dataset, "math_sample.jsonl", math_row, ("problem", "solution")),
+            source=_source(path, dataset, "math_sample.jsonl", math_row, ("problem", "solution"),
+                           "HuggingFaceH4/MATH-500", split),
+            prompt=lambda t: f"{t['question']}\n\n{BOXED_INSTRUCTION}",
+            judge=make_math_judge(lenient, format_credit, numeric_closeness),
+            required_keys=("question", "answer"),
+            **kwargs,
+        )
+
+
+AIME_DATASETS = {2024: "HuggingFaceH4/aime_2024", 2025: "opencompass/AIME2025"}
+
+
+class AIMEEnv(TaskEnv):
+    """AIME problems (integer answers 0-999), ``year=2024`` or ``2025`` from the hub
+    (``HuggingFaceH4/aime_2024``; ``opencompass/AIME2025``, both configs) or a local copy in the
+    same schema (``dataset=DIR``). Without ``year`` and ``dataset`` it plays a small shipped
+    sample in the AIME 2024 schema, written for rlenvs (not AIME problems: offline smoke tests).
+    """
+    public_fields = ("id", "question", "problem", "year", "url")  # the rest is private
+
+    def __init__(self, year: int | None = None, dataset: Any = None, path: str | None = None,
+                 split: str | None = None, lenient: bool = False, format_credit: float = 0.0,
+                 numeric_closeness: float = 0.0, **kwargs: Any):
+        if year is not None and int(year) not in AIME_DATASETS:
+            raise ValueError(f"year must be one of {sorted(AIME_DATASETS)}, got {year!r}")
+        standard = AIME_DATASETS[int(year or 2024)]
+        if year is not None and dataset is None and path is None:
+            dataset = standard
+        super().__init__(
+            source=_source(path, dataset, "aime_format_sample.jsonl", aime_row,
+                           ("problem", "answer"), standard, split),
             prompt=lambda t: f"{t['question']}\n\n{BOXED_INSTRUCTION}",
             judge=make_math_judge(lenient, format_credit, numeric_closeness),
             required_keys=("question", "answer"),
