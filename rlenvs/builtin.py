@@ -28,4 +28,6 @@ def register_builtin_envs() -> None:
     register("rlenvs/BFCL-v0", entry_point="rlenvs.envs.bfcl_env:BFCLEnv")
     register("rlenvs/ReasoningGym-v0", entry_point="rlenvs.envs.reasoning_gym_env:ReasoningGymEnv")
     register("rlenvs/TextArena-v0", entry_point="rlenvs.envs.textarena_env:TextArenaEnv")
+    register("rlenvs/TextArenaDuel-v0",
+             entry_point="rlenvs.envs.textarena_duel:TextArenaDuelEnv")
     register("rlenvs/BFCLMultiTurn-v0", entry_point="rlenvs.envs.bfcl_multi_turn:BFCLMultiTurnEnv")
