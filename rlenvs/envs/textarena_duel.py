@@ -26,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from judges import Verdict
 from rlenvs.core import Turn
-from rlenvs.envs.textarena_env import TextArenaEnv, _outcome
+from rlenvs.envs.textarena_env import TextArenaEnv
 
 __all__ = ["TextArenaDuelEnv", "TWO_PLAYER_GAMES", "OPPONENTS"]
 
@@ -179,23 +178,16 @@ class TextArenaDuelEnv(TextArenaEnv):
             if not done:
                 done = self._play_opponent()
             text = self._observation_text()
-            if done:
-                rewards, game_info = self._game.close()
-        if not done:
-            return Turn(verdict=Verdict(score=0.0, passed=False, reason="the game goes on"),
-                        terminated=False,
-                        feedback=[{"role": "user", "content": text or "(no change)"}],
-                        reward_components={"outcome": 0.0})
-        seat = self.policy_player
-        outcome, why = _outcome((rewards or {}).get(seat, 0.0),
-                                (game_info or {}).get(seat, {}).get("reason", ""))
-        self._game_reward = outcome
-        score = min(1.0, max(0.0, (outcome + 1.0) / 2.0))
-        return Turn(verdict=Verdict(score=score, passed=outcome >= 1.0,
-                                    reason=f"game over: {why}"[:300] if why else "game over",
-                                    details={"game_reward": outcome, "final_text": text[:500]}),
-                    terminated=True, reward_components={"outcome": score},
-                    info={"game_reward": outcome})
+            result = self._game.close() if done else None
+        return self._turn(text, result)
+
+    @property
+    def seat(self) -> int:  # type: ignore[override]
+        return self.policy_player
+
+    def score_of(self, outcome: float) -> float:
+        """Win 1, draw 0.5, loss 0."""
+        return min(1.0, max(0.0, (outcome + 1.0) / 2.0))
 
     def _clone_into(self, twin: Any) -> None:
         super()._clone_into(twin)

@@ -158,17 +158,29 @@ class TextArenaEnv(LLMEnv):
         with self._in_game():
             done, _ = self._game.step(reply)
             text = self._observation_text()
-            if done:
-                rewards, game_info = self._game.close()
-        if not done:
+            result = self._game.close() if done else None
+        return self._turn(text, result)
+
+    #: the player seat whose outcome is the reward
+    seat = 0
+
+    def score_of(self, outcome: float) -> float:
+        """The verdict's score for TextArena's outcome (single-player: clipped to [0, 1])."""
+        return min(1.0, max(0.0, outcome))
+
+    def _turn(self, text: str, result: Any) -> Turn:
+        """The step's turn: the game goes on (``result`` None) or ended with ``close()``'s
+        ``(rewards, game_info)``, scored for :attr:`seat`."""
+        if result is None:
             return Turn(verdict=Verdict(score=0.0, passed=False, reason="the game goes on"),
                         terminated=False,
                         feedback=[{"role": "user", "content": text or "(no change)"}],
                         reward_components={"outcome": 0.0})
-        outcome, why = _outcome((rewards or {}).get(0, 0.0),
-                                (game_info or {}).get(0, {}).get("reason", ""))
+        rewards, game_info = result
+        outcome, why = _outcome((rewards or {}).get(self.seat, 0.0),
+                                (game_info or {}).get(self.seat, {}).get("reason", ""))
         self._game_reward = outcome
-        score = min(1.0, max(0.0, outcome))
+        score = self.score_of(outcome)
         return Turn(verdict=Verdict(score=score, passed=outcome >= 1.0,
                                     reason=f"game over: {why}"[:300] if why else "game over",
                                     details={"game_reward": outcome, "final_text": text[:500]}),
