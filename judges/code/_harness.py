@@ -26,7 +26,6 @@ once (no waiting for the timeout). Records carry the run's nonce as a second che
 from __future__ import annotations
 
 import builtins
-import ctypes
 import linecache
 import marshal
 import os
@@ -65,7 +64,7 @@ def run_job(in_fd: int, res_fd: int) -> None:
     pid = os.fork()
     if pid == 0:  # the program process: nothing of the job but what the driver sends it
         try:
-            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            _seccomp.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             for fd in (in_fd, res_fd, call_w, reply_r):
                 os.close(fd)
             os.setpgid(0, 0)  # its own process group: kill(0, ...) cannot reach the driver

@@ -101,17 +101,47 @@ def spare_program(pid: int) -> list[tuple[int, int, int, int]]:
     return [*insns, (_RET, 0, 0, _ALLOW)]
 
 
-def _install(insns: list[tuple[int, int, int, int]]) -> None:
+def _compile(insns: list[tuple[int, int, int, int]]) -> tuple:
+    """The kernel's ``sock_fprog`` for ``insns`` (with the array it points to, kept alive)."""
     arr = (_Insn * len(insns))(*[_Insn(*i) for i in insns])
-    prog = _Prog(len(insns), ctypes.cast(arr, ctypes.POINTER(_Insn)))
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0),
+    return _Prog(len(insns), ctypes.cast(arr, ctypes.POINTER(_Insn))), arr
+
+
+# Filters compiled ahead (``prepare``, in the zygote): a job forked afterwards installs them
+# without building them again. Keys: ("lock", deny_ipc) and ("spare", pid).
+_COMPILED: dict = {}
+
+
+def _filter(key: tuple) -> tuple:
+    prog = _COMPILED.get(key)
+    if prog is None:
+        insns = program(key[1]) if key[0] == "lock" else spare_program(key[1])
+        prog = _COMPILED[key] = _compile(insns)
+    return prog
+
+
+def prepare(driver_pids=()) -> None:
+    """Compile the filters now (the zygote does, once): both :func:`lock_down` filters and
+    the :func:`spare` filters for these driver pids (1 where a job has its own PID namespace)."""
+    if FILTERED:
+        for key in [("lock", False), ("lock", True), *[("spare", p) for p in driver_pids]]:
+            _filter(key)
+
+
+def _install(prog: tuple) -> None:
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog[0]), 0, 0),
            "seccomp filter")
+
+
+def prctl(option: int, value: int) -> int:
+    """``prctl(option, value, 0, 0, 0)`` through the module's C library handle."""
+    return _libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0)
 
 
 def spare(pid: int) -> None:
     """Install :func:`spare_program` (in the program process, for its test driver)."""
     if FILTERED:
-        _install(spare_program(pid))
+        _install(_filter(("spare", pid)))
 
 
 def _check(rc: int, what: str) -> None:
@@ -141,4 +171,4 @@ def lock_down(euid: int, deny_ipc: bool) -> None:
         drop_capabilities()
     if not FILTERED:
         return
-    _install(program(deny_ipc))
+    _install(_filter(("lock", bool(deny_ipc))))
