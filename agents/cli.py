@@ -11,6 +11,7 @@ sets ``func`` to a handler taking the parsed namespace and returning an exit cod
         --set initial_rollouts=4 --set entropy_weight=0.2
     rlenvs train --algo cgpo --config cgpo.json   # multi-task CGPO: tasks, judges, optimizers
     rlenvs train --nproc 2 ...    # data parallel on 2 processes (torch.distributed, gloo/NCCL)
+    rlenvs train --async-rollouts --max-staleness 1 ...   # rollouts in a producer process
     rlenvs plot runs/x
 """
 
@@ -66,6 +67,16 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="data-parallel processes: relaunch under torch.distributed.run (each "
                         "rank rolls out its share of the prompt groups, gradients summed; the "
                         "batch settings stay the global batch; --threads is per process)")
+    p.add_argument("--async-rollouts", action="store_true",
+                   help="GRPO family: sample and judge the next rounds in a producer process "
+                        "while this one trains (docs/async.md)")
+    p.add_argument("--max-staleness", type=int, default=None,
+                   help="with --async-rollouts: the most rounds an episode's weights may lag "
+                        "the trained ones (older: dropped, regenerated; 0 = exactly sync; "
+                        "default 1)")
+    p.add_argument("--weight-sync-steps", type=_positive, default=None,
+                   help="with --async-rollouts: push the weights to the producer every N rounds "
+                        "(default 1)")
     p.add_argument("--bf16", nargs="?", const="true", choices=["true", "false", "auto"],
                    help="bf16 autocast for the training passes (--bf16 alone: true; auto: where "
                         "this CPU/GPU runs bf16 fast -- fp32 on an AVX2-only CPU)")
@@ -124,6 +135,13 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["overwrite_output_dir"] = True
     if args.threads:
         settings["torch_num_threads"] = args.threads
+    if getattr(args, "async_rollouts", False):
+        settings["async_rollouts"] = True
+    for name in ("max_staleness", "weight_sync_steps"):
+        if getattr(args, name, None) is not None:
+            if not getattr(args, "async_rollouts", False):
+                raise ValueError(f"--{name.replace('_', '-')} applies with --async-rollouts")
+            settings[name] = getattr(args, name)
     if args.bf16 is not None:
         settings["bf16"] = {"true": True, "false": False}.get(args.bf16, args.bf16)
     settings.update(parse_key_values(args.set, "--set"))
@@ -170,6 +188,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             if args.demo:
                 print("error: --nproc trains data-parallel; the --demo runs in one process",
                       file=sys.stderr)
+                return 2
+            if getattr(args, "async_rollouts", False):
+                print("error: --async-rollouts does not combine with --nproc (data parallel) "
+                      "yet: use one of the two", file=sys.stderr)
                 return 2
 
             if not under_launcher():

@@ -4,6 +4,7 @@ exactly, with staleness 1-2 it trains on older episodes within the bound."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -194,3 +195,27 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="max_staleness >= 0"):
         GRPOConfig(max_staleness=-1)
     GRPOConfig(async_rollouts=True, max_staleness=1, weight_sync_steps=2)
+
+
+def test_cli_async_rollouts_with_max_staleness(tmp_path, capsys):
+    from agents.cli import main
+
+    model_dir = tmp_path / "tiny-model"
+    tiny_policy(letters_only=True).save_pretrained(model_dir)
+    out = tmp_path / "run"
+    code = main(["train", "--env", "agents-test/Uppercase-v0", "--policy", str(model_dir),
+                 "--steps", "3", "--out-dir", str(out), "--num-generations", "4",
+                 "--batch-size", "4", "--max-completion-length", "4", "--threads", "1",
+                 "--async-rollouts", "--max-staleness", "1", "--set", "generation_dtype=float32",
+                 "--set", "async_producer_threads=1", "--no-plot", "--quiet"])
+    assert code == 0
+    records = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "train"]
+    assert [r["async/staleness_max"] for r in records] == [0.0, 1.0, 1.0]
+    assert json.loads((out / "run.json").read_text())["settings"]["max_staleness"] == 1
+    capsys.readouterr()
+    # the flags' misuses, refused before any model loads
+    assert main(["train", "--max-staleness", "1", "--out-dir", str(tmp_path / "x")]) == 2
+    assert "applies with --async-rollouts" in capsys.readouterr().err
+    assert main(["train", "--async-rollouts", "--nproc", "2", "--out-dir",
+                 str(tmp_path / "y")]) == 2
+    assert "does not combine with --nproc" in capsys.readouterr().err
