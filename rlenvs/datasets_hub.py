@@ -29,7 +29,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 __all__ = ["Column", "StandardDataset", "STANDARD_DATASETS", "DatasetUnavailable",
-           "DatasetSchemaError", "standard_dataset", "load_standard", "check_schema"]
+           "DatasetSchemaError", "standard_dataset", "load_standard", "open_dataset",
+           "check_schema", "hub_unreachable"]
 
 _TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "str|int": (str, int)}
 
@@ -193,26 +194,44 @@ def load_standard(name: str, dataset: Any = None, split: str | None = None) -> l
     split = split or spec.split
     if dataset is None:
         dataset = spec.hub_id
+    if isinstance(dataset, str) and dataset.lower() in _SHORT:
+        dataset = _SHORT[dataset.lower()]
     if isinstance(dataset, str | os.PathLike):
         text = os.fspath(dataset)
-        local = Path(text).expanduser()
-        if local.exists():
-            loaded, where = _load_local(local, split), str(local)
-        elif text.startswith((".", "/", "~")) or text.endswith(tuple(_FILE_FORMATS)) \
-                or text.count("/") != 1:
-            raise FileNotFoundError(f"dataset={text}: no such file or folder (a hub id looks "
-                                    f"like {spec.hub_id!r})")
-        else:
-            configs = spec.configs if text == spec.hub_id else (None,)
-            loaded, where = _load_hub(text, configs, split, spec), text
+        configs = spec.configs if text == spec.hub_id else (None,)
+        hint = spec.download_hint() if text == spec.hub_id else None
+        loaded = open_dataset(text, split, configs, hint, example=spec.hub_id)
+        where = text
     else:
         loaded, where = dataset, f"the {type(dataset).__name__} given"
-        if hasattr(loaded, "keys") and hasattr(loaded, "values") and not isinstance(loaded, dict):
-            loaded = _pick_split(loaded, split, where)  # a DatasetDict
+        if _is_split_dict(loaded):
+            loaded = _pick_split(loaded, split, where)
     names = getattr(loaded, "column_names", None)
     if isinstance(names, list):
         _check_columns(names, spec, where)
     return check_schema(loaded, spec, where)
+
+
+def open_dataset(dataset: str | os.PathLike[str], split: str = "train",
+                 configs: tuple[str | None, ...] = (None,), hint: str | None = None,
+                 example: str = "openai/gsm8k") -> Any:
+    """A ``datasets.Dataset`` from a local copy (``save_to_disk`` folder, folder of data files,
+    one data file) or a hub id, with no schema; an unreachable hub is a
+    :class:`DatasetUnavailable` naming the fix (``hint``, else a generic one)."""
+    text = os.fspath(dataset)
+    local = Path(text).expanduser()
+    if local.exists():
+        return _load_local(local, split)
+    if text.startswith((".", "/", "~")) or text.endswith(tuple(_FILE_FORMATS)) \
+            or text.count("/") != 1:
+        raise FileNotFoundError(f"dataset={text}: no such file or folder (a hub id looks like "
+                                f"{example!r})")
+    return _load_hub(text, configs, split, hint)
+
+
+def _is_split_dict(x: Any) -> bool:  # a DatasetDict (a dict of splits), not rows
+    return isinstance(x, Mapping) and bool(x) and all(hasattr(v, "column_names")
+                                                      for v in x.values())
 
 
 def _pick_split(splits: Any, split: str, where: str) -> Any:
@@ -273,10 +292,10 @@ def hub_unreachable(timeout_s: float = 3.0) -> str | None:
 
 
 def _load_hub(hub_id: str, configs: tuple[str | None, ...], split: str,
-              spec: StandardDataset) -> Any:
-    fix = spec.download_hint() if hub_id == spec.hub_id else (
-        f"where the hub is reachable run `datasets.load_dataset({hub_id!r}, split={split!r})"
-        ".save_to_disk(DIR)`, copy DIR here and pass dataset=DIR")
+              hint: str | None) -> Any:
+    config = f", {configs[0]!r}" if configs[0] else ""
+    fix = hint or (f"where the hub is reachable run `datasets.load_dataset({hub_id!r}{config}, "
+                   f"split={split!r}).save_to_disk(DIR)`, copy DIR here and pass dataset=DIR")
     if not _offline_env():
         why = hub_unreachable()
         if why is not None:

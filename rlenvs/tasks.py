@@ -95,14 +95,14 @@ class ListSource(TaskSource):
     ) -> ListSource:
         """From a ``datasets.Dataset`` (or anything iterable of dict rows).
 
-        ``dataset`` may also be a path/name understood by ``datasets.load_dataset`` (local files
-        work offline; hub names need network access, which this machine does not have).
+        ``dataset`` may also be a local copy (a ``save_to_disk`` folder, a folder of data files,
+        one data file) or a hub id (``name``: its config); ``rlenvs.datasets_hub.open_dataset``
+        loads it, and an unreachable hub is one clear error naming the fix.
         """
         if isinstance(dataset, (str, Path)):
-            import datasets
+            from rlenvs.datasets_hub import open_dataset
 
-            loaded = datasets.load_dataset(str(dataset), name, split=split or "train")
-            dataset = loaded
+            dataset = open_dataset(dataset, split or "train", (name,))
         tasks = []
         for i, row in enumerate(dataset):
             task = convert(dict(row)) if convert else dict(row)

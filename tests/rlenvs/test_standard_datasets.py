@@ -321,3 +321,22 @@ def test_offline_mode_reads_the_cache_and_says_so(tmp_path):
                           timeout=120, env=env)
     assert "CAUGHT dataset=openai/gsm8k" in proc.stdout, proc.stderr[-2000:]
     assert "save_to_disk" in proc.stdout
+
+
+def test_short_names_and_an_in_memory_dataset_dict(tmp_path, closed_endpoint):
+    splits = datasets.DatasetDict({"test": datasets.Dataset.from_list(GSM8K),
+                                   "train": datasets.Dataset.from_list(GSM8K[:1])})
+    env = rlenvs.make("rlenvs/GSM8K-v0", dataset=splits)
+    assert len(env.unwrapped.source) == 2  # its test split
+    with pytest.raises(DatasetUnavailable, match="dataset=openai/gsm8k"):  # "gsm8k" is the hub id
+        rlenvs.make("rlenvs/GSM8K-v0", dataset="gsm8k")
+
+
+def test_any_env_reading_a_dataset_by_name_gets_the_same_offline_error(tmp_path, closed_endpoint):
+    """ListSource.from_dataset (Chat-v0's dataset=) goes through the same loader: a local copy
+    works, an unreachable hub is one line naming the fix."""
+    path = _jsonl([{"prompt": "Say hello."}], tmp_path / "chat.jsonl")
+    env = rlenvs.make("rlenvs/Chat-v0", dataset=str(path))
+    assert env.reset(seed=0)[0][-1]["content"] == "Say hello."
+    with pytest.raises(DatasetUnavailable, match=r"save_to_disk\(DIR\)"):
+        rlenvs.make("rlenvs/Chat-v0", dataset="someone/chat-prompts")
