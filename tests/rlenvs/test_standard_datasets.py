@@ -340,3 +340,18 @@ def test_any_env_reading_a_dataset_by_name_gets_the_same_offline_error(tmp_path,
     assert env.reset(seed=0)[0][-1]["content"] == "Say hello."
     with pytest.raises(DatasetUnavailable, match=r"save_to_disk\(DIR\)"):
         rlenvs.make("rlenvs/Chat-v0", dataset="someone/chat-prompts")
+
+
+def test_the_example_suite_names_every_standard_dataset_but_ifbench():
+    from pathlib import Path
+
+    from rlenvs.envs.math_env import AIME_DATASETS
+    from rlenvs.suites import load_suite
+
+    path = Path(__file__).parents[2] / "examples" / "suites" / "standard_datasets.toml"
+    hub_ids = {}
+    for entry in load_suite(path).entries:
+        hub_id = entry.kwargs.get("dataset") or AIME_DATASETS[entry.kwargs["year"]]
+        hub_ids[hub_id] = entry.env_id
+    assert set(hub_ids) == set(STANDARD_DATASETS) - {"allenai/IFBench_test"}
+    assert all(STANDARD_DATASETS[h].env_id == env_id for h, env_id in hub_ids.items())
