@@ -148,6 +148,9 @@ def check_schema(rows: Iterable[Mapping[str, Any]], spec: StandardDataset,
     :class:`DatasetSchemaError` naming the column, the row and what was expected."""
     out = []
     for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DatasetSchemaError(f"{where}: row {i} is a {type(row).__name__}, not a table "
+                                     f"row with columns {_required(spec)}")
         row = dict(row)
         for col in spec.columns:
             value = row.get(col.name)
@@ -194,8 +197,8 @@ def load_standard(name: str, dataset: Any = None, split: str | None = None) -> l
     split = split or spec.split
     if dataset is None:
         dataset = spec.hub_id
-    if isinstance(dataset, str) and dataset.lower() in _SHORT:
-        dataset = _SHORT[dataset.lower()]
+    if isinstance(dataset, str) and dataset.lower() in _SHORT and not Path(dataset).exists():
+        dataset = _SHORT[dataset.lower()]  # a short name, unless a local copy is called so
     if isinstance(dataset, str | os.PathLike):
         text = os.fspath(dataset)
         configs = spec.configs if text == spec.hub_id else (None,)

@@ -323,13 +323,18 @@ def test_offline_mode_reads_the_cache_and_says_so(tmp_path):
     assert "save_to_disk" in proc.stdout
 
 
-def test_short_names_and_an_in_memory_dataset_dict(tmp_path, closed_endpoint):
+def test_short_names_and_an_in_memory_dataset_dict(tmp_path, closed_endpoint, monkeypatch):
     splits = datasets.DatasetDict({"test": datasets.Dataset.from_list(GSM8K),
                                    "train": datasets.Dataset.from_list(GSM8K[:1])})
     env = rlenvs.make("rlenvs/GSM8K-v0", dataset=splits)
     assert len(env.unwrapped.source) == 2  # its test split
     with pytest.raises(DatasetUnavailable, match="dataset=openai/gsm8k"):  # "gsm8k" is the hub id
         rlenvs.make("rlenvs/GSM8K-v0", dataset="gsm8k")
+    splits.save_to_disk(tmp_path / "gsm8k")  # ... unless a local copy is called so
+    monkeypatch.chdir(tmp_path)
+    assert len(rlenvs.make("rlenvs/GSM8K-v0", dataset="gsm8k").unwrapped.source) == 2
+    with pytest.raises(DatasetSchemaError, match="row 0 is a str"):
+        load_standard("gsm8k", ["not a row"])
 
 
 def test_any_env_reading_a_dataset_by_name_gets_the_same_offline_error(tmp_path, closed_endpoint):
