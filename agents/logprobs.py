@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from agents.policy import CausalLMPolicy, PolicyOutput
+from agents.prefix import encode_prefixes, shares_prompts
 from agents.rollout.batch import Sample, collate, length_sorted_chunks
 
 __all__ = ["frozen_reference", "score_samples"]
@@ -42,11 +43,13 @@ def score_samples(
     use_reference: bool = False,
     with_values: bool = False,
     autocast: Any = None,
+    share_prefix: bool = False,
 ) -> list[PolicyOutput]:
     """Per-sample log-probabilities (and values) of the completion tokens, on CPU.
 
     ``use_reference``: score with ``reference`` (or, when it is ``None`` and the policy is a
-    peft model, with the adapters disabled).
+    peft model, with the adapters disabled). ``share_prefix``: run each distinct prompt once
+    (:mod:`agents.prefix`; not with values).
     """
     device = next(policy.parameters()).device
     results: list[PolicyOutput | None] = [None] * len(samples)
@@ -55,13 +58,22 @@ def score_samples(
     was_training = policy.training
     policy.eval()
     try:
-        for chunk in length_sorted_chunks(list(samples), batch_size, max_tokens):
+        chunks = length_sorted_chunks(list(samples), batch_size, max_tokens)
+        everything = [i for chunk in chunks for i in chunk]
+        prefix = None
+        if share_prefix and not with_values and shares_prompts(samples, everything):
+            context = policy.model.disable_adapter() if adapters_off else contextlib.nullcontext()
+            with autocast or contextlib.nullcontext(), context:
+                prefix = encode_prefixes(model.model, samples, everything, pad_token_id, device,
+                                         grad=False)
+        for chunk in chunks:
             mb = collate([samples[i] for i in chunk], pad_token_id, chunk).to(device)
             context = policy.model.disable_adapter() if adapters_off else contextlib.nullcontext()
             with autocast or contextlib.nullcontext(), context:
                 out = model(mb.input_ids, mb.attention_mask, mb.position_ids, mb.completion_width,
                             temperature=temperature,
-                            with_values=with_values and model is policy)
+                            with_values=with_values and model is policy,
+                            prefix=None if prefix is None else prefix.rows(chunk, device))
             for row, i in enumerate(chunk):
                 n = len(samples[i].completion_ids)
                 results[i] = PolicyOutput(

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from agents.prefix import PrefixRows
+
 __all__ = ["CausalLMPolicy", "LoraSettings", "PolicyOutput", "entropy_from_logits"]
 
 
@@ -39,6 +41,23 @@ class PolicyOutput:
     logprobs: torch.Tensor
     entropy: torch.Tensor | None = None
     values: torch.Tensor | None = None
+
+
+def _token_outputs(logits: torch.Tensor, targets: torch.Tensor, temperature: float,
+                   with_entropy: bool, entropy_grad: bool) -> tuple[torch.Tensor,
+                                                                     torch.Tensor | None]:
+    """Per-token log-probabilities of ``targets`` (and entropy) from fp32 ``logits``."""
+    if temperature not in (0.0, 1.0):
+        logits = logits / temperature
+    logprobs = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, -1)
+    entropy = None
+    if with_entropy:
+        if entropy_grad:
+            entropy = entropy_from_logits(logits)
+        else:
+            with torch.no_grad():
+                entropy = entropy_from_logits(logits.detach())
+    return logprobs, entropy
 
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -139,15 +158,26 @@ class CausalLMPolicy(nn.Module):
         with_entropy: bool = False,
         entropy_grad: bool = False,
         with_values: bool = False,
+        prefix: PrefixRows | None = None,
     ) -> PolicyOutput:
         """Log-probabilities (and entropy / values) of the last ``completion_width`` columns.
 
         Logits are divided by ``temperature`` (the distribution the sampler drew from), as TRL
         does. Only the logits of the completion positions are materialised.
+
+        ``prefix``: the rows' prompts already encoded (:mod:`agents.prefix`); only the last
+        ``completion_width`` columns are run, on top of the prompts' cached keys/values.
         """
         c = completion_width
         if c < 1 or c >= input_ids.shape[1]:
             raise ValueError(f"completion_width must be in [1, {input_ids.shape[1] - 1}], got {c}")
+        if prefix is not None:
+            if with_values:
+                raise ValueError("a shared prompt prefix has no value for the prompt's last "
+                                 "position; score value-head policies without one")
+            return self._forward_on_prefix(input_ids[:, -c:], attention_mask[:, -c:],
+                                           position_ids[:, -c:], prefix, temperature,
+                                           with_entropy, entropy_grad)
         captured: dict[str, torch.Tensor] = {}
         hook = None
         if with_values:
@@ -166,23 +196,26 @@ class CausalLMPolicy(nn.Module):
         finally:
             if hook is not None:
                 hook.remove()
-        logits = out.logits[:, :-1].float()
-        if temperature not in (0.0, 1.0):
-            logits = logits / temperature
-        targets = input_ids[:, -c:]
-        logprobs = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, -1)
-        entropy = None
-        if with_entropy:
-            if entropy_grad:
-                entropy = entropy_from_logits(logits)
-            else:
-                with torch.no_grad():
-                    entropy = entropy_from_logits(logits.detach())
+        logprobs, entropy = _token_outputs(out.logits[:, :-1].float(), input_ids[:, -c:],
+                                           temperature, with_entropy, entropy_grad)
         values = None
         if with_values:
             hidden = captured["hidden"][:, -c - 1 : -1]
             values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
         return PolicyOutput(logprobs=logprobs, entropy=entropy, values=values)
+
+    def _forward_on_prefix(self, ids: torch.Tensor, attn: torch.Tensor, positions: torch.Tensor,
+                           prefix: PrefixRows, temperature: float, with_entropy: bool,
+                           entropy_grad: bool) -> PolicyOutput:
+        """The completion columns on top of their prompts' cached keys/values: the first
+        completion token is predicted by the prompt's last logits, the others by this pass."""
+        c = ids.shape[1]
+        mask = torch.cat([prefix.mask().to(attn.dtype), attn], dim=1)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                         use_cache=True, logits_to_keep=c, **prefix.cache_kwargs())
+        logits = torch.cat([prefix.last_logits()[:, None], out.logits[:, :-1].float()], dim=1)
+        logprobs, entropy = _token_outputs(logits, ids, temperature, with_entropy, entropy_grad)
+        return PolicyOutput(logprobs=logprobs, entropy=entropy)
 
     # ----------------------------------------------------------------- saving
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from agents.policy import CausalLMPolicy, PolicyChat, PolicyOutput
+from agents.prefix import PrefixState, encode_prefixes, shares_prompts
 from agents.rollout.batch import MicroBatch, Sample, collate, length_sorted_chunks
 from agents.rollout.branched import merge_rollout_metrics, rollout_metrics
 from agents.rollout.chain import RolloutCollector, Trajectory
@@ -491,6 +492,7 @@ class RLTrainer:
         chunks = self.micro_batches(samples)
         if self.dp is not None:  # this rank's micro-batches; the losses carry the full step's
             chunks = self.dp.my_micro_batches(chunks, samples)  # normalisation
+        prefix = self._shared_prefix(samples, chunks, grad=True)
         for chunk in chunks:
             mb = collate([samples[i] for i in chunk], self.pad_token_id, chunk).to(self.device)
             with self._autocast():
@@ -498,12 +500,16 @@ class RLTrainer:
                                   mb.completion_width, temperature=self._temperature,
                                   with_entropy=self.needs_entropy,
                                   entropy_grad=getattr(cfg, "entropy_coef", 0.0) != 0.0,
-                                  with_values=self.needs_values)
+                                  with_values=self.needs_values,
+                                  prefix=None if prefix is None else
+                                  prefix.rows(chunk, self.device))
             loss, stats = self.compute_loss(out, mb)
             loss.backward()
             stats["loss"] = float(loss.detach())
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
+        if prefix is not None:  # the prompts' share of the gradient, once
+            prefix.backward()
         params = [p for p in self.policy.parameters() if p.requires_grad]
         if self.dp is not None:  # summed over ranks: the gradient of one process on the step
             self.dp.all_reduce_gradients(params)
@@ -518,6 +524,19 @@ class RLTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         sums["grad_norm"] = float(grad_norm)
         return sums
+
+    def _shared_prefix(self, samples: list[Sample], chunks: list[list[int]],
+                       grad: bool) -> PrefixState | None:
+        """The step's distinct prompts encoded once (:mod:`agents.prefix`), or ``None`` where
+        sharing is off, a value head reads the prompt's last position, or no prompt repeats."""
+        if not getattr(self.config, "share_prompt_prefix", False) or self.needs_values:
+            return None
+        indices = [i for chunk in chunks for i in chunk]
+        if not indices or not shares_prompts(samples, indices):
+            return None
+        with self._autocast():
+            return encode_prefixes(self.policy.model, samples, indices, self.pad_token_id,
+                                   self.device, grad=grad)
 
     # ----------------------------------------------------------------- helpers for subclasses
     @property
@@ -541,6 +560,7 @@ class RLTrainer:
                 max_tokens=self.config.max_micro_batch_tokens, temperature=self._temperature,
                 reference=self.ref_policy, use_reference=reference, with_values=with_values,
                 autocast=self._autocast(),
+                share_prefix=bool(getattr(self.config, "share_prompt_prefix", False)),
             )
         if self.dp is not None:  # sample i scored by rank i mod N, then gathered
             return self.dp.map_samples(score, samples)
