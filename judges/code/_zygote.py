@@ -31,6 +31,7 @@ the job's pipes open. In ``setuid`` mode the files the run's uid left in /tmp, /
 
 from __future__ import annotations
 
+import _signal
 import gc
 import marshal
 import os
@@ -73,21 +74,26 @@ def _preload(mode):
 
 def _child(server, job, fds):
     """In the forked child: enter the sandbox, then hand over to the harness. Never returns."""
+    # Only C-level calls where a lighter form exists: in a fresh fork every page of Python
+    # code and objects it touches is copied, so the environment, sys.path and root plan were
+    # prepared by the zygote (``Server.start``) and signals and files use the C interfaces.
     in_r, out_w, err_w, res_w = fds
     try:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _signal.set_wakeup_fd(-1)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         os.setsid()
         for path in job["cgroups"]:
-            with open(path + "/cgroup.procs", "w") as f:
-                f.write("0")
+            fd = os.open(path + "/cgroup.procs", os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
         cfg, uid, mode = job["cfg"], job["uid"], server.mode
         if mode == "namespaces":
             _jail.enter_template(server.template(cfg["ro_paths"]), uid, cfg["disk_mb"])
         elif mode == "userns":
             _jail.unshare(_jail.JOB_NAMESPACES)
-            plan = _jail.root_plan(sys.base_prefix, cfg["ro_paths"])
-            _jail.build_root(server.newroot, plan, 0, cfg["disk_mb"], template=False)
+            _jail.build_root(server.newroot, job["plan"], 0, cfg["disk_mb"], template=False)
         else:
             os.chdir(job["workdir"])
         devnull = os.open("/dev/null", os.O_RDWR)
@@ -98,13 +104,7 @@ def _child(server, job, fds):
         _jail.set_limits(cfg)
         _jail.drop_privileges(uid)
         _seccomp.lock_down(os.geteuid(), deny_ipc=mode in ("setuid", "rlimits"))
-        os.environ.clear()
-        os.environ.update(cfg["env"])
-        os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()
-        paths = [*server.sys_path, *cfg["sys_path"]]
-        if mode in ("namespaces", "userns"):  # host paths under /tmp are bound elsewhere
-            paths = [_jail.inside_path(p) for p in paths]
-        sys.path[:] = ["", *paths]
+        sys.path[:] = ["", *job["sys_path"]]
         sys.executable = server.executable
         random.seed()  # the zygote's state would otherwise repeat in every job
         _harness.run_job(3, 4)
@@ -159,7 +159,8 @@ class Server:
         os.mkdir(self.newroot)
         self.plan = _jail.root_plan(sys.base_prefix)
         self.uids, self.lock_fd, self.cgroup_bases = [], None, []
-        self.pidns_fd, self.templates, self.pending = None, {}, []
+        self.pidns_fd, self.templates, self.pending, self.prepared = None, {}, [], {}
+        self.environ = None  # the environment last handed to a job (see _prepare)
         self.mode = self._select_mode(requested)
 
     def _select_mode(self, requested):
@@ -199,6 +200,28 @@ class Server:
             self.templates[key] = _jail.build_template(self.newroot, plan)
         return self.templates[key]
 
+    def _prepare(self, job):
+        """What the child would otherwise compute after the fork, done here where the code is
+        warm: its sys.path (host paths under /tmp are bound elsewhere inside the namespaces),
+        the userns root plan, and the environment - this process's own becomes exactly the
+        job's (the scrubbed base environment, ``HOME``/``TMPDIR`` its working directory), which
+        the fork then hands over."""
+        cfg, key = job["cfg"], (tuple(job["cfg"]["sys_path"]), tuple(job["cfg"]["ro_paths"]))
+        if key not in self.prepared:
+            paths = [*self.sys_path, *cfg["sys_path"]]
+            if self.mode in ("namespaces", "userns"):
+                paths = [_jail.inside_path(p) for p in paths]
+            plan = _jail.root_plan(sys.base_prefix, cfg["ro_paths"]) \
+                if self.mode == "userns" else None
+            self.prepared[key] = (paths, plan)
+        job["sys_path"], job["plan"] = self.prepared[key]
+        home = os.path.realpath(job["workdir"]) if job["workdir"] else "/tmp"  # else: own /tmp
+        env = {**cfg["env"], "HOME": home, "TMPDIR": home}
+        if env != self.environ:  # os.environ is only ever set here
+            os.environ.clear()
+            os.environ.update(env)
+            self.environ = env
+
     # -- jobs ----------------------------------------------------------------------------------
     def start(self, job_id, cfg, fds):
         if self.mode in ("namespaces", "setuid") and not self.uids and len(fds) == 5:
@@ -220,6 +243,7 @@ class Server:
                     os.chown(job["workdir"], job["uid"], job["uid"])
             if self.mode == "namespaces":
                 self.template(cfg["ro_paths"])
+            self._prepare(job)
             if self.mode in ("namespaces", "userns"):
                 if self.pidns_fd is None:
                     self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
