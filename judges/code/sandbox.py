@@ -62,7 +62,13 @@ class SandboxLimits:
         max_open_files: RLIMIT_NOFILE.
         max_processes: processes + threads of the run's uid (RLIMIT_NPROC; pids cgroup).
         disk_mb: size of the private /tmp working directory (namespaces modes).
-        site_packages: also expose (read-only) this interpreter's site-packages.
+        site_packages: which of this interpreter's installed packages the run may import
+            (read-only): a tuple of top-level package names, e.g. ``("numpy",)`` - only those
+            directories (and a package's ``<name>.libs``) are mounted, so nothing else
+            installed (a benchmark package shipping its answers, this project's own) can be
+            imported or read; ``True`` exposes the whole site-packages (trusted programs only).
+            The mount namespace enforces it (``namespaces``/``userns`` modes); in ``setuid``/
+            ``rlimits`` modes the whole site-packages stays importable and readable.
     """
 
     timeout_s: float = 5.0
@@ -73,9 +79,18 @@ class SandboxLimits:
     max_open_files: int = 128
     max_processes: int = 64
     disk_mb: int = 64
-    site_packages: bool = False
+    site_packages: bool | tuple[str, ...] = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.site_packages, (list, tuple)):
+            names = tuple(self.site_packages)
+            bad = [n for n in names if not isinstance(n, str) or not n.isidentifier()]
+            if bad:
+                raise ValueError(f"site_packages names must be top-level package names, got {bad!r}")
+            object.__setattr__(self, "site_packages", names)
+        elif not isinstance(self.site_packages, bool):
+            raise ValueError("site_packages must be a bool or a tuple of package names, got "
+                             f"{self.site_packages!r}")
         for name in ("timeout_s", "memory_mb", "max_output_bytes", "file_size_mb",
                      "max_open_files", "max_processes", "disk_mb"):
             value = getattr(self, name)
@@ -94,7 +109,12 @@ class SandboxLimits:
         return cls(timeout_s=timeout_s, memory_mb=memory_mb, **limits)
 
     def job_config(self) -> dict[str, Any]:
-        paths = _site_paths() if self.site_packages else []
+        if self.site_packages is True:
+            ro_paths = sys_path = _site_paths()
+        elif self.site_packages:
+            ro_paths, sys_path = _package_paths(tuple(sorted(set(self.site_packages))))
+        else:
+            ro_paths = sys_path = []
         return {
             "timeout_s": float(self.timeout_s),
             "cpu_s": int(self.cpu_s or int(self.timeout_s + 0.999) + 1),
@@ -103,8 +123,8 @@ class SandboxLimits:
             "nofile": int(self.max_open_files),
             "nproc": int(self.max_processes),
             "disk_mb": int(self.disk_mb),
-            "ro_paths": paths,
-            "sys_path": paths,
+            "ro_paths": ro_paths,
+            "sys_path": sys_path,
             "env": dict(_BASE_ENV),
         }
 
@@ -113,6 +133,23 @@ class SandboxLimits:
 def _site_paths() -> list[str]:
     return sorted({os.path.realpath(p) for key in ("purelib", "platlib")
                    if os.path.isdir(p := sysconfig.get_paths()[key])})
+
+
+@functools.lru_cache(maxsize=16)
+def _package_paths(names: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(directories to mount, sys.path entries) exposing only the packages ``names``: each
+    one's directory and its wheel's bundled libraries (``<name>.libs``), nothing beside them.
+    Inside the sandbox a site directory then holds only these (the root is built of binds);
+    a name that is not an installed package directory is not exposed (its import fails)."""
+    mounts, roots = [], []
+    for site in _site_paths():
+        for name in names:
+            found = [p for p in (os.path.join(site, name), os.path.join(site, name + ".libs"))
+                     if os.path.isdir(p)]
+            if found and os.path.isfile(os.path.join(found[0], "__init__.py")):
+                mounts.extend(os.path.realpath(p) for p in found)
+                roots.append(site)
+    return mounts, sorted(set(roots))
 
 
 @dataclass

