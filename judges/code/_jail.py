@@ -282,21 +282,37 @@ def find_cgroups() -> list[tuple[str, str]]:
     return found
 
 
+_cgroup_limits: dict[str, bytes] = {}  # limit file -> the value this process last wrote there
+
+
 def cgroups_for(bases, uid: int, cfg: dict) -> list[str]:
-    """Per-uid cgroups (created once, reused) set to this job's limits."""
+    """Per-uid cgroups (created once, reused) set to this job's limits. Only this (root)
+    process writes their files, so a limit already in place is not written again; the OOM
+    counter is reset for every job."""
     paths = []
     for controller, base in bases if uid else ():
         path = f"{base}/rlenvs-{os.getpid()}-{uid}"
         if not os.path.isdir(path):
             os.mkdir(path)
+            for name in [k for k in _cgroup_limits if k.startswith(path + "/")]:
+                del _cgroup_limits[name]
         if controller == "memory":
-            settings = {"memory.limit_in_bytes": str(int(cfg["memory_mb"] * 1.5) << 20),
-                        "memory.failcnt": "0"}
+            settings = {"memory.limit_in_bytes": b"%d" % (int(cfg["memory_mb"] * 1.5) << 20),
+                        "memory.failcnt": b"0"}
         else:
-            settings = {"pids.max": str(int(cfg["nproc"]))}
+            settings = {"pids.max": b"%d" % int(cfg["nproc"])}
         for name, value in settings.items():
-            with open(f"{path}/{name}", "w") as f:
-                f.write(value)
+            file = f"{path}/{name}"
+            if name != "memory.failcnt" and _cgroup_limits.get(file) == value:
+                continue
+            _cgroup_limits.pop(file, None)
+            fd = os.open(file, os.O_WRONLY)
+            try:
+                os.write(fd, value)
+            finally:
+                os.close(fd)
+            if name != "memory.failcnt":
+                _cgroup_limits[file] = value
         paths.append(path)
     return paths
 

@@ -288,8 +288,11 @@ class Server:
         for path in job["cgroups"]:
             if "/memory/" in path:
                 try:
-                    with open(path + "/memory.failcnt") as f:
-                        job["oom"] = int(f.read() or 0) > 0
+                    fd = os.open(path + "/memory.failcnt", os.O_RDONLY)
+                    try:
+                        job["oom"] = int(os.read(fd, 64) or 0) > 0
+                    finally:
+                        os.close(fd)
                 except (OSError, ValueError):
                     pass
         if job["workdir"]:
