@@ -245,7 +245,10 @@ class AsyncRollouts:
         deadline = time.monotonic() + _START_TIMEOUT_S
         while True:
             message = self._get(deadline)
-            if message[0] == "ready":
+            if message[0] == "ready":  # the snapshot is loaded: a restart writes a new one
+                if self._snapshot is not None:
+                    self._snapshot.unlink(missing_ok=True)
+                    self._snapshot = None
                 return
             self._handle_other(message)
 
@@ -309,6 +312,8 @@ class AsyncRollouts:
             q.close()
         self._proc = None
         self._pending = []
+        if self._snapshot is not None:  # died before loading it
+            self._snapshot.unlink(missing_ok=True)
         self._ensure_started()  # pushes today's weights: the replayed requests are fresh
         for request in replay:
             self._send_request(request)
