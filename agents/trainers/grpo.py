@@ -10,6 +10,7 @@ gradient_accumulation_steps × num_iterations`` optimizer steps on them. Formula
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -28,7 +29,7 @@ from agents.algorithms.reinforce_pp import (
     reinforce_pp_baseline_advantages,
 )
 from agents.algorithms.rloo import rloo_advantages
-from agents.algorithms.tis import row_correction_weights
+from agents.algorithms.tis import row_correction_weights, sampler_correction_weights
 from agents.policy import PolicyOutput
 from agents.rollout.batch import MicroBatch, Sample
 from agents.rollout.chain import Trajectory
@@ -60,6 +61,9 @@ class GRPOTrainer(RLTrainer):
     config: GRPOConfig
     supports_branched_rollouts = True
     min_scored_per_group = 2  # group-relative advantages need 2 scored episodes
+    # the round's deferred sampler-correction rows (sample index, trainer/sampler log-probs,
+    # mask, weights), None when the weights were made before training
+    _deferred: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
     def __init__(self, policy: Any, env: Any, config: Any = None, **kwargs: Any) -> None:
         super().__init__(policy, env, config, **kwargs)
@@ -84,6 +88,45 @@ class GRPOTrainer(RLTrainer):
             return True
         return not (getattr(self.backend, "dtype", None) == torch.float32 and not self.bf16)
 
+    def defer_correction(self) -> bool:
+        """Whether the sampler correction can use the training forward's log-probs as the old
+        ones (one optimizer update per sample, on the weights that sampled it or, async, on the
+        current ones) instead of a separate pass over every sample before training: the same
+        weights, one forward fewer. Data-parallel ranks keep the pass (metrics span ranks)."""
+        return not self.needs_old_logprobs() and self.dp is None and \
+            not self.async_round_stale()
+
+    def _correction_weights(self, logp: torch.Tensor, mb: MicroBatch) -> torch.Tensor | None:
+        """The micro-batch's sampler correction weights: made before training, or (deferred)
+        from this forward's detached log-probs, whose rows are kept for the round's metrics."""
+        weights = mb.tokens.get("sampler_weights")
+        sampler = mb.tokens.get("sampler_logprobs")
+        if weights is not None or sampler is None or self._deferred is None:
+            return weights
+        cfg = self.config
+        trainer = logp.detach().float()
+        weights, _ = sampler_correction_weights(
+            trainer, sampler, mb.mask, cfg.vllm_importance_sampling_mode,
+            cfg.vllm_importance_sampling_clip_max, cfg.vllm_importance_sampling_clip_min)
+        for row in range(mb.size):  # padding has mask 0: out of the metrics
+            self._deferred.append((mb.indices[row], trainer[row], sampler[row], mb.mask[row],
+                                   weights[row]))
+        return weights
+
+    def step_record(self, step_stats: list[dict[str, float]]) -> dict[str, float]:
+        """Adds the deferred sampler correction's metrics (over every row the step weighted,
+        as the eager pass reports them)."""
+        record = super().step_record(step_stats)
+        if self._deferred:
+            rows = self._deferred
+            _, metrics = row_correction_weights(
+                [r[1] for r in rows], [r[2].tolist() for r in rows], [r[3] for r in rows],
+                self.config.vllm_importance_sampling_mode,
+                self.config.vllm_importance_sampling_clip_max,
+                self.config.vllm_importance_sampling_clip_min)
+            record.update(metrics)
+        return record
+
     def shape_rewards(self, samples: list[Sample], rewards: torch.Tensor
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         """Rewards the advantages are computed from (GRPO: the episode rewards as they are)."""
@@ -100,6 +143,14 @@ class GRPOTrainer(RLTrainer):
         rewards, raw, penalty = self._rewards(kept)
         groups = torch.tensor([t.group for t in kept])
         correct = self.sampler_correction_on()
+        self._deferred = None
+        if correct and self.defer_correction():
+            # on-policy: the training forward's own log-probs are the old ones; the weights are
+            # made from them in the loss (no extra pass), the metrics after the step
+            self._deferred = []
+            for s, t in zip(samples, kept, strict=True):
+                s.tokens["sampler_logprobs"] = _sampler_row(t.sampler_logprobs, len(s.mask))
+            correct = False
         if self.needs_old_logprobs() or correct:  # one pass serves both
             for s, out in zip(samples, self.forward_no_grad(samples), strict=True):
                 s.tokens["old_logprobs"] = out.logprobs
@@ -311,7 +362,7 @@ class GRPOTrainer(RLTrainer):
             )
 
         per_token, info = token_loss(cfg.beta)
-        correction = mb.tokens.get("sampler_weights")
+        correction = self._correction_weights(logp, mb)
         if correction is not None:
             if cfg.beta == 0.0:
                 per_token = per_token * correction
@@ -329,7 +380,7 @@ class GRPOTrainer(RLTrainer):
         cfg = self.config
         seq_loss, flags = gmpo_sequence_loss(logp, old, mb.tokens["advantages"], mb.mask,
                                              cfg.epsilon, cfg.epsilon_high)
-        correction = mb.tokens.get("sampler_weights")
+        correction = self._correction_weights(logp, mb)
         if correction is not None:
             seq_loss = seq_loss * torch.exp(masked_mean(torch.log(correction + 1e-10), mb.mask,
                                                         dim=-1))
@@ -382,6 +433,15 @@ def _process_steps(t: Trajectory) -> tuple[list[float], list[int]]:
             rewards.append(t.rewards[k])
             ends.append(turn_end)
     return rewards, ends
+
+
+def _sampler_row(logprobs: list[float | None] | None, n: int) -> torch.Tensor:
+    """A trajectory's sampler log-probs as a ``(n,)`` tensor, NaN where the engine gave none."""
+    if logprobs is None:
+        return torch.full((n,), math.nan)
+    if len(logprobs) != n:
+        raise ValueError(f"{len(logprobs)} sampler log-probs for {n} completion ids")
+    return torch.tensor([math.nan if x is None else float(x) for x in logprobs])
 
 
 def stack_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:

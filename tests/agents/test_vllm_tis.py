@@ -310,16 +310,16 @@ SAMPLING_KEYS = {"sampling/sampling_logp_difference/mean", "sampling/sampling_lo
 
 
 def test_bf16_sampler_is_corrected_with_one_old_logprob_pass(tmp_path):
-    """A TorchSampler in bf16 disagrees with the float32 trainer: make_samples computes the old
-    log-probs once (num_iterations=1 needs none otherwise), weights each token by
-    min(exp(old - sampler), C) and logs TRL's metrics to metrics.jsonl. ~5 s."""
+    """A TorchSampler in bf16 disagrees with the float32 trainer. Off-policy updates
+    (num_iterations=2) need the old log-probs anyway: make_samples computes them once, weights
+    each token by min(exp(old - sampler), C) and logs TRL's metrics to metrics.jsonl. ~5 s."""
     from agents.run.metrics import read_metrics
 
     cap = 1.0005  # the tiny model in bf16 is ~1e-3 off the fp32 trainer per token
     trainer = _wired_trainer(tmp_path, generation_dtype="bfloat16",
                              vllm_importance_sampling_mode="token_truncate",
-                             vllm_importance_sampling_clip_max=cap)
-    assert trainer.sampler_correction_on()
+                             vllm_importance_sampling_clip_max=cap, num_iterations=2)
+    assert trainer.sampler_correction_on() and not trainer.defer_correction()
     summary = trainer.train()
     assert trainer.passes == ["old"]
     trajs, samples = trainer.kept["trajs"], trainer.kept["samples"]
@@ -337,6 +337,55 @@ def test_bf16_sampler_is_corrected_with_one_old_logprob_pass(tmp_path):
     assert SAMPLING_KEYS <= set(record)
     assert record["sampling/sampling_logp_difference/max"] == pytest.approx(float(max(gaps)))
     assert record["sampling/importance_sampling_ratio/max"] == pytest.approx(cap)
+
+
+@pytest.mark.parametrize("mode", ["token_truncate", "sequence_mask"])
+def test_bf16_sampler_on_policy_correction_needs_no_extra_pass(tmp_path, mode):
+    """On-policy (num_iterations=1), the old log-probs are the training forward's own: the
+    weights are made in the loss from them -- no pass over the samples before training -- and
+    equal TIS by hand on the old log-probs an independent pass of the starting weights gives;
+    the metrics are the eager pass's, over every weighted row. ~6 s."""
+    import copy
+
+    from agents.logprobs import score_samples
+    from agents.run.metrics import read_metrics
+
+    cap = 1.0005 if mode == "token_truncate" else 1.01
+    trainer = _wired_trainer(tmp_path, generation_dtype="bfloat16",
+                             vllm_importance_sampling_mode=mode,
+                             vllm_importance_sampling_clip_max=cap)
+    start = copy.deepcopy(trainer.policy)
+    assert trainer.sampler_correction_on() and trainer.defer_correction()
+    summary = trainer.train()
+    assert trainer.passes == []
+    trajs, samples = trainer.kept["trajs"], trainer.kept["samples"]
+    rows = {r[0]: r for r in trainer._deferred}
+    assert sorted(rows) == list(range(len(samples))) == list(range(4))
+    old = score_samples(start, samples, pad_token_id=trainer.pad_token_id, batch_size=4)
+    gaps, weights_all = [], []
+    for i, (t, s) in enumerate(zip(trajs, samples, strict=True)):
+        n = len(s.mask)
+        _, trainer_lp, sampler_lp, mask, weights = rows[i]
+        torch.testing.assert_close(trainer_lp[:n], old[i].logprobs, rtol=1e-5, atol=1e-5)
+        sampler = torch.tensor(t.sampler_logprobs)
+        torch.testing.assert_close(sampler_lp[:n], sampler)
+        assert not mask[n:].any() and not weights[n:].any()
+        if mode == "token_truncate":
+            expected = torch.exp(trainer_lp[:n] - sampler).clamp(max=cap) * s.mask
+        else:  # one weight per row: 0 when the product of ratios leaves [0, cap]
+            ratio = torch.exp(((trainer_lp[:n] - sampler) * s.mask).sum())
+            expected = (ratio if ratio <= cap else torch.zeros(())) * s.mask
+        torch.testing.assert_close(weights[:n], expected, rtol=1e-6, atol=1e-7)
+        gaps.append(((trainer_lp[:n] - sampler).abs() * s.mask).max())
+        weights_all.append(weights[:n][s.mask > 0])
+    assert all("sampler_weights" not in s.tokens for s in samples)
+    record = [r for r in read_metrics(summary["metrics"]) if r["kind"] == "train"][-1]
+    assert SAMPLING_KEYS <= set(record)
+    assert record["sampling/sampling_logp_difference/max"] == pytest.approx(float(max(gaps)))
+    if mode == "token_truncate":
+        weights = torch.cat(weights_all)
+        assert (weights == cap).any() and ((weights < cap) & (weights != 1.0)).any()
+        assert record["sampling/importance_sampling_ratio/max"] == pytest.approx(cap)
 
 
 @pytest.mark.parametrize("overrides", [
