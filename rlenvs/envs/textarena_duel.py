@@ -174,7 +174,7 @@ class TextArenaDuelEnv(TextArenaEnv):
 
     def respond(self, reply: str) -> Turn:
         with self._in_game():
-            done, _ = self._game.step(reply)
+            done = self._step_game(reply)
             if not done:
                 done = self._play_opponent()
             text = self._observation_text()

@@ -154,9 +154,24 @@ class TextArenaEnv(LLMEnv):
             text = self._observation_text()
         return [{"role": "user", "content": text}]
 
+    def _step_game(self, reply: str) -> bool:
+        """The policy's move; True when the game ended. A reply the game's own code raises on
+        (TextArena's parsers call ``int()`` on any digit run: ``[9...9]`` with 5,000 digits
+        raises ``ValueError``) is an invalid move under the game's rules - its error allowance,
+        then a loss - never an exception out of ``step`` and never a fault the policy could
+        use to leave a lost game unscored."""
+        try:
+            done, _ = self._game.step(reply)
+        except Exception as exc:  # the game's code on the policy's text: the move is unreadable
+            state = self._game.state
+            if not state.done:
+                state.set_invalid_move(reason=f"the move could not be read ({type(exc).__name__})")
+            done, _ = state.step()
+        return bool(done)
+
     def respond(self, reply: str) -> Turn:
         with self._in_game():
-            done, _ = self._game.step(reply)
+            done = self._step_game(reply)
             text = self._observation_text()
             result = self._game.close() if done else None
         return self._turn(text, result)
