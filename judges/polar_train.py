@@ -111,14 +111,15 @@ def generate_samples(chat: Any, prompts: Sequence[str] = PROMPTS,
 
 
 def discrimination_pairs(samples: dict[str, dict[str, list[str]]], prompts: Iterable[str],
-                         policies: Sequence[str]) -> list[dict[str, str]]:
+                         policies: Sequence[str], references: Sequence[int] = (0, 1)
+                         ) -> list[dict[str, str]]:
     """Policy-discrimination pairs: for every prompt, policy ``P`` and choice of ``P``'s sample
-    as reference, the other sample of ``P`` is chosen and the same-index sample of each other
-    policy is rejected."""
+    as reference (``references``: which sample indices), the other sample of ``P`` is chosen
+    and the same-index sample of each other policy is rejected."""
     pairs = []
     for q in prompts:
         for p in policies:
-            for r in (0, 1):
+            for r in references:
                 for other in policies:
                     if other != p:
                         pairs.append({"prompt": q, "reference": samples[p][q][r],
