@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
     A local torch model on a busy machine generates with one thread (:func:`threads_for_load`)."""
     import rlenvs
     from rlenvs.eval_summary import unscored_note
-    from rlenvs.evaluation import evaluate, policy_label
+    from rlenvs.evaluation import policy_label
 
     threads = threads_for_load()
     torch = sys.modules.get("torch")  # loaded with a local model; HTTP policies need none
@@ -80,23 +81,25 @@ def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     summaries: dict[str, Any] = {}
+    plan: list[tuple[str, dict[str, Any] | None, str]] = []
     for env_id, kwargs, judge in SUITE:
         if env_id not in known:
             continue
         if env_id == "rlenvs/Chat-v0":
             judge = chat_label
-            if chat_kwargs is None:
-                summaries[env_id] = {"scored_by": judge, "scored": False}
-                rows.append((env_id, "unscored", "", "", f"[{judge}]"))
-                continue
-            kwargs = {**kwargs, **chat_kwargs}
-        name = env_id.split("/")[-1]
-        result = evaluate(
-            env_id, policy, episodes=episodes, seed=seed, env_kwargs=kwargs,
-            out=out_dir / f"{name}.jsonl",
-            sampling=SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed),
-        )
-        s = result.summary
+            plan.append((env_id, None if chat_kwargs is None else {**kwargs, **chat_kwargs},
+                         judge))
+        else:
+            plan.append((env_id, kwargs, judge))
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed)
+    results = _evaluate_all([(e, k) for e, k, _ in plan if k is not None], policy, episodes,
+                            seed, sampling, out_dir)
+    for env_id, kwargs, judge in plan:
+        if kwargs is None:
+            summaries[env_id] = {"scored_by": judge, "scored": False}
+            rows.append((env_id, "unscored", "", "", f"[{judge}]"))
+            continue
+        s = results[env_id].summary
         # the suite's label wins; a row whose every transcript is a fault is not scored
         note = unscored_note(s)
         summaries[env_id] = {**s, "scored_by": judge,
@@ -111,6 +114,43 @@ def run_main_job(out_dir: Path, episodes: int, seed: int, policy: ChatModel,
     (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
     print(f"results written to {out_dir}/ — every transcript on one page: rlenvs view {out_dir}")
     return 0
+
+
+def _evaluate_all(plan: list[tuple[str, dict[str, Any]]], policy: ChatModel, episodes: int,
+                  seed: int, sampling: SamplingParams, out_dir: Path) -> dict[str, Any]:
+    """Every env of ``plan`` evaluated: at once, in threads sharing the model through
+    :class:`rlenvs.coalesce.CoalescingPolicy` (one batch per turn across the envs, and the model
+    generates while an env judges), or one after the other for a policy without per-conversation
+    seeds (an HTTP server batches on its side)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rlenvs.coalesce import CoalescingPolicy
+    from rlenvs.evaluation import evaluate
+
+    def one(env_id: str, kwargs: dict[str, Any], shared: Any, progress: bool) -> Any:
+        name = env_id.split("/")[-1]
+        began = time.perf_counter()
+        result = evaluate(env_id, shared, episodes=episodes, seed=seed, env_kwargs=kwargs,
+                          out=out_dir / f"{name}.jsonl", sampling=sampling, progress=progress)
+        if not progress:
+            s = result.summary
+            print(f"eval {env_id}: {s.get('episodes', episodes)} episodes in "
+                  f"{time.perf_counter() - began:.0f} s", flush=True)
+        return result
+
+    if not callable(getattr(policy, "generate_completions", None)) or len(plan) < 2:
+        return {env_id: one(env_id, kwargs, policy, True) for env_id, kwargs in plan}
+    shared = CoalescingPolicy(policy)  # batches of the policy's batch_size at most
+
+    def client(env_id: str, kwargs: dict[str, Any]) -> Any:
+        with shared.client():
+            return one(env_id, kwargs, shared, False)
+
+    print(f"evaluating {len(plan)} environments at once ({episodes} episodes each, one model "
+          "batch per turn across them)...", flush=True)
+    with ThreadPoolExecutor(max_workers=len(plan), thread_name_prefix="suite") as pool:
+        futures = {env_id: pool.submit(client, env_id, kwargs) for env_id, kwargs in plan}
+        return {env_id: f.result() for env_id, f in futures.items()}
 
 
 def _cell(value: float | None, summary: dict[str, Any]) -> str:
