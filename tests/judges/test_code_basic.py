@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 
 import pytest
@@ -250,3 +251,28 @@ def test_read_only_paths_under_tmp_are_relocated_inside_the_sandbox(tmp_path):
         assert _jail.inside_path(real) == "/.ro" + real
     assert _jail.inside_path("/usr/lib/python3") == "/usr/lib/python3"
     assert all(target == src for kind, src, target in plan if kind == "bind" and src == "/usr")
+
+
+def test_job_environment_paths_and_imports():
+    """What the zygote prepares before the fork (issue 26 throughput) is each job's own: the
+    scrubbed environment with HOME/TMPDIR its working directory, a sys.path that starts with
+    the working directory, fresh random state; modules it does not preload (threading,
+    logging, queue) import and work in the job."""
+    from judges.code.sandbox import _BASE_ENV
+
+    prog = ("import os, sys, random, threading, logging, queue\n"
+            "q = queue.Queue()\n"
+            "t = threading.Thread(target=q.put, args=(41,))\n"
+            "t.start(); t.join()\n"
+            "logging.getLogger('x').warning('logged %d', q.get() + 1)\n"
+            "print(repr(dict(os.environ)))\n"
+            "print(os.getcwd()); print(sys.path[0] == ''); print(random.random())\n")
+    runs = [run_python(prog, timeout_s=10) for _ in range(2)]
+    for r in runs:
+        assert r.ok, r.stderr
+        assert "logged 42" in r.stderr
+        env_line, cwd, first, _ = r.stdout.splitlines()
+        env = ast.literal_eval(env_line)
+        assert env == {**_BASE_ENV, "HOME": cwd, "TMPDIR": cwd}
+        assert first == "True"
+    assert runs[0].stdout.splitlines()[3] != runs[1].stdout.splitlines()[3]
