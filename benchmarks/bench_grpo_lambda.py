@@ -78,7 +78,7 @@ def run(algo: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         trainer = make_trainer(algo, CausalLMPolicy.from_embedded(), "rlenvs/Arithmetic-v0",
                                config, env_kwargs=env_kwargs)
         key = (args.level, args.lenient, args.eval_episodes, args.max_tokens)
-        if args.eval_episodes and key not in _BEFORE:
+        if args.eval_episodes and args.before and key not in _BEFORE:
             # greedy decoding of the same initial weights: the same for every algo and seed
             _BEFORE[key] = held_out(trainer, args.eval_episodes, args.max_tokens, env_kwargs)
         summary = trainer.train()
@@ -121,7 +121,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             for name in ("accuracy", "mean_length"):
                 after = [r["eval_after"][name] for r in evald]
                 row[f"eval_after_{name}"] = [statistics.mean(after), _sd(after)]
-                row[f"eval_before_{name}"] = evald[0]["eval_before"][name]
+                before = [r["eval_before"][name] for r in runs if r.get("eval_before")]
+                row[f"eval_before_{name}"] = before[0] if before else None
         table[algo] = row
     return table
 
@@ -140,6 +141,9 @@ def main() -> None:
                    help="score only \\boxed{} answers (default: lenient, the last number counts)")
     p.add_argument("--eval-episodes", type=int, default=16,
                    help="held-out greedy episodes before/after each run (0: none)")
+    p.add_argument("--no-before", dest="before", action="store_false",
+                   help="skip the held-out eval before training (greedy decoding of the same "
+                        "initial weights: parallel jobs need it once)")
     p.add_argument("--algos", nargs="+", default=list(ALGOS))
     p.add_argument("--jsonl", type=Path, help="append one JSON line per finished run")
     p.add_argument("--summarize", type=Path, nargs="+",
@@ -170,9 +174,9 @@ def main() -> None:
                 f"length {row['mean_length_first_step'][0]:.1f} -> "
                 f"{row['mean_length_last_half'][0]:.1f}")
         if "eval_after_accuracy" in row:
-            line += (f"; held-out greedy acc {row['eval_before_accuracy']:.3f} -> "
+            line += (f"; held-out greedy acc {row['eval_before_accuracy']} -> "
                      f"{row['eval_after_accuracy'][0]:.3f}±{row['eval_after_accuracy'][1]:.3f}, "
-                     f"length {row['eval_before_mean_length']:.1f} -> "
+                     f"length {row['eval_before_mean_length']} -> "
                      f"{row['eval_after_mean_length'][0]:.1f}")
         print(line)
     if args.out:
