@@ -140,6 +140,7 @@ def test_a_producer_that_keeps_dying_is_a_clear_error_not_a_hang(tmp_path):
         trainer.close_async()
 
 
+@pytest.mark.slow
 def test_resume_after_two_steps_equals_four_straight(tmp_path):
     """Checkpoints hold no in-flight episodes: the resumed run starts a new producer, which
     regenerates them; with max_staleness=0 the result equals the uninterrupted run."""
@@ -154,6 +155,7 @@ def test_resume_after_two_steps_equals_four_straight(tmp_path):
     assert [r["step"] for r in first] == [1, 2]
 
 
+@pytest.mark.slow
 def test_staleness_2_resumes(tmp_path):
     settings = dict(max_staleness=2, **ASYNC)
     _train(tmp_path, "run", max_steps=2, save_final_checkpoint=True, **settings)
@@ -164,6 +166,7 @@ def test_staleness_2_resumes(tmp_path):
     assert all(r["async/staleness_max"] <= 2 for r in resumed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rollout", [
     {"rollout": "tree", "ts_m": 2, "ts_n": 1, "ts_l": 1, "ts_k": 2, "per_device_train_batch_size": 8},
     {"rollout": "arpo", "rollout_budget": 4, "initial_rollouts": 2, "entropy_tokens": 4,
@@ -219,3 +222,20 @@ def test_cli_async_rollouts_with_max_staleness(tmp_path, capsys):
     assert main(["train", "--async-rollouts", "--nproc", "2", "--out-dir",
                  str(tmp_path / "y")]) == 2
     assert "does not combine with --nproc" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("staleness", [1, 2])
+def test_async_grpo_with_staleness_teaches_a_tiny_model_to_shout(tmp_path, staleness):
+    """test_learning's GRPO task (can fail): the reward rises with episodes up to 2 rounds old."""
+    config = GRPOConfig(output_dir=str(tmp_path), max_steps=6, learning_rate=2e-4,
+                        per_device_train_batch_size=16, gradient_accumulation_steps=2,
+                        num_generations=8, max_completion_length=8, progress=False,
+                        save_final_checkpoint=False, seed=0, generation_dtype="float32",
+                        max_staleness=staleness, **ASYNC)
+    summary = GRPOTrainer(tiny_policy(seed=3, letters_only=True), "agents-test/Uppercase-v0",
+                          config).train()
+    records = [r for r in read_metrics(summary["metrics"]) if r["kind"] == "train"]
+    rewards = [r["reward"] for r in records]
+    assert sum(rewards[-3:]) / 3 > rewards[0] + 0.2, rewards
+    assert max(r["async/staleness_max"] for r in records) == staleness
