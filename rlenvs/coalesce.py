@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from judges.llm.base import Messages, SamplingParams
+from judges.llm.base import Messages, SamplingParams, row_seeds
 
 __all__ = ["CoalescingPolicy"]
 
@@ -86,22 +86,15 @@ class CoalescingPolicy:
     # ----------------------------------------------------------------- the policy API
     def generate(self, conversations: Sequence[Messages],
                  sampling: SamplingParams | None = None) -> list[str]:
-        sampling = sampling or SamplingParams()
-        seeds = [None if sampling.seed is None else sampling.seed + i
-                 for i in range(len(conversations))]
-        return [c.text for c in self.generate_completions(conversations, sampling, seeds)]
+        return [c.text for c in self.generate_completions(conversations, sampling)]
 
     def generate_completions(self, conversations: Sequence[Messages],
                              sampling: SamplingParams | None = None,
                              seeds: Sequence[int | None] | None = None,
                              top_logprobs: int | None = None) -> list[Any]:
         sampling = sampling or SamplingParams()
-        if seeds is None:
-            seeds = [None if sampling.seed is None else sampling.seed + i
-                     for i in range(len(conversations))]
-        if len(seeds) != len(conversations):
-            raise ValueError(f"{len(seeds)} seeds for {len(conversations)} conversations")
-        call = _Call(list(conversations), sampling, list(seeds), top_logprobs)
+        call = _Call(list(conversations), sampling, row_seeds(sampling, len(conversations), seeds),
+                     top_logprobs)
         if not call.conversations:
             return []
         with self._cond:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SamplingParams", "ChatModel", "LogprobChatModel", "CompletionModel", "Completion",
+__all__ = ["SamplingParams", "row_seeds", "ChatModel", "LogprobChatModel", "CompletionModel", "Completion",
            "Messages", "BackendError"]
 
 Messages = list[dict[str, Any]]
@@ -66,6 +66,17 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     logprobs: list[dict[str, Any]] | None = None
+
+
+def row_seeds(sampling: SamplingParams, count: int,
+              seeds: Sequence[int | None] | None = None) -> list[int | None]:
+    """Each conversation's seed: ``seeds`` as given (checked against ``count``), else
+    ``sampling.seed + i`` (``None`` throughout without a seed)."""
+    if seeds is None:
+        return [None if sampling.seed is None else sampling.seed + i for i in range(count)]
+    if len(seeds) != count:
+        raise ValueError(f"{len(seeds)} seeds for {count} conversations")
+    return list(seeds)
 
 
 @runtime_checkable

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from judges.llm.base import Completion, Messages, SamplingParams
+from judges.llm.base import Completion, Messages, SamplingParams, row_seeds
 
 __all__ = ["TransformersChat"]
 
@@ -106,11 +106,7 @@ class TransformersChat:
         from judges.llm.scoring import token_logprobs
 
         sampling = sampling or SamplingParams()
-        if seeds is None:
-            seeds = [None if sampling.seed is None else sampling.seed + i
-                     for i in range(len(conversations))]
-        if len(seeds) != len(conversations):
-            raise ValueError(f"{len(seeds)} seeds for {len(conversations)} conversations")
+        seeds = row_seeds(sampling, len(conversations), seeds)
         out: list[Completion] = []
         with self._lock:
             for start in range(0, len(conversations), self.batch_size):
