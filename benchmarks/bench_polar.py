@@ -96,8 +96,15 @@ def main() -> int:
     parser.add_argument("--references", type=int, choices=(1, 2), default=2,
                         help="reference choices per (prompt, policy) in pretraining (1 halves it)")
     parser.add_argument("--pretrain-epochs", type=int, default=CONFIG["pretrain_epochs"])
+    parser.add_argument("--synthetic-arithmetic", action="store_true",
+                        help="preference pairs without the model's own arithmetic replies")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a loaded shared machine two threads waited "
+                             "on each other and ran ~10x slower per forward)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     CONFIG["references_per_policy"] = args.references
+    CONFIG["arithmetic_model_replies"] = not args.synthetic_arithmetic
     CONFIG["pretrain_epochs"] = args.pretrain_epochs
     torch.manual_seed(SEED)
     started = time.time()
@@ -107,8 +114,11 @@ def main() -> int:
     t0 = time.time()
     samples = generate_samples(chat, n=CONFIG["samples_per_policy"],
                                max_new_tokens=CONFIG["max_new_tokens"], seed=SEED)
-    arith_train = preference_pairs(chat, arithmetic_tasks(CONFIG["arith_train"], seed=1), seed=1)
-    arith_held = preference_pairs(chat, arithmetic_tasks(CONFIG["arith_heldout"], seed=2), seed=2)
+    arith_chat = chat if CONFIG["arithmetic_model_replies"] else None
+    arith_train = preference_pairs(arith_chat, arithmetic_tasks(CONFIG["arith_train"], seed=1),
+                                   seed=1)
+    arith_held = preference_pairs(arith_chat, arithmetic_tasks(CONFIG["arith_heldout"], seed=2),
+                                  seed=2)
     gen_s = time.time() - t0
     log(f"samples ready in {gen_s:.0f} s")
     del chat

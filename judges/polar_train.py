@@ -152,11 +152,14 @@ def preference_pairs(chat: Any, tasks: Sequence[dict[str, Any]], seed: int = 0,
                      max_new_tokens: int = 48, cache: Path | None = None
                      ) -> list[dict[str, str]]:
     """Chosen/rejected pairs per arithmetic task (see the module docstring), the model's
-    replies cached like :func:`generate_samples`'s."""
+    replies cached like :func:`generate_samples`'s; ``chat=None`` uses no model replies (chosen
+    ``"The result is c."``, rejected the same with the result changed)."""
     key = hashlib.sha256(json.dumps([[t["prompt"] for t in tasks], seed, max_new_tokens,
-                                     chat.name]).encode()).hexdigest()[:16]
+                                     getattr(chat, "name", None)]).encode()).hexdigest()[:16]
     path = (cache or _cache_dir()) / f"arith-{key}.json"
-    if path.is_file():
+    if chat is None:
+        replies = [[] for _ in tasks]
+    elif path.is_file():
         replies = json.loads(path.read_text())
     else:
         convs = [[{"role": "user", "content": t["prompt"]}] for t in tasks for _ in range(2)]
