@@ -46,13 +46,28 @@ _SAYS_ANSWER = re.compile(r"(?i)^[\s$*)\]\\]*(?:is|was|are)\s+(?:the|my)\s+(?:fi
 # values, a negation ("not 0 0 1"), a relation ("x \\geq 20"), several lines; a task without a
 # gold (its scorer checks a plan or a structure) is left to its scorer
 _NOT_ONE_VALUE = (
-    ("several answers", re.compile(r"(?i)(?<![^\W\d_])(?:or|nor|vs\.?|versus|else|otherwise|"
+    ("several answers", re.compile(r"(?i)(?<![^\W\d_])(?:or|and|nor|vs\.?|versus|else|otherwise|"
                                    r"alternatively)(?![^\W\d_])|[;|]|\s/\s")),
     ("a negation", re.compile(r"(?i)(?<![^\W\d_])(?:not|never|isn't|no)(?![^\W\d_])")),
     ("a relation", re.compile(r"\\(?:geq|leq|ge|le|neq|ne|approx|sim|gtrsim|lesssim)"
                               r"(?![A-Za-z])|[≥≤≠≈<>]")),
     ("several lines", re.compile(r"\n")),  # "0\n<the answer>": scorers read one of the lines
 )
+# a later sentence that offers another answer ("\\boxed{off}. But maybe it is on."): a cue of
+# an alternative whose clause, the words below taken out, says anything but the answer;
+# self-doubt without an alternative ("Maybe I'm wrong, but ...") offers no second answer
+_ALTERNATIVE = re.compile(r"(?i)(?:^|[.!?]\s+|\n)\s*or(?![^\W_])|(?<![^\W_])(?:maybe|perhaps|"
+                          r"possibly|alternatively|otherwise|either|(?:could|might|may)\s+"
+                          r"(?:also\s+|instead\s+)?be)(?![^\W_])")
+_NO_ANSWER_WORDS = frozenset(
+    "i i'm im am m it it's its s is was be been the a an answer answers my this that so but "
+    "and though however wrong right correct sure not unsure mistaken here above final "
+    "result way".split())
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+# the cue's clause ("Maybe I'm wrong, but I checked it twice": the doubt ends at the comma)
+_CLAUSE_END = re.compile(r"(?i)[.!?](?:\s|$)|\n|[,;:](?:\s|$)|(?<![^\W_])but(?![^\W_])")
+# a number, thousands separators and decimals included ("1,000.5" is one)
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
 
 #: the datasets reasoning-gym SNAPSHOT_VERSION registers (``rlenvs list`` shows them without
@@ -224,12 +239,20 @@ def make_reasoning_gym_judge(scorer: Any, score_timeout_s: float | None = 10.0,
             if re.search(r"[^\W_]", rest) and not _SAYS_ANSWER.match(rest):
                 return fail(f"the box's sentence goes on ({rest.strip()[:40]!r}): a value joined "
                             "after the answer makes it no single answer", box[:200])
+        offered = _offered_after(body[last[-1][2]:], box) if last else None
+        if offered is not None:
+            return fail(f"a later sentence offers another answer ({offered[:60]!r}): a reply "
+                        "that hedges between answers commits to none", box[:200])
         gold = task.get("answer")
         for what, pattern in _NOT_ONE_VALUE if gold is not None else ():
             found = pattern.search(box)
             if found is not None and not pattern.search(str(gold)):
                 return fail(f"the box holds {what} ({found.group(0)!r}), which the task's answer "
                             "does not: not one value", box[:200])
+        numbers = len(_NUMBER.findall(str(gold))) if gold is not None else 0
+        if numbers and len(_NUMBER.findall(box)) > numbers:  # a numeric gold: no extra values
+            return fail(f"the box holds more numbers than the task's answer ({box[:60]!r}): "
+                        "several values are not one answer", box[:200])
         hedge = hedge_in(box)
         if hedge is not None and (not isinstance(gold, str) or hedge_in(gold) is None):
             return fail(f"a hedged answer ({hedge}) is not a value", box[:200])
@@ -255,6 +278,26 @@ def make_reasoning_gym_judge(scorer: Any, score_timeout_s: float | None = 10.0,
                                 "components": {"answer": score, "format": 1.0}})
 
     return judge
+
+
+def _offered_after(rest: str, box: str) -> str | None:
+    """The sentence after the answer that offers an alternative to it, or None: a value
+    stated later that differs (the Math rule, :func:`judges.math.final.final_answer`'s
+    ``trailing``), or an alternative cue whose clause says something other than the box
+    (once the words in ``_NO_ANSWER_WORDS`` are taken out)."""
+    from judges.math.final import final_answer
+
+    read = final_answer(f"\\boxed{{{box}}}{rest}", ("boxed",))
+    if read is not None and read.trailing:
+        return read.trailing
+    for cue in _ALTERNATIVE.finditer(rest):
+        end = _CLAUSE_END.search(rest, cue.end())
+        clause = rest[cue.end(): end.start() if end else len(rest)]
+        said = _WORD.sub(lambda m: "" if m.group().lower() in _NO_ANSWER_WORDS else m.group(),
+                         clause).strip(" .,;:!?'\"$")
+        if re.search(r"[^\W_]", said) and _space_key(said) != _space_key(box):
+            return rest[cue.start(): end.start() if end else len(rest)].strip(" .!?\n")
+    return None
 
 
 class ReasoningGymEnv(TaskEnv):
