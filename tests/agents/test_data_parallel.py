@@ -108,6 +108,34 @@ def test_two_ranks_resume_exactly(tmp_path):
 
 
 @pytest.mark.slow
+def test_accelerate_launch_takes_the_single_process_update(tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` (what a user of accelerate types; on a
+    CPU-only machine it starts torch.distributed.run's ranks, gloo) trains the same GRPO update
+    as one process."""
+    import socket
+
+    accelerate = Path(sys.executable).with_name("accelerate")
+    if not accelerate.exists():
+        pytest.fail("accelerate is a dependency of the agents extra (TRL): its launcher is missing")
+    episodes = tmp_path / "episodes.pkl"
+    _job("grpo", str(episodes), str(tmp_path / "one"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+           "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+           str(port), str(JOB), "grpo", str(episodes), str(tmp_path / "two")]
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    one, two = _params(tmp_path / "one"), _params(tmp_path / "two")
+    assert one.keys() == two.keys()
+    for k in one:
+        assert torch.allclose(one[k], two[k], rtol=0, atol=1e-5), k
+    ranks = json.loads((tmp_path / "two" / "work.json").read_text())
+    assert len(ranks) == 2 and all(r["micro_batches"] > 0 for r in ranks)
+
+
+@pytest.mark.slow
 def test_rlenvs_train_nproc_2_runs(tmp_path):
     from tests.agents.toy_envs import tiny_policy
 
