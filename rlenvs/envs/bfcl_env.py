@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -35,10 +36,10 @@ from judges.bfcl import AST_CATEGORIES, RELEVANCE_CATEGORIES, check_bfcl_calls, 
 from rlenvs.envs.ifeval_env import strip_thinking
 from rlenvs.task_env import TaskEnv
 from rlenvs.tasks import ListSource
-from rlenvs.tools.parsing import make_parser, missed_calls
+from rlenvs.tools.parsing import fenced_regions, make_parser, missed_calls
 
 __all__ = ["BFCLEnv", "CATEGORIES", "load_bfcl_tasks", "openai_schema", "decode_calls",
-           "judge_bfcl", "bfcl_instructions"]
+           "judge_bfcl", "bfcl_instructions", "attempted_call"]
 
 CATEGORIES = AST_CATEGORIES + RELEVANCE_CATEGORIES
 ALIASES = {"simple": "simple_python"}
@@ -167,6 +168,23 @@ def decode_calls(reply: str, functions: Sequence[Mapping[str, Any]],
     return calls, problems
 
 
+def attempted_call(text: str, functions: Sequence[Mapping[str, Any]]) -> str | None:
+    """The syntax of a call of one of ``functions`` written outside the reply's tool-call
+    format and outside code fences - a bare JSON call, BFCL's own ``[f(x=1)]``, Llama's
+    ``<function=f>`` - or None. Prose naming a function is not a call."""
+    names = "|".join(re.escape(str(f["name"])) for f in functions if f.get("name"))
+    if not names:
+        return None
+    fences = fenced_regions(text)
+    for kind, pattern in (("a bare JSON call", rf'\{{\s*"name"\s*:\s*"(?:{names})"'),
+                          ("a Python-style call list", rf"\[\s*(?:{names})\s*\("),
+                          ("a <function=...> tag", rf"<function\s*=\s*(?:{names})(?![\w.])")):
+        if any(not any(a <= m.start() < b for a, b in fences)
+               for m in re.finditer(pattern, text)):
+            return kind
+    return None
+
+
 def judge_bfcl(reply: str, task: Mapping[str, Any], parser: Any = "hermes",
                strip_think: bool = True) -> Verdict:
     """Parse ``reply`` and score it against ``task`` (BFCL's rules, :mod:`judges.bfcl`)."""
@@ -177,6 +195,11 @@ def judge_bfcl(reply: str, task: Mapping[str, Any], parser: Any = "hermes",
     if problems:  # an attempted call that cannot be read is a call, and a wrong one
         return Verdict.fail("; ".join(problems)[:500], calls=calls, components={key: 0.0})
     if category in RELEVANCE_CATEGORIES:
+        attempt = None if calls else attempted_call(text, task["function"])
+        if attempt is not None and "irrelevance" in category:
+            return Verdict.fail(f"no call in the reply's format, but a call written as {attempt}: "
+                                "an attempted call is not an abstention", calls=[],
+                                components={key: 0.0})
         return check_bfcl_relevance(calls, category)
     verdict = check_bfcl_calls(calls, task["function"], task["possible_answer"], category)
     if not calls and not verdict.passed:

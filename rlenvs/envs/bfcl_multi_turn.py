@@ -159,10 +159,70 @@ def run_call(functions: Sequence[dict[str, Any]], instances: dict[str, Any], nam
     owner = _owner(functions, instances, name)
     if owner is None:
         return f"Error during execution: no function named {name!r}"[:300]
+    if type(owner).__name__ in _backend()[2]:  # stateless (MathAPI): bounded in a child
+        return _run_bounded(getattr(owner, name), args, kwargs)
+    return _call_text(getattr(owner, name), args, kwargs)
+
+
+def _call_text(method: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     try:
-        return _as_text(getattr(owner, name)(*args, **kwargs))
+        return _as_text(method(*args, **kwargs))
     except Exception as e:  # noqa: BLE001 - the simulated API's own error is the result
         return f"Error during execution: {e}"
+
+
+#: wall-clock and memory bounds of one stateless call (``power(base=7, exponent=10**9)``,
+#: ``logarithm(precision=10**9)``: the policy chooses the arguments)
+CALL_TIMEOUT_S = 5.0
+CALL_MEMORY_MB = 1024
+
+
+def _run_bounded(method: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    """A stateless call run in a forked child with a deadline and a memory cap, killed past
+    them (a thread cannot be stopped; the call's arguments are the policy's). It changes no
+    state, so only its text comes back."""
+    import os
+    import resource
+    import select
+    import signal
+    import time
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, write the text, exit without cleanup
+        try:
+            os.close(read_fd)
+            limit = CALL_MEMORY_MB << 20
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            data = _call_text(method, args, kwargs).encode("utf-8", "replace")[:65536]
+            view = memoryview(data)
+            while view:
+                view = view[os.write(write_fd, view):]
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks, deadline = [], time.monotonic() + CALL_TIMEOUT_S
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([read_fd], [], [], left)[0]:
+                break
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        timed_out = time.monotonic() >= deadline
+    finally:
+        os.close(read_fd)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+    if timed_out and not chunks:
+        return f"Error during execution: the call ran past {CALL_TIMEOUT_S:g} s"
+    if not chunks:
+        return "Error during execution: the call ran out of memory"
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def parse_ground_truth_call(text: str) -> tuple[str, list[Any], dict[str, Any]]:
