@@ -192,8 +192,13 @@ def _run_bounded(method: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> st
     if pid == 0:  # the child: compute, write the text, exit without cleanup
         try:
             os.close(read_fd)
-            limit = CALL_MEMORY_MB << 20
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            with open("/proc/self/statm", encoding="ascii") as statm:  # what is mapped now
+                mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            limit = mapped + (CALL_MEMORY_MB << 20)  # the call's own growth is what is capped
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
             data = _call_text(method, args, kwargs).encode("utf-8", "replace")[:65536]
             view = memoryview(data)
             while view:
