@@ -164,7 +164,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _add_policy_args(p: argparse.ArgumentParser) -> None:
+def _add_policy_args(p: argparse.ArgumentParser, batch_size: int = 16) -> None:
     p.add_argument("--policy", default="smollm2",
                    help="smollm2 | http(s)://HOST:PORT/v1 | vllm:PATH | local model folder")
     p.add_argument("--model", default=None,
@@ -173,7 +173,8 @@ def _add_policy_args(p: argparse.ArgumentParser) -> None:
                    help="generation dtype of a local model; auto: bf16 where it measures faster "
                         "than fp32 on this CPU")
     p.add_argument("--generation-batch-size", "--batch-size", dest="generation_batch_size",
-                   type=positive_int, default=16, help="conversations per generate call")
+                   type=positive_int, default=batch_size,
+                   help=f"conversations per generate call (default {batch_size})")
     p.add_argument("--max-completion-length", "--max-new-tokens", dest="max_completion_length",
                    type=positive_int, default=256, help="most tokens per reply")
 
@@ -280,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("main", help="the main job: evaluate the policy on every env family, "
                        "then a short GRPO run with accuracy before/after")
-    _add_policy_args(p)
+    # the suite's envs share model batches (rlenvs.coalesce): a turn of all of them is ~100
+    # conversations; 48 a call decoded ~1.3-1.5x faster than 16 here
+    _add_policy_args(p, batch_size=48)
     p.add_argument("--episodes", type=positive_int, default=10,
                    help="seeded episodes per env family")
     p.add_argument("--seed", type=int, default=0, help="episode i uses task seed SEED+i")
