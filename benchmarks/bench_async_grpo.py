@@ -62,6 +62,8 @@ def run(mode: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         "producer_threads": extra.get("async_producer_threads"),
         "minutes": (time.time() - start) / 60,
         "round_s": [r["time/step"] for r in train],
+        "generation_s": [r["time/generation"] for r in train],  # async: the wait for episodes
+        "train_s": [r["time/train"] for r in train],
         "s_per_step": statistics.mean(steady),
         "pass_rate": [r["pass_rate"] for r in train],
         "staleness_mean": [r.get("async/staleness_mean") for r in train],
