@@ -61,7 +61,9 @@ def score_samples(
         chunks = length_sorted_chunks(list(samples), batch_size, max_tokens)
         everything = [i for chunk in chunks for i in chunk]
         prefix = None
-        if share_prefix and not with_values and shares_prompts(samples, everything):
+        # no gradients: only keys/values are held (~46 KB a token for SmolLM2 in fp32)
+        cap = None if max_tokens is None else 8 * max_tokens
+        if share_prefix and not with_values and shares_prompts(samples, everything, cap):
             context = policy.model.disable_adapter() if adapters_off else contextlib.nullcontext()
             with autocast or contextlib.nullcontext(), context:
                 prefix = encode_prefixes(model.model, samples, everything, pad_token_id, device,

@@ -55,11 +55,17 @@ def prompt_index(samples: Sequence[Any], indices: Sequence[int]) -> tuple[list[t
     return prompts, row
 
 
-def shares_prompts(samples: Sequence[Any], indices: Sequence[int]) -> bool:
-    """Whether at least two of ``samples[indices]`` have the same prompt (else sharing saves
-    nothing and costs a second model call per micro-batch)."""
+def shares_prompts(samples: Sequence[Any], indices: Sequence[int],
+                   max_tokens: int | None = None) -> bool:
+    """Whether sharing pays and fits: at least two of ``samples[indices]`` have the same prompt
+    (else it saves nothing and costs a second model call per micro-batch), and the distinct
+    prompts, padded to the longest, are at most ``max_tokens`` tokens (their encoding -- with
+    gradients, its activations -- is held through the whole step; long prompts keep the
+    plain passes, whose micro-batches are capped)."""
     prompts, _ = prompt_index(samples, indices)
-    return len(prompts) < len(indices)
+    if len(prompts) >= len(indices):
+        return False
+    return max_tokens is None or len(prompts) * max(map(len, prompts)) <= max_tokens
 
 
 @dataclass

@@ -532,7 +532,9 @@ class RLTrainer:
         if not getattr(self.config, "share_prompt_prefix", False) or self.needs_values:
             return None
         indices = [i for chunk in chunks for i in chunk]
-        if not indices or not shares_prompts(samples, indices):
+        # the prompts' activations stay for the step: at most one physical micro-batch's worth
+        if not indices or not shares_prompts(samples, indices,
+                                             self.config.max_micro_batch_tokens):
             return None
         with self._autocast():
             return encode_prefixes(self.policy.model, samples, indices, self.pad_token_id,

@@ -178,3 +178,15 @@ def test_scoring_pass_with_a_shared_prefix(lora_policy, batch, reference):
     shared = score_samples(lora_policy, samples, share_prefix=True, **kwargs)
     for a, b in zip(plain, shared, strict=True):
         assert torch.allclose(a.logprobs, b.logprobs, atol=1e-5, rtol=1e-5)
+
+
+def test_long_prompts_keep_the_plain_passes():
+    """Sharing holds the distinct prompts' activations through the step: over the physical
+    micro-batch cap it is not used."""
+    short = [Sample([5] * 10, [8], torch.ones(1)) for _ in range(4)]
+    assert shares_prompts(short, range(4), max_tokens=10) and shares_prompts(short, range(4))
+    assert not shares_prompts(short, range(4), max_tokens=9)
+    two = [Sample([5] * 10, [8], torch.ones(1)), Sample([5] * 10, [9], torch.ones(1)),
+           Sample([6] * 12, [8], torch.ones(1))]
+    assert shares_prompts(two, range(3), max_tokens=24)  # 2 prompts padded to 12
+    assert not shares_prompts(two, range(3), max_tokens=23)
