@@ -83,6 +83,13 @@ def check_async_support(trainer: Any) -> None:
     if not trainer._own_sampler or cfg.use_vllm:
         raise ValueError("async_rollouts samples in a producer process with its own TorchSampler; "
                          "a given backend / use_vllm is not supported by it yet")
+    from agents.trainers.base import RLTrainer
+
+    for hook in ("collect", "rollout"):  # e.g. EEPO samples its own two stages in-process
+        if getattr(type(trainer), hook) is not getattr(RLTrainer, hook):
+            raise ValueError(f"async_rollouts: {type(trainer).__name__} makes its episodes with "
+                             f"its own {hook}(), which the producer cannot run; train it "
+                             "synchronously")
     if trainer.env.spec is None or trainer.env.spec.id != trainer.env_id:
         raise ValueError("async_rollouts rebuilds the environment in the producer from its id: "
                          "pass an env id or an env made with rlenvs.make")

@@ -239,3 +239,11 @@ def test_async_grpo_with_staleness_teaches_a_tiny_model_to_shout(tmp_path, stale
     rewards = [r["reward"] for r in records]
     assert sum(rewards[-3:]) / 3 > rewards[0] + 0.2, rewards
     assert max(r["async/staleness_max"] for r in records) == staleness
+
+
+def test_a_trainer_with_its_own_sampling_is_refused(tmp_path):
+    from agents.trainers.eepo import EEPOConfig, EEPOTrainer
+
+    config = EEPOConfig(output_dir=str(tmp_path), **{**BASE, "max_steps": 1}, **ASYNC)
+    with pytest.raises(ValueError, match="EEPOTrainer makes its episodes with its own collect"):
+        EEPOTrainer(tiny_policy(letters_only=True), "agents-test/Uppercase-v0", config)
