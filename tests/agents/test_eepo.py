@@ -157,9 +157,25 @@ def test_the_sampler_correction_leaves_the_unlearned_rows_alone(tmp_path):
     assert trainer.sampler_correction_on()
     samples, stats = trainer.make_samples()
     assert stats["eepo/forgot"] == 1.0 and len(samples) == 8
+    # on-policy: the weights are made in the loss from the training forward (issue 29): take
+    # the round's optimizer steps and read the weights each row got (the deferred rows name
+    # their position in the step's samples)
+    got = {}
+    for indices in trainer.plan(samples):
+        trainer._deferred = []
+        trainer.prepare_step(samples, indices)
+        trainer._optimizer_step([samples[i] for i in indices])
+        for row, _, sampler, _, weights in trainer._deferred:
+            got[indices[row]] = (sampler, weights)
+    assert sorted(got) == list(range(len(samples)))
     for k, s in enumerate(samples):
+        sampler, weights = got[k]
+        n = len(s.mask)
         if k % 4 >= 2:
-            assert torch.all(s.tokens["sampler_weights"] == 1.0), k
+            assert torch.isnan(sampler[:n]).all(), k
+            assert torch.all(weights[:n] == 1.0), k
+        else:  # stage-1 rows carry the engine's log-probs and are corrected
+            assert not torch.isnan(sampler[:n]).any(), k
 
 
 def test_eepo_trains_end_to_end_with_its_metrics(tmp_path):
