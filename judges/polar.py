@@ -149,13 +149,15 @@ class PolarScorer(torch.nn.Module):
                 if "lora_" in n or n.startswith("head.")}
 
     def save(self, path: str | Path, metadata: Mapping[str, Any] | None = None) -> None:
-        """Write the trained state (+ config, offset) as safetensors."""
+        """Write the trained state (+ config, offset) as safetensors, in fp16."""
         from safetensors.torch import save_file
 
         meta = {k: str(v) for k, v in {**self.config, "offset": self.offset,
                                         **(metadata or {})}.items()}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        save_file(self.adapter_state(), str(path), metadata=meta)
+        # fp16 on disk (326k parameters: 0.65 MB instead of 1.3 MB); loaded back as fp32
+        save_file({k: v.half() for k, v in self.adapter_state().items()}, str(path),
+                  metadata=meta)
 
     def load(self, path: str | Path) -> dict[str, str]:
         """Load a state written by :meth:`save` (its config must match); returns its metadata."""
@@ -168,7 +170,7 @@ class PolarScorer(torch.nn.Module):
             if int(meta.get(key, -1)) != self.config[key]:
                 raise ValueError(f"{path}: {key}={meta.get(key)} but this scorer has "
                                  f"{self.config[key]}")
-        state = load_file(str(path))
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
         missing = set(self.adapter_state()) - set(state)
         if missing or set(state) - set(self.adapter_state()):
             raise ValueError(f"{path}: adapter keys do not match this scorer")

@@ -229,7 +229,7 @@ def train_bradley_terry(scorer: PolarScorer, pairs: Sequence[dict[str, str]], ca
             optim.zero_grad()
             loss.backward()
             optim.step()
-            total += float(loss) * len(chunk)
+            total += float(loss.detach()) * len(chunk)
         history.append(total / max(1, len(pairs)))
         if log:
             log(f"epoch {epoch + 1}/{epochs}: BT loss {history[-1]:.4f}")
