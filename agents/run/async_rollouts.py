@@ -83,10 +83,9 @@ def check_async_support(trainer: Any) -> None:
     if not trainer._own_sampler or cfg.use_vllm:
         raise ValueError("async_rollouts samples in a producer process with its own TorchSampler; "
                          "a given backend / use_vllm is not supported by it yet")
-    from agents.trainers.base import RLTrainer
-
     for hook in ("collect", "rollout"):  # e.g. EEPO samples its own two stages in-process
-        if getattr(type(trainer), hook) is not getattr(RLTrainer, hook):
+        # RLTrainer's own method, named rather than imported (agents.trainers.base imports us)
+        if getattr(type(trainer), hook).__qualname__ != f"RLTrainer.{hook}":
             raise ValueError(f"async_rollouts: {type(trainer).__name__} makes its episodes with "
                              f"its own {hook}(), which the producer cannot run; train it "
                              "synchronously")
@@ -218,13 +217,13 @@ class AsyncRollouts:
                 "reward_schedule": schedule.state_dict() if schedule is not None else None}
 
     def _producer_config(self) -> dict[str, Any]:
-        from agents.trainers.base import _dtype_label
+        from agents.run.metrics import dtype_label
 
         cfg = self.trainer.config.to_dict()
         cfg.update(async_rollouts=False, eval_episodes=0, progress=False, beta=0.0,
                    resume_from_checkpoint=None,
                    # the producer samples as the trainer's own sampler would
-                   generation_dtype=_dtype_label(self.trainer.backend),
+                   generation_dtype=dtype_label(self.trainer.backend),
                    torch_num_threads=cfg.get("async_producer_threads") or None)
         return cfg
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["MetricsLogger", "read_metrics", "truncate_metrics", "merge_step_stats",
-           "merge_logged_rounds", "FaultTally", "UnscoredRewardsError"]
+           "merge_logged_rounds", "FaultTally", "UnscoredRewardsError", "dtype_label"]
 
 
 class UnscoredRewardsError(RuntimeError):
@@ -212,3 +212,9 @@ def merge_logged_rounds(records: list[dict[str, Any]]) -> dict[str, Any]:
             out[key] = sum(values) / len(values)
     out["logged_rounds"] = len(records)
     return out
+
+
+def dtype_label(backend: Any) -> str:
+    """The sampler's generation dtype for the metrics (``"engine"`` for e.g. vLLM)."""
+    dtype = getattr(backend, "dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else "engine"

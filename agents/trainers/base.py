@@ -46,6 +46,7 @@ from agents.run.metrics import (
     FaultTally,
     MetricsLogger,
     UnscoredRewardsError,
+    dtype_label,
     merge_logged_rounds,
     merge_step_stats,
     truncate_metrics,
@@ -356,7 +357,7 @@ class RLTrainer:
             "reward_schedule": schedule.state_dict() if schedule is not None else None,
             "algorithm": self.algorithm_state(),
             "config": self.config.to_dict(),
-            "generation_dtype": _dtype_label(self.backend),
+            "generation_dtype": dtype_label(self.backend),
             "train_bf16": self.bf16,
         }
         path = self.output_dir / f"checkpoint-{self.state.global_step}"
@@ -421,7 +422,7 @@ class RLTrainer:
             "time/step": (ended - started) / max(counted, 1),
             "tokens_per_second/generation": policy_tokens / max(generated_at - started, 1e-9),
             "tokens_per_second/total": policy_tokens / max(ended - started, 1e-9),
-            "generation/dtype": _dtype_label(self.backend),
+            "generation/dtype": dtype_label(self.backend),
             "train/dtype": "bfloat16" if self.bf16 else "float32",
             "cpu/capability": torch.backends.cpu.get_cpu_capability(),
         })
@@ -828,7 +829,7 @@ class RLTrainer:
         set_rng_state(by_rank[rank] if rank < len(by_rank) else payload["rng"])
         saved = payload.get("generation_dtype")
         if self._own_sampler and self.config.generation_dtype == "auto" and \
-                saved in ("bfloat16", "float32") and saved != _dtype_label(self.backend):
+                saved in ("bfloat16", "float32") and saved != dtype_label(self.backend):
             # "auto" measured again in this process may pick the other dtype on a busy CPU;
             # the resumed run samples as the run it continues did
             self._use_backend(self._make_sampler(saved))
@@ -902,7 +903,3 @@ def train_bf16(setting: bool | str, device: torch.device) -> bool:
     return False
 
 
-def _dtype_label(backend: Any) -> str:
-    """The sampler's generation dtype for the metrics (``"engine"`` for e.g. vLLM)."""
-    dtype = getattr(backend, "dtype", None)
-    return str(dtype).removeprefix("torch.") if dtype is not None else "engine"
