@@ -48,15 +48,23 @@ def _assert_sampler_correction(trainer, summary):
         ("sequence_mask", 3.0)
     rows = list(zip(trainer.kept_trajectories, trainer.kept_samples, strict=True))
     assert len(rows) == 4
+    # on-policy (one update per sample): the old log-probs are the training forward's own and
+    # the weights are made in the loss (issue 29); the round's one optimizer step kept them
+    assert trainer.defer_correction() and [sorted(r[0] for r in trainer._deferred)] == \
+        [list(range(4))]
+    made = {r[0]: r for r in trainer._deferred}
     gaps = []
-    for t, s in rows:
+    for k, (t, s) in enumerate(rows):
         mask = s.mask
-        diff = (s.tokens["old_logprobs"] - torch.tensor(t.sampler_logprobs)) * mask
+        n = len(mask)
+        _, old, sampler, _, weights = made[k]
+        torch.testing.assert_close(sampler[:n], torch.tensor(t.sampler_logprobs))
+        diff = (old[:n] - torch.tensor(t.sampler_logprobs)) * mask
         ratio = float(torch.exp(diff.sum()))
         expected = (ratio if ratio <= 3.0 else 0.0) * mask
-        torch.testing.assert_close(s.tokens["sampler_weights"], expected, rtol=1e-6, atol=1e-9)
+        torch.testing.assert_close(weights[:n], expected, rtol=1e-6, atol=1e-9)
         if mask.any():
-            assert (s.tokens["sampler_weights"][mask > 0] != 1.0).all() == bool(diff.sum() != 0)
+            assert (weights[:n][mask > 0] != 1.0).all() == bool(diff.sum() != 0)
         gaps.append(float(diff.abs().max()))
     record = [r for r in read_metrics(summary["metrics"]) if r["kind"] == "train"][-1]
     assert record["sampling/sampling_logp_difference/max"] == pytest.approx(max(gaps))
