@@ -173,8 +173,7 @@ def _add_policy_args(p: argparse.ArgumentParser, batch_size: int = 16) -> None:
                    help="generation dtype of a local model; auto: bf16 where it measures faster "
                         "than fp32 on this CPU")
     p.add_argument("--generation-batch-size", "--batch-size", dest="generation_batch_size",
-                   type=positive_int, default=batch_size,
-                   help=f"conversations per generate call (default {batch_size})")
+                   type=positive_int, default=batch_size, help="conversations per generate call")
     p.add_argument("--max-completion-length", "--max-new-tokens", dest="max_completion_length",
                    type=positive_int, default=256, help="most tokens per reply")
 
