@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="judge of the Chat-v0 row: reference (reference-guided over the "
                         "embedded model), smollm2, an http(s):// judge server, or none "
                         "(row marked unscored)")
-    p.add_argument("--train-minutes", type=float, default=4.0,
+    p.add_argument("--train-minutes", type=float, default=2.5,
                    help="length of the GRPO demo run (0 skips training)")
     p.add_argument("--train-eval-episodes", type=positive_int, default=60,
                    help="held-out greedy episodes before and after the GRPO run")
